@@ -1,0 +1,1 @@
+"""The benchmarks of DESIGN.md section 7. Run ``python -m bench [NAME ...] [--check]``."""

@@ -1,0 +1,36 @@
+"""Run the benchmarks: ``python -m bench [NAME ...] [--check]``.
+
+Each benchmark module prints its figures, the reference measured in the same run, and the
+command that reproduces it. With ``--check`` the exit status is 1 when a target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bench._harness import Report
+
+BENCHMARKS = {
+    "bus": "bench.bench_bus",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="which to run")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    failures: list[str] = []
+    for name in args.names or BENCHMARKS:
+        report: Report = importlib.import_module(BENCHMARKS[name]).run()
+        report.print()
+        failures += report.failures
+    if failures:
+        print("\nMissed targets:\n  " + "\n  ".join(failures))
+    return 1 if failures and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

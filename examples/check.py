@@ -1,0 +1,73 @@
+"""Run every example and check what it prints: ``python examples/check.py [NAME ...]``.
+
+Each example is run as its own process from the repository root, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+EXPECTED: dict[str, list[str]] = {
+    "bus_quickstart.py": [
+        r"^tool\.call from agent=support: \{\"schema\":1,\"kind\":\"tool\.call\"",
+        r"^tool\.call from agent=support: .*$",
+    ],
+}
+"""For each example, patterns that must each match a line of its output (in order)."""
+
+TIMEOUT_S = 120
+
+
+def check(name: str) -> list[str]:
+    """Run one example; return what went wrong (nothing when it passed)."""
+    started = time.monotonic()
+    result = subprocess.run(  # noqa: S603 (our own examples, run with our interpreter)
+        [sys.executable, str(HERE / name)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    took = time.monotonic() - started
+    problems = []
+    if result.returncode != 0:
+        problems.append(f"exit status {result.returncode}:\n{result.stderr}")
+    lines = result.stdout.splitlines()
+    position = 0
+    for pattern in EXPECTED[name]:
+        while position < len(lines) and not re.search(pattern, lines[position]):
+            position += 1
+        if position == len(lines):
+            problems.append(f"no line matching {pattern!r} (in order) in:\n{result.stdout}")
+            break
+        position += 1
+    print(f"{'ok  ' if not problems else 'FAIL'} {name} ({took:.1f} s)")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    examples = sorted(p.name for p in HERE.glob("*.py") if p.name != "check.py")
+    unchecked = set(examples) - set(EXPECTED)
+    if unchecked:
+        print(f"examples without expectations in check.py: {sorted(unchecked)}")
+        return 1
+    names = argv or examples
+    failed = [name for name in names if _report(name, check(name))]
+    print(f"{len(names) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _report(name: str, problems: list[str]) -> bool:
+    for problem in problems:
+        print(f"  {name}: {problem}")
+    return bool(problems)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

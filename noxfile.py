@@ -1,0 +1,93 @@
+"""Every check of the monorepo. ``nox`` runs the default sessions; see README.md.
+
+The list of packages is the uv workspace's ``members`` in the root pyproject.toml, read here
+and by the tests (tests/support/workspace.py). Environments are made with ``uv sync`` from the
+lock file, so each ``tests`` run holds exactly one package's declared dependencies plus the
+``test`` dependency group.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.workspace import PACKAGES  # noqa: E402 (needs the path set just above)
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "examples"]
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = os.environ.get("AGENTGUARD_PYTHON", "3.11")
+
+
+def _sync(session: nox.Session, *args: str) -> None:
+    """Install into the session's environment from uv.lock with ``uv sync``."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--no-python-downloads",
+        *args,
+        env={"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)},
+    )
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: the rule set in pyproject.toml, and formatting."""
+    _sync(session, "--only-group", "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package, the tests, the benchmarks and the examples."""
+    _sync(session, "--all-packages", "--group", "typecheck")
+    sources = [f"packages/{p.dir_name}/src" for p in PACKAGES]
+    packages = [f"{source}/{p.import_name}" for source, p in zip(sources, PACKAGES, strict=True)]
+    session.run(
+        "mypy",
+        *packages,
+        "tests",
+        "bench",
+        "examples",
+        "noxfile.py",
+        env={"MYPYPATH": os.pathsep.join([*sources, "tests"])},
+    )
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("package", [p.dir_name for p in PACKAGES], ids=[p.dir_name for p in PACKAGES])
+def tests(session: nox.Session, package: str) -> None:
+    """One package's tests, in an environment holding only its declared dependencies."""
+    dist = next(p for p in PACKAGES if p.dir_name == package).dist_name
+    _sync(session, "--package", dist, "--group", "test")
+    session.run("pytest", f"tests/{package}", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """Tests across packages, with real servers (redis-server, HTTP, Prometheus, ...)."""
+    _sync(session, "--all-packages", "--group", "test")
+    session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def examples(session: nox.Session) -> None:
+    """Run every example and check what it prints (examples/check.py holds the expectations)."""
+    _sync(session, "--all-packages")
+    session.run("python", "examples/check.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmarks of DESIGN.md section 7: prints each ratio and the command behind it."""
+    _sync(session, "--all-packages", "--group", "bench")
+    session.run("python", "-m", "bench", *session.posargs)

@@ -1,0 +1,357 @@
+"""The event bus every producer publishes to and every subscriber listens on.
+
+The bus keeps one blinker signal per event kind, plus one for "every event", in a blinker
+:class:`~blinker.Namespace` of its own (never blinker's default namespace), connected with
+strong references: a lambda or a bound method of a temporary keeps receiving until its
+subscription is closed. The signals are the registry of record; on every subscribe and close
+the bus derives from them, under a lock, a table from event class to the tuple of handlers to
+call, and swaps it in whole. :meth:`Bus.publish` reads that table without a lock and calls the
+handlers itself, in subscription order, as blinker's ``send(event)`` would call them
+(``handler(event)``), at a fraction of blinker's cost per send.
+
+Isolation: an exception from a handler (``Exception``, not ``BaseException``) never reaches
+the publisher and never stops the other handlers. It is counted per subscriber
+(:meth:`Bus.subscriber_errors`) and logged once per episode on the ``agentguard.bus`` logger.
+
+Async handlers: a coroutine function may be subscribed only where an asyncio loop is running;
+it is bound to that loop, and each publish schedules ``handler(event)`` as a task on it (from
+the loop's own thread directly, from other threads through
+:func:`asyncio.run_coroutine_threadsafe`), so a sync publisher never waits for it. Where no
+loop runs, subscribing raises :class:`~agentguard.errors.NoRunningLoopError`. Errors in the
+task are counted and logged like those of sync handlers; events for a loop that has closed are
+counted in :meth:`Bus.events_dropped` under ``loop_closed``. ``await bus.drain()`` waits for
+the scheduled handlers.
+
+Threads: publish, subscribe and close may run concurrently from any number of threads. A
+handler subscribed throughout a publish sees that event; a publish that is in flight while a
+subscription closes may still deliver that one event to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import itertools
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, cast
+
+import blinker
+
+from agentguard._episodes import FailureEpisodes
+from agentguard.errors import NoRunningLoopError
+from agentguard.events import EVENT_TYPES, Event
+
+__all__ = ["Bus", "Handler", "Subscription", "default_bus"]
+
+_logger = logging.getLogger("agentguard.bus")
+
+Handler = Callable[[Any], object]
+"""A subscriber's handler: called with one event; an async function works too (see above)."""
+
+_ALL = "*"
+_Future = asyncio.Future[Any] | concurrent.futures.Future[Any]
+
+
+class _Receiver:
+    """One subscription's entry in the blinker registry."""
+
+    __slots__ = ("call", "handler", "name", "seq")
+
+    def __init__(self, seq: int, name: str, call: Handler, handler: Handler) -> None:
+        self.seq = seq
+        self.name = name
+        self.call = call
+        self.handler = handler
+
+    def __call__(self, event: Event) -> object:
+        return self.call(event)
+
+
+class Subscription:
+    """A handler's place on a bus. Close it to stop receiving; it is also a context manager."""
+
+    __slots__ = ("_bus", "_closed", "_receiver", "_signal", "_to")
+
+    def __init__(
+        self,
+        bus: Bus,
+        receiver: _Receiver,
+        signal: blinker.Signal,
+        to: type[Event] | None,
+    ) -> None:
+        self._bus = bus
+        self._receiver = receiver
+        self._signal = signal
+        self._to = to
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """The subscriber's name, as used in error counts and logs."""
+        return self._receiver.name
+
+    @property
+    def to(self) -> type[Event] | None:
+        """The event class subscribed to, or ``None`` for every event."""
+        return self._to
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop delivering events to the handler. Calling it again does nothing."""
+        self._bus._unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        to = "every event" if self._to is None else self._to.__name__
+        state = "closed" if self._closed else "open"
+        return f"<Subscription {self.name!r} to {to} ({state})>"
+
+
+class Bus:
+    """A typed event bus on blinker signals. See the module docstring for the guarantees.
+
+    Args:
+        name: Name of the bus, used in its blinker namespace's signal docs and in logs.
+        log_quiet_s: Seconds between log lines about a subscriber that keeps failing.
+        clock: Monotonic clock for the logging episodes (inject one in tests).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_counts_lock",
+        "_dispatch",
+        "_dropped",
+        "_episodes",
+        "_errors",
+        "_lock",
+        "_pending",
+        "_seq",
+        "_signals",
+        "name",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str = "agentguard",
+        log_quiet_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self._signals = blinker.Namespace()
+        self._signals.signal(_ALL, doc=f"every event published on bus {name!r}")
+        for cls in EVENT_TYPES:
+            self._signals.signal(cls.kind, doc=f"{cls.__name__} events on bus {name!r}")
+        self._lock = threading.Lock()
+        self._counts_lock = threading.Lock()
+        self._seq = itertools.count()
+        self._dispatch: dict[type, tuple[Handler, ...]] = dict.fromkeys(EVENT_TYPES, ())
+        self._errors: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._episodes = FailureEpisodes(_logger, quiet_s=log_quiet_s, clock=clock)
+        self._pending: set[_Future] = set()
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every handler subscribed to its class or to every event.
+
+        Never raises because of a handler (see the module docstring).
+
+        Raises:
+            TypeError: ``event`` is not an instance of a class of :mod:`agentguard.events`.
+        """
+        # The shape of this method is measured (bench/bench_bus.py): a dict lookup, then a
+        # loop only when someone listens.
+        try:
+            handlers = self._dispatch[event.__class__]
+        except KeyError:
+            raise TypeError(
+                "Bus.publish() expects an event from agentguard.events "
+                f"(LLMCallFinished, RunStarted, ...), got {type(event).__qualname__}"
+            ) from None
+        if handlers:
+            for handler in handlers:
+                try:
+                    handler(event)
+                except Exception as exc:  # noqa: BLE001 (isolation: no handler error reaches the publisher)
+                    self._handler_failed(handler, exc)
+
+    def wants(self, cls: type[Event]) -> bool:
+        """Whether anything is subscribed to ``cls`` (lets producers skip building events)."""
+        return bool(self._dispatch.get(cls))
+
+    def subscribe(
+        self,
+        handler: Handler,
+        to: type[Event] | None = None,
+        *,
+        name: str | None = None,
+    ) -> Subscription:
+        """Call ``handler(event)`` for every event of class ``to`` (every event if ``None``).
+
+        Args:
+            handler: A callable taking one event. A coroutine function is scheduled on the
+                loop running here (see the module docstring).
+            to: An event class from :mod:`agentguard.events`, or ``None`` for all events.
+            name: Name for error counts and logs; by default the handler's qualified name.
+
+        Raises:
+            TypeError: ``handler`` is not callable or ``to`` is not an event class.
+            NoRunningLoopError: ``handler`` is async and no event loop is running.
+        """
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {type(handler).__qualname__}")
+        if to is not None and to not in self._dispatch:
+            raise TypeError(
+                "to= must be an event class from agentguard.events (for example "
+                f"LLMCallFinished) or None for every event, got {to!r}"
+            )
+        name = name or _describe(handler)
+        call = self._async_caller(handler, name) if _is_async(handler) else handler
+        receiver = _Receiver(next(self._seq), name, call, handler)
+        signal = self._signals[_ALL if to is None else to.kind]
+        with self._lock:
+            signal.connect(receiver, weak=False)
+            self._rebuild()
+        return Subscription(self, receiver, signal, to)
+
+    def subscriber_errors(self) -> dict[str, int]:
+        """Errors raised by handlers so far, by subscriber name."""
+        with self._counts_lock:
+            return dict(self._errors)
+
+    def events_dropped(self) -> dict[str, int]:
+        """Events that could not be handed to a handler, by reason (``loop_closed``)."""
+        with self._counts_lock:
+            return dict(self._dropped)
+
+    async def drain(self) -> None:
+        """Wait until every async handler scheduled so far (and any they cause) has run."""
+        while True:
+            pending = [f for f in list(self._pending) if not f.done()]
+            if not pending:
+                return
+            await asyncio.gather(
+                *(
+                    asyncio.wrap_future(f) if isinstance(f, concurrent.futures.Future) else f
+                    for f in pending
+                ),
+                return_exceptions=True,
+            )
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            if subscription._closed:
+                return
+            subscription._closed = True
+            subscription._signal.disconnect(subscription._receiver)
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Derive the dispatch table from the signals. Caller holds ``self._lock``."""
+        every = list(self._signals[_ALL].receivers.values())
+        table: dict[type, tuple[Handler, ...]] = {}
+        for cls in EVENT_TYPES:
+            receivers = list(self._signals[cls.kind].receivers.values()) + every
+            receivers.sort(key=lambda r: r.seq)  # type: ignore[union-attr]  # all are _Receiver
+            table[cls] = tuple(r.call for r in receivers)  # type: ignore[union-attr]  # same
+        self._dispatch = table
+
+    def _name_of(self, call: Handler) -> str:
+        for signal in self._signals.values():
+            for receiver in signal.receivers.values():
+                if isinstance(receiver, _Receiver) and receiver.call is call:
+                    return receiver.name
+        return _describe(call)
+
+    def _handler_failed(self, handler: Handler, exc: Exception) -> None:
+        self._report(self._name_of(handler), exc)
+
+    def _report(self, name: str, exc: BaseException) -> None:
+        with self._counts_lock:
+            self._errors[name] += 1
+        self._episodes.failed(
+            f"bus {self.name!r} subscriber {name}", f"handler raised {exc!r}", exc
+        )
+
+    def _async_failed(self, name: str, exc: BaseException) -> None:
+        self._report(name, exc)
+
+    def _async_caller(self, handler: Handler, name: str) -> Handler:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise NoRunningLoopError(
+                f"async handler {name} needs a running asyncio event loop to be scheduled on: "
+                "subscribe it from inside the loop (in an async function), or subscribe a "
+                "sync handler that hands events to your loop"
+            ) from None
+
+        def done(future: _Future) -> None:
+            self._pending.discard(future)
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                self._async_failed(name, exc)
+
+        def call(event: Event) -> None:
+            coroutine = cast("Coroutine[Any, Any, object]", handler(event))
+            try:
+                running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            future: _Future
+            if running is loop:
+                future = loop.create_task(coroutine)
+            else:
+                try:
+                    future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+                except RuntimeError:  # the loop has closed
+                    coroutine.close()
+                    with self._counts_lock:
+                        self._dropped["loop_closed"] += 1
+                    return
+            self._pending.add(future)
+            future.add_done_callback(done)
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"<Bus {self.name!r}>"
+
+
+def _is_async(handler: Handler) -> bool:
+    if inspect.iscoroutinefunction(handler):
+        return True
+    call = getattr(handler, "__call__", None)  # noqa: B004 (we want the method, not callable())
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _describe(handler: Handler) -> str:
+    qualname = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    module = getattr(handler, "__module__", None) or type(handler).__module__
+    return f"{module}.{qualname}"
+
+
+default_bus = Bus(name="default")
+"""The bus producers publish to and subscribers attach to unless given another."""

@@ -1,0 +1,34 @@
+"""Fixtures every test directory shares: free ports, a killable redis-server, binaries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from support.redis_server import RedisServer
+from support.system import free_port, require_binary
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    return free_port()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server on a free port; the test may kill and restart it."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def binary() -> Callable[[str, str], str]:
+    """``binary(name, debian_package)``: the path of a system binary, or skip (fail in CI)."""
+    return require_binary

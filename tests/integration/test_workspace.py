@@ -1,0 +1,42 @@
+"""The workspace keeps its conventions (DESIGN.md section 2, STYLE.md layout)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+from support.workspace import PACKAGES, ROOT, Package
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover (Python 3.10)
+    import tomli as tomllib
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.dir_name)
+def test_each_package_has_its_files_and_names(package: Package) -> None:
+    pyproject = tomllib.loads((package.path / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == package.dist_name
+    assert pyproject["project"]["requires-python"] == ">=3.10"
+    source = package.path / "src" / package.import_name
+    assert (source / "py.typed").is_file()
+    assert (package.path / "README.md").is_file()
+    assert (ROOT / "tests" / package.dir_name).is_dir()
+    module = importlib.import_module(package.import_name)
+    assert module.__doc__, f"{package.import_name} needs a module docstring"
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.dir_name)
+def test_packages_depend_on_the_core_never_on_each_other(package: Package) -> None:
+    pyproject = tomllib.loads((package.path / "pyproject.toml").read_text(encoding="utf-8"))
+    others = {p.dist_name for p in PACKAGES} - {"agentguard", package.dist_name}
+    for requirement in pyproject["project"]["dependencies"]:
+        name = requirement.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip()
+        assert name not in others, f"{package.dist_name} depends on {name}"
+
+
+def test_the_template_is_not_a_workspace_member() -> None:
+    assert "_template" not in {p.dir_name for p in PACKAGES}
+    assert (ROOT / "packages" / "_template" / "pyproject.toml").is_file()

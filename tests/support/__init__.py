@@ -1,0 +1,1 @@
+"""Shared test support: the workspace's package list, servers and system binaries."""
