@@ -66,9 +66,12 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 @nox.parametrize("package", [p.dir_name for p in PACKAGES], ids=[p.dir_name for p in PACKAGES])
 def tests(session: nox.Session, package: str) -> None:
-    """One package's tests, in an environment holding only its declared dependencies."""
+    """One package's tests, in an environment holding only its declared dependencies.
+
+    The package's extras are included: they are declared dependencies too.
+    """
     dist = next(p for p in PACKAGES if p.dir_name == package).dist_name
-    _sync(session, "--package", dist, "--group", "test")
+    _sync(session, "--package", dist, "--all-extras", "--group", "test")
     session.run("pytest", f"tests/{package}", *session.posargs)
 
 

@@ -138,6 +138,9 @@ class LLMCallFinished(BaseEvent):
     """Cost of the 5-minute cache writes in US dollars; ``None`` when unpriced."""
     cache_write_1h_cost_usd: float | None = None
     """Cost of the 1-hour cache writes in US dollars; ``None`` when unpriced."""
+    cost_without_cache_usd: float | None = None
+    """What the same call would have cost with every input token priced as uncached input
+    (what prompt caching saved is this minus ``cost_usd``); ``None`` when unpriced."""
     duration_s: float
     """Wall-clock duration of the whole call in seconds, retries and stream reading included."""
     time_to_first_token_s: float | None = None
