@@ -14,6 +14,7 @@ from bench._harness import Report
 
 BENCHMARKS = {
     "bus": "bench.bench_bus",
+    "trace": "bench.bench_trace",
 }
 
 

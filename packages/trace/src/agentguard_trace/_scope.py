@@ -1,0 +1,101 @@
+"""Something that works as ``@x``, ``@x(...)`` and ``with x(...)``, sync and async."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Generic, ParamSpec, TypeVar, cast
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_S = TypeVar("_S")
+
+
+class Scope(ABC, Generic[_S]):
+    """A measured stretch of code, as a decorator and as a context manager.
+
+    It decorates functions and coroutine functions and works with ``with`` and ``async with``.
+    Each call of a decorated function, and each ``with`` block, gets fresh state from
+    :meth:`_begin`; :meth:`_end` gets it back with the exception that ended the block, if any
+    (``BaseException`` included: a cancelled task ends its scope too). The exception is never
+    swallowed. One instance may be entered by several threads or tasks at once.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @abstractmethod
+    def _begin(self, name: str | None) -> _S:
+        """Start a stretch; ``name`` is the decorated function's name, if any."""
+
+    @abstractmethod
+    def _end(self, state: _S, error: BaseException | None) -> None:
+        """End a stretch started by :meth:`_begin`."""
+
+    def __call__(self, fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        """Decorate ``fn`` so that each call runs in a fresh stretch."""
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__} decorates a callable, got {fn!r}")
+        name = getattr(fn, "__name__", None)
+        if inspect.iscoroutinefunction(fn):
+            coroutine_fn = cast("Callable[_P, Awaitable[Any]]", fn)
+
+            @functools.wraps(fn)
+            async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> Any:
+                state = self._begin(name)
+                try:
+                    result = await coroutine_fn(*args, **kwargs)
+                except BaseException as exc:
+                    self._end(state, exc)
+                    raise
+                self._end(state, None)
+                return result
+
+            return cast("Callable[_P, _R]", run_async)
+
+        @functools.wraps(fn)
+        def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            state = self._begin(name)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._end(state, exc)
+                raise
+            self._end(state, None)
+            return result
+
+        return run
+
+    def _stack(self) -> list[_S]:
+        stack: list[_S] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def __enter__(self) -> _S:
+        state = self._begin(None)
+        self._stack().append(state)
+        return state
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._end(self._stack().pop(), exc)
+
+    async def __aenter__(self) -> _S:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
