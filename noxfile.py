@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.workspace import PACKAGES  # noqa: E402 (needs the path set just above)
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "examples"]
+nox.options.sessions = ["lint", "typecheck", "tests", "oldest", "integration", "examples"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = os.environ.get("AGENTGUARD_PYTHON", "3.11")
@@ -73,6 +73,20 @@ def tests(session: nox.Session, package: str) -> None:
     dist = next(p for p in PACKAGES if p.dir_name == package).dist_name
     _sync(session, "--package", dist, "--all-extras", "--group", "test")
     session.run("pytest", f"tests/{package}", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def oldest(session: nox.Session) -> None:
+    """The tracer's tests against the oldest anthropic SDK we support (DESIGN.md section 9).
+
+    The fake server's own tests are left out: they check it against what the newest SDK
+    parses (typed error codes, ``api_message``) that 1.0 does not have.
+    """
+    _sync(session, "--package", "agentguard-trace", "--all-extras", "--group", "test")
+    session.install("anthropic==1.0.0")
+    session.run(
+        "pytest", "tests/trace", "--ignore=tests/trace/test_fake_server.py", *session.posargs
+    )
 
 
 @nox.session(python=PYTHON)

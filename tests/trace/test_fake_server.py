@@ -50,6 +50,11 @@ SCRIPTED = Reply(
     cache_write_1h_tokens=60,
 )
 
+# anthropic 2.x names the 413 class ContentTooLargeError; 1.x, RequestTooLargeError.
+_CONTENT_TOO_LARGE: type[anthropic.APIStatusError] = getattr(
+    anthropic, "ContentTooLargeError", anthropic.APIStatusError
+)
+
 
 class FakeClock:
     def __init__(self) -> None:
@@ -242,7 +247,7 @@ def test_streamed_tool_use_arrives_as_input_json_deltas(
         (Fail(status=401), anthropic.AuthenticationError, "authentication_error"),
         (Fail(status=403), anthropic.PermissionDeniedError, "permission_error"),
         (Fail(status=404), anthropic.NotFoundError, "not_found_error"),
-        (Fail(status=413), anthropic.ContentTooLargeError, "request_too_large"),
+        (Fail(status=413), _CONTENT_TOO_LARGE, "request_too_large"),
         (Fail(status=429, retry_after_s=7), anthropic.RateLimitError, "rate_limit_error"),
         (Fail(status=500), anthropic.InternalServerError, "api_error"),
         (Fail(status=529), anthropic.OverloadedError, "overloaded_error"),

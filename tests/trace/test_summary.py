@@ -20,8 +20,7 @@ from agentguard.events import (
     RunStarted,
     ToolCallFinished,
 )
-from agentguard_trace import summary as summary_module
-from agentguard_trace.summary import (
+from agentguard_trace import (
     CSV_COLUMNS,
     SessionRecorder,
     SessionSummary,
@@ -29,6 +28,7 @@ from agentguard_trace.summary import (
     TokenCounts,
     print_summary,
 )
+from agentguard_trace import summary as summary_module
 from support.api import assert_all_is_public_api
 
 MODEL = "claude-sonnet-4-5"

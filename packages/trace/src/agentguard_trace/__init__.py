@@ -18,24 +18,63 @@ Example::
 
 Every Messages call publishes an ``LLMCallFinished`` (tokens, cost, latency, retries), every
 run ``RunStarted`` and ``RunFinished``, every tool call ``ToolCallFinished``, on the default
-bus unless given another.
+bus unless given another. ``SessionRecorder`` turns them into the session summary, printed
+or exported as JSON and CSV; ``agentguard_trace.fake`` is a fake Messages API server for
+tests, examples and the demo (extra ``fake``).
 """
 
 from __future__ import annotations
 
+from agentguard_trace._summary_model import (
+    CSV_COLUMNS,
+    CostBreakdown,
+    ErrorCount,
+    ModelStats,
+    RunCounts,
+    SessionSummary,
+    SlowStep,
+    StepKind,
+    StepRecord,
+    StepTimes,
+    TokenCounts,
+    ToolStats,
+)
 from agentguard_trace.instrument import instrument
-from agentguard_trace.pricing import CallCost, PriceTable, PriceTableError
+from agentguard_trace.pricing import (
+    CallCost,
+    PriceOverrides,
+    PriceTable,
+    PriceTableError,
+    TokenCountError,
+)
 from agentguard_trace.runs import BudgetExceededError, Run, RunScope, ToolScope, tool, traced
+from agentguard_trace.summary import SessionRecorder, print_summary
 
 __all__ = [
+    "CSV_COLUMNS",
     "BudgetExceededError",
     "CallCost",
+    "CostBreakdown",
+    "ErrorCount",
+    "ModelStats",
+    "PriceOverrides",
     "PriceTable",
     "PriceTableError",
     "Run",
+    "RunCounts",
     "RunScope",
+    "SessionRecorder",
+    "SessionSummary",
+    "SlowStep",
+    "StepKind",
+    "StepRecord",
+    "StepTimes",
+    "TokenCountError",
+    "TokenCounts",
     "ToolScope",
+    "ToolStats",
     "instrument",
+    "print_summary",
     "tool",
     "traced",
 ]

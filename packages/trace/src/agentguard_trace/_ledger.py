@@ -99,6 +99,7 @@ def session_account(session_id: str, limit_usd: float | None, *, stop: bool) -> 
             _sessions.move_to_end(session_id)
             if limit_usd is not None:
                 account.limit_usd, account.stop = limit_usd, stop
+                account.crossed = account.spent_usd > limit_usd
         return account
 
 

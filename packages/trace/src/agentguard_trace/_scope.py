@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -13,6 +13,15 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _S = TypeVar("_S")
+
+_ENTERED: contextvars.ContextVar[tuple[tuple[Scope[Any], Any], ...]] = contextvars.ContextVar(
+    "agentguard_entered_scopes", default=()
+)
+"""The ``with`` blocks open in this thread or task, innermost last, with their state.
+
+A context variable, not a thread-local: asyncio tasks share their thread, and each must
+leave only the blocks it entered.
+"""
 
 
 class Scope(ABC, Generic[_S]):
@@ -24,9 +33,6 @@ class Scope(ABC, Generic[_S]):
     (``BaseException`` included: a cancelled task ends its scope too). The exception is never
     swallowed. One instance may be entered by several threads or tasks at once.
     """
-
-    def __init__(self) -> None:
-        self._local = threading.local()
 
     @abstractmethod
     def _begin(self, name: str | None) -> _S:
@@ -70,15 +76,9 @@ class Scope(ABC, Generic[_S]):
 
         return run
 
-    def _stack(self) -> list[_S]:
-        stack: list[_S] | None = getattr(self._local, "stack", None)
-        if stack is None:
-            stack = self._local.stack = []
-        return stack
-
     def __enter__(self) -> _S:
         state = self._begin(None)
-        self._stack().append(state)
+        _ENTERED.set((*_ENTERED.get(), (self, state)))
         return state
 
     def __exit__(
@@ -87,7 +87,10 @@ class Scope(ABC, Generic[_S]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._end(self._stack().pop(), exc)
+        entered = _ENTERED.get()
+        index = max(i for i, (scope, _) in enumerate(entered) if scope is self)
+        _ENTERED.set(entered[:index] + entered[index + 1 :])
+        self._end(cast("_S", entered[index][1]), exc)
 
     async def __aenter__(self) -> _S:
         return self.__enter__()

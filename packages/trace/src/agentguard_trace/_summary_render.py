@@ -1,0 +1,192 @@
+"""The session summary as aligned plain text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentguard_trace._summary_model import CostBreakdown, RunCounts, SessionSummary
+
+
+def render(summary: SessionSummary, title: str) -> str:
+    """Render ``summary`` under ``title``."""
+    facts = _facts(summary)
+    width = max(len(label) for label, _ in facts) + 2
+    lines = [title, "=" * len(title)]
+    lines += [f"{label + ':':<{width}}{value}" for label, value in facts]
+    for section in (_tool_lines, _model_lines, _cost_lines, _error_lines, _slowest_lines):
+        lines += section(summary)
+    return "\n".join(lines)
+
+
+def _facts(summary: SessionSummary) -> list[tuple[str, str]]:
+    facts = [
+        ("Duration", _span(summary.duration_s)),
+        ("Runs", _runs(summary.runs)),
+        ("Steps", _steps(summary)),
+    ]
+    times = summary.step_time
+    if summary.success_rate is not None and times.avg_s is not None:
+        quantiles = f"p50 {_secs(times.p50_s)}, p95 {_secs(times.p95_s)}"
+        if summary.steps_dropped:
+            quantiles += f" of the first {summary.steps_recorded:,}"
+        facts += [
+            ("Success rate", f"{summary.success_rate:.1%}"),
+            ("Avg step time", f"{_secs(times.avg_s)} ({quantiles}; max {_secs(times.max_s)})"),
+        ]
+    facts.append(("Cost", _usd_total(summary.cost)))
+    optional = [
+        ("Retries", summary.retries, ""),
+        ("Errors", sum(e.count for e in summary.errors), " classified"),
+        ("Budget crossings", summary.budget_exceeded, ""),
+        ("Loop detections", summary.loops_detected, ""),
+        ("Rows not kept", summary.steps_dropped, " (past max_steps; aggregates are complete)"),
+        ("Invalid values", summary.invalid_values, " (set aside)"),
+    ]
+    facts += [(label, f"{count:,}{note}") for label, count, note in optional if count]
+    return facts
+
+
+def _tool_lines(summary: SessionSummary) -> list[str]:
+    if not summary.tools:
+        return []
+    header = ("tool", "calls", "ok", "avg", "max", "total")
+    rows = [
+        (
+            _clean(t.tool),
+            f"{t.calls:,}",
+            f"{t.success_rate:.1%}",
+            _secs(t.avg_s),
+            _secs(t.max_s),
+            _secs(t.total_s),
+        )
+        for t in summary.tools
+    ]
+    return ["", "Tool usage:", *_table(header, rows)]
+
+
+def _model_lines(summary: SessionSummary) -> list[str]:
+    if not summary.models:
+        return []
+    header = ("model", "calls", "ok", "avg", "max", "tokens", "retries", "cost")
+    rows = [
+        (
+            _clean(m.model),
+            f"{m.calls:,}",
+            f"{m.success_rate:.1%}",
+            _secs(m.avg_s),
+            _secs(m.max_s),
+            f"{m.tokens.total_tokens:,}",
+            f"{m.retries:,}",
+            _usd_total(m.cost),
+        )
+        for m in summary.models
+    ]
+    return ["", "LLM calls:", *_table(header, rows)]
+
+
+def _cost_lines(summary: SessionSummary) -> list[str]:
+    if not summary.models:
+        return []
+    tokens, cost = summary.tokens, summary.cost
+    rows = [
+        ("Input", f"{tokens.input_tokens:,}", _usd(cost.input_usd)),
+        ("Output", f"{tokens.output_tokens:,}", _usd(cost.output_usd)),
+        ("Cache reads", f"{tokens.cache_read_tokens:,}", _usd(cost.cache_read_usd)),
+        ("Cache writes 5m", f"{tokens.cache_write_5m_tokens:,}", _usd(cost.cache_write_5m_usd)),
+        ("Cache writes 1h", f"{tokens.cache_write_1h_tokens:,}", _usd(cost.cache_write_1h_usd)),
+    ]
+    if cost.other_usd:
+        rows.append(("Other", "", _usd(cost.other_usd)))
+    rows.append(("Total", f"{tokens.total_tokens:,}", _usd_total(cost)))
+    lines = ["", "Cost breakdown:", *_table(("token type", "tokens", "cost"), rows)]
+    if cost.unpriced_calls:
+        lines.append(f"  {cost.unpriced_calls:,} unpriced call(s): their cost is unknown, not $0")
+    return lines
+
+
+def _error_lines(summary: SessionSummary) -> list[str]:
+    if not summary.errors:
+        return []
+    rows = [(_clean(e.source), _clean(e.error_kind), f"{e.count:,}") for e in summary.errors]
+    return ["", "Errors:", *_table(("source", "kind", "count"), rows, left=2)]
+
+
+def _slowest_lines(summary: SessionSummary) -> list[str]:
+    if not summary.slowest:
+        return []
+    lines = ["", "Slowest steps:"]
+    for rank, slow in enumerate(summary.slowest, 1):
+        run = "" if slow.run_id is None else f", run {_clean(slow.run_id)[:8]}"
+        lines.append(
+            f"  {rank}. Step {slow.step}: {slow.kind} {_clean(slow.name)} "
+            f"({_secs(slow.duration_s)}{run})"
+        )
+    return lines
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 1) -> list[str]:
+    """Two-space indented columns: the first ``left`` left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            cell.ljust(width) if i < left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        return ("  " + "  ".join(cells)).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return _secs(seconds)
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s"
+
+
+def _secs(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if 0 < seconds < 0.01:
+        return f"{seconds * 1000:.2f}ms"
+    return f"{seconds:.2f}s"
+
+
+def _usd(dollars: float) -> str:
+    return f"${dollars:,.4f}"
+
+
+def _usd_total(cost: CostBreakdown) -> str:
+    if not cost.unpriced_calls:
+        return _usd(cost.known_usd)
+    if not cost.priced_calls:
+        return "unknown"
+    return f"unknown + {_usd(cost.known_usd)}"
+
+
+def _runs(runs: RunCounts) -> str:
+    text = f"{runs.total:,} ({runs.succeeded:,} succeeded, {runs.failed:,} failed"
+    if runs.unfinished:
+        text += f", {runs.unfinished:,} unfinished"
+    return text + ")"
+
+
+def _steps(summary: SessionSummary) -> str:
+    if not summary.steps:
+        return "0 (no steps recorded)"
+    return (
+        f"{summary.steps:,} ({summary.llm_calls:,} LLM calls, {summary.tool_calls:,} tool "
+        f"calls, {summary.failed_steps:,} failed)"
+    )
+
+
+def _clean(text: str) -> str:
+    """``text`` on one line: control characters shown as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
