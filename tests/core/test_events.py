@@ -4,6 +4,7 @@ import ast
 import dataclasses
 import inspect
 import typing
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from agentguard import events, run_context
 from agentguard.events import (
     EVENT_TYPES,
     EVENTS_BY_KIND,
+    AlertStateChanged,
     ErrorClassified,
     Event,
     LLMCallFinished,
@@ -143,3 +145,38 @@ def test_error_classified_names_its_kind_error_kind() -> None:
     )
     assert event.kind == "error.classified"
     assert event.error_kind == "rate_limited"
+
+
+def test_explicit_common_fields_win_over_the_run_context() -> None:
+    with run_context("support"):
+        event = ToolCallFinished(
+            tool="t", duration_s=1.0, run_id=None, agent="other", session_id="s", at_unix_s=5.0
+        )
+    assert (event.run_id, event.agent, event.session_id, event.at_unix_s) == (
+        None,
+        "other",
+        "s",
+        5.0,
+    )
+
+
+@pytest.mark.parametrize("cls", EVENT_TYPES, ids=lambda c: c.kind)
+def test_missing_or_unknown_arguments_are_type_errors(cls: type[Event]) -> None:
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    build: Any = cls  # called with wrong arguments on purpose
+    if required:
+        with pytest.raises(TypeError, match=required[0]):
+            build()
+    with pytest.raises(TypeError, match="no_such_field"):
+        build(no_such_field=1)
+
+
+def test_mutable_defaults_are_fresh_per_event() -> None:
+    first = AlertStateChanged(rule="r", state="firing", value=1.0)
+    second = AlertStateChanged(rule="r", state="firing", value=1.0)
+    assert first.labels == {}
+    assert first.labels is not second.labels

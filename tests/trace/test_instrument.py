@@ -13,7 +13,7 @@ import pytest
 from agentguard import Bus
 from agentguard.events import Event, LLMCallFinished
 from agentguard.testing import capture_events
-from agentguard_trace import instrument
+from agentguard_trace import _instrument, instrument
 from agentguard_trace.fake import Delay, Fail, FailMidStream, FakeAnthropicServer, Reply, ToolUse
 
 MODEL = "claude-sonnet-4-6"  # $3 input, $15 output, $0.30 read, $3.75 5m write, $6 1h write per M
@@ -401,14 +401,60 @@ def test_instrument_refuses_what_is_not_an_anthropic_client(thing: object) -> No
         instrument(thing)  # type: ignore[type-var]  # the point of the test
 
 
-def test_instrumenting_twice_is_harmless_and_the_original_is_untouched(
+def test_instrumenting_twice_is_harmless(fake: FakeAnthropicServer, bus: Bus) -> None:
+    raw = _client(fake)
+    once = instrument(raw, bus=bus)
+    assert once is raw, "the client is instrumented in place"
+    assert instrument(once, bus=bus) is once
+    fake.enqueue(Fail(status=529, retry_after_s=0.01), SCRIPTED)
+    with capture_events(bus) as events:
+        once.with_options(max_retries=1).messages.create(
+            model=MODEL, max_tokens=512, messages=MESSAGES
+        )
+        once.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
+    calls = events.of(LLMCallFinished)
+    assert len(calls) == 1, "a copy made with with_options() is not instrumented"
+    assert calls[0].retries == 0
+
+
+def test_clients_sharing_an_http_client_count_their_own_attempts(
     fake: FakeAnthropicServer, bus: Bus
 ) -> None:
-    original = _client(fake)
-    once = instrument(original, bus=bus)
-    assert instrument(once, bus=bus) is once
-    fake.enqueue(SCRIPTED, SCRIPTED)
+    shared = httpx2.Client()
+    try:
+        first = instrument(
+            anthropic.Anthropic(base_url=fake.url, api_key="k", http_client=shared, max_retries=1),
+            bus=bus,
+        )
+        second = instrument(
+            anthropic.Anthropic(base_url=fake.url, api_key="k", http_client=shared, max_retries=1),
+            bus=bus,
+        )
+        fake.enqueue(Fail(status=529, retry_after_s=0.01), SCRIPTED, SCRIPTED)
+        with capture_events(bus) as events:
+            first.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
+            second.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
+        assert [e.retries for e in events.of(LLMCallFinished)] == [1, 0]
+        assert len(shared.event_hooks["request"]) == 1, "hooks are added once per http client"
+    finally:
+        shared.close()
+
+
+def test_without_an_httpx2_client_the_sdk_middleware_is_used(
+    fake: FakeAnthropicServer, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the SDK kept no httpx2 client where instrument() looks for one.
+    monkeypatch.setattr(_instrument, "_hook_attempts", lambda client: False)
+    raw = _client(fake, max_retries=1)
+    client = instrument(raw, bus=bus)
+    assert client is not raw, "the SDK's with_middleware makes a copy"
+    fake.enqueue(Fail(status=429, retry_after_s=0.01), SCRIPTED, SCRIPTED)
     with capture_events(bus) as events:
-        once.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
-        original.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
-    assert len(events.of(LLMCallFinished)) == 1
+        client.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
+        with client.messages.stream(model=MODEL, max_tokens=512, messages=MESSAGES) as stream:
+            stream.until_done()
+    first, second = events.of(LLMCallFinished)
+    assert first.retries == 1
+    _assert_scripted_usage(first)
+    assert second.streamed
+    _assert_scripted_usage(second)

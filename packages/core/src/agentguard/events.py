@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Literal, TypeAlias
 
+from agentguard._fastinit import install_fast_init
 from agentguard.context import _agent, _run_id, _session_id
 
 __all__ = [
@@ -349,3 +350,6 @@ EVENT_TYPES: Final[tuple[type[Event], ...]] = (
 
 EVENTS_BY_KIND: Final[Mapping[str, type[Event]]] = {cls.kind: cls for cls in EVENT_TYPES}
 """Every event type by its ``kind``."""
+
+for _cls in EVENT_TYPES:
+    install_fast_init(_cls)

@@ -25,6 +25,7 @@ tests, examples and the demo (extra ``fake``).
 
 from __future__ import annotations
 
+from agentguard_trace._instrument import instrument
 from agentguard_trace._summary_model import (
     CSV_COLUMNS,
     CostBreakdown,
@@ -39,7 +40,6 @@ from agentguard_trace._summary_model import (
     TokenCounts,
     ToolStats,
 )
-from agentguard_trace.instrument import instrument
 from agentguard_trace.pricing import (
     CallCost,
     PriceOverrides,

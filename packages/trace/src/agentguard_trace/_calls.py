@@ -42,9 +42,7 @@ class LLMCall:
         "_ledger",
         "_lock",
         "_prices",
-        "_run_agent",
-        "_run_id",
-        "_session_id",
+        "_run",
         "attempts",
         "cache_read_tokens",
         "cache_write_1h_tokens",
@@ -79,10 +77,7 @@ class LLMCall:
         self._clock = clock
         self._lock = threading.Lock()
         self._done = False
-        run = current_run()
-        self._run_id = None if run is None else run.run_id
-        self._run_agent = None if run is None else run.agent
-        self._session_id = None if run is None else run.session_id
+        self._run = current_run()
         self.started_unix_s = time.time()
         self.started_s = clock()
         self.attempts = 0
@@ -104,23 +99,36 @@ class LLMCall:
         writes, the API's default lifetime. With ``running`` (a stream's ``message_delta``,
         whose usage holds running totals) only the fields present replace what was known.
         """
-        get = _getter(usage)
-        for field, attribute in _COUNTS:
-            value = get(field)
-            if value is not None or not running:
-                setattr(self, attribute, _int(value))
-        split = get("cache_creation")
+        if isinstance(usage, dict):
+            fields = usage
+        else:
+            fields = {name: getattr(usage, name, None) for name in _USAGE_FIELDS}
+        uncached = fields.get("input_tokens")
+        output = fields.get("output_tokens")
+        read = fields.get("cache_read_input_tokens")
+        created = fields.get("cache_creation_input_tokens")
+        split = fields.get("cache_creation")
+        if uncached is not None or not running:
+            self.input_tokens = _int(uncached)
+        if output is not None or not running:
+            self.output_tokens = _int(output)
+        if read is not None or not running:
+            self.cache_read_tokens = _int(read)
         if split is not None:
-            split_get = _getter(split)
-            self.cache_write_5m_tokens = _int(split_get("ephemeral_5m_input_tokens"))
-            self.cache_write_1h_tokens = _int(split_get("ephemeral_1h_input_tokens"))
+            if isinstance(split, dict):
+                five, hour = (
+                    split.get("ephemeral_5m_input_tokens"),
+                    split.get("ephemeral_1h_input_tokens"),
+                )
+            else:
+                five = getattr(split, "ephemeral_5m_input_tokens", None)
+                hour = getattr(split, "ephemeral_1h_input_tokens", None)
+            self.cache_write_5m_tokens, self.cache_write_1h_tokens = _int(five), _int(hour)
         elif not running:
-            self.cache_write_5m_tokens = _int(get("cache_creation_input_tokens"))
-            self.cache_write_1h_tokens = 0
-        elif get("cache_creation_input_tokens") is not None:
+            self.cache_write_5m_tokens, self.cache_write_1h_tokens = _int(created), 0
+        elif created is not None:
             # A running total without the split keeps the split already known.
-            created = _int(get("cache_creation_input_tokens"))
-            self.cache_write_5m_tokens = max(created - self.cache_write_1h_tokens, 0)
+            self.cache_write_5m_tokens = max(_int(created) - self.cache_write_1h_tokens, 0)
 
     def first_token(self) -> None:
         """Note the time of the first content of a stream (the first one noted counts)."""
@@ -134,6 +142,7 @@ class LLMCall:
                 return None
             self._done = True
         now = self._clock()
+        run = self._run
         cost = self._prices.cost(
             self.model,
             input_tokens=self.input_tokens,
@@ -144,9 +153,9 @@ class LLMCall:
         )
         event = LLMCallFinished(
             at_unix_s=self.started_unix_s + (now - self.started_s),
-            run_id=self._run_id,
-            agent=self._run_agent,
-            session_id=self._session_id,
+            run_id=None if run is None else run.run_id,
+            agent=None if run is None else run.agent,
+            session_id=None if run is None else run.session_id,
             model=self.model,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
@@ -177,14 +186,10 @@ class LLMCall:
         return event
 
 
-_COUNTS = (
-    ("input_tokens", "input_tokens"),
-    ("output_tokens", "output_tokens"),
-    ("cache_read_input_tokens", "cache_read_tokens"),
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation",
 )
-
-
-def _getter(obj: object) -> Callable[[str], object]:
-    if isinstance(obj, dict):
-        return obj.get
-    return lambda name: getattr(obj, name, None)

@@ -5,17 +5,22 @@ How it watches, and why this way (DESIGN.md section 9):
 - The client's ``messages.create`` and ``messages.stream`` are wrapped on the client's own
   ``Messages`` resource, so each call has a start and, when it raises, an end. The caller gets
   exactly the object the SDK returns and exactly the exception it raises.
-- A middleware (the SDK's supported extension point, present since ``anthropic`` 1.0) runs
-  inside the SDK's retry loop once per HTTP attempt. It counts the attempts (``retries``),
-  keeps the last ``request-id``, and puts a watcher on the body of a streamed response (see
-  ``_body``), which reads usage and the time to first token from the server-sent events as
-  the caller reads them, however it reads them, and ends the call when the body ends.
+- Each HTTP attempt of the call (the SDK retries inside the call) is seen by a request and a
+  response event hook on the SDK's own ``httpx2`` client: they count the attempts
+  (``retries``), keep the last ``request-id``, and put a watcher on the body of a streamed
+  response (see ``_body``), which reads usage and the time to first token from the
+  server-sent events as the caller reads them, however it reads them, and ends the call when
+  the body ends. The hooks do nothing for requests made outside an instrumented call, so a
+  ``httpx2`` client shared with other code is not disturbed.
+- The SDK's middleware (``with_middleware``) would see the same attempts, and is used when the
+  client has no ``httpx2`` client to hook; but the SDK's middleware path costs about 20 us per
+  call by itself (``python -m bench trace`` measures it), nearly all of DESIGN.md's 25 us
+  budget (P4), where the hooks cost about 1 us.
 - The SDK's own OpenTelemetry call spans (``anthropic`` 1.17 and newer) would give most of
   this too, but not on the 1.x releases we support, and reading them would take the
   ``open_telemetry`` option away from the user; so they are left alone for ``agentguard-otel``.
 
-``instrument`` returns a new client, as the SDK's ``with_middleware`` does; the client it is
-given is left as it was. Instrumenting an instrumented client returns it unchanged.
+The client is instrumented in place and returned; instrumenting it again changes nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anthropic
+import httpx2
 from anthropic import Middleware
 
 from agentguard import Bus, default_bus
@@ -90,14 +96,57 @@ class _Attempts(Middleware):
 
 def _saw(call: LLMCall, request: APIRequest, response: object) -> None:
     http = getattr(response, "http_response", None)
-    if http is None:
-        return
-    request_id = http.headers.get("request-id")
+    if http is not None:
+        _answered(call, http, streamed=request.stream)
+
+
+def _answered(call: LLMCall, response: httpx2.Response, *, streamed: bool) -> None:
+    """One attempt of ``call`` got ``response`` (its body not read yet)."""
+    request_id = response.headers.get("request-id")
     if request_id:
         call.request_id = request_id
-    if request.stream and http.is_success and not call.watched:
+    if streamed and response.is_success and not call.watched:
         call.watched = True
-        watch_body(http, call)
+        watch_body(response, call)
+
+
+def _on_request(request: httpx2.Request) -> None:
+    call = CURRENT_CALL.get()
+    if call is not None:
+        call.attempts += 1
+
+
+def _on_response(response: httpx2.Response) -> None:
+    call = CURRENT_CALL.get()
+    if call is not None:
+        _answered(call, response, streamed=call.streamed)
+
+
+async def _on_request_async(request: httpx2.Request) -> None:
+    _on_request(request)
+
+
+async def _on_response_async(response: httpx2.Response) -> None:
+    _on_response(response)
+
+
+def _hook_attempts(client: anthropic.Anthropic | anthropic.AsyncAnthropic) -> bool:
+    """Add the attempt hooks to the client's ``httpx2`` client, once; False if it has none."""
+    http = getattr(client, "_client", None)
+    if isinstance(http, httpx2.Client):
+        on_request: Callable[..., Any] = _on_request
+        on_response: Callable[..., Any] = _on_response
+    elif isinstance(http, httpx2.AsyncClient):
+        on_request, on_response = _on_request_async, _on_response_async
+    else:
+        return False
+    hooks = http.event_hooks
+    if on_request not in hooks["request"]:
+        hooks["request"].append(on_request)
+    if on_response not in hooks["response"]:
+        hooks["response"].append(on_response)
+    http.event_hooks = hooks
+    return True
 
 
 def _read_message(call: LLMCall, message: object) -> None:
@@ -248,14 +297,18 @@ def instrument(
     bus: Bus | None = None,
     prices: PriceTable | Mapping[str, Any] | str | Path | None = None,
 ) -> _Client:
-    """Return a copy of ``client`` whose Messages calls each publish one ``LLMCallFinished``.
+    """Instrument ``client`` so that each of its Messages calls publishes one ``LLMCallFinished``.
 
     Covers ``messages.create`` (plain and ``stream=True``) and ``messages.stream(...)`` of
     ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic``, including failed calls, streams
     that fail midway and streams the caller abandons. Other resources pass through unmeasured.
 
+    Returns:
+        ``client`` itself, instrumented (or, for a client without an ``httpx2`` client to
+        hook, an instrumented copy made with the SDK's ``with_middleware``).
+
     Args:
-        client: The client to instrument. It is not changed.
+        client: The client to instrument.
         bus: Where events go; the default bus by default.
         prices: A :class:`PriceTable`, or overrides for one (a mapping or a TOML/JSON file);
             the bundled ``genai-prices`` data by default.
@@ -271,7 +324,7 @@ def instrument(
     if getattr(client, _MARK, False):
         return client
     tracer = _Tracer(bus or default_bus, _prices(prices))
-    instrumented = client.with_middleware(_Attempts())
+    instrumented = client if _hook_attempts(client) else client.with_middleware(_Attempts())
     messages = instrumented.messages
     if isinstance(instrumented, anthropic.AsyncAnthropic):
         messages.create = tracer.create_async(messages.create)  # type: ignore[method-assign]  # instance patch
