@@ -49,7 +49,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package, the tests, the benchmarks and the examples."""
-    _sync(session, "--all-packages", "--group", "typecheck")
+    _sync(session, "--all-packages", "--all-extras", "--group", "typecheck")
     sources = [f"packages/{p.dir_name}/src" for p in PACKAGES]
     packages = [f"{source}/{p.import_name}" for source, p in zip(sources, PACKAGES, strict=True)]
     session.run(
@@ -92,19 +92,19 @@ def oldest(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
     """Tests across packages, with real servers (redis-server, HTTP, Prometheus, ...)."""
-    _sync(session, "--all-packages", "--group", "test")
+    _sync(session, "--all-packages", "--all-extras", "--group", "test")
     session.run("pytest", "tests/integration", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def examples(session: nox.Session) -> None:
     """Run every example and check what it prints (examples/check.py holds the expectations)."""
-    _sync(session, "--all-packages")
+    _sync(session, "--all-packages", "--all-extras")
     session.run("python", "examples/check.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The benchmarks of DESIGN.md section 7: prints each ratio and the command behind it."""
-    _sync(session, "--all-packages", "--group", "bench")
+    _sync(session, "--all-packages", "--all-extras", "--group", "bench")
     session.run("python", "-m", "bench", *session.posargs)

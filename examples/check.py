@@ -18,6 +18,20 @@ EXPECTED: dict[str, list[str]] = {
         r"^tool\.call from agent=support: \{\"schema\":1,\"kind\":\"tool\.call\"",
         r"^tool\.call from agent=support: .*$",
     ],
+    "prompt_cache.py": [
+        r"^call: hit ratio 0\.00, read 0, written 1400, uncached \d+, saved \$-0\.00105$",
+        r"^call: hit ratio 1\.00, read 1400, written 0, uncached \d+, saved \$\+0\.00378$",
+        r"^claude-sonnet-4-6: 4 calls, hit ratio 0\.75, saved \$0\.01029$",
+    ],
+    "trace_quickstart.py": [
+        r"^Your order 1234 shipped yesterday\.$",
+        r"^Session Performance Summary$",
+        r"^Runs: +1 \(1 succeeded, 0 failed\)$",
+        r"^Steps: +3 \(2 LLM calls, 1 tool call, 0 failed\)$",
+        r"^  lookup_order +1 +100\.0%",
+        r"^  claude-sonnet-4-6 +2 +100\.0%",
+        r"^  Total +\d+ +\$0\.\d{4}$",
+    ],
 }
 """For each example, patterns that must each match a line of its output (in order)."""
 

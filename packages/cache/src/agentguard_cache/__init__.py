@@ -9,7 +9,7 @@
     tracker = PromptCacheTracker(window_s=300.0, regression_fraction=0.5)
     tracker.attach()  # the default bus, where instrumented clients publish
     run_my_agent()
-    print(tracker.stats(model="claude-sonnet-4-5").hit_ratio)
+    print(tracker.stats(model="claude-sonnet-4-6").hit_ratio)
 """
 
 from __future__ import annotations

@@ -179,10 +179,13 @@ def _runs(runs: RunCounts) -> str:
 def _steps(summary: SessionSummary) -> str:
     if not summary.steps:
         return "0 (no steps recorded)"
-    return (
-        f"{summary.steps:,} ({summary.llm_calls:,} LLM calls, {summary.tool_calls:,} tool "
-        f"calls, {summary.failed_steps:,} failed)"
-    )
+    llm = _count(summary.llm_calls, "LLM call")
+    tools = _count(summary.tool_calls, "tool call")
+    return f"{summary.steps:,} ({llm}, {tools}, {summary.failed_steps:,} failed)"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _clean(text: str) -> str:
