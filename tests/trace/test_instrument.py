@@ -33,23 +33,6 @@ SCRIPTED_COST = (1_200 * 3.00 + 300 * 15.00 + 9_000 * 0.30 + 400 * 3.75 + 100 * 
 SCRIPTED_WITHOUT_CACHE = ((1_200 + 9_000 + 400 + 100) * 3.00 + 300 * 15.00) / 1e6
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeAnthropicServer]:
-    with FakeAnthropicServer(seed=7) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeAnthropicServer) -> FakeAnthropicServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
 _OPEN: list[anthropic.Anthropic] = []
 
 

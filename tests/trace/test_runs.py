@@ -43,23 +43,6 @@ COST_C = (500 * 3.00 + 1_000 * 15.00) / 1e6  # $0.0165
 FORMS = ["decorator", "async-decorator", "with", "async-with"]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeAnthropicServer]:
-    with FakeAnthropicServer(seed=23) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeAnthropicServer) -> FakeAnthropicServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
 @pytest.fixture
 def client(fake: FakeAnthropicServer, bus: Bus) -> Iterator[anthropic.Anthropic]:
     raw = anthropic.Anthropic(base_url=fake.url, api_key="test-key", max_retries=0)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anthropic
@@ -159,6 +160,32 @@ def _read_message(call: LLMCall, message: object) -> None:
         call.stop_reason = stop_reason
 
 
+class _Calling:
+    """The ``with`` block of one call: it is current inside, and an exception ends it.
+
+    A plain class rather than ``contextlib.contextmanager``: it runs on every call (P4).
+    """
+
+    __slots__ = ("call", "token")
+
+    def __init__(self, call: LLMCall) -> None:
+        self.call = call
+
+    def __enter__(self) -> LLMCall:
+        self.token = CURRENT_CALL.set(self.call)
+        return self.call
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        CURRENT_CALL.reset(self.token)
+        if exc is not None:
+            self.call.finish(ok=False, error_kind=error_kind(exc))
+
+
 class _Tracer:
     """The settings of one instrumented client, and the wrappers that use them."""
 
@@ -166,59 +193,39 @@ class _Tracer:
         self.bus = bus
         self.prices = prices
 
-    def start(self, kwargs: Mapping[str, Any], *, streamed: bool) -> LLMCall:
+    def calling(self, kwargs: Mapping[str, Any], *, streamed: bool) -> _Calling:
+        """Start a call; raises ``BudgetExceededError`` instead when a budget stops calls."""
         ledger = CURRENT_LEDGER.get()
         if ledger is not None:
             ledger.check()
         model = kwargs.get("model")
-        return LLMCall(
-            model=model if isinstance(model, str) else "",
-            streamed=streamed,
-            bus=self.bus,
-            prices=self.prices,
-            ledger=ledger,
+        return _Calling(
+            LLMCall(
+                model=model if isinstance(model, str) else "",
+                streamed=streamed,
+                bus=self.bus,
+                prices=self.prices,
+                ledger=ledger,
+            )
         )
 
     def create(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def create(*args: Any, **kwargs: Any) -> Any:
-            call = self.start(kwargs, streamed=kwargs.get("stream") is True)
-            token = CURRENT_CALL.set(call)
-            try:
+            with self.calling(kwargs, streamed=kwargs.get("stream") is True) as call:
                 result = original(*args, **kwargs)
-            except BaseException as exc:
-                call.finish(ok=False, error_kind=error_kind(exc))
-                raise
-            finally:
-                CURRENT_CALL.reset(token)
-            self._returned(call, result)
+            _returned(call, result)
             return result
 
         return create
 
     def create_async(self, original: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         async def create(*args: Any, **kwargs: Any) -> Any:
-            call = self.start(kwargs, streamed=kwargs.get("stream") is True)
-            token = CURRENT_CALL.set(call)
-            try:
+            with self.calling(kwargs, streamed=kwargs.get("stream") is True) as call:
                 result = await original(*args, **kwargs)
-            except BaseException as exc:
-                call.finish(ok=False, error_kind=error_kind(exc))
-                raise
-            finally:
-                CURRENT_CALL.reset(token)
-            self._returned(call, result)
+            _returned(call, result)
             return result
 
         return create
-
-    @staticmethod
-    def _returned(call: LLMCall, result: object) -> None:
-        if not call.streamed:
-            _read_message(call, result)
-            call.finish(ok=True)
-        elif not call.watched:
-            # A middleware of the user's answered without a body we could watch.
-            call.finish(ok=True)
 
     def stream(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def stream(*args: Any, **kwargs: Any) -> Any:
@@ -229,16 +236,9 @@ class _Tracer:
                 return manager
 
             def observed_request() -> Any:
-                call = self.start(kwargs, streamed=True)
-                token = CURRENT_CALL.set(call)
-                try:
+                with self.calling(kwargs, streamed=True) as call:
                     raw_stream = api_request()
-                except BaseException as exc:
-                    call.finish(ok=False, error_kind=error_kind(exc))
-                    raise
-                finally:
-                    CURRENT_CALL.reset(token)
-                self._returned(call, raw_stream)
+                _returned(call, raw_stream)
                 return raw_stream
 
             setattr(manager, _SYNC_STREAM_REQUEST, observed_request)
@@ -256,25 +256,29 @@ class _Tracer:
 
             async def observed_request() -> Any:
                 try:
-                    call = self.start(kwargs, streamed=True)
+                    calling = self.calling(kwargs, streamed=True)
                 except BaseException:
                     api_request.close()  # the SDK's coroutine, never to be awaited now
                     raise
-                token = CURRENT_CALL.set(call)
-                try:
+                with calling as call:
                     raw_stream = await api_request
-                except BaseException as exc:
-                    call.finish(ok=False, error_kind=error_kind(exc))
-                    raise
-                finally:
-                    CURRENT_CALL.reset(token)
-                self._returned(call, raw_stream)
+                _returned(call, raw_stream)
                 return raw_stream
 
             setattr(manager, _ASYNC_STREAM_REQUEST, observed_request())
             return manager
 
         return stream
+
+
+def _returned(call: LLMCall, result: object) -> None:
+    """The SDK returned ``result`` for ``call``: a message ends it, a stream ends later."""
+    if not call.streamed:
+        _read_message(call, result)
+        call.finish(ok=True)
+    elif not call.watched:
+        # A middleware of the user's answered without a body we could watch.
+        call.finish(ok=True)
 
 
 _warned_unobserved = False
