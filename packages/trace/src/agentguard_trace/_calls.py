@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from agentguard_trace._ledger import RunLedger
     from agentguard_trace.pricing import PriceTable
 
+_FINISHING = threading.Lock()
+"""Makes each call's end happen once, when a reader and the garbage collector both report it."""
+
+_UNPRICED: tuple[None, ...] = (None,) * 7
+"""The cost parts of a call whose model has no price."""
+
 CURRENT_CALL: contextvars.ContextVar[LLMCall | None] = contextvars.ContextVar(
     "agentguard_llm_call", default=None
 )
@@ -40,7 +46,6 @@ class LLMCall:
         "_clock",
         "_done",
         "_ledger",
-        "_lock",
         "_prices",
         "_run",
         "attempts",
@@ -75,7 +80,6 @@ class LLMCall:
         self._prices = prices
         self._ledger = ledger
         self._clock = clock
-        self._lock = threading.Lock()
         self._done = False
         self._run = current_run()
         self.started_unix_s = time.time()
@@ -100,14 +104,17 @@ class LLMCall:
         whose usage holds running totals) only the fields present replace what was known.
         """
         if isinstance(usage, dict):
-            fields = usage
+            uncached = usage.get("input_tokens")
+            output = usage.get("output_tokens")
+            read = usage.get("cache_read_input_tokens")
+            created = usage.get("cache_creation_input_tokens")
+            split = usage.get("cache_creation")
         else:
-            fields = {name: getattr(usage, name, None) for name in _USAGE_FIELDS}
-        uncached = fields.get("input_tokens")
-        output = fields.get("output_tokens")
-        read = fields.get("cache_read_input_tokens")
-        created = fields.get("cache_creation_input_tokens")
-        split = fields.get("cache_creation")
+            uncached = getattr(usage, "input_tokens", None)
+            output = getattr(usage, "output_tokens", None)
+            read = getattr(usage, "cache_read_input_tokens", None)
+            created = getattr(usage, "cache_creation_input_tokens", None)
+            split = getattr(usage, "cache_creation", None)
         if uncached is not None or not running:
             self.input_tokens = _int(uncached)
         if output is not None or not running:
@@ -137,20 +144,23 @@ class LLMCall:
 
     def finish(self, *, ok: bool, error_kind: str | None = None) -> LLMCallFinished | None:
         """Publish the call's one event; later calls do nothing and return ``None``."""
-        with self._lock:
+        with _FINISHING:
             if self._done:
                 return None
             self._done = True
         now = self._clock()
         run = self._run
-        cost = self._prices.cost(
+        parts = self._prices.parts(
             self.model,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-            cache_write_5m_tokens=self.cache_write_5m_tokens,
-            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            (
+                self.input_tokens,
+                self.output_tokens,
+                self.cache_read_tokens,
+                self.cache_write_5m_tokens,
+                self.cache_write_1h_tokens,
+            ),
         )
+        cost: tuple[float | None, ...] = _UNPRICED if parts is None else parts
         event = LLMCallFinished(
             at_unix_s=self.started_unix_s + (now - self.started_s),
             run_id=None if run is None else run.run_id,
@@ -162,13 +172,13 @@ class LLMCall:
             cache_read_tokens=self.cache_read_tokens,
             cache_write_5m_tokens=self.cache_write_5m_tokens,
             cache_write_1h_tokens=self.cache_write_1h_tokens,
-            cost_usd=None if cost is None else cost.total_usd,
-            input_cost_usd=None if cost is None else cost.input_usd,
-            output_cost_usd=None if cost is None else cost.output_usd,
-            cache_read_cost_usd=None if cost is None else cost.cache_read_usd,
-            cache_write_5m_cost_usd=None if cost is None else cost.cache_write_5m_usd,
-            cache_write_1h_cost_usd=None if cost is None else cost.cache_write_1h_usd,
-            cost_without_cache_usd=None if cost is None else cost.without_cache_usd,
+            input_cost_usd=cost[0],
+            output_cost_usd=cost[1],
+            cache_read_cost_usd=cost[2],
+            cache_write_5m_cost_usd=cost[3],
+            cache_write_1h_cost_usd=cost[4],
+            cost_usd=cost[5],
+            cost_without_cache_usd=cost[6],
             duration_s=now - self.started_s,
             time_to_first_token_s=(
                 None if self.first_token_s is None else self.first_token_s - self.started_s
@@ -184,12 +194,3 @@ class LLMCall:
         if self._ledger is not None:
             self._ledger.spent(event.cost_usd)
         return event
-
-
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "cache_creation",
-)

@@ -119,7 +119,8 @@ def _on_request(request: httpx2.Request) -> None:
 
 def _on_response(response: httpx2.Response) -> None:
     call = CURRENT_CALL.get()
-    if call is not None:
+    # A returned message carries its request id; a stream or a failed attempt does not.
+    if call is not None and (call.streamed or not response.is_success):
         _answered(call, response, streamed=call.streamed)
 
 
@@ -151,13 +152,16 @@ def _hook_attempts(client: anthropic.Anthropic | anthropic.AsyncAnthropic) -> bo
 
 
 def _read_message(call: LLMCall, message: object) -> None:
-    """Take usage and stop reason from a returned ``Message`` (any shape, never raising)."""
+    """Take usage, stop reason and request id from a returned ``Message`` (any shape)."""
     usage = getattr(message, "usage", None)
     if usage is not None:
         call.read_usage(usage)
     stop_reason = getattr(message, "stop_reason", None)
     if isinstance(stop_reason, str):
         call.stop_reason = stop_reason
+    request_id = getattr(message, "_request_id", None)
+    if isinstance(request_id, str):
+        call.request_id = request_id
 
 
 class _Calling:

@@ -294,6 +294,35 @@ class PriceTable:
         for count in counts:
             if type(count) is not int or count < 0:
                 _reject_counts(counts)
+        parts = self.parts(model, counts)
+        if parts is None:
+            return None
+        input_usd, output_usd, read_usd, write_5m_usd, write_1h_usd, total_usd, without = parts
+        return CallCost(
+            input_usd=input_usd,
+            output_usd=output_usd,
+            cache_read_usd=read_usd,
+            cache_write_5m_usd=write_5m_usd,
+            cache_write_1h_usd=write_1h_usd,
+            total_usd=total_usd,
+            without_cache_usd=without,
+        )
+
+    def parts(
+        self, model: str, counts: tuple[int, int, int, int, int]
+    ) -> tuple[float, float, float, float, float, float, float] | None:
+        """:meth:`cost` as a plain tuple in :class:`CallCost`'s field order, for hot paths.
+
+        ``counts`` are the five token counts in :meth:`cost`'s order, not checked: pass
+        ints >= 0 (``cost`` checks them).
+        """
+        (
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_5m_tokens,
+            cache_write_1h_tokens,
+        ) = counts
         prices = self._lookup(model)
         if prices is None:
             return None
@@ -305,14 +334,14 @@ class PriceTable:
         write_5m_usd = rates.cache_write_5m * cache_write_5m_tokens
         write_1h_usd = rates.cache_write_1h * cache_write_1h_tokens
         scale = rates.scale
-        return CallCost(
-            input_usd=input_usd / scale,
-            output_usd=output_usd / scale,
-            cache_read_usd=read_usd / scale,
-            cache_write_5m_usd=write_5m_usd / scale,
-            cache_write_1h_usd=write_1h_usd / scale,
-            total_usd=(input_usd + output_usd + read_usd + write_5m_usd + write_1h_usd) / scale,
-            without_cache_usd=(rates.input * all_input + output_usd) / scale,
+        return (
+            input_usd / scale,
+            output_usd / scale,
+            read_usd / scale,
+            write_5m_usd / scale,
+            write_1h_usd / scale,
+            (input_usd + output_usd + read_usd + write_5m_usd + write_1h_usd) / scale,
+            (rates.input * all_input + output_usd) / scale,
         )
 
     def _lookup(self, model: str) -> _ModelPrices | None:
