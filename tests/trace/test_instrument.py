@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 from collections.abc import Iterator, Sequence
 
 import anthropic
@@ -16,6 +17,12 @@ from agentguard.testing import capture_events
 from agentguard_trace import _instrument, instrument
 from agentguard_trace.fake import Delay, Fail, FailMidStream, FakeAnthropicServer, Reply, ToolUse
 
+# agentguard-classify, when installed, tells a context-window 400 from other bad requests.
+_CONTEXT_WINDOW_KIND = (
+    "context_window_exceeded"
+    if importlib.util.find_spec("agentguard_classify") is not None
+    else "invalid_request"
+)
 MODEL = "claude-sonnet-4-6"  # $3 input, $15 output, $0.30 read, $3.75 5m write, $6 1h write per M
 MESSAGES: list[anthropic.types.MessageParam] = [
     {"role": "user", "content": "What is the status of order 1234?"}
@@ -196,7 +203,7 @@ def test_tool_use(fake: FakeAnthropicServer, bus: Bus) -> None:
     ("step", "exception", "kind"),
     [
         (Fail(status=400), anthropic.BadRequestError, "invalid_request"),
-        (Fail.prompt_too_long(), anthropic.BadRequestError, "invalid_request"),
+        (Fail.prompt_too_long(), anthropic.BadRequestError, _CONTEXT_WINDOW_KIND),
         (Fail(status=401), anthropic.AuthenticationError, "auth"),
         (Fail(status=403), anthropic.PermissionDeniedError, "permission"),
         (Fail(status=404), anthropic.NotFoundError, "not_found"),
