@@ -15,6 +15,7 @@ MODULES = [
     "agentguard.context",
     "agentguard.errors",
     "agentguard.events",
+    "agentguard.metricmap",
     "agentguard.subscriber",
     "agentguard.testing",
 ]

@@ -1,0 +1,595 @@
+"""The one mapping from events to metric series (DESIGN.md section 4), written as data.
+
+Everything that turns events into metrics reads this module: the Prometheus subscriber, the
+aggregator behind the metric stores, the query API, and ``docs/metrics.md`` (generated from
+it by ``python -m agentguard.metricmap``). A metric added here appears everywhere.
+
+- :data:`METRICS` lists every metric: name, type, unit, labels, help, histogram buckets.
+- :data:`RULES` says, per event class, which metric each event moves, with which label
+  values, by how much, and how (``inc``, ``dec``, ``observe``, ``set``). Label values and
+  amounts are read from the event by small :class:`Getter` objects (:class:`Field`,
+  :class:`Const`, :class:`Status`, :class:`StateNumber`, :data:`ONE`), so the mapping stays
+  data that tools can inspect.
+- :func:`effects` applies the rules to one event. An effect whose amount reads as ``None``
+  (an unpriced cost, a stream's missing time to first token) is left out.
+
+The metrics about agentguard itself (``agentguard_events_published_total`` and the others in
+:data:`SELF_METRICS`) are kept by the subscribers; only ``events_published`` moves with every
+event.
+
+Errors are counted once: ``agentguard_errors_total{source="llm"|"tool"}`` from failed
+``LLMCallFinished`` and ``ToolCallFinished``, and ``{source="other"}`` from ``ErrorClassified``
+of source ``other`` (an ``ErrorClassified`` about an LLM call or a tool describes a failure
+those events already counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+from agentguard.events import (
+    EVENT_TYPES,
+    AlertStateChanged,
+    BreakerRejected,
+    BreakerStateChanged,
+    BudgetExceeded,
+    ErrorClassified,
+    Event,
+    LLMCallFinished,
+    LoopDetected,
+    PromptCacheRegressed,
+    PromptCacheUsage,
+    RunFinished,
+    RunStarted,
+    ToolCallFinished,
+)
+
+__all__ = [
+    "ALERTS",
+    "BREAKER_REJECTIONS",
+    "BREAKER_STATE",
+    "BREAKER_STATE_NUMBERS",
+    "BREAKER_TRANSITIONS",
+    "BUDGET_EXCEEDED",
+    "CACHE_SAVED",
+    "ERRORS",
+    "EVENTS_DROPPED",
+    "EVENTS_PUBLISHED",
+    "INVALID_VALUES",
+    "LLM_CALLS",
+    "LLM_CONTEXT",
+    "LLM_COST",
+    "LLM_DURATION",
+    "LLM_RETRIES",
+    "LLM_TOKENS",
+    "LLM_TTFT",
+    "LLM_UNPRICED",
+    "LOOP_DETECTIONS",
+    "METRICS",
+    "ONE",
+    "RULES",
+    "RUNS",
+    "RUNS_IN_PROGRESS",
+    "RUN_DURATION",
+    "SELF_METRICS",
+    "SERIES_DROPPED",
+    "SUBSCRIBER_ERRORS",
+    "TOOL_CALLS",
+    "TOOL_DURATION",
+    "Const",
+    "Effect",
+    "Field",
+    "Getter",
+    "Metric",
+    "MetricType",
+    "Op",
+    "Rule",
+    "StateNumber",
+    "Status",
+    "effects",
+    "markdown",
+]
+
+MetricType: TypeAlias = Literal["counter", "gauge", "histogram"]
+"""The kinds of metric."""
+Op: TypeAlias = Literal["inc", "dec", "observe", "set"]
+"""What an event does to a metric: add to a counter or gauge, take from a gauge, observe a
+value in a histogram, or set a gauge."""
+
+BREAKER_STATE_NUMBERS: Final[Mapping[str, int]] = {"closed": 0, "half_open": 1, "open": 2}
+"""The value of ``agentguard_breaker_state`` for each breaker state."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metric:
+    """One metric family."""
+
+    name: str
+    """The full name, in base units, counters ending in ``_total``."""
+    type: MetricType
+    """Counter, gauge or histogram."""
+    unit: str
+    """The base unit (``seconds``, ``usd``, ``tokens``), or ``""`` for a count of things."""
+    labels: tuple[str, ...]
+    """The label names, in order."""
+    help: str
+    """One line that says what the metric counts."""
+    buckets: tuple[float, ...] = ()
+    """The upper bounds of a histogram's buckets (``+Inf`` implied)."""
+
+    @property
+    def base_name(self) -> str:
+        """The name without ``_total``, as prometheus-client wants a counter's name."""
+        return self.name.removesuffix("_total") if self.type == "counter" else self.name
+
+
+_SECONDS_LLM = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+_SECONDS_TTFT = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+_SECONDS_TOOL = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_SECONDS_RUN = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+_TOKENS = (256.0, 1024.0, 4096.0, 16384.0, 32768.0, 65536.0, 131072.0, 200000.0, 500000.0, 1e6)
+
+
+def _m(
+    name: str,
+    type_: MetricType,
+    unit: str,
+    labels: tuple[str, ...],
+    help_: str,
+    *buckets: float,
+) -> Metric:
+    return Metric(name=name, type=type_, unit=unit, labels=labels, help=help_, buckets=buckets)
+
+
+LLM_CALLS = _m(
+    "agentguard_llm_calls_total", "counter", "", ("model", "status"), "LLM calls, by outcome."
+)
+LLM_TOKENS = _m(
+    "agentguard_llm_tokens_total",
+    "counter",
+    "tokens",
+    ("model", "token_type"),
+    "Tokens of LLM calls: input (uncached), output, cache_read, cache_write_5m, cache_write_1h.",
+)
+LLM_COST = _m(
+    "agentguard_llm_cost_usd_total",
+    "counter",
+    "usd",
+    ("model", "component"),
+    "Cost of priced LLM calls in US dollars, by token type.",
+)
+LLM_UNPRICED = _m(
+    "agentguard_llm_unpriced_calls_total",
+    "counter",
+    "",
+    ("model",),
+    "LLM calls whose model has no price (their cost is unknown, not zero).",
+)
+LLM_RETRIES = _m(
+    "agentguard_llm_retries_total",
+    "counter",
+    "",
+    ("model",),
+    "Attempts the SDK retried inside LLM calls.",
+)
+LLM_CONTEXT = _m(
+    "agentguard_llm_context_tokens",
+    "histogram",
+    "tokens",
+    ("model",),
+    "All input tokens of a call, cached or not: the context size.",
+    *_TOKENS,
+)
+LLM_DURATION = _m(
+    "agentguard_llm_call_duration_seconds",
+    "histogram",
+    "seconds",
+    ("model",),
+    "Duration of LLM calls, retries and stream reading included.",
+    *_SECONDS_LLM,
+)
+LLM_TTFT = _m(
+    "agentguard_llm_time_to_first_token_seconds",
+    "histogram",
+    "seconds",
+    ("model",),
+    "Time from the request to the first content of a streamed response.",
+    *_SECONDS_TTFT,
+)
+RUNS = _m("agentguard_runs_total", "counter", "", ("agent", "status"), "Agent runs, by outcome.")
+RUN_DURATION = _m(
+    "agentguard_run_duration_seconds",
+    "histogram",
+    "seconds",
+    ("agent",),
+    "Duration of agent runs.",
+    *_SECONDS_RUN,
+)
+RUNS_IN_PROGRESS = _m(
+    "agentguard_runs_in_progress", "gauge", "", ("agent",), "Agent runs started and not ended."
+)
+TOOL_CALLS = _m(
+    "agentguard_tool_calls_total", "counter", "", ("tool", "status"), "Tool calls, by outcome."
+)
+TOOL_DURATION = _m(
+    "agentguard_tool_call_duration_seconds",
+    "histogram",
+    "seconds",
+    ("tool",),
+    "Duration of tool calls.",
+    *_SECONDS_TOOL,
+)
+CACHE_SAVED = _m(
+    "agentguard_prompt_cache_saved_usd_total",
+    "counter",
+    "usd",
+    ("model",),
+    "Dollars prompt caching saved against the same calls uncached (calls whose writes cost "
+    "more than their reads saved add nothing).",
+)
+ERRORS = _m(
+    "agentguard_errors_total",
+    "counter",
+    "",
+    ("source", "kind"),
+    "Errors by source (llm, tool, other) and classified kind.",
+)
+BREAKER_STATE = _m(
+    "agentguard_breaker_state",
+    "gauge",
+    "",
+    ("breaker",),
+    "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+)
+BREAKER_TRANSITIONS = _m(
+    "agentguard_breaker_transitions_total",
+    "counter",
+    "",
+    ("breaker", "to_state"),
+    "Circuit breaker state changes, by the state entered.",
+)
+BREAKER_REJECTIONS = _m(
+    "agentguard_breaker_rejections_total",
+    "counter",
+    "",
+    ("breaker",),
+    "Calls an open circuit breaker failed fast.",
+)
+LOOP_DETECTIONS = _m(
+    "agentguard_loop_detections_total",
+    "counter",
+    "",
+    ("tool", "pattern", "action"),
+    "Tool-call loops detected, by pattern and what the guard did.",
+)
+BUDGET_EXCEEDED = _m(
+    "agentguard_budget_exceeded_total", "counter", "", ("scope",), "Budgets crossed, by scope."
+)
+ALERTS = _m(
+    "agentguard_alerts_total",
+    "counter",
+    "",
+    ("rule", "state"),
+    "Alert state changes, by rule and state entered.",
+)
+EVENTS_PUBLISHED = _m(
+    "agentguard_events_published_total",
+    "counter",
+    "",
+    ("kind",),
+    "Events a subscriber received, by kind.",
+)
+SUBSCRIBER_ERRORS = _m(
+    "agentguard_subscriber_errors_total",
+    "counter",
+    "",
+    ("subscriber",),
+    "Exceptions raised by bus subscribers (the bus isolated them).",
+)
+EVENTS_DROPPED = _m(
+    "agentguard_events_dropped_total",
+    "counter",
+    "",
+    ("reason",),
+    "Events that could not be handled, by reason.",
+)
+SERIES_DROPPED = _m(
+    "agentguard_series_dropped_total",
+    "counter",
+    "",
+    ("metric",),
+    "Label values folded into other because a cardinality cap was reached.",
+)
+INVALID_VALUES = _m(
+    "agentguard_invalid_values_total",
+    "counter",
+    "",
+    ("field",),
+    "Values refused because they were NaN, infinite or negative where that cannot be.",
+)
+
+SELF_METRICS: Final[tuple[Metric, ...]] = (
+    EVENTS_PUBLISHED,
+    SUBSCRIBER_ERRORS,
+    EVENTS_DROPPED,
+    SERIES_DROPPED,
+    INVALID_VALUES,
+)
+"""The metrics about agentguard itself, kept by the subscribers."""
+
+METRICS: Final[tuple[Metric, ...]] = (
+    LLM_CALLS,
+    LLM_TOKENS,
+    LLM_COST,
+    LLM_UNPRICED,
+    LLM_RETRIES,
+    LLM_CONTEXT,
+    LLM_DURATION,
+    LLM_TTFT,
+    RUNS,
+    RUN_DURATION,
+    RUNS_IN_PROGRESS,
+    TOOL_CALLS,
+    TOOL_DURATION,
+    CACHE_SAVED,
+    ERRORS,
+    BREAKER_STATE,
+    BREAKER_TRANSITIONS,
+    BREAKER_REJECTIONS,
+    LOOP_DETECTIONS,
+    BUDGET_EXCEEDED,
+    ALERTS,
+    *SELF_METRICS,
+)
+"""Every metric, in the order of DESIGN.md section 4."""
+
+
+# --- reading values from events -----------------------------------------------------------
+
+
+class Getter:
+    """Reads one label value or amount from an event."""
+
+    __slots__ = ()
+
+    def get(self, event: Event) -> object:
+        """The value for ``event``; ``None`` leaves the effect out."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """How the value is read, for the docs."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Field(Getter):
+    """An event field (or property) by name."""
+
+    name: str
+    """The field's name."""
+
+    def get(self, event: Event) -> object:
+        """The field's value."""
+        return getattr(event, self.name)
+
+    def describe(self) -> str:
+        """``the field name``."""
+        return f"`{self.name}`"
+
+
+@dataclass(frozen=True, slots=True)
+class Const(Getter):
+    """A fixed value."""
+
+    value: str | float
+    """The value."""
+
+    def get(self, event: Event) -> object:
+        """The value."""
+        return self.value
+
+    def describe(self) -> str:
+        """The value, quoted when a string."""
+        return f'"{self.value}"' if isinstance(self.value, str) else f"{self.value:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Status(Getter):
+    """``"ok"`` or ``"error"`` from the event's ``ok`` field."""
+
+    def get(self, event: Event) -> object:
+        """The status."""
+        return "ok" if getattr(event, "ok") else "error"  # noqa: B009 (every event with status has it)
+
+    def describe(self) -> str:
+        """How the status is read."""
+        return '"ok" or "error" from `ok`'
+
+
+@dataclass(frozen=True, slots=True)
+class StateNumber(Getter):
+    """The number of a breaker state (:data:`BREAKER_STATE_NUMBERS`) from a field."""
+
+    name: str
+    """The field holding the state."""
+
+    def get(self, event: Event) -> object:
+        """The number."""
+        return BREAKER_STATE_NUMBERS[getattr(event, self.name)]
+
+    def describe(self) -> str:
+        """How the number is read."""
+        return f"`{self.name}` as 0 closed, 1 half-open, 2 open"
+
+
+ONE: Final = Const(1.0)
+"""The amount of a counter that counts events."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """What events of one class do to one metric."""
+
+    metric: Metric
+    """The metric moved."""
+    op: Op
+    """How it is moved."""
+    labels: tuple[Getter, ...]
+    """One getter per label of the metric, in order."""
+    value: Getter = ONE
+    """The amount."""
+    when: tuple[Getter, object] | None = None
+    """``(getter, expected)``: apply only when the getter reads ``expected``; ``None``: always."""
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != len(self.metric.labels):
+            wanted = len(self.metric.labels)
+            raise ValueError(f"a rule for {self.metric.name} needs {wanted} label getters")
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One rule applied to one event."""
+
+    metric: Metric
+    """The metric moved."""
+    op: Op
+    """How it is moved."""
+    labels: tuple[str, ...]
+    """The label values, in the metric's label order."""
+    value: float
+    """The amount."""
+
+
+def _r(
+    metric: Metric,
+    op: Op,
+    *labels: Getter,
+    value: Getter = ONE,
+    when: tuple[Getter, object] | None = None,
+) -> Rule:
+    return Rule(metric=metric, op=op, labels=labels, value=value, when=when)
+
+
+_MODEL = Field("model")
+_TOKEN_TYPES = (
+    ("input", "input_tokens", "input_cost_usd"),
+    ("output", "output_tokens", "output_cost_usd"),
+    ("cache_read", "cache_read_tokens", "cache_read_cost_usd"),
+    ("cache_write_5m", "cache_write_5m_tokens", "cache_write_5m_cost_usd"),
+    ("cache_write_1h", "cache_write_1h_tokens", "cache_write_1h_cost_usd"),
+)
+
+RULES: Final[Mapping[type[Event], tuple[Rule, ...]]] = {
+    LLMCallFinished: (
+        _r(LLM_CALLS, "inc", _MODEL, Status()),
+        *(_r(LLM_TOKENS, "inc", _MODEL, Const(t), value=Field(f)) for t, f, _ in _TOKEN_TYPES),
+        *(_r(LLM_COST, "inc", _MODEL, Const(t), value=Field(c)) for t, _, c in _TOKEN_TYPES),
+        _r(LLM_UNPRICED, "inc", _MODEL, when=(Field("cost_usd"), None)),
+        _r(LLM_RETRIES, "inc", _MODEL, value=Field("retries")),
+        _r(LLM_CONTEXT, "observe", _MODEL, value=Field("context_tokens")),
+        _r(LLM_DURATION, "observe", _MODEL, value=Field("duration_s")),
+        _r(LLM_TTFT, "observe", _MODEL, value=Field("time_to_first_token_s")),
+        _r(ERRORS, "inc", Const("llm"), Field("error_kind"), when=(Field("ok"), False)),
+    ),
+    RunStarted: (_r(RUNS_IN_PROGRESS, "inc", Field("agent")),),
+    RunFinished: (
+        _r(RUNS_IN_PROGRESS, "dec", Field("agent")),
+        _r(RUNS, "inc", Field("agent"), Status()),
+        _r(RUN_DURATION, "observe", Field("agent"), value=Field("duration_s")),
+    ),
+    ToolCallFinished: (
+        _r(TOOL_CALLS, "inc", Field("tool"), Status()),
+        _r(TOOL_DURATION, "observe", Field("tool"), value=Field("duration_s")),
+        _r(ERRORS, "inc", Const("tool"), Field("error_kind"), when=(Field("ok"), False)),
+    ),
+    PromptCacheUsage: (_r(CACHE_SAVED, "inc", _MODEL, value=Field("saved_usd")),),
+    PromptCacheRegressed: (),
+    ErrorClassified: (
+        _r(ERRORS, "inc", Field("source"), Field("error_kind"), when=(Field("source"), "other")),
+    ),
+    BreakerStateChanged: (
+        _r(BREAKER_STATE, "set", Field("breaker"), value=StateNumber("new_state")),
+        _r(BREAKER_TRANSITIONS, "inc", Field("breaker"), Field("new_state")),
+    ),
+    BreakerRejected: (_r(BREAKER_REJECTIONS, "inc", Field("breaker")),),
+    LoopDetected: (_r(LOOP_DETECTIONS, "inc", Field("tool"), Field("pattern"), Field("action")),),
+    BudgetExceeded: (_r(BUDGET_EXCEEDED, "inc", Field("scope")),),
+    AlertStateChanged: (_r(ALERTS, "inc", Field("rule"), Field("state")),),
+}
+"""What each event class does to the metrics, besides ``agentguard_events_published_total``."""
+
+
+def effects(event: Event) -> tuple[Effect, ...]:
+    """The effects of ``event`` on the metrics, by :data:`RULES` (amounts of ``None`` left out).
+
+    Label values that read as ``None`` (an event outside any run has no agent) become ``""``.
+    Amounts are not checked here: NaN, infinities and negative counts are the consumer's to
+    refuse and count (``agentguard_invalid_values_total``).
+    """
+    found: list[Effect] = [Effect(EVENTS_PUBLISHED, "inc", (event.kind,), 1.0)]
+    for rule in RULES[type(event)]:
+        if rule.when is not None and rule.when[0].get(event) != rule.when[1]:
+            continue
+        amount = rule.value.get(event)
+        if amount is None:
+            continue
+        labels = tuple("" if (v := g.get(event)) is None else str(v) for g in rule.labels)
+        found.append(Effect(rule.metric, rule.op, labels, float(amount)))  # type: ignore[arg-type]  # amounts are numbers by the catalog
+    return tuple(found)
+
+
+def markdown() -> str:
+    """``docs/metrics.md``: every metric, its type, unit, labels and the events that move it."""
+    moved_by: dict[str, list[str]] = {m.name: [] for m in METRICS}
+    for cls, rules in RULES.items():
+        for rule in rules:
+            condition = "" if rule.when is None else f" when {_when(rule.when)}"
+            labels = ", ".join(
+                f"{name}={getter.describe()}"
+                for name, getter in zip(rule.metric.labels, rule.labels, strict=True)
+            )
+            moved_by[rule.metric.name].append(
+                f"`{cls.kind}` ({cls.__name__}): {rule.op} {rule.value.describe()}"
+                + (f" with {labels}" if labels else "")
+                + condition
+            )
+    moved_by[EVENTS_PUBLISHED.name].append("every event: inc 1 with kind=`kind`")
+    lines = [
+        "# Metrics",
+        "",
+        "Generated from `agentguard.metricmap` (`python -m agentguard.metricmap > "
+        "docs/metrics.md`); do not edit by hand.",
+        "",
+        "Base units, counters ending in `_total`; label values past a cardinality cap fold "
+        "into `other` (counted in `agentguard_series_dropped_total`).",
+        "",
+    ]
+    for metric in METRICS:
+        lines += [
+            f"## `{metric.name}`",
+            "",
+            metric.help,
+            "",
+            f"- type: {metric.type}",
+            f"- unit: {metric.unit or 'none (a count)'}",
+            f"- labels: {', '.join(f'`{label}`' for label in metric.labels) or 'none'}",
+        ]
+        if metric.buckets:
+            lines.append(f"- buckets: {', '.join(f'{b:g}' for b in metric.buckets)}")
+        sources = moved_by[metric.name] or ["kept by the subscriber itself (not an event)"]
+        lines += ["- moved by:", *(f"  - {source}" for source in sources), ""]
+    return "\n".join(lines)
+
+
+def _when(when: tuple[Getter, object]) -> str:
+    getter, expected = when
+    return f"{getter.describe()} is {expected!r}"
+
+
+assert set(RULES) == set(EVENT_TYPES), "every event class needs its rules, even none"
+
+if __name__ == "__main__":
+    print(markdown())
