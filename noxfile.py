@@ -106,5 +106,5 @@ def examples(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The benchmarks of DESIGN.md section 7: prints each ratio and the command behind it."""
-    _sync(session, "--all-packages", "--all-extras")
+    _sync(session, "--all-packages", "--all-extras", "--group", "bench")
     session.run("python", "-m", "bench", *session.posargs)

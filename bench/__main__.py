@@ -18,6 +18,7 @@ BENCHMARKS = {
     "classify": "bench.bench_classify",
     "breaker": "bench.bench_breaker",
     "loopguard": "bench.bench_loopguard",
+    "prometheus": "bench.bench_prometheus",
 }
 
 

@@ -1,0 +1,126 @@
+"""Label children of one subscriber: resolved once, under cardinality caps, values checked.
+
+A *series* here is one combination of label values of one metric (a histogram's buckets, sum
+and count are one series). Two caps bound them:
+
+- per metric and label, at most ``max_label_values`` distinct values; later values read as
+  ``other``;
+- at most ``max_series`` series over all metrics; a new combination past it reads as every
+  label ``other``, a series that is created even past the cap (so the registry holds at most
+  ``max_series`` plus one series per metric).
+
+Each fold adds one to ``agentguard_series_dropped_total{metric}``. The metrics about
+agentguard itself have bounded labels and are not capped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
+
+from agentguard._episodes import FailureEpisodes
+from agentguard.metricmap import INVALID_VALUES, METRICS, SELF_METRICS, SERIES_DROPPED, Metric
+from agentguard_prometheus._families import BUS_METRICS, metric_object
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import CollectorRegistry
+
+__all__ = ["OTHER", "SeriesTable", "Update"]
+
+OTHER = "other"
+"""The label value past a cap."""
+
+Update = Callable[[float], None]
+"""A bound ``inc``, ``dec``, ``observe`` or ``set`` of one label child."""
+
+_logger = logging.getLogger("agentguard.prometheus")
+_UNCAPPED = frozenset(metric.name for metric in SELF_METRICS)
+
+
+class SeriesTable:
+    """The label children one subscriber has made, with its caps."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        names: Collection[str],
+        *,
+        max_label_values: int,
+        max_series: int,
+        episodes: FailureEpisodes | None = None,
+    ) -> None:
+        self._objects = {
+            metric.name: metric_object(metric, registry)
+            for metric in METRICS
+            if metric.name in names and metric.name not in BUS_METRICS
+        }
+        self._max_label_values = max_label_values
+        self._max_series = max_series
+        self._lock = threading.Lock()
+        self._seen: dict[str, list[set[str]]] = {
+            metric.name: [set() for _ in metric.labels] for metric in METRICS
+        }
+        self._made: dict[str, set[tuple[str, ...]]] = {metric.name: set() for metric in METRICS}
+        self._series = 0
+        self._dropped: dict[str, Update] = {}
+        self._invalid: dict[str, Update] = {}
+        self._episodes = episodes or FailureEpisodes(_logger)
+
+    @property
+    def series(self) -> int:
+        """Capped series made so far."""
+        return self._series
+
+    def has(self, metric: Metric) -> bool:
+        """Whether ``metric`` exists here (it may be left out by an allow-list)."""
+        return metric.name in self._objects
+
+    def update(self, metric: Metric, op: str, labels: tuple[str, ...]) -> tuple[Update, bool]:
+        """The bound ``op`` of the child for ``labels``, and whether a cap folded them."""
+        key, folded = labels, False
+        if metric.name not in _UNCAPPED:
+            key, folded = self._admit(metric, labels)
+        if folded:
+            self._count(SERIES_DROPPED, self._dropped, metric.name)
+        child = self._objects[metric.name].labels(*key)
+        return getattr(child, op), folded
+
+    def invalid(self, metric: Metric, source: str, value: object) -> None:
+        """Refuse ``value`` for ``metric``: count it and log once per episode."""
+        self._count(INVALID_VALUES, self._invalid, metric.name)
+        self._episodes.failed(
+            f"agentguard_prometheus: invalid values for {metric.name}",
+            f"refused {value!r} from {source} (NaN, infinite or negative); counted in "
+            f"{INVALID_VALUES.name}",
+        )
+
+    def _admit(self, metric: Metric, labels: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+        folded = False
+        with self._lock:
+            values = list(labels)
+            for i, seen in enumerate(self._seen[metric.name]):
+                if values[i] in seen:
+                    continue
+                if len(seen) < self._max_label_values:
+                    seen.add(values[i])
+                else:
+                    values[i], folded = OTHER, True
+            key = tuple(values)
+            made = self._made[metric.name]
+            if key not in made:
+                if self._series < self._max_series:
+                    self._series += 1
+                else:
+                    key, folded = (OTHER,) * len(key), True
+                made.add(key)
+        return key, folded
+
+    def _count(self, metric: Metric, cache: dict[str, Update], label: str) -> None:
+        if metric.name not in self._objects:
+            return
+        inc = cache.get(label)
+        if inc is None:
+            inc = cache[label] = getattr(self._objects[metric.name].labels(label), "inc")  # noqa: B009 (a Counter, typed as its base)
+        inc(1.0)
