@@ -581,7 +581,42 @@ def markdown() -> str:
             lines.append(f"- buckets: {', '.join(f'{b:g}' for b in metric.buckets)}")
         sources = moved_by[metric.name] or ["kept by the subscriber itself (not an event)"]
         lines += ["- moved by:", *(f"  - {source}" for source in sources), ""]
+    lines += _PROMQL
     return "\n".join(lines)
+
+
+_PROMQL = [
+    "## Example PromQL",
+    "",
+    "Error rate of LLM calls over 5 minutes:",
+    "",
+    "```promql",
+    'sum(rate(agentguard_llm_calls_total{status="error"}[5m]))',
+    "  / sum(rate(agentguard_llm_calls_total[5m]))",
+    "```",
+    "",
+    "p95 latency of LLM calls, by model:",
+    "",
+    "```promql",
+    "histogram_quantile(0.95,",
+    "  sum by (model, le) (rate(agentguard_llm_call_duration_seconds_bucket[5m])))",
+    "```",
+    "",
+    "Cost per hour in US dollars, by model:",
+    "",
+    "```promql",
+    "sum by (model) (increase(agentguard_llm_cost_usd_total[1h]))",
+    "```",
+    "",
+    "Prompt-cache hit ratio (cache reads over all input token types):",
+    "",
+    "```promql",
+    'sum(rate(agentguard_llm_tokens_total{token_type="cache_read"}[5m]))',
+    "  / sum(rate(agentguard_llm_tokens_total{token_type=~"
+    '"input|cache_read|cache_write_5m|cache_write_1h"}[5m]))',
+    "```",
+    "",
+]
 
 
 def _when(when: tuple[Getter, object]) -> str:
