@@ -358,7 +358,7 @@ def test_bad_configuration_names_the_parameter(
 def test_decorating_a_non_callable_says_what_to_do(clock: FakeClock, bus: Bus) -> None:
     breaker = make(clock, bus)
     bad: Callable[[], None] = "not a function"  # type: ignore[assignment]  # the misuse
-    with pytest.raises(TypeError, match="with breaker"):
+    with pytest.raises(TypeError, match="to guard a block of code, use it in a `with` block"):
         breaker(bad)
 
 

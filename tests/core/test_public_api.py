@@ -16,6 +16,7 @@ MODULES = [
     "agentguard.errors",
     "agentguard.events",
     "agentguard.metricmap",
+    "agentguard.scope",
     "agentguard.subscriber",
     "agentguard.testing",
 ]

@@ -33,18 +33,15 @@ What is written here, and why:
 
 from __future__ import annotations
 
-import contextvars
-import functools
-import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from agentguard import Bus, FailureEpisodes, default_bus
 from agentguard.events import BreakerRejected, BreakerState, BreakerStateChanged
+from agentguard.scope import Scope
 from agentguard_breaker._config import check_config, shared_state
 from agentguard_breaker._faults import default_is_failure
 from agentguard_breaker._local import PROBE, REJECT, Admission, LocalState, Transition
@@ -62,13 +59,8 @@ _R = TypeVar("_R")
 
 _logger = logging.getLogger("agentguard.breaker")
 
-_ENTERED: contextvars.ContextVar[tuple[tuple[CircuitBreaker, bool], ...]] = contextvars.ContextVar(
-    "agentguard_breaker_entered", default=()
-)
-"""The ``with`` blocks open in this thread or task, innermost last, each with its probe flag."""
 
-
-class CircuitBreaker:
+class CircuitBreaker(Scope[bool]):
     """Fails calls fast while a provider keeps failing; lets one probe through to check.
 
     Use an instance as a decorator (``@breaker``) on functions and coroutine functions, or
@@ -213,69 +205,12 @@ class CircuitBreaker:
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self._name!r} {self.state}, {self.failure_count} failure(s)>"
 
-    def __call__(self, fn: Callable[_P, _R]) -> Callable[_P, _R]:
-        """Guard every call of ``fn``, a function or a coroutine function."""
-        if not callable(fn):
-            raise TypeError(
-                f"CircuitBreaker decorates a callable, got {fn!r}; "
-                "to guard a block, use `with breaker:`"
-            )
-        admit, settle = self._admit, self._settle
-        if inspect.iscoroutinefunction(fn):
-            coroutine_fn = cast("Callable[_P, Awaitable[Any]]", fn)
+    def _begin(self, name: str | None) -> bool:
+        """Admit a call or a block (see :class:`agentguard.scope.Scope`): True for the probe."""
+        return self._admit()
 
-            @functools.wraps(fn)
-            async def guarded_async(*args: _P.args, **kwargs: _P.kwargs) -> Any:
-                probe = admit()
-                try:
-                    result = await coroutine_fn(*args, **kwargs)
-                except BaseException as exc:
-                    settle(probe, exc)
-                    raise
-                settle(probe, None)
-                return result
-
-            return cast("Callable[_P, _R]", guarded_async)
-
-        @functools.wraps(fn)
-        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            probe = admit()
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                settle(probe, exc)
-                raise
-            settle(probe, None)
-            return result
-
-        return guarded
-
-    def __enter__(self) -> CircuitBreaker:
-        probe = self._admit()
-        _ENTERED.set((*_ENTERED.get(), (self, probe)))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        entered = _ENTERED.get()
-        index = max(i for i, (breaker, _) in enumerate(entered) if breaker is self)
-        _ENTERED.set(entered[:index] + entered[index + 1 :])
-        self._settle(entered[index][1], exc)
-
-    async def __aenter__(self) -> CircuitBreaker:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+    def _end(self, state: bool, error: BaseException | None) -> None:
+        self._settle(state, error)
 
     def _admit(self) -> bool:
         """Let a call through (``True`` when it is the probe) or raise ``CircuitOpenError``."""

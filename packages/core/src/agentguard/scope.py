@@ -1,4 +1,9 @@
-"""Something that works as ``@x``, ``@x(...)`` and ``with x(...)``, sync and async."""
+"""A guard that works as ``@x``, ``@x(...)`` and ``with x(...)``, sync and async.
+
+Producers and guards (``@traced``, ``@tool``, the circuit breaker) subclass :class:`Scope`
+and write only what starts and ends a stretch of code; the decorating, the ``with`` and
+``async with`` forms, and the bookkeeping of nested and concurrent blocks are here once.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, cast
+
+__all__ = ["Scope"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -45,7 +52,10 @@ class Scope(ABC, Generic[_S]):
     def __call__(self, fn: Callable[_P, _R]) -> Callable[_P, _R]:
         """Decorate ``fn`` so that each call runs in a fresh stretch."""
         if not callable(fn):
-            raise TypeError(f"{type(self).__name__} decorates a callable, got {fn!r}")
+            raise TypeError(
+                f"{type(self).__name__} decorates a callable, got {fn!r}; "
+                "to guard a block of code, use it in a `with` block instead"
+            )
         name = getattr(fn, "__name__", None)
         if inspect.iscoroutinefunction(fn):
             coroutine_fn = cast("Callable[_P, Awaitable[Any]]", fn)
