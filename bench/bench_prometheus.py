@@ -13,7 +13,7 @@ import importlib.util
 import timeit
 from typing import Any, cast
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from agentguard import Bus
 from agentguard.events import LLMCallFinished, ToolCallFinished
@@ -26,9 +26,9 @@ from agentguard.metricmap import (
     LLM_RETRIES,
     LLM_TOKENS,
     TOOL_CALLS,
+    Metric,
 )
 from agentguard_prometheus import PrometheusSubscriber
-from agentguard_prometheus._families import metric_object as _object
 from bench._harness import Report, ns_per_call
 
 COMMAND = "nox -s bench -- prometheus   (or: python -m bench prometheus)"
@@ -54,8 +54,17 @@ def _hand_written(registry: CollectorRegistry) -> object:
     """The same updates as the subscriber makes for :data:`_EVENT`, children resolved once."""
     model = _EVENT.model
 
-    def metric_object(metric: Any, registry: CollectorRegistry) -> Any:
-        return cast("Any", _object(metric, registry))
+    def metric_object(metric: Metric, registry: CollectorRegistry) -> Any:
+        """The prometheus-client metric for ``metric``, as one would write it by hand."""
+        common: dict[str, Any] = {
+            "documentation": metric.help,
+            "labelnames": metric.labels,
+            "registry": registry,
+            "unit": metric.unit,
+        }
+        if metric.type == "counter":
+            return cast("Any", Counter(metric.base_name, **common))
+        return cast("Any", Histogram(metric.name, buckets=metric.buckets, **common))
 
     calls = metric_object(LLM_CALLS, registry).labels(model, "ok").inc
     tokens = metric_object(LLM_TOKENS, registry)

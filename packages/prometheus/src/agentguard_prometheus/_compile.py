@@ -15,9 +15,18 @@ compiled function does what :func:`~agentguard.metricmap.effects` says, in the s
   a finite one); a refused amount goes to :meth:`SeriesTable.invalid`;
 - rules whose labels read the same fields share one cache lookup (:class:`_Group`): all the
   ``model``-labelled rules of an ``LLMCallFinished`` cost one dict lookup, not fifteen; the
-  bound updates (``child.inc`` ...) are filled on first use through
-  :meth:`SeriesTable.update`. Values a cap folds into ``other`` are not cached, so the cache
-  never holds more keys than the caps allow series.
+  targets are filled on first use through :meth:`_Group.resolve` (caps by
+  :meth:`SeriesTable.admit`). Values a cap folds into ``other`` are not cached, so a cache
+  never holds more keys than the caps allow series;
+- an update is plain arithmetic on the calling thread's cell, no call and no lock (DESIGN.md
+  P3, see :mod:`agentguard_prometheus._families`): ``cell[0] += a`` for ``inc``, ``-=`` for
+  ``dec``, and for ``observe`` one to the bucket ``bisect_left(buckets, a)`` (the first
+  bound ``>= a``, or ``+Inf``) and ``a`` to the sum. Only gauges that some rule sets go
+  through a call, which takes the store's lock (last writer wins across threads).
+
+The handler is ``handle(event, t)``: ``t`` is the calling thread's state, which the subscriber
+finds through a ``threading.local`` once per event (``t[0]`` the thread's cells, ``t[i]`` the
+cache of group ``i``), so caches and cells are never shared between threads.
 """
 
 from __future__ import annotations
@@ -25,13 +34,16 @@ from __future__ import annotations
 import keyword
 import math
 import typing
+from bisect import bisect_left
 from collections.abc import Callable
+from typing import Any
 
 from agentguard import events
 from agentguard.events import Event
 from agentguard.metricmap import (
     BREAKER_STATE_NUMBERS,
     EVENTS_PUBLISHED,
+    RULES,
     Const,
     Field,
     Getter,
@@ -39,11 +51,11 @@ from agentguard.metricmap import (
     StateNumber,
     Status,
 )
-from agentguard_prometheus._series import SeriesTable, Update
+from agentguard_prometheus._series import SeriesTable
 
 __all__ = ["compile_handler"]
 
-Handler = Callable[[Event], None]
+Handler = Callable[[Event, list[Any]], None]
 
 
 def _attribute(name: str) -> bool:
@@ -56,7 +68,6 @@ class _Source:
     def __init__(self) -> None:
         self.names: dict[str, object] = {"INF": math.inf, "STATE": BREAKER_STATE_NUMBERS}
         self.lines: list[str] = []
-        self.pending: list[tuple[str, int]] = []
 
     def bind(self, prefix: str, value: object) -> str:
         name = f"{prefix}{len(self.names)}"
@@ -84,27 +95,40 @@ def _label(value: object) -> str:
 class _Group:
     """The rules of one handler that share a label key: one cache lookup serves them all.
 
-    The cache maps a key to a list of bound updates, one slot per rule, resolved on first use
-    (so a rule whose condition never holds never creates its series). A key that a cap folds
-    into ``other`` is dropped from the cache again, so the cache never holds more keys than
-    the caps allow series.
+    Each thread has its own cache for the group (``t[index]`` of the handler's thread state),
+    mapping a key to a list of targets, one slot per rule, resolved on first use (so a rule
+    whose condition never holds never creates its series). A target is the calling thread's
+    cell of the series, or for a shared gauge an update that runs under the store's lock. A
+    key that a cap folds into ``other`` is dropped from the cache again, so a cache never
+    holds more keys than the caps allow series.
     """
 
-    def __init__(self, rules: list[Rule], table: SeriesTable) -> None:
+    def __init__(
+        self, rules: list[Rule], table: SeriesTable, index: int, shared: frozenset[str]
+    ) -> None:
         self.rules = rules
         self.table = table
-        self.cache: dict[object, list[Update | None]] = {}
+        self.index = index
+        self.shared = shared
         first = rules[0]
         self.varying = tuple(i for i, g in enumerate(first.labels) if not isinstance(g, Const))
 
-    def slots(self, key: object) -> list[Update | None]:
-        """A fresh list of unresolved updates for ``key``, cached."""
-        slots: list[Update | None] = [None] * len(self.rules)
-        self.cache[key] = slots
+    @staticmethod
+    def slots(cache: dict[object, list[object]], key: object, size: int) -> list[object]:
+        """A fresh list of ``size`` unresolved targets for ``key``, cached."""
+        slots: list[object] = [None] * size
+        cache[key] = slots
         return slots
 
-    def resolve(self, key: object, slots: list[Update | None], index: int) -> Update:
-        """Resolve rule ``index`` for ``key``: full label values, caps, child."""
+    def resolve(
+        self,
+        t: list[Any],
+        cache: dict[object, list[object]],
+        key: object,
+        slots: list[object],
+        index: int,
+    ) -> object:
+        """Resolve rule ``index`` for ``key`` in thread state ``t``: labels, caps, target."""
         rule = self.rules[index]
         values = [_label(g.value) if isinstance(g, Const) else "" for g in rule.labels]
         if len(self.varying) == 1:
@@ -112,12 +136,18 @@ class _Group:
         else:
             for position, value in zip(self.varying, key, strict=True):  # type: ignore[call-overload]  # a tuple when several labels vary
                 values[position] = _label(value)
-        update, folded = self.table.update(rule.metric, rule.op, tuple(values))
-        if folded:
-            self.cache.pop(key, None)
+        labels, folded = self.table.admit(rule.metric, tuple(values))
+        store = self.table.store
+        target: object
+        if rule.metric.name in self.shared:
+            target = store.shared(rule.metric, rule.op, labels)
         else:
-            slots[index] = update
-        return update
+            target = store.cell(t[0], rule.metric, labels)
+        if folded:
+            cache.pop(key, None)
+        else:
+            slots[index] = target
+        return target
 
 
 def _valid(op: str, amount: float) -> bool:
@@ -150,13 +180,25 @@ def _field_type(cls: type[Event], getter: Getter) -> object:
     return None
 
 
+def _apply(source: _Source, rule: Rule, target: str, shared: bool) -> list[str]:
+    """Source that applies amount ``a`` to ``target``, the resolved cell or update."""
+    if shared:
+        return [f"{target}(a)"]
+    if rule.op == "observe":
+        bounds = source.bind("B", rule.metric.buckets)
+        total = len(rule.metric.buckets) + 1  # the sum's slot, after the +Inf bucket
+        return [f"{target}[BISECT({bounds}, a)] += 1.0", f"{target}[{total}] += a"]
+    return [f"{target}[0] {'-=' if rule.op == 'dec' else '+='} a"]
+
+
 def _rule(
     source: _Source,
     rule: Rule,
-    table: SeriesTable,
+    group: _Group,
     cls: type[Event],
-    slot: tuple[str, str, int],
+    slot: tuple[str, str, str, int],
 ) -> None:
+    table = group.table
     where = cls.kind
     lines = source.lines
     indent = "    "
@@ -167,15 +209,14 @@ def _rule(
         wanted = repr(expected) if compare == "is" else source.bind("W", expected)
         lines.append(f"{indent}if {source.expression(getter)} {compare} {wanted}:")
         indent += "    "
-    key, slots, index = slot
-    resolve = source.bind("R", None)
-    update = f"{slots}_{index}"
+    cache, key, slots, index = slot
+    resolve = source.bind("R", group.resolve)
+    target = f"{slots}_{index}"
     apply = [
-        f"if {update} is None:",
-        f"    {update} = {resolve}({key}, {slots}, {index})",
-        f"{update}(a)",
+        f"if {target} is None:",
+        f"    {target} = {resolve}(t, {cache}, {key}, {slots}, {index})",
+        *_apply(source, rule, target, rule.metric.name in group.shared),
     ]
-    source.pending.append((resolve, index))
     refuse = source.bind(
         "X", lambda amount: table.invalid(rule.metric, f"{where} {rule.value.describe()}", amount)
     )
@@ -203,37 +244,59 @@ def _rule(
     lines.append(f"{indent}    {refuse}(a)")
 
 
-def compile_handler(cls: type[Event], rules: tuple[Rule, ...], table: SeriesTable) -> Handler:
-    """One function that applies ``rules`` (the rules of ``cls``) to an event of ``cls``."""
+SHARED: frozenset[str] = frozenset(
+    rule.metric.name
+    for rules in RULES.values()
+    for rule in rules
+    if rule.op == "set" and rule.metric.type == "gauge"
+)
+"""The gauges some rule sets: their cells are shared by all threads (last writer wins)."""
+
+
+def compile_handler(
+    cls: type[Event],
+    rules: tuple[Rule, ...],
+    table: SeriesTable,
+    groups: list[object],
+    shared: frozenset[str] = SHARED,
+) -> Handler:
+    """One function ``handle(event, t)`` that applies ``rules`` (the rules of ``cls``).
+
+    ``t`` is the calling thread's state: ``t[0]`` its
+    :class:`~agentguard_prometheus._families.Cells`, ``t[i]`` the cache of group ``i``. Each
+    group of this handler is appended to ``groups`` (shared by the handlers of one subscriber)
+    and takes index ``len(groups)`` after the append.
+    """
     source = _Source()
+    source.names["BISECT"] = bisect_left
+    every = list(rules)
     if table.has(EVENTS_PUBLISHED):
-        published, _ = table.update(EVENTS_PUBLISHED, "inc", (cls.kind,))
-        source.lines.append(f"    {source.bind('P', published)}(1.0)")
+        every.insert(0, Rule(metric=EVENTS_PUBLISHED, op="inc", labels=(Const(cls.kind),)))
     grouped: dict[str, list[Rule]] = {}
-    for rule in rules:
+    for rule in every:
         if table.has(rule.metric):
             grouped.setdefault(_key(source, rule), []).append(rule)
     for number, (key_source, group_rules) in enumerate(grouped.items()):
-        group = _Group(group_rules, table)
-        cache, fresh = source.bind("C", group.cache), source.bind("N", group.slots)
-        key, slots = f"k{number}", f"u{number}"
-        # The updates of the group unpacked into locals at once: one step, not one per rule.
-        updates = ", ".join(f"{slots}_{index}" for index in range(len(group_rules)))
+        groups.append(None)
+        group = _Group(group_rules, table, len(groups), shared)
+        groups[-1] = group
+        fresh = source.bind("N", group.slots)
+        cache, key, slots = f"c{number}", f"k{number}", f"u{number}"
+        # The targets of the group unpacked into locals at once: one step, not one per rule.
+        targets = ", ".join(f"{slots}_{index}" for index in range(len(group_rules)))
         source.lines += [
+            f"    {cache} = t[{group.index}]",
             f"    {key} = {key_source}",
             f"    {slots} = {cache}.get({key})",
             f"    if {slots} is None:",
-            f"        {slots} = {fresh}({key})",
-            f"    {updates}{',' if len(group_rules) == 1 else ''} = {slots}",
+            f"        {slots} = {fresh}({cache}, {key}, {len(group_rules)})",
+            f"    {targets}{',' if len(group_rules) == 1 else ''} = {slots}",
         ]
         for index, rule in enumerate(group_rules):
-            source.pending.clear()
-            _rule(source, rule, table, cls, (key, slots, index))
-            for name, _ in source.pending:
-                source.names[name] = group.resolve
+            _rule(source, rule, group, cls, (cache, key, slots, index))
     # Every name is bound as a default argument: a fast local instead of a global lookup.
     bound = ", ".join(f"{name}={name}" for name in source.names)
-    text = "\n".join([f"def handle(event, *, {bound}):", *source.lines, "    return None", ""])
+    text = "\n".join([f"def handle(event, t, *, {bound}):", *source.lines, "    return None", ""])
     code = compile(text, f"<agentguard_prometheus: {cls.__name__}>", "exec")
     exec(code, source.names)  # noqa: S102 (source built above from the metric map, no outside text)
     handler: Handler = source.names["handle"]  # type: ignore[assignment]  # defined by the exec above

@@ -1,4 +1,4 @@
-"""Label children of one subscriber: resolved once, under cardinality caps, values checked.
+"""The series of one subscriber: admitted under cardinality caps, values checked.
 
 A *series* here is one combination of label values of one metric (a histogram's buckets, sum
 and count are one series). Two caps bound them:
@@ -11,6 +11,10 @@ and count are one series). Two caps bound them:
 
 Each fold adds one to ``agentguard_series_dropped_total{metric}``. The metrics about
 agentguard itself have bounded labels and are not capped.
+
+The caps are decided here, under this table's lock, on the slow path only (the first time a
+thread meets a label key); the numbers themselves live in the registry's
+:class:`~agentguard_prometheus._families.Store`.
 """
 
 from __future__ import annotations
@@ -18,14 +22,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
 
 from agentguard._episodes import FailureEpisodes
 from agentguard.metricmap import INVALID_VALUES, METRICS, SELF_METRICS, SERIES_DROPPED, Metric
-from agentguard_prometheus._families import BUS_METRICS, metric_object
-
-if TYPE_CHECKING:
-    from prometheus_client.registry import CollectorRegistry
+from agentguard_prometheus._families import BUS_METRICS, Store
 
 __all__ = ["OTHER", "SeriesTable", "Update"]
 
@@ -33,29 +33,26 @@ OTHER = "other"
 """The label value past a cap."""
 
 Update = Callable[[float], None]
-"""A bound ``inc``, ``dec``, ``observe`` or ``set`` of one label child."""
+"""An update of a shared cell (``set``, ``inc`` or ``dec`` under the store's lock)."""
 
 _logger = logging.getLogger("agentguard.prometheus")
 _UNCAPPED = frozenset(metric.name for metric in SELF_METRICS)
 
 
 class SeriesTable:
-    """The label children one subscriber has made, with its caps."""
+    """The caps of one subscriber, and the store its numbers go to."""
 
     def __init__(
         self,
-        registry: CollectorRegistry,
+        store: Store,
         names: Collection[str],
         *,
         max_label_values: int,
         max_series: int,
         episodes: FailureEpisodes | None = None,
     ) -> None:
-        self._objects = {
-            metric.name: metric_object(metric, registry)
-            for metric in METRICS
-            if metric.name in names and metric.name not in BUS_METRICS
-        }
+        self.store = store
+        self._names = frozenset(n for n in names if n not in BUS_METRICS)
         self._max_label_values = max_label_values
         self._max_series = max_series
         self._lock = threading.Lock()
@@ -64,8 +61,6 @@ class SeriesTable:
         }
         self._made: dict[str, set[tuple[str, ...]]] = {metric.name: set() for metric in METRICS}
         self._series = 0
-        self._dropped: dict[str, Update] = {}
-        self._invalid: dict[str, Update] = {}
         self._episodes = episodes or FailureEpisodes(_logger)
 
     @property
@@ -75,21 +70,20 @@ class SeriesTable:
 
     def has(self, metric: Metric) -> bool:
         """Whether ``metric`` exists here (it may be left out by an allow-list)."""
-        return metric.name in self._objects
+        return metric.name in self._names
 
-    def update(self, metric: Metric, op: str, labels: tuple[str, ...]) -> tuple[Update, bool]:
-        """The bound ``op`` of the child for ``labels``, and whether a cap folded them."""
+    def admit(self, metric: Metric, labels: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+        """The label values to use for ``labels`` under the caps, and whether a cap folded."""
         key, folded = labels, False
         if metric.name not in _UNCAPPED:
             key, folded = self._admit(metric, labels)
         if folded:
-            self._count(SERIES_DROPPED, self._dropped, metric.name)
-        child = self._objects[metric.name].labels(*key)
-        return getattr(child, op), folded
+            self._count(SERIES_DROPPED, metric.name)
+        return key, folded
 
     def invalid(self, metric: Metric, source: str, value: object) -> None:
         """Refuse ``value`` for ``metric``: count it and log once per episode."""
-        self._count(INVALID_VALUES, self._invalid, metric.name)
+        self._count(INVALID_VALUES, metric.name)
         self._episodes.failed(
             f"agentguard_prometheus: invalid values for {metric.name}",
             f"refused {value!r} from {source} (NaN, infinite or negative); counted in "
@@ -117,10 +111,6 @@ class SeriesTable:
                 made.add(key)
         return key, folded
 
-    def _count(self, metric: Metric, cache: dict[str, Update], label: str) -> None:
-        if metric.name not in self._objects:
-            return
-        inc = cache.get(label)
-        if inc is None:
-            inc = cache[label] = getattr(self._objects[metric.name].labels(label), "inc")  # noqa: B009 (a Counter, typed as its base)
-        inc(1.0)
+    def _count(self, metric: Metric, label: str) -> None:
+        if metric.name in self._names:
+            self.store.count(metric, (label,))
