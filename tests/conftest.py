@@ -6,9 +6,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from support.redis_server import RedisServer
 from support.system import free_port, require_binary
+
+# No per-example deadline: timing is for bench/, and a busy CI machine must not fail a
+# property test that is merely slow there.
+settings.register_profile("agentguard", deadline=None, print_blob=True)
+settings.load_profile("agentguard")
 
 
 @pytest.fixture
