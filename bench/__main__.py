@@ -19,6 +19,7 @@ BENCHMARKS = {
     "breaker": "bench.bench_breaker",
     "loopguard": "bench.bench_loopguard",
     "prometheus": "bench.bench_prometheus",
+    "otel": "bench.bench_otel",
 }
 
 

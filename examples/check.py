@@ -23,6 +23,14 @@ EXPECTED: dict[str, list[str]] = {
         r"^call: hit ratio 1\.00, read 1400, written 0, uncached \d+, saved \$\+0\.00378$",
         r"^claude-sonnet-4-6: 4 calls, hit ratio 0\.75, saved \$0\.01029$",
     ],
+    "otel_console.py": [
+        r"^Your order 1234 shipped yesterday\.$",
+        r'^    "name": "chat claude-sonnet-4-6",$',
+        r'^    "name": "execute_tool lookup_order",$',
+        r'^    "name": "invoke_agent support",$',
+        r'"name": "gen_ai\.client\.token\.usage"',
+        r'"name": "gen_ai\.client\.operation\.duration"',
+    ],
     "trace_quickstart.py": [
         r"^Your order 1234 shipped yesterday\.$",
         r"^Session Performance Summary$",
