@@ -20,6 +20,8 @@ BENCHMARKS = {
     "loopguard": "bench.bench_loopguard",
     "prometheus": "bench.bench_prometheus",
     "otel": "bench.bench_otel",
+    "receiver": "bench.bench_receiver",
+    "metrics": "bench.bench_metrics",
 }
 
 

@@ -1,0 +1,84 @@
+"""What an aggregator hands a store: the deltas of one process since its last flush.
+
+Deltas are keyed by series (metric name and label values, in the metric's label order) and,
+for counters and histograms, by the start of their 1-minute time bucket. A batch has an id
+unique to the process that made it (``process_id:sequence``); a store applies a batch id at
+most once, so a batch sent again after a lost reply is not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+
+from agentguard_metrics.sketch import Sketch
+
+__all__ = [
+    "BASE_RESOLUTION_S",
+    "BucketKey",
+    "DeltaBatch",
+    "GaugeSet",
+    "SeriesKey",
+    "bucket_start",
+]
+
+BASE_RESOLUTION_S: Final = 60
+"""The width of the finest time bucket, in seconds."""
+
+SeriesKey: TypeAlias = tuple[str, tuple[str, ...]]
+"""A series: the metric's name and its label values in the metric's label order."""
+BucketKey: TypeAlias = tuple[str, tuple[str, ...], int]
+"""A series in one time bucket: name, label values, the bucket's start in Unix seconds."""
+
+
+def bucket_start(at_unix_s: float, resolution_s: int = BASE_RESOLUTION_S) -> int:
+    """The start of the time bucket of width ``resolution_s`` that holds ``at_unix_s``."""
+    return int(at_unix_s // resolution_s) * resolution_s
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeSet:
+    """The latest value a process set a gauge to (``agentguard_breaker_state``)."""
+
+    value: float
+    """The value."""
+    at_unix_s: float
+    """When the event that set it happened; the latest one wins across processes."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeltaBatch:
+    """The deltas of one process since its previous batch.
+
+    The sketches belong to the batch once it is made: a store merges them into its own and
+    never keeps them.
+    """
+
+    batch_id: str
+    """Unique per batch: ``process_id:sequence``. A store applies each id once."""
+    process_id: str
+    """The process that made the batch; its gauge contributions are kept apart."""
+    sent_at_unix_s: float
+    """When the batch was made; it doubles as the process's heartbeat."""
+    counters: Mapping[BucketKey, float] = field(default_factory=dict)
+    """Amounts to add to counters."""
+    histograms: Mapping[BucketKey, Sketch] = field(default_factory=dict)
+    """Observations to merge into histograms."""
+    gauge_deltas: Mapping[SeriesKey, float] = field(default_factory=dict)
+    """Net ``inc``/``dec`` of gauges by this process (``agentguard_runs_in_progress``)."""
+    gauge_sets: Mapping[SeriesKey, GaugeSet] = field(default_factory=dict)
+    """Gauges set by this process (last writer wins)."""
+
+    @property
+    def series_count(self) -> int:
+        """How many entries the batch holds (its memory is proportional to this)."""
+        return (
+            len(self.counters)
+            + len(self.histograms)
+            + len(self.gauge_deltas)
+            + len(self.gauge_sets)
+        )
+
+    def __bool__(self) -> bool:
+        return self.series_count > 0

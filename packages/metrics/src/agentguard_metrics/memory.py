@@ -1,0 +1,271 @@
+"""``MemoryStore``: the embedded default store, in this process's memory, thread-safe.
+
+Roll-ups are made on write: every delta is added to its bucket at each resolution of
+:data:`~agentguard_metrics.store.ROLLUPS` (counters add, sketches merge, so a coarse bucket is
+exactly the sum of its fine ones). Buckets older than their roll-up's retention are dropped,
+at most once a minute, when a batch is applied; reads pick the finest roll-up that still
+holds the start of the range.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from agentguard_metrics._tiers import is_histogram, label_names, matcher, matches, rollup_for
+from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
+from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
+from agentguard_metrics.store import ROLLUPS, Bucket
+
+__all__ = ["MemoryStore"]
+
+_Labels = tuple[str, ...]
+_PRUNE_EVERY_S = 60.0
+
+
+class MemoryStore:
+    """A :class:`~agentguard_metrics.store.Store` in memory (the default; one host only).
+
+    Args:
+        clock: Unix time now, for liveness, retention and how long batch ids are remembered.
+        liveness_s: A process's ``inc``/``dec`` gauge contributions count while its latest
+            heartbeat (or batch) is at most this old.
+        remember_batches_s: How long an applied batch id is remembered (a batch sent again
+            later than this would count twice).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        liveness_s: float = 30.0,
+        remember_batches_s: float = 24 * 3600.0,
+    ) -> None:
+        if not liveness_s > 0:
+            raise ValueError(f"liveness_s must be > 0, got {liveness_s!r}")
+        if not remember_batches_s > 0:
+            raise ValueError(f"remember_batches_s must be > 0, got {remember_batches_s!r}")
+        self._clock = clock
+        self._liveness_s = liveness_s
+        self._remember_s = remember_batches_s
+        self._lock = threading.Lock()
+        # per roll-up: metric name -> label values -> bucket start -> amount or sketch
+        self._counters: list[dict[str, dict[_Labels, dict[int, float]]]] = [{} for _ in ROLLUPS]
+        self._sketches: list[dict[str, dict[_Labels, dict[int, Sketch]]]] = [{} for _ in ROLLUPS]
+        self._gauge_deltas: dict[str, dict[_Labels, dict[str, float]]] = {}
+        self._gauge_sets: dict[str, dict[_Labels, GaugeSet]] = {}
+        self._seen: dict[str, float] = {}
+        self._applied: dict[str, float] = {}
+        self._pruned_at = -float("inf")
+        self._oldest: float | None = None
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def apply(self, batch: DeltaBatch) -> None:
+        """Add ``batch`` once per batch id; also a heartbeat of its process."""
+        now = self._clock()
+        with self._lock:
+            if now - self._pruned_at >= _PRUNE_EVERY_S:
+                self._prune(now)
+            self._beat(batch.process_id, batch.sent_at_unix_s)
+            if batch.batch_id in self._applied:
+                return
+            self._applied[batch.batch_id] = now
+            for _, _, at in (*batch.counters, *batch.histograms):
+                if self._oldest is None or at < self._oldest:
+                    self._oldest = at
+            for (name, labels, at), amount in batch.counters.items():
+                for tier, rollup in zip(self._counters, ROLLUPS, strict=True):
+                    cells = tier.setdefault(name, {}).setdefault(labels, {})
+                    b = bucket_start(at, rollup.resolution_s)
+                    cells[b] = cells.get(b, 0.0) + amount
+            self._add_sketches(batch)
+            self._add_gauges(batch)
+
+    def _add_sketches(self, batch: DeltaBatch) -> None:
+        for (name, labels, at), sketch in batch.histograms.items():
+            for stier, rollup in zip(self._sketches, ROLLUPS, strict=True):
+                scells = stier.setdefault(name, {}).setdefault(labels, {})
+                b = bucket_start(at, rollup.resolution_s)
+                held = scells.get(b)
+                if held is None:
+                    scells[b] = sketch.copy()
+                else:
+                    held.merge(sketch)
+
+    def _add_gauges(self, batch: DeltaBatch) -> None:
+        for (name, labels), delta in batch.gauge_deltas.items():
+            by_process = self._gauge_deltas.setdefault(name, {}).setdefault(labels, {})
+            pid = batch.process_id
+            by_process[pid] = by_process.get(pid, 0.0) + delta
+        for (name, labels), setting in batch.gauge_sets.items():
+            latest = self._gauge_sets.setdefault(name, {})
+            held_set = latest.get(labels)
+            if held_set is None or setting.at_unix_s >= held_set.at_unix_s:
+                latest[labels] = setting
+
+    def heartbeat(self, process_id: str, at_unix_s: float) -> None:
+        """Record that ``process_id`` was alive at ``at_unix_s``."""
+        with self._lock:
+            self._beat(process_id, at_unix_s)
+
+    def _beat(self, process_id: str, at_unix_s: float) -> None:
+        if at_unix_s > self._seen.get(process_id, -float("inf")):
+            self._seen[process_id] = at_unix_s
+
+    def _prune(self, now: float) -> None:
+        self._pruned_at = now
+        for rollup, counters, sketches in zip(ROLLUPS, self._counters, self._sketches, strict=True):
+            if rollup.retention_s is None:
+                continue
+            oldest = now - rollup.retention_s - rollup.resolution_s
+            for tier in (counters, sketches):
+                for by_labels in tier.values():
+                    for cells in by_labels.values():
+                        for b in [b for b in cells if b < oldest]:
+                            del cells[b]
+        forget = now - self._remember_s
+        for batch_id in [i for i, at in self._applied.items() if at < forget]:
+            del self._applied[batch_id]
+        dead = now - max(self._remember_s, self._liveness_s)
+        for pid in [p for p, at in self._seen.items() if at < dead]:
+            del self._seen[pid]
+            for by_labels_g in self._gauge_deltas.values():
+                for by_process in by_labels_g.values():
+                    by_process.pop(pid, None)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def counter(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> float:
+        """The sum of counter ``name`` over the matching series and ``start <= t < end``."""
+        wanted = matcher(name, labels)
+        now = self._clock()
+        index = ROLLUPS.index(rollup_for(self._oldest if start is None else start, now))
+        lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
+        total = 0.0
+        with self._lock:
+            for values, cells in self._counters[index].get(name, {}).items():
+                if matches(values, wanted):
+                    total += sum(v for b, v in cells.items() if lo <= b < hi)
+        return total
+
+    def histogram(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> Sketch:
+        """The merged sketch of histogram ``name`` over the matching series and time range."""
+        wanted = matcher(name, labels)
+        now = self._clock()
+        index = ROLLUPS.index(rollup_for(self._oldest if start is None else start, now))
+        lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
+        merged: Sketch | None = None
+        with self._lock:
+            for values, cells in self._sketches[index].get(name, {}).items():
+                if not matches(values, wanted):
+                    continue
+                for b, sketch in cells.items():
+                    if lo <= b < hi:
+                        if merged is None:
+                            merged = sketch.copy()
+                        else:
+                            merged.merge(sketch)
+        return merged if merged is not None else Sketch(DEFAULT_RELATIVE_ACCURACY)
+
+    def quantile(
+        self,
+        name: str,
+        q: float,
+        labels: Mapping[str, str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> float | None:
+        """The ``q`` quantile of histogram ``name`` (``None`` when empty)."""
+        return self.histogram(name, labels, start, end).quantile(q)
+
+    def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """Live processes' ``inc``/``dec`` contributions plus the latest values set."""
+        wanted = matcher(name, labels)
+        live_since = self._clock() - self._liveness_s
+        total = 0.0
+        with self._lock:
+            for values, by_process in self._gauge_deltas.get(name, {}).items():
+                if matches(values, wanted):
+                    total += sum(
+                        v
+                        for pid, v in by_process.items()
+                        if self._seen.get(pid, -float("inf")) >= live_since
+                    )
+            for values, setting in self._gauge_sets.get(name, {}).items():
+                if matches(values, wanted):
+                    total += setting.value
+        return total
+
+    def series(self, name: str) -> list[tuple[str, ...]]:
+        """Every label-value tuple metric ``name`` has had (within the longest retention)."""
+        label_names(name)
+        with self._lock:
+            found: set[_Labels] = set(self._counters[-1].get(name, {}))
+            found.update(self._sketches[-1].get(name, {}))
+            found.update(self._gauge_deltas.get(name, {}))
+            found.update(self._gauge_sets.get(name, {}))
+        return sorted(found)
+
+    def buckets(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None,
+        start: float,
+        end: float,
+        step_s: int,
+    ) -> list[Bucket]:
+        """Counter increases or histogram sketches per step of ``step_s`` seconds."""
+        if step_s <= 0:
+            raise ValueError(f"step_s must be > 0, got {step_s!r}")
+        wanted = matcher(name, labels)
+        index = ROLLUPS.index(rollup_for(start, self._clock(), step_s))
+        first = bucket_start(start, step_s)
+        steps = range(first, int(end) if end == int(end) else int(end) + 1, step_s)
+        amounts = dict.fromkeys(steps, 0.0)
+        sketches: dict[int, Sketch] = {}
+        with self._lock:
+            for values, cells in self._counters[index].get(name, {}).items():
+                if matches(values, wanted):
+                    for b, v in cells.items():
+                        s = bucket_start(b, step_s)
+                        if s in amounts:
+                            amounts[s] += v
+            for values, scells in self._sketches[index].get(name, {}).items():
+                if matches(values, wanted):
+                    for b, sketch in scells.items():
+                        s = bucket_start(b, step_s)
+                        if s in amounts:
+                            held = sketches.get(s)
+                            if held is None:
+                                sketches[s] = sketch.copy()
+                            else:
+                                held.merge(sketch)
+        if is_histogram(name):
+            empty = Sketch(DEFAULT_RELATIVE_ACCURACY)
+            return [
+                Bucket(s, float(sk.count), sk) for s in steps for sk in [sketches.get(s, empty)]
+            ]
+        return [Bucket(s, amounts[s]) for s in steps]
+
+    @staticmethod
+    def _bounds(start: float | None, end: float | None, resolution_s: int) -> tuple[float, float]:
+        lo = -float("inf") if start is None else bucket_start(start, resolution_s)
+        hi = float("inf") if end is None else end
+        return lo, hi
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore processes={len(self._seen)} batches={len(self._applied)}>"

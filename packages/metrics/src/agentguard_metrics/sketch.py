@@ -1,0 +1,171 @@
+"""Mergeable histograms with bounded relative error: log-scaled buckets, as in DDSketch.
+
+A :class:`Sketch` keeps, per integer bucket key, how many observed values fell in the bucket,
+plus the count, sum, min and max of all of them. The key of a value ``v > 0`` is
+``ddsketch.mapping.LogarithmicMapping(relative_accuracy).key(v)``: buckets grow geometrically
+by ``gamma = (1 + a) / (1 - a)``, and the value a bucket stands for (``mapping.value(key)``)
+is within the relative accuracy ``a`` of every value in it. So a quantile read from a sketch
+is within ``a`` of the exact value at the same rank, however many sketches were merged:
+merging adds counts key by key, which loses nothing.
+
+Zero (and any value below ``mapping.min_possible``) is counted apart in :attr:`zero_count`;
+negative values go to a second key space keyed by their magnitude. Bucket keys and counts are
+plain ``int``, so a sketch is a few dictionaries that any store can hold (a Redis hash, say).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Final
+
+from ddsketch.mapping import LogarithmicMapping
+
+__all__ = ["DEFAULT_RELATIVE_ACCURACY", "Sketch", "mapping_for"]
+
+DEFAULT_RELATIVE_ACCURACY: Final = 0.005
+"""Half of P7's 1% target, which leaves room for rounding at the edges of a bucket."""
+
+
+@lru_cache(maxsize=16)
+def mapping_for(relative_accuracy: float) -> LogarithmicMapping:
+    """The shared ddsketch mapping from values to bucket keys for ``relative_accuracy``."""
+    if not 0.0 < relative_accuracy < 1.0:
+        raise ValueError(f"relative_accuracy must be in (0, 1), got {relative_accuracy!r}")
+    return LogarithmicMapping(relative_accuracy)
+
+
+class Sketch:
+    """A mergeable histogram of observed values, quantiles within a relative accuracy."""
+
+    __slots__ = (
+        "_mapping",
+        "count",
+        "max",
+        "min",
+        "negative",
+        "positive",
+        "relative_accuracy",
+        "sum",
+        "zero_count",
+    )
+
+    def __init__(self, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
+        self._mapping = mapping_for(relative_accuracy)
+        self.relative_accuracy: float = relative_accuracy
+        """Every quantile is within this relative error of the exact value at its rank."""
+        self.positive: dict[int, int] = {}
+        """Bucket key to count, for values above zero."""
+        self.negative: dict[int, int] = {}
+        """Bucket key of ``-v`` to count, for values below zero."""
+        self.zero_count: int = 0
+        """Values too close to zero to tell apart from it."""
+        self.count: int = 0
+        """All values observed."""
+        self.sum: float = 0.0
+        """Their sum."""
+        self.min: float = math.inf
+        """The smallest (``inf`` while empty)."""
+        self.max: float = -math.inf
+        """The largest (``-inf`` while empty)."""
+
+    def add(self, value: float, count: int = 1) -> None:
+        """Observe ``value`` ``count`` times. NaN and infinities are refused with ``ValueError``."""
+        if not math.isfinite(value):
+            raise ValueError(f"a sketch takes finite values, got {value!r}")
+        mapping = self._mapping
+        if value > mapping.min_possible:
+            key = mapping.key(value)
+            self.positive[key] = self.positive.get(key, 0) + count
+        elif value < -mapping.min_possible:
+            key = mapping.key(-value)
+            self.negative[key] = self.negative.get(key, 0) + count
+        else:
+            self.zero_count += count
+        self.count += count
+        self.sum += value * count
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+
+    def merge(self, other: Sketch) -> None:
+        """Add ``other``'s observations to this sketch (both must have the same accuracy)."""
+        if other.relative_accuracy != self.relative_accuracy:
+            raise ValueError(
+                "cannot merge sketches of different relative accuracy: "
+                f"{self.relative_accuracy!r} and {other.relative_accuracy!r}"
+            )
+        for mine, theirs in ((self.positive, other.positive), (self.negative, other.negative)):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
+        self.zero_count += other.zero_count
+        self.count += other.count
+        self.sum += other.sum
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+
+    def copy(self) -> Sketch:
+        """An independent sketch with the same observations."""
+        twin = Sketch(self.relative_accuracy)
+        twin.merge(self)
+        return twin
+
+    @property
+    def avg(self) -> float | None:
+        """The mean of the values, or ``None`` while empty."""
+        return self.sum / self.count if self.count else None
+
+    def quantile(self, q: float) -> float | None:
+        """The value at rank ``floor(q * (count - 1))`` within the relative accuracy.
+
+        ``None`` while empty. The rank is numpy's ``method="lower"``; the result is clamped to
+        the observed min and max; the first and last ranks are exact.
+        """
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"q must be in [0, 1], got {q!r}")
+        if self.count == 0:
+            return None
+        rank = math.floor(q * (self.count - 1))
+        if rank == 0:
+            return self.min
+        if rank == self.count - 1:
+            return self.max
+        seen = 0
+        found = self.max
+        for value, n in self._ascending():
+            seen += n
+            if seen > rank:
+                found = value
+                break
+        return min(max(found, self.min), self.max)
+
+    def _ascending(self) -> Iterator[tuple[float, int]]:
+        value = self._mapping.value
+        for key in sorted(self.negative, reverse=True):
+            yield -value(key), self.negative[key]
+        if self.zero_count:
+            yield 0.0, self.zero_count
+        for key in sorted(self.positive):
+            yield value(key), self.positive[key]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sketch):
+            return NotImplemented
+        return (
+            self.relative_accuracy == other.relative_accuracy
+            and self.positive == other.positive
+            and self.negative == other.negative
+            and self.zero_count == other.zero_count
+            and self.count == other.count
+            and math.isclose(self.sum, other.sum, rel_tol=1e-9, abs_tol=1e-12)
+            and self.min == other.min
+            and self.max == other.max
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
+
+    def __repr__(self) -> str:
+        return (
+            f"<Sketch count={self.count} sum={self.sum:g} buckets="
+            f"{len(self.positive) + len(self.negative) + bool(self.zero_count)}>"
+        )

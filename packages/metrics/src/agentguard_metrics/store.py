@@ -1,0 +1,129 @@
+"""The ``Store`` protocol: where the deltas of every process add up, and how they are read.
+
+Every store (the in-memory :class:`~agentguard_metrics.memory.MemoryStore`, the Redis store)
+passes the same contract test suite (``tests/metrics/store_contract.py``).
+
+Time ranges are ``start <= bucket start < end`` in Unix seconds, either side open when
+``None``. A store keeps each series at several resolutions (:data:`ROLLUPS`) and reads a range
+from one of them: the finest that still holds its start (``start=None`` meaning the oldest data
+the store holds), so bounds are rounded down to that resolution.
+Label filters are ``{label name: value}``; a series matches when every named label has the
+value (labels not named match anything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol, runtime_checkable
+
+from agentguard_metrics.batch import DeltaBatch
+from agentguard_metrics.sketch import Sketch
+
+__all__ = ["ROLLUPS", "Bucket", "Rollup", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """One resolution a store keeps, and for how long."""
+
+    resolution_s: int
+    """The width of its time buckets."""
+    retention_s: int | None
+    """How long its buckets are kept after they end; ``None`` for ever."""
+
+
+_HOUR = 3600
+_DAY = 24 * _HOUR
+
+ROLLUPS: Final[tuple[Rollup, ...]] = (
+    Rollup(60, 6 * _HOUR),
+    Rollup(5 * 60, _DAY),
+    Rollup(15 * 60, 7 * _DAY),
+    Rollup(_HOUR, 30 * _DAY),
+    Rollup(_DAY, None),
+)
+"""DESIGN.md section 5's granularities: 1m for 6h, 5m for 24h, 15m for 7d, 1h for 30d, 1d."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One step of a time series read from a store."""
+
+    start_unix_s: int
+    """The start of the step."""
+    value: float
+    """A counter's increase over the step, or a histogram's count of observations."""
+    sketch: Sketch | None = None
+    """A histogram's observations over the step (``None`` for counters)."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where aggregators apply their deltas and readers read the totals of every process."""
+
+    def apply(self, batch: DeltaBatch) -> None:
+        """Add ``batch``'s deltas, unless a batch with the same id was applied already.
+
+        Also a heartbeat of ``batch.process_id`` at ``batch.sent_at_unix_s``. Raises on a
+        failure to store (the aggregator keeps the batch and sends it again).
+        """
+        ...
+
+    def heartbeat(self, process_id: str, at_unix_s: float) -> None:
+        """Record that ``process_id`` is alive; its gauge contributions count while it is."""
+        ...
+
+    def counter(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> float:
+        """The sum of a counter over the matching series and time range."""
+        ...
+
+    def histogram(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> Sketch:
+        """The merged observations of a histogram over the matching series and time range."""
+        ...
+
+    def quantile(
+        self,
+        name: str,
+        q: float,
+        labels: Mapping[str, str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> float | None:
+        """The ``q`` quantile of a histogram (``None`` when nothing was observed)."""
+        ...
+
+    def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """A gauge now: live processes' contributions summed, or the latest value set."""
+        ...
+
+    def series(self, name: str) -> list[tuple[str, ...]]:
+        """The label values of every series of metric ``name``, sorted."""
+        ...
+
+    def buckets(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None,
+        start: float,
+        end: float,
+        step_s: int,
+    ) -> list[Bucket]:
+        """A counter or histogram as a time series of steps of ``step_s`` from ``start``.
+
+        Every step from ``bucket_start(start, step_s)`` up to ``end`` is listed, empty or not.
+        ``step_s`` must be a multiple of a resolution that still holds ``start``.
+        """
+        ...

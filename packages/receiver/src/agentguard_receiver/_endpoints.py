@@ -1,0 +1,213 @@
+"""The request handlers behind :func:`agentguard_receiver.create_app`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from agentguard._episodes import FailureEpisodes
+from agentguard_receiver._auth import Authenticator, Rejected
+from agentguard_receiver._page import render_page
+from agentguard_receiver._payload import MalformedPayload, parse_notification
+from agentguard_receiver._ratelimit import RateLimiter
+from agentguard_receiver._store import AlertStore
+
+__all__ = ["Endpoints"]
+
+_MAX_LIST = 1_000
+_STATUSES = ("firing", "resolved")
+
+logger = logging.getLogger("agentguard_receiver")
+
+
+def _error(
+    status: int, error: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+def _check_content_type(request: Request) -> None:
+    media_type, *params = request.headers.get("content-type", "").split(";")
+    if media_type.strip().lower() != "application/json":
+        raise Rejected(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be sent as application/json")
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise Rejected(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be UTF-8")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = Rejected(413, "PAYLOAD_TOO_LARGE", f"the body may be at most {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Rejected(400, "MALFORMED_HEADERS", "Content-Length must be a number")
+        if int(declared) > limit:
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Rejected(
+            400, "CLIENT_DISCONNECTED", "the client went away before the body ended"
+        ) from None
+    return b"".join(chunks)
+
+
+def _since(raw: str | None) -> float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(raw) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+def _invalid(parameter: str, value: str, allowed: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "INVALID_PARAMETERS",
+            "message": f"bad value for {parameter!r}",
+            "details": {"parameter": parameter, "value": value, "allowedValues": allowed},
+        },
+        status_code=400,
+    )
+
+
+class Endpoints:
+    """The handlers, over the state they share; every bad request answers a JSON 4xx."""
+
+    def __init__(
+        self,
+        *,
+        authenticator: Authenticator,
+        limiter: RateLimiter | None,
+        store: AlertStore,
+        max_body_bytes: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._authenticator = authenticator
+        self._limiter = limiter
+        self._store = store
+        self._max_body_bytes = max_body_bytes
+        self._clock = clock
+        self._episodes = FailureEpisodes(logger)
+
+    def _check_rate(self, request: Request) -> None:
+        if self._limiter is None:
+            return
+        wait_s = self._limiter.acquire(request.client.host if request.client else "unknown")
+        if wait_s > 0:
+            raise Rejected(
+                429,
+                "RATE_LIMITED",
+                "too many requests from this client",
+                {"Retry-After": str(max(1, math.ceil(wait_s)))},
+            )
+
+    async def receive_alerts(self, request: Request) -> Response:
+        try:
+            self._check_rate(request)
+            now_s = self._clock()
+            signed = self._authenticator.check_headers(request.headers, now_s)
+            _check_content_type(request)
+            body = await _read_body(request, self._max_body_bytes)
+            if signed is not None:
+                self._authenticator.verify_body(signed, body)
+            notification = parse_notification(body)
+        except Rejected as rejected:
+            logger.info("rejected a webhook: %s %s", rejected.status, rejected.error)
+            return _error(rejected.status, rejected.error, rejected.message, rejected.headers)
+        except MalformedPayload as exc:
+            logger.info("rejected a webhook: 400 INVALID_PAYLOAD")
+            return _error(400, "INVALID_PAYLOAD", str(exc))
+        webhook_id = signed.msg_id if signed is not None else None
+        try:
+            stored = await self._store.record(webhook_id, notification, now_s)
+        except sqlite3.Error as exc:
+            self._episodes.failed(
+                "alert self._store",
+                f"could not self._store a notification: {type(exc).__name__}",
+                exc,
+            )
+            return _error(
+                503,
+                "STORAGE_UNAVAILABLE",
+                "the alert self._store failed; retry later",
+                {"Retry-After": "5"},
+            )
+        self._episodes.recovered("alert self._store")
+        if not stored:
+            logger.info("replayed webhook %s ignored", webhook_id)
+            return JSONResponse({"stored": 0, "duplicate": True})
+        logger.info(
+            "stored %d alert(s) of group %r (%s) from webhook %s",
+            len(notification.alerts),
+            notification.group_key,
+            notification.status,
+            webhook_id or "with a bearer token",
+        )
+        return JSONResponse({"stored": len(notification.alerts), "duplicate": False})
+
+    async def list_alerts(self, request: Request) -> Response:
+        params = request.query_params
+        status = params.get("status") or None
+        if status is not None and status not in _STATUSES:
+            return _invalid("status", status, "firing, resolved")
+        try:
+            since_s = _since(params.get("since"))
+        except ValueError:
+            return _invalid("since", params.get("since", ""), "unix seconds or an ISO 8601 time")
+        raw_limit = params.get("limit", "100")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= _MAX_LIST:
+            return _invalid("limit", raw_limit, f"1 to {_MAX_LIST}")
+        try:
+            alerts = await self._store.query(status=status, since_s=since_s, limit=int(raw_limit))
+        except sqlite3.Error as exc:
+            self._episodes.failed(
+                "alert self._store", f"could not read alerts: {type(exc).__name__}", exc
+            )
+            return _error(503, "STORAGE_UNAVAILABLE", "the alert self._store failed; retry later")
+        return JSONResponse({"alerts": alerts})
+
+    async def page(self, request: Request) -> Response:
+        try:
+            alerts = await self._store.query(status=None, since_s=None, limit=200)
+        except sqlite3.Error as exc:
+            self._episodes.failed(
+                "alert self._store", f"could not read alerts: {type(exc).__name__}", exc
+            )
+            return HTMLResponse("<p>the alert self._store failed; retry later</p>", status_code=503)
+        return HTMLResponse(render_page(alerts))
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+        return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))

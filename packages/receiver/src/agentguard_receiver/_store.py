@@ -1,0 +1,147 @@
+"""Alerts and delivery ids in SQLite, on one thread of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from agentguard_receiver._payload import Notification
+
+__all__ = ["AlertStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    webhook_id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    webhook_id TEXT,
+    group_key TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    annotations TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);
+"""
+
+
+class AlertStore:
+    """Stores notifications once per ``webhook-id``; every call runs on the store's thread.
+
+    sqlite3 blocks, so the event loop hands each call to a single worker thread that owns the
+    connection; one thread also serialises the writes.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="agentguard-receiver-db"
+        )
+        self._connection = self._executor.submit(self._open, path).result()
+        self._closed = False
+
+    @staticmethod
+    def _open(path: str | Path | None) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            ":memory:" if path is None else str(path), isolation_level=None
+        )
+        if path is not None:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(_SCHEMA)
+        return connection
+
+    async def record(
+        self, webhook_id: str | None, notification: Notification, now_s: float
+    ) -> bool:
+        """Store the notification; ``False`` when ``webhook_id`` was stored before (a replay)."""
+        future = self._executor.submit(self._record, webhook_id, notification, now_s)
+        return await asyncio.wrap_future(future)
+
+    def _record(self, webhook_id: str | None, notification: Notification, now_s: float) -> bool:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if webhook_id is not None:
+                cursor = connection.execute(
+                    "INSERT OR IGNORE INTO deliveries (webhook_id, received_at) VALUES (?, ?)",
+                    (webhook_id, now_s),
+                )
+                if cursor.rowcount == 0:
+                    connection.execute("ROLLBACK")
+                    return False
+            connection.executemany(
+                "INSERT INTO alerts (received_at, webhook_id, group_key, receiver, status,"
+                " fingerprint, labels, annotations, starts_at, ends_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        now_s,
+                        webhook_id,
+                        notification.group_key,
+                        notification.receiver,
+                        alert.status,
+                        alert.fingerprint,
+                        json.dumps(alert.labels, sort_keys=True),
+                        json.dumps(alert.annotations, sort_keys=True),
+                        alert.starts_at,
+                        alert.ends_at,
+                    )
+                    for alert in notification.alerts
+                ],
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return True
+
+    async def query(
+        self, *, status: str | None, since_s: float | None, limit: int
+    ) -> list[dict[str, object]]:
+        """The newest ``limit`` alerts received at or after ``since_s``, newest first."""
+        future = self._executor.submit(self._query, status, since_s, limit)
+        return await asyncio.wrap_future(future)
+
+    def _query(
+        self, status: str | None, since_s: float | None, limit: int
+    ) -> list[dict[str, object]]:
+        rows = self._connection.execute(
+            "SELECT id, received_at, webhook_id, group_key, receiver, status, fingerprint,"
+            " labels, annotations, starts_at, ends_at FROM alerts"
+            " WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR received_at >= ?2)"
+            " ORDER BY id DESC LIMIT ?3",
+            (status, since_s, limit),
+        ).fetchall()
+        return [
+            {
+                "id": row[0],
+                "receivedAt": row[1],
+                "webhookId": row[2],
+                "groupKey": row[3],
+                "receiver": row[4],
+                "status": row[5],
+                "fingerprint": row[6],
+                "labels": json.loads(row[7]),
+                "annotations": json.loads(row[8]),
+                "startsAt": row[9],
+                "endsAt": row[10],
+            }
+            for row in rows
+        ]
+
+    def close(self) -> None:
+        """Close the connection and stop the thread; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.submit(self._connection.close).result()
+        self._executor.shutdown()

@@ -1,0 +1,105 @@
+"""The receiver's ASGI application: ``POST /webhooks/alerts`` and the read endpoints.
+
+Every answer to a bad request is a 4xx with ``{"error": CODE, "message": text}``; the
+request is checked in the order that costs least first: rate limit, authentication headers
+(and bearer token), content type, size while reading, signature, then shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from agentguard_receiver._auth import Authenticator, decode_secret
+from agentguard_receiver._endpoints import Endpoints
+from agentguard_receiver._ratelimit import RateLimiter
+from agentguard_receiver._store import AlertStore
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_RATE_LIMIT_PER_S", "create_app"]
+
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+"""The largest body ``POST /webhooks/alerts`` reads; larger ones answer 413."""
+
+DEFAULT_RATE_LIMIT_PER_S = 50.0
+"""Webhook posts a second allowed per client address (bursts of twice as many)."""
+
+
+def create_app(
+    *,
+    secrets: Sequence[str],
+    token: str | None = None,
+    db_path: str | Path | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    rate_limit_per_s: float | None = DEFAULT_RATE_LIMIT_PER_S,
+    rate_limit_burst: float | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """Build the receiver's ASGI app (serve it with :class:`Receiver` or :func:`serve`).
+
+    Args:
+        secrets: Standard Webhooks secrets (``whsec_<base64>``); a signature made with any of
+            them is accepted, so a new secret can be rolled out before the old one is dropped.
+        token: A bearer token for senders that cannot sign (Alertmanager); ``None`` refuses
+            bearer requests.
+        db_path: The SQLite file that keeps alerts and delivery ids across restarts; ``None``
+            keeps them in memory.
+        max_body_bytes: The largest body read; larger ones answer 413 as soon as the limit is
+            passed, whatever ``Content-Length`` claims.
+        rate_limit_per_s: Webhook posts a second per client address, or ``None`` for no limit.
+        rate_limit_burst: The burst allowed per client; twice the rate (at least 1) by default.
+        clock: Wall-clock seconds since the epoch, for timestamp tolerance and rate limits.
+
+    Raises:
+        ValueError: no secret and no token, a secret that is not base64, or bad limits.
+    """
+    if isinstance(secrets, str):
+        raise TypeError("secrets must be a sequence of secrets, not one str: use secrets=[secret]")
+    keys = [decode_secret(secret) for secret in secrets]
+    if not keys and not token:
+        raise ValueError("give at least one webhook secret or a bearer token, or nobody can post")
+    if token is not None and not token:
+        raise ValueError("token may not be empty; pass None for no bearer token")
+    if max_body_bytes < 1:
+        raise ValueError(f"max_body_bytes must be >= 1, got {max_body_bytes!r}")
+    limiter = (
+        None
+        if rate_limit_per_s is None
+        else RateLimiter(
+            rate_limit_per_s,
+            rate_limit_burst if rate_limit_burst is not None else max(1.0, 2 * rate_limit_per_s),
+            clock,
+        )
+    )
+    store = AlertStore(db_path)
+
+    endpoints = Endpoints(
+        authenticator=Authenticator(keys, token),
+        limiter=limiter,
+        store=store,
+        max_body_bytes=max_body_bytes,
+        clock=clock,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+
+    return Starlette(
+        routes=[
+            Route("/webhooks/alerts", endpoints.receive_alerts, methods=["POST"]),
+            Route("/api/v1/alerts", endpoints.list_alerts, methods=["GET"]),
+            Route("/", endpoints.page, methods=["GET"]),
+            Route("/healthz", endpoints.healthz, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: endpoints.http_error},
+        lifespan=lifespan,
+    )

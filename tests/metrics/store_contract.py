@@ -1,0 +1,257 @@
+"""The contract every :class:`agentguard_metrics.Store` passes.
+
+Run by ``test_store_contract.py`` over the ``store`` and ``store_factory`` fixtures of
+``conftest.py``; a new store joins by adding a fixture param there. Stores are written both
+by hand-built batches and by :class:`~agentguard_metrics.Aggregator` s, as processes would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agentguard.events import (
+    BreakerStateChanged,
+    LLMCallFinished,
+    RunFinished,
+    RunStarted,
+    ToolCallFinished,
+)
+from agentguard.testing import FakeClock
+from agentguard_metrics import Aggregator, DeltaBatch, GaugeSet, Sketch, Store
+from metrics.conftest import StoreFactory
+
+CALLS = "agentguard_llm_calls_total"
+DURATION = "agentguard_llm_call_duration_seconds"
+TOOLS = "agentguard_tool_calls_total"
+RUNNING = "agentguard_runs_in_progress"
+BREAKER = "agentguard_breaker_state"
+T0 = 1_767_225_600  # FakeClock's start, a whole day
+
+
+def batch(
+    batch_id: str,
+    process_id: str = "p1",
+    at: float = T0,
+    **parts: object,
+) -> DeltaBatch:
+    return DeltaBatch(batch_id=batch_id, process_id=process_id, sent_at_unix_s=at, **parts)  # type: ignore[arg-type]  # the test passes the right mappings
+
+
+def sketch_of(*values: float) -> Sketch:
+    s = Sketch()
+    for v in values:
+        s.add(v)
+    return s
+
+
+def exact(values: list[float], q: float) -> float:
+    """The value at rank floor(q * (n - 1)) (numpy's method="lower")."""
+    ordered = sorted(values)
+    return ordered[math.floor(q * (len(ordered) - 1))]
+
+
+class StoreContract:
+    """Tests every store must pass. Subclass it in a ``test_`` module to run them."""
+
+    # --- counters ---------------------------------------------------------------------------
+
+    def test_counters_add_across_batches_and_processes(self, store: Store) -> None:
+        key = (CALLS, ("m", "ok"), T0)
+        store.apply(batch("p1:1", counters={key: 2.0}))
+        store.apply(batch("p1:2", counters={key: 3.0}))
+        store.apply(batch("p2:1", "p2", counters={key: 5.5}))
+        assert store.counter(CALLS) == 10.5
+        assert store.counter(CALLS, {"model": "m", "status": "ok"}) == 10.5
+
+    def test_a_batch_applied_twice_counts_once(self, store: Store) -> None:
+        key = (CALLS, ("m", "ok"), T0)
+        same = batch("p1:7", counters={key: 4.0}, histograms={(DURATION, ("m",), T0): sketch_of(1)})
+        store.apply(same)
+        store.apply(same)
+        store.apply(batch("p1:7", counters={key: 4.0}))  # the same id made again
+        assert store.counter(CALLS) == 4.0
+        assert store.histogram(DURATION).count == 1
+
+    def test_label_filters_match_named_labels_only(self, store: Store) -> None:
+        store.apply(
+            batch(
+                "p1:1",
+                counters={
+                    (CALLS, ("a", "ok"), T0): 1.0,
+                    (CALLS, ("a", "error"), T0): 2.0,
+                    (CALLS, ("b", "ok"), T0): 4.0,
+                },
+            )
+        )
+        assert store.counter(CALLS, {"model": "a"}) == 3.0
+        assert store.counter(CALLS, {"status": "ok"}) == 5.0
+        assert store.counter(CALLS, {"model": "b", "status": "error"}) == 0.0
+        assert store.series(CALLS) == [("a", "error"), ("a", "ok"), ("b", "ok")]
+        with pytest.raises(ValueError, match="no label"):
+            store.counter(CALLS, {"agent": "x"})
+        with pytest.raises(ValueError, match="unknown metric"):
+            store.counter("nope_total")
+
+    # --- time -------------------------------------------------------------------------------
+
+    def test_time_ranges_select_buckets(self, store: Store, clock: FakeClock) -> None:
+        key = (CALLS, ("m", "ok"))
+        store.apply(batch("p1:1", counters={(*key, T0 + 60 * i): float(i + 1) for i in range(5)}))
+        clock.advance(300)
+        assert store.counter(CALLS, start=T0 + 60, end=T0 + 180) == 2.0 + 3.0
+        assert store.counter(CALLS, start=T0 + 90) == 2.0 + 3.0 + 4.0 + 5.0  # floored to 1m
+        assert store.counter(CALLS, end=T0 + 120) == 1.0 + 2.0
+        buckets = store.buckets(CALLS, None, T0, T0 + 300, 120)
+        assert [(b.start_unix_s, b.value) for b in buckets] == [
+            (T0, 3.0),
+            (T0 + 120, 7.0),
+            (T0 + 240, 5.0),
+        ]
+
+    def test_histogram_buckets_carry_sketches(self, store: Store, clock: FakeClock) -> None:
+        store.apply(
+            batch(
+                "p1:1",
+                histograms={
+                    (DURATION, ("m",), T0): sketch_of(1.0, 2.0),
+                    (DURATION, ("m",), T0 + 120): sketch_of(3.0),
+                },
+            )
+        )
+        clock.advance(180)
+        buckets = store.buckets(DURATION, {"model": "m"}, T0, T0 + 180, 60)
+        assert [b.value for b in buckets] == [2.0, 0.0, 1.0]
+        first = buckets[0].sketch
+        assert first is not None and first.sum == 3.0
+
+    def test_old_data_is_read_from_rollups(self, store: Store, clock: FakeClock) -> None:
+        key = (CALLS, ("m", "ok"))
+        store.apply(batch("p1:1", counters={(*key, T0): 1.0, (*key, T0 + 240): 2.0}))
+        clock.advance(8 * 3600)  # past the 6h of 1m buckets
+        store.apply(batch("p1:2", at=clock.time(), counters={(*key, clock.time()): 4.0}))
+        assert store.counter(CALLS) == 7.0
+        assert store.counter(CALLS, start=T0) == 3.0 + 4.0  # from the 5m roll-up
+        assert store.counter(CALLS, start=clock.time() - 60) == 4.0  # from the 1m buckets
+        hourly = store.buckets(CALLS, None, T0, T0 + 3 * 3600, 3600)
+        assert [b.value for b in hourly] == [3.0, 0.0, 0.0]
+        with pytest.raises(ValueError, match="multiple"):
+            store.buckets(CALLS, None, T0, T0 + 3600, 60)  # 1m is gone for that start
+
+    # --- histograms -------------------------------------------------------------------------
+
+    def test_histograms_merge_across_batches(self, store: Store) -> None:
+        store.apply(batch("p1:1", histograms={(DURATION, ("a",), T0): sketch_of(1.0, 2.0)}))
+        store.apply(batch("p2:1", "p2", histograms={(DURATION, ("b",), T0): sketch_of(4.0)}))
+        merged = store.histogram(DURATION)
+        assert merged == sketch_of(1.0, 2.0, 4.0)
+        assert store.histogram(DURATION, {"model": "b"}) == sketch_of(4.0)
+        assert store.quantile(DURATION, 1.0) == 4.0
+        assert store.quantile(DURATION, 0.5, {"model": "nope"}) is None
+
+    # store_factory only makes stores: each example builds its own, so nothing leaks between them
+    @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        samples=st.lists(
+            st.lists(
+                st.one_of(st.floats(0.001, 600.0), st.just(0.0)),
+                min_size=1,
+                max_size=300,
+            ),
+            min_size=8,
+            max_size=8,
+        )
+    )
+    def test_p7_quantiles_merged_over_8_processes_within_1_percent(
+        self, store_factory: StoreFactory, samples: list[list[float]]
+    ) -> None:
+        store = store_factory()
+        for i, sample in enumerate(samples):
+            aggregator = Aggregator(store, process_id=f"worker-{i}")
+            for duration in sample:
+                aggregator.record(LLMCallFinished(model="m", duration_s=duration, at_unix_s=T0))
+            assert aggregator.flush(1.0)
+        union = [v for sample in samples for v in sample]
+        for q in (0.5, 0.95, 0.99):
+            got = store.quantile(DURATION, q)
+            want = exact(union, q)
+            assert got is not None
+            assert abs(got - want) <= 0.01 * want, (q, got, want)
+        assert store.histogram(DURATION).count == len(union)
+        assert store.counter(CALLS) == len(union)
+
+    # --- gauges -----------------------------------------------------------------------------
+
+    def test_gauges_add_over_live_processes(self, store: Store, clock: FakeClock) -> None:
+        running = (RUNNING, ("agent",))
+        now = clock.time()
+        store.apply(batch("p1:1", "p1", now, gauge_deltas={running: 2.0}))
+        store.apply(batch("p2:1", "p2", now, gauge_deltas={running: 3.0}))
+        store.apply(batch("p2:2", "p2", now, gauge_deltas={running: -1.0}))
+        assert store.gauge(RUNNING) == 4.0
+        clock.advance(20)
+        store.heartbeat("p1", clock.time())
+        clock.advance(20)  # p2 is 40 s silent, p1 20 s
+        assert store.gauge(RUNNING, {"agent": "agent"}) == 2.0
+        store.heartbeat("p2", clock.time())  # back: its runs count again
+        assert store.gauge(RUNNING) == 4.0
+
+    def test_a_dead_process_runs_vanish(
+        self, store_factory: StoreFactory, clock: FakeClock
+    ) -> None:
+        store = store_factory()
+        workers = [Aggregator(store, process_id=f"w{i}", clock=clock.time) for i in range(3)]
+        for worker in workers:
+            for _ in range(2):
+                worker.record(RunStarted(agent="a", at_unix_s=clock.time()))
+        workers[0].record(RunFinished(agent="a", duration_s=1.0, ok=True, at_unix_s=clock.time()))
+        for worker in workers:
+            assert worker.flush(1.0)
+        assert store.gauge(RUNNING, {"agent": "a"}) == 5.0
+        clock.advance(25)
+        assert workers[0].flush(1.0) and workers[1].flush(1.0)  # heartbeats; w2 has died
+        clock.advance(10)
+        assert store.gauge(RUNNING) == 3.0
+
+    def test_set_gauges_last_writer_wins_by_event_time(self, store: Store) -> None:
+        series = (BREAKER, ("b",))
+        store.apply(batch("p1:1", "p1", gauge_sets={series: GaugeSet(2.0, T0 + 10)}))
+        store.apply(batch("p2:1", "p2", gauge_sets={series: GaugeSet(1.0, T0 + 5)}))  # older
+        assert store.gauge(BREAKER, {"breaker": "b"}) == 2.0
+        store.apply(batch("p2:2", "p2", gauge_sets={series: GaugeSet(0.0, T0 + 20)}))
+        assert store.gauge(BREAKER, {"breaker": "b"}) == 0.0
+
+    def test_set_gauges_from_events(self, store: Store) -> None:
+        one, two = Aggregator(store, process_id="a"), Aggregator(store, process_id="b")
+        one.record(
+            BreakerStateChanged(
+                breaker="x", old_state="closed", new_state="open", failure_count=5, at_unix_s=T0 + 1
+            )
+        )
+        two.record(
+            BreakerStateChanged(
+                breaker="x",
+                old_state="open",
+                new_state="half_open",
+                failure_count=0,
+                at_unix_s=T0 + 2,
+            )
+        )
+        assert two.flush(1.0) and one.flush(1.0)
+        assert store.gauge(BREAKER, {"breaker": "x"}) == 1.0
+
+    # --- caps -------------------------------------------------------------------------------
+
+    def test_label_values_past_the_cap_fold_into_other(self, store: Store) -> None:
+        aggregator = Aggregator(store, process_id="p", max_label_values=3)
+        for i in range(5):
+            aggregator.record(ToolCallFinished(tool=f"t{i}", duration_s=0.1, at_unix_s=T0))
+        assert aggregator.flush(1.0)
+        assert store.series(TOOLS) == [("other", "ok"), ("t0", "ok"), ("t1", "ok"), ("t2", "ok")]
+        assert store.counter(TOOLS, {"tool": "other"}) == 2.0
+        assert store.counter(TOOLS) == 5.0
+        dropped = store.counter("agentguard_series_dropped_total", {"metric": TOOLS})
+        assert dropped == 2.0

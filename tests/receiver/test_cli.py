@@ -1,0 +1,47 @@
+"""``python -m agentguard_receiver``: the command ``agentguard receive`` will run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from agentguard_receiver import main
+from receiver.webhooks import SECRET, encode, notification, signed_headers
+from support.system import free_port
+
+
+def test_the_module_serves_until_terminated(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "agentguard_receiver", "--secret", SECRET, "--port", str(port)]
+    process = subprocess.Popen([*command, "--db", str(tmp_path / "a.db")], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                health = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
+                break
+            except httpx2.TransportError:
+                assert time.monotonic() < deadline, "the receiver did not start"
+                time.sleep(0.05)
+        assert health.json() == {"status": "ok"}
+        body = encode(notification())
+        response = httpx2.post(
+            f"http://127.0.0.1:{port}/webhooks/alerts", content=body, headers=signed_headers(body)
+        )
+        assert response.json()["stored"] == 1
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    assert SECRET.removeprefix("whsec_").encode() not in stderr
+
+
+def test_bad_options_exit_with_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--secret", "whsec_not base64!"])
+    assert exited.value.code == 2
+    assert "base64" in capsys.readouterr().err
