@@ -165,7 +165,7 @@ def test_breaker_state_numbers(state: str, number: int) -> None:
     assert found[("agentguard_breaker_transitions_total", ("b", state))] == ("inc", 1.0)
 
 
-def test_amounts_are_passed_through_for_the_consumer_to_check() -> None:
+def test_amounts_are_passed_through_for_the_consumer_to_check_but_negative_savings() -> None:
     event = PromptCacheUsage(
         model="m",
         hit_ratio=0.5,
@@ -175,7 +175,7 @@ def test_amounts_are_passed_through_for_the_consumer_to_check() -> None:
         saved_usd=-0.25,
     )
     found = _by_metric(effects(event))
-    assert found[("agentguard_prompt_cache_saved_usd_total", ("m",))] == ("inc", -0.25)
+    assert ("agentguard_prompt_cache_saved_usd_total", ("m",)) not in found, "a write, not a loss"
     nan_call = LLMCallFinished(model="m", duration_s=math.nan)
     (amount,) = (e.value for e in effects(nan_call) if e.metric is metricmap.LLM_DURATION)
     assert math.isnan(amount)

@@ -85,6 +85,7 @@ __all__ = [
     "Metric",
     "MetricType",
     "Op",
+    "Positive",
     "Rule",
     "StateNumber",
     "Status",
@@ -424,6 +425,23 @@ class StateNumber(Getter):
         return f"`{self.name}` as 0 closed, 1 half-open, 2 open"
 
 
+@dataclass(frozen=True, slots=True)
+class Positive(Getter):
+    """A numeric field when above zero, else nothing (the effect is left out)."""
+
+    name: str
+    """The field's name."""
+
+    def get(self, event: Event) -> object:
+        """The value, or ``None`` when it is not above zero."""
+        value = getattr(event, self.name)
+        return value if value is not None and value > 0 else None
+
+    def describe(self) -> str:
+        """How the value is read."""
+        return f"`{self.name}` when above 0"
+
+
 ONE: Final = Const(1.0)
 """The amount of a counter that counts events."""
 
@@ -505,7 +523,9 @@ RULES: Final[Mapping[type[Event], tuple[Rule, ...]]] = {
         _r(TOOL_DURATION, "observe", Field("tool"), value=Field("duration_s")),
         _r(ERRORS, "inc", Const("tool"), Field("error_kind"), when=(Field("ok"), False)),
     ),
-    PromptCacheUsage: (_r(CACHE_SAVED, "inc", _MODEL, value=Field("saved_usd")),),
+    # A call whose cache writes cost more than its reads saved moves nothing: a counter
+    # cannot go down, and the write is an investment, not an error.
+    PromptCacheUsage: (_r(CACHE_SAVED, "inc", _MODEL, value=Positive("saved_usd")),),
     PromptCacheRegressed: (),
     ErrorClassified: (
         _r(ERRORS, "inc", Field("source"), Field("error_kind"), when=(Field("source"), "other")),

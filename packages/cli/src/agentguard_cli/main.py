@@ -1,0 +1,148 @@
+"""The ``agentguard`` command: ``demo``, ``receive`` and ``--version``.
+
+Bad flags and a busy port end with one line on standard error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn
+
+from rich.console import Console
+
+__all__ = ["main"]
+
+_DEFAULT_PORT = 9464
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports bad flags in one line instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 (a free port) to 65535, got {value}")
+    return value
+
+
+def _version() -> str:
+    try:
+        return version("agentguard-cli")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="agentguard", description="Observability and safety for LLM agents.")
+    parser.add_argument("--version", action="version", version=f"agentguard {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    demo = commands.add_parser(
+        "demo",
+        help="run a scripted support agent against a fake API and show every module at work",
+        description=(
+            "Runs a support agent on the real anthropic SDK against a local fake Messages API "
+            "(no API key, no network): tools, prompt caching, a burst of 429/529 errors that "
+            "opens and closes the circuit breaker, a tool loop the loop guard stops, and a "
+            "budget that is crossed. Serves /metrics while it runs."
+        ),
+    )
+    demo.add_argument(
+        "--duration", type=_positive, default=20.0, metavar="S", help="seconds (default 20)"
+    )
+    demo.add_argument(
+        "--port",
+        type=_port,
+        default=_DEFAULT_PORT,
+        metavar="P",
+        help=f"the /metrics port (default {_DEFAULT_PORT}; 0 picks a free one)",
+    )
+    demo.add_argument("--seed", type=int, default=1, metavar="N", help="the seed (default 1)")
+    demo.add_argument("--no-color", action="store_true", help="plain output")
+    demo.add_argument(
+        "--hold",
+        type=_non_negative,
+        default=0.0,
+        metavar="S",
+        help="keep the servers up S seconds after the summary, to scrape or browse them",
+    )
+    commands.add_parser(
+        "receive",
+        help="receive signed alert webhooks (agentguard receive --help for its options)",
+        add_help=False,
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``agentguard`` command with ``argv`` (``sys.argv[1:]`` by default).
+
+    Returns:
+        The exit status: 0 on success, 2 for bad flags or a busy port, 130 when the demo's
+        runs were interrupted (the summary is printed all the same).
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["receive"]:
+        from agentguard_receiver import main as receive
+
+        try:
+            return receive(args_list[1:])
+        except OSError as exc:
+            print(f"agentguard receive: {_bind_message(exc)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 0
+    parser = _parser()
+    args = parser.parse_args(args_list)
+    from agentguard_cli._demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        duration_s=args.duration,
+        port=args.port,
+        seed=args.seed,
+        color=not args.no_color,
+        hold_s=args.hold,
+    )
+    console = Console(no_color=args.no_color, highlight=not args.no_color)
+    try:
+        return run_demo(options, console)
+    except OSError as exc:
+        print(f"agentguard demo: {_bind_message(exc, args.port)}", file=sys.stderr)
+        return 2
+
+
+def _bind_message(exc: OSError, port: int | None = None) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        where = "the port" if port is None else f"port {port}"
+        return f"{where} is already in use; pass --port 0 for a free port, or another --port"
+    return f"cannot start a server: {exc.strerror or exc}"
