@@ -8,6 +8,8 @@ import timeit
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agentguard.events import LLMCallFinished
+
 
 def ns_per_call(
     stmt: str | Callable[[], object],
@@ -23,6 +25,25 @@ def ns_per_call(
     """
     timer = timeit.Timer(stmt, globals=namespace)
     return min(timer.repeat(repeat=repeat, number=number)) / number * 1e9
+
+
+def sample_llm_call(model: str = "claude-sonnet-4-6") -> LLMCallFinished:
+    """The LLM call the benchmarks publish: a priced, partly cached, successful call."""
+    return LLMCallFinished(
+        model=model,
+        input_tokens=1200,
+        output_tokens=300,
+        cache_read_tokens=9000,
+        cost_usd=0.0123,
+        input_cost_usd=0.0036,
+        output_cost_usd=0.0045,
+        cache_read_cost_usd=0.0027,
+        cache_write_5m_cost_usd=0.0,
+        cache_write_1h_cost_usd=0.0,
+        duration_s=1.2,
+        stop_reason="end_turn",
+        request_id="req_1",
+    )
 
 
 @dataclass

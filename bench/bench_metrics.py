@@ -20,25 +20,11 @@ from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard.metricmap import effects
 from agentguard_metrics import Aggregator, MemoryStore
-from bench._harness import Report, ns_per_call
+from bench._harness import Report, ns_per_call, sample_llm_call
 
 COMMAND = "nox -s bench -- metrics   (or: python -m bench metrics)"
 
-_EVENT = LLMCallFinished(
-    model="claude-sonnet-4-5",
-    input_tokens=1200,
-    output_tokens=300,
-    cache_read_tokens=9000,
-    cost_usd=0.0123,
-    input_cost_usd=0.0036,
-    output_cost_usd=0.0045,
-    cache_read_cost_usd=0.0027,
-    cache_write_5m_cost_usd=0.0,
-    cache_write_1h_cost_usd=0.0,
-    duration_s=1.2,
-    stop_reason="end_turn",
-    request_id="req_1",
-)
+_EVENT = sample_llm_call()
 _DURATION = "agentguard_llm_call_duration_seconds"
 
 

@@ -26,7 +26,7 @@ from agentguard import Bus
 from agentguard.context import run_context
 from agentguard.events import LLMCallFinished, RunFinished, RunStarted
 from agentguard_otel import OTelSubscriber
-from bench._harness import Report, ns_per_call
+from bench._harness import Report, ns_per_call, sample_llm_call
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Histogram
@@ -42,16 +42,7 @@ class _Discard(SpanExporter):
 
 
 def _event() -> LLMCallFinished:
-    return LLMCallFinished(
-        model=_MODEL,
-        input_tokens=1200,
-        output_tokens=300,
-        cache_read_tokens=9000,
-        cost_usd=0.0123,
-        duration_s=1.2,
-        stop_reason="end_turn",
-        request_id="req_1",
-    )
+    return sample_llm_call(_MODEL)
 
 
 def _hand_written(

@@ -63,6 +63,11 @@ def _async_client(fake: FakeAnthropicServer, **options: object) -> anthropic.Asy
     return anthropic.AsyncAnthropic(base_url=fake.url, api_key="test-key", **options)  # type: ignore[arg-type]  # test options
 
 
+def _stream(client: anthropic.Anthropic) -> anthropic.Stream[anthropic.types.RawMessageStreamEvent]:
+    """``messages.create(stream=True)`` for the test's one question."""
+    return client.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES, stream=True)
+
+
 def _only_call(events: Sequence[Event]) -> LLMCallFinished:
     calls = [e for e in events if isinstance(e, LLMCallFinished)]
     assert len(calls) == 1, events
@@ -117,12 +122,7 @@ def test_create_stream_reads_usage_from_the_events(fake: FakeAnthropicServer, bu
     fake.enqueue(SCRIPTED)
     client = instrument(_client(fake), bus=bus)
     with capture_events(bus) as events:
-        stream = client.messages.create(
-            model=MODEL,
-            max_tokens=512,
-            messages=MESSAGES,
-            stream=True,
-        )
+        stream = _stream(client)
         assert type(stream) is anthropic.Stream
         assert events.of(LLMCallFinished) == [], "the call ends when the stream does"
         kinds = [chunk.type for chunk in stream]
@@ -260,12 +260,7 @@ def test_a_stream_abandoned_halfway(fake: FakeAnthropicServer, bus: Bus) -> None
     fake.enqueue(Reply(text="one two three four five six seven eight", input_tokens=50))
     client = instrument(_client(fake), bus=bus)
     with capture_events(bus) as events:
-        stream = client.messages.create(
-            model=MODEL,
-            max_tokens=512,
-            messages=MESSAGES,
-            stream=True,
-        )
+        stream = _stream(client)
         iterator = iter(stream)
         next(iterator)
         next(iterator)
@@ -281,12 +276,7 @@ def test_a_dropped_stream_still_publishes(fake: FakeAnthropicServer, bus: Bus) -
     fake.enqueue(Reply(text="one two three four", input_tokens=50))
     client = instrument(_client(fake), bus=bus)
     with capture_events(bus) as events:
-        stream = client.messages.create(
-            model=MODEL,
-            max_tokens=512,
-            messages=MESSAGES,
-            stream=True,
-        )
+        stream = _stream(client)
         del stream
         gc.collect()
     assert _only_call(events).error_kind == "cancelled"
@@ -296,12 +286,7 @@ def test_a_stream_that_fails_midway(fake: FakeAnthropicServer, bus: Bus) -> None
     fake.enqueue(FailMidStream(after_deltas=2))
     client = instrument(_client(fake), bus=bus)
     with capture_events(bus) as events:
-        stream = client.messages.create(
-            model=MODEL,
-            max_tokens=512,
-            messages=MESSAGES,
-            stream=True,
-        )
+        stream = _stream(client)
         with pytest.raises(anthropic.APIStatusError):
             for _ in stream:
                 pass

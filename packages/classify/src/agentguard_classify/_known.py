@@ -98,17 +98,34 @@ def _anthropic_status(class_kind: ErrorKind | None) -> Factory:
             headers = read_headers(getattr(getattr(exc, "response", None), "headers", None))
             if status is not None and status < 400:
                 status = None  # an error event inside a stream that began with 200
-            return Classification(
-                kind=kind,
-                retryable=retryable(kind, status, headers.get("x-should-retry")),
-                exception_type=name,
-                status_code=status,
-                retry_after_s=retry_after_s(headers, clock),
-            )
+            return _answered(kind, status, headers, name, clock)
 
         return builtin
 
     return factory
+
+
+def _answered(
+    kind: ErrorKind,
+    status: int | None,
+    headers: Mapping[str, str],
+    name: str,
+    clock: Clock,
+    *,
+    should_retry: bool = True,
+) -> Classification:
+    """The classification of an error that came with an HTTP response.
+
+    ``should_retry``: whether the server's ``x-should-retry`` header may decide ``retryable``.
+    """
+    server_says = headers.get("x-should-retry") if should_retry else None
+    return Classification(
+        kind=kind,
+        retryable=retryable(kind, status, server_says),
+        exception_type=name,
+        status_code=status,
+        retry_after_s=retry_after_s(headers, clock),
+    )
 
 
 def _http_status_error(name: str) -> Builtin:
@@ -118,14 +135,7 @@ def _http_status_error(name: str) -> Builtin:
         response = getattr(exc, "response", None)
         status = http_status(getattr(response, "status_code", None))
         headers = read_headers(getattr(response, "headers", None))
-        kind = kind_of(status=status)
-        return Classification(
-            kind=kind,
-            retryable=retryable(kind, status, headers.get("x-should-retry")),
-            exception_type=name,
-            status_code=status,
-            retry_after_s=retry_after_s(headers, clock),
-        )
+        return _answered(kind_of(status=status), status, headers, name, clock)
 
     return builtin
 
@@ -146,14 +156,8 @@ def _duck_typed(name: str) -> Builtin:
         if status is None or status < 400:
             return unknown
         headers = read_headers(getattr(response, "headers", None))
-        kind = kind_of(status=status)
-        return Classification(
-            kind=kind,
-            retryable=retryable(kind, status, None),
-            exception_type=name,
-            status_code=status,
-            retry_after_s=retry_after_s(headers, clock),
-        )
+        # A status from an unknown library: its x-should-retry header is not trusted.
+        return _answered(kind_of(status=status), status, headers, name, clock, should_retry=False)
 
     return builtin
 

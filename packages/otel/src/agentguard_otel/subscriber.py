@@ -65,6 +65,7 @@ from agentguard.events import (
 from agentguard_otel._attributes import (
     DURATION_BOUNDARIES_S,
     TOKEN_BOUNDARIES,
+    Attributes,
     chat_attributes,
     interval_ns,
     run_attributes,
@@ -263,17 +264,9 @@ class OTelSubscriber:
     def _llm_call(self, event: LLMCallFinished) -> None:
         start, end = interval_ns(event.at_unix_s, event.duration_s)
         if self._llm_spans:
-            run = self._runs.get(event.run_id)
-            span = self._tracer.start_span(
-                f"chat {event.model}",
-                context=None if run is None else run.parent,
-                kind=SpanKind.CLIENT,
-                attributes=chat_attributes(event),
-                start_time=start,
+            self._finished_span(
+                f"chat {event.model}", SpanKind.CLIENT, chat_attributes(event), event, (start, end)
             )
-            if not event.ok:
-                span.set_status(Status(StatusCode.ERROR, event.error_kind))
-            span.end(end_time=end)
         key = (event.provider, event.model, None if event.ok else event.error_kind or "_OTHER")
         sets = self._metric_attributes.get(key) or self._new_metric_attributes(key)
         record = self._tokens.record
@@ -300,18 +293,35 @@ class OTelSubscriber:
         return sets
 
     def _tool_call(self, event: ToolCallFinished) -> None:
-        start, end = interval_ns(event.at_unix_s, event.duration_s)
+        self._finished_span(
+            f"execute_tool {event.tool}",
+            SpanKind.INTERNAL,
+            tool_attributes(event),
+            event,
+            interval_ns(event.at_unix_s, event.duration_s),
+        )
+
+    def _finished_span(
+        self,
+        name: str,
+        kind: SpanKind,
+        attributes: Attributes,
+        event: LLMCallFinished | ToolCallFinished,
+        interval: tuple[int, int],
+    ) -> None:
+        """A span for something that already happened: a child of its run, times from the event."""
+        start_ns, end_ns = interval
         run = self._runs.get(event.run_id)
         span = self._tracer.start_span(
-            f"execute_tool {event.tool}",
+            name,
             context=None if run is None else run.parent,
-            kind=SpanKind.INTERNAL,
-            attributes=tool_attributes(event),
-            start_time=start,
+            kind=kind,
+            attributes=attributes,
+            start_time=start_ns,
         )
         if not event.ok:
             span.set_status(Status(StatusCode.ERROR, event.error_kind))
-        span.end(end_time=end)
+        span.end(end_time=end_ns)
 
     def _span_event(
         self,
