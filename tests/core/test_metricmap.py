@@ -20,7 +20,7 @@ from agentguard.events import (
 )
 from agentguard.metricmap import METRICS, RULES, Effect, effects
 
-# DESIGN.md section 4, name and labels.
+# DESIGN.md section 4, name and labels, plus the run-cost histogram issue 6 asks for.
 DESIGN = {
     "agentguard_llm_calls_total": ("model", "status"),
     "agentguard_llm_tokens_total": ("model", "token_type"),
@@ -32,6 +32,7 @@ DESIGN = {
     "agentguard_llm_time_to_first_token_seconds": ("model",),
     "agentguard_runs_total": ("agent", "status"),
     "agentguard_run_duration_seconds": ("agent",),
+    "agentguard_run_cost_usd": ("agent",),
     "agentguard_runs_in_progress": ("agent",),
     "agentguard_tool_calls_total": ("tool", "status"),
     "agentguard_tool_call_duration_seconds": ("tool",),

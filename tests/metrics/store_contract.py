@@ -32,13 +32,15 @@ BREAKER = "agentguard_breaker_state"
 T0 = 1_767_225_600  # FakeClock's start, a whole day
 
 
-def batch(
-    batch_id: str,
-    process_id: str = "p1",
-    at: float = T0,
-    **parts: object,
-) -> DeltaBatch:
-    return DeltaBatch(batch_id=batch_id, process_id=process_id, sent_at_unix_s=at, **parts)  # type: ignore[arg-type]  # the test passes the right mappings
+def batch(batch_id: str, at: float = T0, **parts: object) -> DeltaBatch:
+    """A batch from ``"process:sequence"``."""
+    process_id, sequence = batch_id.rsplit(":", 1)
+    return DeltaBatch(
+        process_id=process_id,
+        sequence=int(sequence),
+        sent_at_unix_s=at,
+        **parts,  # type: ignore[arg-type]  # the test passes the right mappings
+    )
 
 
 def sketch_of(*values: float) -> Sketch:
@@ -60,46 +62,53 @@ class StoreContract:
     # --- counters ---------------------------------------------------------------------------
 
     def test_counters_add_across_batches_and_processes(self, store: Store) -> None:
-        key = (CALLS, ("m", "ok"), T0)
+        key = (CALLS, ("m", "ok", ""), T0)
         store.apply(batch("p1:1", counters={key: 2.0}))
         store.apply(batch("p1:2", counters={key: 3.0}))
-        store.apply(batch("p2:1", "p2", counters={key: 5.5}))
+        store.apply(batch("p2:1", counters={key: 5.5}))
         assert store.counter(CALLS) == 10.5
         assert store.counter(CALLS, {"model": "m", "status": "ok"}) == 10.5
 
     def test_a_batch_applied_twice_counts_once(self, store: Store) -> None:
-        key = (CALLS, ("m", "ok"), T0)
-        same = batch("p1:7", counters={key: 4.0}, histograms={(DURATION, ("m",), T0): sketch_of(1)})
+        key = (CALLS, ("m", "ok", ""), T0)
+        histograms = {(DURATION, ("m", ""), T0): sketch_of(1)}
+        same = batch("p1:7", counters={key: 4.0}, histograms=histograms)
         store.apply(same)
         store.apply(same)
         store.apply(batch("p1:7", counters={key: 4.0}))  # the same id made again
+        store.apply(batch("p1:3", counters={key: 4.0}))  # an older one: applied before
         assert store.counter(CALLS) == 4.0
         assert store.histogram(DURATION).count == 1
+        store.apply(batch("p1:8", counters={key: 1.0}))
+        store.apply(batch("p2:1", counters={key: 1.0}))  # sequences are per process
+        assert store.counter(CALLS) == 6.0
 
     def test_label_filters_match_named_labels_only(self, store: Store) -> None:
         store.apply(
             batch(
                 "p1:1",
                 counters={
-                    (CALLS, ("a", "ok"), T0): 1.0,
-                    (CALLS, ("a", "error"), T0): 2.0,
-                    (CALLS, ("b", "ok"), T0): 4.0,
+                    (CALLS, ("a", "ok", "x"), T0): 1.0,
+                    (CALLS, ("a", "error", "y"), T0): 2.0,
+                    (CALLS, ("b", "ok", "x"), T0): 4.0,
                 },
             )
         )
         assert store.counter(CALLS, {"model": "a"}) == 3.0
         assert store.counter(CALLS, {"status": "ok"}) == 5.0
         assert store.counter(CALLS, {"model": "b", "status": "error"}) == 0.0
-        assert store.series(CALLS) == [("a", "error"), ("a", "ok"), ("b", "ok")]
+        assert store.series(CALLS) == [("a", "error", "y"), ("a", "ok", "x"), ("b", "ok", "x")]
+        assert store.counter(CALLS, {"agent": "x"}) == 5.0
+        assert store.counter(CALLS, {"agent": "y", "model": "a"}) == 2.0
         with pytest.raises(ValueError, match="no label"):
-            store.counter(CALLS, {"agent": "x"})
+            store.counter(CALLS, {"tool": "x"})
         with pytest.raises(ValueError, match="unknown metric"):
             store.counter("nope_total")
 
     # --- time -------------------------------------------------------------------------------
 
     def test_time_ranges_select_buckets(self, store: Store, clock: FakeClock) -> None:
-        key = (CALLS, ("m", "ok"))
+        key = (CALLS, ("m", "ok", ""))
         store.apply(batch("p1:1", counters={(*key, T0 + 60 * i): float(i + 1) for i in range(5)}))
         clock.advance(300)
         assert store.counter(CALLS, start=T0 + 60, end=T0 + 180) == 2.0 + 3.0
@@ -117,8 +126,8 @@ class StoreContract:
             batch(
                 "p1:1",
                 histograms={
-                    (DURATION, ("m",), T0): sketch_of(1.0, 2.0),
-                    (DURATION, ("m",), T0 + 120): sketch_of(3.0),
+                    (DURATION, ("m", ""), T0): sketch_of(1.0, 2.0),
+                    (DURATION, ("m", ""), T0 + 120): sketch_of(3.0),
                 },
             )
         )
@@ -129,23 +138,24 @@ class StoreContract:
         assert first is not None and first.sum == 3.0
 
     def test_old_data_is_read_from_rollups(self, store: Store, clock: FakeClock) -> None:
-        key = (CALLS, ("m", "ok"))
+        key = (CALLS, ("m", "ok", ""))
         store.apply(batch("p1:1", counters={(*key, T0): 1.0, (*key, T0 + 240): 2.0}))
-        clock.advance(8 * 3600)  # past the 6h of 1m buckets
+        clock.advance(26 * 3600)  # past the 24h of 1m and 5m buckets
         store.apply(batch("p1:2", at=clock.time(), counters={(*key, clock.time()): 4.0}))
         assert store.counter(CALLS) == 7.0
-        assert store.counter(CALLS, start=T0) == 3.0 + 4.0  # from the 5m roll-up
+        assert store.counter(CALLS, start=T0) == 3.0 + 4.0  # from the 15m roll-up
+        assert store.counter(CALLS, start=T0 + 900) == 4.0  # floored to 15m
         assert store.counter(CALLS, start=clock.time() - 60) == 4.0  # from the 1m buckets
         hourly = store.buckets(CALLS, None, T0, T0 + 3 * 3600, 3600)
         assert [b.value for b in hourly] == [3.0, 0.0, 0.0]
         with pytest.raises(ValueError, match="multiple"):
-            store.buckets(CALLS, None, T0, T0 + 3600, 60)  # 1m is gone for that start
+            store.buckets(CALLS, None, T0, T0 + 3600, 300)  # 5m is gone for that start
 
     # --- histograms -------------------------------------------------------------------------
 
     def test_histograms_merge_across_batches(self, store: Store) -> None:
-        store.apply(batch("p1:1", histograms={(DURATION, ("a",), T0): sketch_of(1.0, 2.0)}))
-        store.apply(batch("p2:1", "p2", histograms={(DURATION, ("b",), T0): sketch_of(4.0)}))
+        store.apply(batch("p1:1", histograms={(DURATION, ("a", ""), T0): sketch_of(1.0, 2.0)}))
+        store.apply(batch("p2:1", histograms={(DURATION, ("b", ""), T0): sketch_of(4.0)}))
         merged = store.histogram(DURATION)
         assert merged == sketch_of(1.0, 2.0, 4.0)
         assert store.histogram(DURATION, {"model": "b"}) == sketch_of(4.0)
@@ -188,9 +198,9 @@ class StoreContract:
     def test_gauges_add_over_live_processes(self, store: Store, clock: FakeClock) -> None:
         running = (RUNNING, ("agent",))
         now = clock.time()
-        store.apply(batch("p1:1", "p1", now, gauge_deltas={running: 2.0}))
-        store.apply(batch("p2:1", "p2", now, gauge_deltas={running: 3.0}))
-        store.apply(batch("p2:2", "p2", now, gauge_deltas={running: -1.0}))
+        store.apply(batch("p1:1", now, gauge_deltas={running: 2.0}))
+        store.apply(batch("p2:1", now, gauge_deltas={running: 3.0}))
+        store.apply(batch("p2:2", now, gauge_deltas={running: -1.0}))
         assert store.gauge(RUNNING) == 4.0
         clock.advance(20)
         store.heartbeat("p1", clock.time())
@@ -217,11 +227,11 @@ class StoreContract:
         assert store.gauge(RUNNING) == 3.0
 
     def test_set_gauges_last_writer_wins_by_event_time(self, store: Store) -> None:
-        series = (BREAKER, ("b",))
-        store.apply(batch("p1:1", "p1", gauge_sets={series: GaugeSet(2.0, T0 + 10)}))
-        store.apply(batch("p2:1", "p2", gauge_sets={series: GaugeSet(1.0, T0 + 5)}))  # older
+        series = (BREAKER, ("b", ""))
+        store.apply(batch("p1:1", gauge_sets={series: GaugeSet(2.0, T0 + 10)}))
+        store.apply(batch("p2:1", gauge_sets={series: GaugeSet(1.0, T0 + 5)}))  # older
         assert store.gauge(BREAKER, {"breaker": "b"}) == 2.0
-        store.apply(batch("p2:2", "p2", gauge_sets={series: GaugeSet(0.0, T0 + 20)}))
+        store.apply(batch("p2:2", gauge_sets={series: GaugeSet(0.0, T0 + 20)}))
         assert store.gauge(BREAKER, {"breaker": "b"}) == 0.0
 
     def test_set_gauges_from_events(self, store: Store) -> None:
@@ -250,7 +260,7 @@ class StoreContract:
         for i in range(5):
             aggregator.record(ToolCallFinished(tool=f"t{i}", duration_s=0.1, at_unix_s=T0))
         assert aggregator.flush(1.0)
-        assert store.series(TOOLS) == [("other", "ok"), ("t0", "ok"), ("t1", "ok"), ("t2", "ok")]
+        assert store.series(TOOLS) == [(t, "ok", "") for t in ("other", "t0", "t1", "t2")]
         assert store.counter(TOOLS, {"tool": "other"}) == 2.0
         assert store.counter(TOOLS) == 5.0
         dropped = store.counter("agentguard_series_dropped_total", {"metric": TOOLS})

@@ -118,14 +118,16 @@ def test_deltas_are_the_effects_of_the_mapping() -> None:
     for event in events:
         bucket = int(event.at_unix_s // 60) * 60
         for e in effects(event):
+            # every series is kept by agent too (the event's, "" outside a run)
+            labels = e.labels if "agent" in e.metric.labels else (*e.labels, event.agent or "")
             if e.op == "inc" and e.metric.type == "counter":
-                counters[(e.metric.name, e.labels, bucket)] += e.value
+                counters[(e.metric.name, labels, bucket)] += e.value
             elif e.op == "observe":
-                observed[(e.metric.name, e.labels, bucket)].append(e.value)
+                observed[(e.metric.name, labels, bucket)].append(e.value)
             elif e.op == "set":
-                sets[(e.metric.name, e.labels)] = e.value
+                sets[(e.metric.name, labels)] = e.value
             else:
-                gauges[(e.metric.name, e.labels)] += e.value if e.op == "inc" else -e.value
+                gauges[(e.metric.name, labels)] += e.value if e.op == "inc" else -e.value
 
     assert dict(batch.counters) == dict(counters)
     assert {k: (s.count, s.sum) for k, s in batch.histograms.items()} == {

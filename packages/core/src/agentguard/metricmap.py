@@ -72,6 +72,7 @@ __all__ = [
     "RULES",
     "RUNS",
     "RUNS_IN_PROGRESS",
+    "RUN_COST",
     "RUN_DURATION",
     "SELF_METRICS",
     "SERIES_DROPPED",
@@ -130,6 +131,7 @@ _SECONDS_LLM = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120
 _SECONDS_TTFT = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _SECONDS_TOOL = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _SECONDS_RUN = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+_USD_RUN = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _TOKENS = (256.0, 1024.0, 4096.0, 16384.0, 32768.0, 65536.0, 131072.0, 200000.0, 500000.0, 1e6)
 
 
@@ -207,6 +209,14 @@ RUN_DURATION = _m(
     ("agent",),
     "Duration of agent runs.",
     *_SECONDS_RUN,
+)
+RUN_COST = _m(
+    "agentguard_run_cost_usd",
+    "histogram",
+    "usd",
+    ("agent",),
+    "Cost of priced agent runs in US dollars (runs with an unpriced call are left out).",
+    *_USD_RUN,
 )
 RUNS_IN_PROGRESS = _m(
     "agentguard_runs_in_progress", "gauge", "", ("agent",), "Agent runs started and not ended."
@@ -331,6 +341,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     LLM_TTFT,
     RUNS,
     RUN_DURATION,
+    RUN_COST,
     RUNS_IN_PROGRESS,
     TOOL_CALLS,
     TOOL_DURATION,
@@ -517,6 +528,7 @@ RULES: Final[Mapping[type[Event], tuple[Rule, ...]]] = {
         _r(RUNS_IN_PROGRESS, "dec", Field("agent")),
         _r(RUNS, "inc", Field("agent"), Status()),
         _r(RUN_DURATION, "observe", Field("agent"), value=Field("duration_s")),
+        _r(RUN_COST, "observe", Field("agent"), value=Field("cost_usd")),
     ),
     ToolCallFinished: (
         _r(TOOL_CALLS, "inc", Field("tool"), Status()),

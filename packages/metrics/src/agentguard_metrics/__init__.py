@@ -26,9 +26,10 @@ from agentguard_metrics.batch import (
 )
 from agentguard_metrics.memory import MemoryStore
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch, mapping_for
-from agentguard_metrics.store import ROLLUPS, Bucket, Rollup, Store
+from agentguard_metrics.store import AGENT, ROLLUPS, Bucket, Rollup, Store, series_labels
 
 __all__ = [
+    "AGENT",
     "BASE_RESOLUTION_S",
     "DEFAULT_RELATIVE_ACCURACY",
     "ROLLUPS",
@@ -44,4 +45,5 @@ __all__ = [
     "Store",
     "bucket_start",
     "mapping_for",
+    "series_labels",
 ]

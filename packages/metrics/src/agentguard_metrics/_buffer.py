@@ -29,11 +29,11 @@ class Buffer:
             + len(self.gauge_sets)
         )
 
-    def batch(self, batch_id: str, process_id: str, sent_at_unix_s: float) -> DeltaBatch:
+    def batch(self, process_id: str, sequence: int, sent_at_unix_s: float) -> DeltaBatch:
         """The buffer as a batch (which takes its dictionaries over)."""
         return DeltaBatch(
-            batch_id=batch_id,
             process_id=process_id,
+            sequence=sequence,
             sent_at_unix_s=sent_at_unix_s,
             counters=self.counters,
             histograms=self.histograms,

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agentguard.metricmap import METRICS
-from agentguard_metrics.store import ROLLUPS, Rollup
+from agentguard_metrics.store import ROLLUPS, Rollup, series_labels
 
-_LABELS: dict[str, tuple[str, ...]] = {m.name: m.labels for m in METRICS}
+_LABELS: dict[str, tuple[str, ...]] = {m.name: series_labels(m) for m in METRICS}
 _TYPES: dict[str, str] = {m.name: m.type for m in METRICS}
+
+TOTAL: tuple[str, ...] = ()
+"""The label values a store keeps the sum of every series of a metric under.
+
+No series has them (every series has at least its ``agent``), so a read without a label
+filter takes one cell per bucket instead of adding up every series."""
 
 
 def is_histogram(name: str) -> bool:
@@ -17,7 +23,7 @@ def is_histogram(name: str) -> bool:
 
 
 def label_names(name: str) -> tuple[str, ...]:
-    """The label names of metric ``name``; ``ValueError`` for an unknown metric."""
+    """The label names a store keeps for ``name``; ``ValueError`` for an unknown metric."""
     try:
         return _LABELS[name]
     except KeyError:

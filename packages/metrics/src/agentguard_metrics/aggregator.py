@@ -41,12 +41,18 @@ from collections.abc import Callable
 
 from agentguard import Bus, FailureEpisodes, Subscription, default_bus
 from agentguard.events import Event
-from agentguard.metricmap import EVENTS_DROPPED, INVALID_VALUES, SERIES_DROPPED, effects
+from agentguard.metricmap import (
+    EVENTS_DROPPED,
+    INVALID_VALUES,
+    METRICS,
+    SERIES_DROPPED,
+    effects,
+)
 from agentguard_metrics._buffer import Buffer, LabelCaps
 from agentguard_metrics.batch import BASE_RESOLUTION_S, DeltaBatch, GaugeSet
 from agentguard_metrics.memory import MemoryStore
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch, mapping_for
-from agentguard_metrics.store import Store
+from agentguard_metrics.store import AGENT, Store
 
 __all__ = ["Aggregator"]
 
@@ -55,6 +61,7 @@ _INF = math.inf
 _SERIES_DROPPED = SERIES_DROPPED.name
 _INVALID = INVALID_VALUES.name
 _DROPPED = EVENTS_DROPPED.name
+_BY_AGENT = frozenset(m.name for m in METRICS if AGENT in m.labels)
 
 
 def _default_process_id() -> str:
@@ -158,6 +165,7 @@ class Aggregator:
         """Aggregate one event (what the bus calls; callable directly too)."""
         found = effects(event)
         bucket = int(event.at_unix_s // BASE_RESOLUTION_S) * BASE_RESOLUTION_S
+        agent = (event.agent or "",)
         fold = self._caps.fold
         with self._lock:
             buffer = self._buffer
@@ -165,14 +173,15 @@ class Aggregator:
             for effect in found:
                 metric = effect.metric
                 name = metric.name
-                labels, folded = fold(name, effect.labels)
+                own = effect.labels if name in _BY_AGENT else effect.labels + agent
+                labels, folded = fold(name, own)
                 if folded:
-                    self._count(_SERIES_DROPPED, (name,), bucket)
+                    self._count(_SERIES_DROPPED, (name, ""), bucket)
                 value = effect.value
                 op = effect.op
                 if op == "inc" and metric.type == "counter":
                     if not 0.0 <= value < _INF:
-                        self._count(_INVALID, (name,), bucket)
+                        self._count(_INVALID, (name, ""), bucket)
                         continue
                     key = (name, labels, bucket)
                     held = counters.get(key)
@@ -182,7 +191,7 @@ class Aggregator:
                         counters[key] = value
                 elif op == "observe":
                     if not 0.0 <= value < _INF:
-                        self._count(_INVALID, (name,), bucket)
+                        self._count(_INVALID, (name, ""), bucket)
                         continue
                     key = (name, labels, bucket)
                     sketch = buffer.histograms.get(key)
@@ -200,7 +209,7 @@ class Aggregator:
                         buffer.gauge_sets[series] = GaugeSet(value, event.at_unix_s)
                 else:  # inc or dec of a gauge
                     if not math.isfinite(value):
-                        self._count(_INVALID, (name,), bucket)
+                        self._count(_INVALID, (name, ""), bucket)
                         continue
                     series = (name, labels)
                     deltas = buffer.gauge_deltas
@@ -213,7 +222,7 @@ class Aggregator:
         """Whether a new series fits; counts the drop when not. Called under the lock."""
         if self._buffer.series_count() < self._max_series:
             return True
-        self._count(_DROPPED, ("series_cap",), None)
+        self._count(_DROPPED, ("series_cap", ""), None)
         return False
 
     def _count(self, name: str, labels: tuple[str, ...], bucket: int | None) -> None:
@@ -248,7 +257,7 @@ class Aggregator:
             if buffer.series_count() == 0:
                 return self._beat(now)
             self._sequence += 1
-            batch = buffer.batch(f"{self._process_id}:{self._sequence}", self._process_id, now)
+            batch = buffer.batch(self._process_id, self._sequence, now)
             if not self._send(batch):
                 self._pending = batch
                 return False

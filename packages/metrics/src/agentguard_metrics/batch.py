@@ -1,9 +1,12 @@
 """What an aggregator hands a store: the deltas of one process since its last flush.
 
-Deltas are keyed by series (metric name and label values, in the metric's label order) and,
-for counters and histograms, by the start of their 1-minute time bucket. A batch has an id
-unique to the process that made it (``process_id:sequence``); a store applies a batch id at
-most once, so a batch sent again after a lost reply is not counted twice.
+Deltas are keyed by series (metric name and label values, in the order of
+:func:`~agentguard_metrics.store.series_labels`: the metric's labels, then ``agent``) and, for
+counters and histograms, by the start of their 1-minute time bucket. A batch carries its
+process's id and a sequence number that grows by one with each batch the process makes; a
+process sends a batch only once every earlier one was applied, so a store applies a batch only
+when its sequence is above the highest it applied for that process. A batch sent again after a
+lost reply is then ignored, and the store remembers one number per process, not every id.
 """
 
 from __future__ import annotations
@@ -55,10 +58,11 @@ class DeltaBatch:
     never keeps them.
     """
 
-    batch_id: str
-    """Unique per batch: ``process_id:sequence``. A store applies each id once."""
     process_id: str
     """The process that made the batch; its gauge contributions are kept apart."""
+    sequence: int
+    """1 for the process's first batch, then one more for each. A store applies a batch only
+    when this is above the highest sequence it applied for the process."""
     sent_at_unix_s: float
     """When the batch was made; it doubles as the process's heartbeat."""
     counters: Mapping[BucketKey, float] = field(default_factory=dict)
@@ -69,6 +73,11 @@ class DeltaBatch:
     """Net ``inc``/``dec`` of gauges by this process (``agentguard_runs_in_progress``)."""
     gauge_sets: Mapping[SeriesKey, GaugeSet] = field(default_factory=dict)
     """Gauges set by this process (last writer wins)."""
+
+    @property
+    def batch_id(self) -> str:
+        """``process_id:sequence``, for logs."""
+        return f"{self.process_id}:{self.sequence}"
 
     @property
     def series_count(self) -> int:

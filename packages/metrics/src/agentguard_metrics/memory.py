@@ -2,18 +2,27 @@
 
 Roll-ups are made on write: every delta is added to its bucket at each resolution of
 :data:`~agentguard_metrics.store.ROLLUPS` (counters add, sketches merge, so a coarse bucket is
-exactly the sum of its fine ones). Buckets older than their roll-up's retention are dropped,
-at most once a minute, when a batch is applied; reads pick the finest roll-up that still
-holds the start of the range.
+exactly the sum of its fine ones), and also to the metric's total over every series, so a read
+without a label filter takes one cell per bucket. Buckets older than their roll-up's retention
+are dropped, at most once a minute, when a batch is applied; reads pick the finest roll-up
+that still holds the start of the range.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
-from agentguard_metrics._tiers import is_histogram, label_names, matcher, matches, rollup_for
+from agentguard_metrics._tiers import (
+    TOTAL,
+    is_histogram,
+    label_names,
+    matcher,
+    matches,
+    rollup_for,
+)
 from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
 from agentguard_metrics.store import ROLLUPS, Bucket
@@ -22,17 +31,33 @@ __all__ = ["MemoryStore"]
 
 _Labels = tuple[str, ...]
 _PRUNE_EVERY_S = 60.0
+_V = TypeVar("_V")
+
+
+def _matching(
+    by_labels: Mapping[_Labels, dict[int, _V]], wanted: tuple[tuple[int, str], ...]
+) -> Iterator[dict[int, _V]]:
+    """The cells of the series a filter selects: the total alone when it selects every one."""
+    if not wanted:
+        total = by_labels.get(TOTAL)
+        if total is not None:
+            yield total
+        return
+    for values, cells in by_labels.items():
+        if values and matches(values, wanted):
+            yield cells
 
 
 class MemoryStore:
     """A :class:`~agentguard_metrics.store.Store` in memory (the default; one host only).
 
     Args:
-        clock: Unix time now, for liveness, retention and how long batch ids are remembered.
+        clock: Unix time now, for liveness, retention and forgetting processes.
         liveness_s: A process's ``inc``/``dec`` gauge contributions count while its latest
             heartbeat (or batch) is at most this old.
-        remember_batches_s: How long an applied batch id is remembered (a batch sent again
-            later than this would count twice).
+        forget_processes_s: How long the store remembers a silent process: its highest
+            applied sequence and its gauge contributions (a batch it sent again later than
+            this would count twice).
     """
 
     def __init__(
@@ -40,15 +65,15 @@ class MemoryStore:
         *,
         clock: Callable[[], float] = time.time,
         liveness_s: float = 30.0,
-        remember_batches_s: float = 24 * 3600.0,
+        forget_processes_s: float = 24 * 3600.0,
     ) -> None:
         if not liveness_s > 0:
             raise ValueError(f"liveness_s must be > 0, got {liveness_s!r}")
-        if not remember_batches_s > 0:
-            raise ValueError(f"remember_batches_s must be > 0, got {remember_batches_s!r}")
+        if not forget_processes_s > 0:
+            raise ValueError(f"forget_processes_s must be > 0, got {forget_processes_s!r}")
         self._clock = clock
         self._liveness_s = liveness_s
-        self._remember_s = remember_batches_s
+        self._forget_s = max(forget_processes_s, liveness_s)
         self._lock = threading.Lock()
         # per roll-up: metric name -> label values -> bucket start -> amount or sketch
         self._counters: list[dict[str, dict[_Labels, dict[int, float]]]] = [{} for _ in ROLLUPS]
@@ -56,43 +81,48 @@ class MemoryStore:
         self._gauge_deltas: dict[str, dict[_Labels, dict[str, float]]] = {}
         self._gauge_sets: dict[str, dict[_Labels, GaugeSet]] = {}
         self._seen: dict[str, float] = {}
-        self._applied: dict[str, float] = {}
+        self._applied: dict[str, int] = {}
         self._pruned_at = -float("inf")
         self._oldest: float | None = None
 
     # --- writes ---------------------------------------------------------------------------
 
     def apply(self, batch: DeltaBatch) -> None:
-        """Add ``batch`` once per batch id; also a heartbeat of its process."""
+        """Add ``batch`` unless its sequence was passed already; also a heartbeat."""
         now = self._clock()
         with self._lock:
             if now - self._pruned_at >= _PRUNE_EVERY_S:
                 self._prune(now)
-            self._beat(batch.process_id, batch.sent_at_unix_s)
-            if batch.batch_id in self._applied:
+            pid = batch.process_id
+            self._beat(pid, batch.sent_at_unix_s)
+            if batch.sequence <= self._applied.get(pid, 0):
                 return
-            self._applied[batch.batch_id] = now
+            self._applied[pid] = batch.sequence
             for _, _, at in (*batch.counters, *batch.histograms):
                 if self._oldest is None or at < self._oldest:
                     self._oldest = at
             for (name, labels, at), amount in batch.counters.items():
                 for tier, rollup in zip(self._counters, ROLLUPS, strict=True):
-                    cells = tier.setdefault(name, {}).setdefault(labels, {})
+                    by_labels = tier.setdefault(name, {})
                     b = bucket_start(at, rollup.resolution_s)
-                    cells[b] = cells.get(b, 0.0) + amount
+                    for key in (labels, TOTAL):
+                        cells = by_labels.setdefault(key, {})
+                        cells[b] = cells.get(b, 0.0) + amount
             self._add_sketches(batch)
             self._add_gauges(batch)
 
     def _add_sketches(self, batch: DeltaBatch) -> None:
         for (name, labels, at), sketch in batch.histograms.items():
             for stier, rollup in zip(self._sketches, ROLLUPS, strict=True):
-                scells = stier.setdefault(name, {}).setdefault(labels, {})
+                by_labels = stier.setdefault(name, {})
                 b = bucket_start(at, rollup.resolution_s)
-                held = scells.get(b)
-                if held is None:
-                    scells[b] = sketch.copy()
-                else:
-                    held.merge(sketch)
+                for key in (labels, TOTAL):
+                    scells = by_labels.setdefault(key, {})
+                    held = scells.get(b)
+                    if held is None:
+                        scells[b] = sketch.copy()
+                    else:
+                        held.merge(sketch)
 
     def _add_gauges(self, batch: DeltaBatch) -> None:
         for (name, labels), delta in batch.gauge_deltas.items():
@@ -125,12 +155,10 @@ class MemoryStore:
                     for cells in by_labels.values():
                         for b in [b for b in cells if b < oldest]:
                             del cells[b]
-        forget = now - self._remember_s
-        for batch_id in [i for i, at in self._applied.items() if at < forget]:
-            del self._applied[batch_id]
-        dead = now - max(self._remember_s, self._liveness_s)
+        dead = now - self._forget_s
         for pid in [p for p, at in self._seen.items() if at < dead]:
             del self._seen[pid]
+            self._applied.pop(pid, None)
             for by_labels_g in self._gauge_deltas.values():
                 for by_process in by_labels_g.values():
                     by_process.pop(pid, None)
@@ -151,9 +179,8 @@ class MemoryStore:
         lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
         total = 0.0
         with self._lock:
-            for values, cells in self._counters[index].get(name, {}).items():
-                if matches(values, wanted):
-                    total += sum(v for b, v in cells.items() if lo <= b < hi)
+            for cells in _matching(self._counters[index].get(name, {}), wanted):
+                total += sum(v for b, v in cells.items() if lo <= b < hi)
         return total
 
     def histogram(
@@ -170,9 +197,7 @@ class MemoryStore:
         lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
         merged: Sketch | None = None
         with self._lock:
-            for values, cells in self._sketches[index].get(name, {}).items():
-                if not matches(values, wanted):
-                    continue
+            for cells in _matching(self._sketches[index].get(name, {}), wanted):
                 for b, sketch in cells.items():
                     if lo <= b < hi:
                         if merged is None:
@@ -218,6 +243,7 @@ class MemoryStore:
             found.update(self._sketches[-1].get(name, {}))
             found.update(self._gauge_deltas.get(name, {}))
             found.update(self._gauge_sets.get(name, {}))
+        found.discard(TOTAL)
         return sorted(found)
 
     def buckets(
@@ -238,26 +264,25 @@ class MemoryStore:
         amounts = dict.fromkeys(steps, 0.0)
         sketches: dict[int, Sketch] = {}
         with self._lock:
-            for values, cells in self._counters[index].get(name, {}).items():
-                if matches(values, wanted):
-                    for b, v in cells.items():
-                        s = bucket_start(b, step_s)
-                        if s in amounts:
-                            amounts[s] += v
-            for values, scells in self._sketches[index].get(name, {}).items():
-                if matches(values, wanted):
-                    for b, sketch in scells.items():
-                        s = bucket_start(b, step_s)
-                        if s in amounts:
-                            held = sketches.get(s)
-                            if held is None:
-                                sketches[s] = sketch.copy()
-                            else:
-                                held.merge(sketch)
+            for cells in _matching(self._counters[index].get(name, {}), wanted):
+                for b, v in cells.items():
+                    s = bucket_start(b, step_s)
+                    if s in amounts:
+                        amounts[s] += v
+            for scells in _matching(self._sketches[index].get(name, {}), wanted):
+                for b, sketch in scells.items():
+                    s = bucket_start(b, step_s)
+                    if s in amounts:
+                        held = sketches.get(s)
+                        if held is None:
+                            sketches[s] = sketch.copy()
+                        else:
+                            held.merge(sketch)
         if is_histogram(name):
-            empty = Sketch(DEFAULT_RELATIVE_ACCURACY)
             return [
-                Bucket(s, float(sk.count), sk) for s in steps for sk in [sketches.get(s, empty)]
+                Bucket(s, float(sk.count), sk)
+                for s in steps
+                for sk in [sketches.get(s) or Sketch(DEFAULT_RELATIVE_ACCURACY)]
             ]
         return [Bucket(s, amounts[s]) for s in steps]
 
@@ -268,4 +293,4 @@ class MemoryStore:
         return lo, hi
 
     def __repr__(self) -> str:
-        return f"<MemoryStore processes={len(self._seen)} batches={len(self._applied)}>"
+        return f"<MemoryStore processes={len(self._seen)}>"
