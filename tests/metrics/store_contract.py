@@ -105,6 +105,42 @@ class StoreContract:
         with pytest.raises(ValueError, match="unknown metric"):
             store.counter("nope_total")
 
+    def test_every_series_in_one_read(self, store: Store, clock: FakeClock) -> None:
+        store.apply(
+            batch(
+                "p1:1",
+                counters={
+                    (CALLS, ("a", "ok", "x"), T0): 1.0,
+                    (CALLS, ("a", "ok", "x"), T0 + 60): 2.0,
+                    (CALLS, ("b", "error", ""), T0 + 60): 4.0,
+                },
+                histograms={
+                    (DURATION, ("a", "x"), T0): sketch_of(1.0),
+                    (DURATION, ("a", "x"), T0 + 60): sketch_of(3.0),
+                    (DURATION, ("b", ""), T0): sketch_of(2.0),
+                },
+                gauge_deltas={(RUNNING, ("x",)): 2.0},
+                gauge_sets={(BREAKER, ("b", "")): GaugeSet(2.0, T0)},
+            )
+        )
+        assert store.gauges(RUNNING) == {("x",): 2.0}
+        assert store.gauges(BREAKER) == {("b", ""): 2.0}
+        clock.advance(120)
+        assert store.gauges(RUNNING) == {("x",): 0.0}  # its process is silent: not live
+        assert store.counters(CALLS) == {("a", "ok", "x"): 3.0, ("b", "error", ""): 4.0}
+        assert store.counters(CALLS, start=T0 + 60) == {
+            ("a", "ok", "x"): 2.0,
+            ("b", "error", ""): 4.0,
+        }
+        assert store.histograms(DURATION) == {
+            ("a", "x"): sketch_of(1.0, 3.0),
+            ("b", ""): sketch_of(2.0),
+        }
+        assert store.histograms(DURATION, end=T0 + 60)[("a", "x")] == sketch_of(1.0)
+        assert store.counters(TOOLS) == {}
+        with pytest.raises(ValueError, match="unknown metric"):
+            store.counters("nope_total")
+
     # --- time -------------------------------------------------------------------------------
 
     def test_time_ranges_select_buckets(self, store: Store, clock: FakeClock) -> None:

@@ -161,7 +161,7 @@ class Aggregator:
             subscription.close()
         self.flush(timeout_s)
 
-    def record(self, event: Event) -> None:  # noqa: PLR0912 (one hot loop: a call per effect would cost throughput)
+    def record(self, event: Event) -> None:  # noqa: PLR0912, PLR0915 (one hot loop: a call per effect would cost throughput)
         """Aggregate one event (what the bus calls; callable directly too)."""
         found = effects(event)
         bucket = int(event.at_unix_s // BASE_RESOLUTION_S) * BASE_RESOLUTION_S

@@ -174,9 +174,7 @@ class MemoryStore:
     ) -> float:
         """The sum of counter ``name`` over the matching series and ``start <= t < end``."""
         wanted = matcher(name, labels)
-        now = self._clock()
-        index = ROLLUPS.index(rollup_for(self._oldest if start is None else start, now))
-        lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
+        index, lo, hi = self._range(start, end)
         total = 0.0
         with self._lock:
             for cells in _matching(self._counters[index].get(name, {}), wanted):
@@ -192,9 +190,7 @@ class MemoryStore:
     ) -> Sketch:
         """The merged sketch of histogram ``name`` over the matching series and time range."""
         wanted = matcher(name, labels)
-        now = self._clock()
-        index = ROLLUPS.index(rollup_for(self._oldest if start is None else start, now))
-        lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
+        index, lo, hi = self._range(start, end)
         merged: Sketch | None = None
         with self._lock:
             for cells in _matching(self._sketches[index].get(name, {}), wanted):
@@ -220,20 +216,7 @@ class MemoryStore:
     def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
         """Live processes' ``inc``/``dec`` contributions plus the latest values set."""
         wanted = matcher(name, labels)
-        live_since = self._clock() - self._liveness_s
-        total = 0.0
-        with self._lock:
-            for values, by_process in self._gauge_deltas.get(name, {}).items():
-                if matches(values, wanted):
-                    total += sum(
-                        v
-                        for pid, v in by_process.items()
-                        if self._seen.get(pid, -float("inf")) >= live_since
-                    )
-            for values, setting in self._gauge_sets.get(name, {}).items():
-                if matches(values, wanted):
-                    total += setting.value
-        return total
+        return sum(v for values, v in self.gauges(name).items() if matches(values, wanted))
 
     def series(self, name: str) -> list[tuple[str, ...]]:
         """Every label-value tuple metric ``name`` has had (within the longest retention)."""
@@ -245,6 +228,59 @@ class MemoryStore:
             found.update(self._gauge_sets.get(name, {}))
         found.discard(TOTAL)
         return sorted(found)
+
+    def counters(
+        self, name: str, start: float | None = None, end: float | None = None
+    ) -> dict[_Labels, float]:
+        """Counter ``name`` over ``start <= t < end``, per series."""
+        label_names(name)
+        index, lo, hi = self._range(start, end)
+        with self._lock:
+            return {
+                values: sum(v for b, v in cells.items() if lo <= b < hi)
+                for values, cells in self._counters[index].get(name, {}).items()
+                if values
+            }
+
+    def histograms(
+        self, name: str, start: float | None = None, end: float | None = None
+    ) -> dict[_Labels, Sketch]:
+        """Histogram ``name`` over ``start <= t < end``, per series."""
+        label_names(name)
+        index, lo, hi = self._range(start, end)
+        found: dict[_Labels, Sketch] = {}
+        with self._lock:
+            for values, cells in self._sketches[index].get(name, {}).items():
+                if not values:
+                    continue
+                merged = Sketch(DEFAULT_RELATIVE_ACCURACY)
+                for b, sketch in cells.items():
+                    if lo <= b < hi:
+                        merged.merge(sketch)
+                found[values] = merged
+        return found
+
+    def gauges(self, name: str) -> dict[_Labels, float]:
+        """Gauge ``name`` now, per series."""
+        label_names(name)
+        live_since = self._clock() - self._liveness_s
+        found: dict[_Labels, float] = {}
+        with self._lock:
+            for values, by_process in self._gauge_deltas.get(name, {}).items():
+                found[values] = sum(
+                    v
+                    for pid, v in by_process.items()
+                    if self._seen.get(pid, -float("inf")) >= live_since
+                )
+            for values, setting in self._gauge_sets.get(name, {}).items():
+                found[values] = found.get(values, 0.0) + setting.value
+        return found
+
+    def _range(self, start: float | None, end: float | None) -> tuple[int, float, float]:
+        """The roll-up index to read ``[start, end)`` from, and the bounds in its buckets."""
+        index = ROLLUPS.index(rollup_for(self._oldest if start is None else start, self._clock()))
+        lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
+        return index, lo, hi
 
     def buckets(
         self,

@@ -135,6 +135,26 @@ class Store(Protocol):
         """The label values of every series of metric ``name``, sorted."""
         ...
 
+    def counters(
+        self, name: str, start: float | None = None, end: float | None = None
+    ) -> dict[tuple[str, ...], float]:
+        """Counter ``name`` over the time range, per series (label values to sum).
+
+        One read for every series, as ``/metrics`` and group-by queries need; series with
+        nothing in the range may be left out.
+        """
+        ...
+
+    def histograms(
+        self, name: str, start: float | None = None, end: float | None = None
+    ) -> dict[tuple[str, ...], Sketch]:
+        """Histogram ``name`` over the time range, per series (label values to sketch)."""
+        ...
+
+    def gauges(self, name: str) -> dict[tuple[str, ...], float]:
+        """Gauge ``name`` now, per series, as :meth:`gauge` reads each."""
+        ...
+
     def buckets(
         self,
         name: str,
