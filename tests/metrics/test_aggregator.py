@@ -7,8 +7,10 @@ import threading
 from collections import defaultdict
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from agentguard import Bus
+from agentguard import Bus, run_context
 from agentguard.events import (
     AlertStateChanged,
     BreakerRejected,
@@ -25,7 +27,7 @@ from agentguard.events import (
 )
 from agentguard.metricmap import effects
 from agentguard.testing import FakeClock
-from agentguard_metrics import Aggregator, DeltaBatch, MemoryStore
+from agentguard_metrics import Aggregator, DeltaBatch, MemoryStore, Sketch
 
 T0 = 1_767_225_600.0
 CALLS = "agentguard_llm_calls_total"
@@ -262,3 +264,36 @@ def test_misuse_fails_at_once() -> None:
         Aggregator(max_label_values=0)
     with pytest.raises(ValueError, match="relative_accuracy"):
         Aggregator(relative_accuracy=1.5)
+
+
+@given(st.lists(st.floats(0.0, 1e7, allow_nan=False), min_size=1, max_size=200))
+def test_the_inlined_sketch_add_is_the_sketchs_own(durations: list[float]) -> None:
+    store = Recording()
+    aggregator = Aggregator(store, process_id="p", interval_s=None)
+    expected = Sketch()
+    for duration in durations:
+        aggregator.record(ToolCallFinished(tool="t", duration_s=duration, at_unix_s=T0))
+        expected.add(duration)
+    assert aggregator.flush(1.0)
+    (batch,) = store.batches
+    assert batch.histograms[("agentguard_tool_call_duration_seconds", ("t", ""), T0)] == expected
+
+
+def test_series_are_kept_per_agent_from_the_run_context() -> None:
+    store = MemoryStore(clock=lambda: T0)
+    aggregator = Aggregator(store, process_id="p", interval_s=None)
+    bus = Bus()
+    aggregator.attach(bus)
+    with run_context("support"):
+        bus.publish(LLMCallFinished(model="m", duration_s=1.0, at_unix_s=T0))
+        bus.publish(RunFinished(duration_s=2.0, ok=True, cost_usd=0.5, at_unix_s=T0))
+    with run_context("billing"):
+        bus.publish(LLMCallFinished(model="m", duration_s=3.0, at_unix_s=T0))
+    bus.publish(LLMCallFinished(model="m", duration_s=5.0, at_unix_s=T0))  # outside any run
+    assert aggregator.close(1.0)
+    assert store.counter(CALLS) == 3.0
+    assert store.counter(CALLS, {"agent": "support"}) == 1.0
+    assert store.counter(CALLS, {"agent": ""}) == 1.0
+    assert store.quantile("agentguard_llm_call_duration_seconds", 1.0, {"agent": "billing"}) == 3.0
+    assert store.series("agentguard_runs_total") == [("support", "ok")]  # labelled by agent once
+    assert store.histogram("agentguard_run_cost_usd", {"agent": "support"}).sum == 0.5

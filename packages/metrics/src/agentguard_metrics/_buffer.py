@@ -1,12 +1,47 @@
-"""The mechanics of an aggregator: the deltas held since the last flush, and label caps."""
+"""The mechanics of an aggregator: the deltas held since the last flush, caps, compiled rules.
+
+The rules of :mod:`agentguard.metricmap` are compiled by :mod:`agentguard.compiler` into one
+function per event class; :class:`DeltaBackend` says what those functions update: the cells
+of the current :class:`Buffer`. A group key ends with the event's agent and 1-minute bucket,
+so a series of a metric is cached per agent and minute, and everything an event does costs
+one cache lookup per group plus plain arithmetic, under the aggregator's lock:
+
+- a counter or an ``inc``/``dec`` gauge is a one-float list, ``cell[0] += a``;
+- a histogram is a :class:`~agentguard_metrics.sketch.Sketch` whose ``add`` is inlined (the
+  bucket key computed as ddsketch's ``LogarithmicMapping.key`` computes it; a test checks
+  they agree);
+- a ``set`` gauge is a call that keeps the latest value by event time.
+
+The handler state ``t`` is ``[buffer, cache of group 1, ...]``; a flush swaps the whole state
+for a fresh one, so caches never point into a buffer that was sent.
+"""
 
 from __future__ import annotations
 
-from agentguard_metrics.batch import BucketKey, DeltaBatch, GaugeSet, SeriesKey
-from agentguard_metrics.sketch import Sketch
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from agentguard.compiler import Group, Handler, Source, compile_handler
+from agentguard.events import Event
+from agentguard.metricmap import (
+    EVENTS_DROPPED,
+    INVALID_VALUES,
+    METRICS,
+    RULES,
+    SERIES_DROPPED,
+    Metric,
+    Rule,
+)
+from agentguard_metrics.batch import BASE_RESOLUTION_S, BucketKey, DeltaBatch, GaugeSet, SeriesKey
+from agentguard_metrics.sketch import Sketch, mapping_for
+from agentguard_metrics.store import AGENT
 
 OTHER = "other"
 """The label value that label values past a cap fold into."""
+
+_BY_AGENT = frozenset(m.name for m in METRICS if AGENT in m.labels)
+_K = TypeVar("_K", BucketKey, SeriesKey)
 
 
 class Buffer:
@@ -15,9 +50,9 @@ class Buffer:
     __slots__ = ("counters", "gauge_deltas", "gauge_sets", "histograms")
 
     def __init__(self) -> None:
-        self.counters: dict[BucketKey, float] = {}
+        self.counters: dict[BucketKey, list[float]] = {}
         self.histograms: dict[BucketKey, Sketch] = {}
-        self.gauge_deltas: dict[SeriesKey, float] = {}
+        self.gauge_deltas: dict[SeriesKey, list[float]] = {}
         self.gauge_sets: dict[SeriesKey, GaugeSet] = {}
 
     def series_count(self) -> int:
@@ -29,15 +64,23 @@ class Buffer:
             + len(self.gauge_sets)
         )
 
+    def count(self, key: BucketKey, amount: float = 1.0) -> None:
+        """Add to a counter directly (the counts about the aggregator itself)."""
+        cell = self.counters.get(key)
+        if cell is None:
+            self.counters[key] = [amount]
+        else:
+            cell[0] += amount
+
     def batch(self, process_id: str, sequence: int, sent_at_unix_s: float) -> DeltaBatch:
-        """The buffer as a batch (which takes its dictionaries over)."""
+        """The buffer as a batch (the sketches go with it)."""
         return DeltaBatch(
             process_id=process_id,
             sequence=sequence,
             sent_at_unix_s=sent_at_unix_s,
-            counters=self.counters,
+            counters={key: cell[0] for key, cell in self.counters.items()},
             histograms=self.histograms,
-            gauge_deltas=self.gauge_deltas,
+            gauge_deltas={key: cell[0] for key, cell in self.gauge_deltas.items()},
             gauge_sets=self.gauge_sets,
         )
 
@@ -46,24 +89,17 @@ class LabelCaps:
     """Folds label values past ``max_values`` per label per metric into ``other``.
 
     Not thread-safe: the aggregator calls it under its lock. Memory is bounded: at most
-    ``max_values`` remembered values per label, and a cache of admitted label tuples of at
-    most ``max_cached`` entries (past it, tuples are checked value by value each time).
+    ``max_values`` remembered values per label.
     """
 
-    __slots__ = ("_cache", "_max_cached", "_max_values", "_seen")
+    __slots__ = ("_max_values", "_seen")
 
-    def __init__(self, max_values: int, max_cached: int = 50_000) -> None:
+    def __init__(self, max_values: int) -> None:
         self._max_values = max_values
-        self._max_cached = max_cached
         self._seen: dict[str, list[set[str]]] = {}
-        self._cache: dict[SeriesKey, tuple[str, ...]] = {}
 
     def fold(self, name: str, labels: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
         """``labels`` with the values past the cap replaced by ``other``, and whether any was."""
-        key = (name, labels)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit, False
         seen = self._seen.get(name)
         if seen is None:
             seen = self._seen[name] = [set() for _ in labels]
@@ -78,7 +114,156 @@ class LabelCaps:
             else:
                 out.append(OTHER)
                 folded = True
-        result = tuple(out)
-        if not folded and len(self._cache) < self._max_cached:
-            self._cache[key] = result
-        return result, folded
+        return tuple(out), folded
+
+
+class DeltaBackend:
+    """Compiles the rules into updates of the cells of the current buffer.
+
+    Args:
+        caps: The label caps (past them a value reads ``other``, counted).
+        max_series: Entries a buffer holds at most; an effect on a new series past it is
+            dropped (written to a scratch cell that is thrown away) and counted.
+        relative_accuracy: Of the histograms' sketches.
+        clock: Unix time now, for the bucket of counts made outside an event.
+    """
+
+    def __init__(
+        self,
+        caps: LabelCaps,
+        max_series: int,
+        relative_accuracy: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.caps = caps
+        self.max_series = max_series
+        self.accuracy = relative_accuracy
+        self.clock = clock
+        self.state: list[Any] = []
+        self.groups: list[Group] = []
+        self.handlers: dict[type[Event], Handler] = {
+            cls: compile_handler(cls, rules, self, self.groups) for cls, rules in RULES.items()
+        }
+
+    def fresh_state(self) -> list[Any]:
+        """A new handler state: an empty buffer and an empty cache per group."""
+        return [Buffer(), *({} for _ in self.groups)]
+
+    # --- the compiler's backend ----------------------------------------------------------
+
+    def includes(self, metric: Metric) -> bool:
+        """Every metric is aggregated."""
+        return True
+
+    def prologue(self, source: Source) -> list[str]:
+        """The event's 1-minute bucket, in ``b``."""
+        return [f"b = int(event.at_unix_s // {BASE_RESOLUTION_S}) * {BASE_RESOLUTION_S}"]
+
+    def key_suffix(self, source: Source) -> tuple[str, ...]:
+        """Every series is kept per agent and per bucket."""
+        return ("event.agent", "b")
+
+    def resolve(
+        self, t: list[Any], rule: Rule, labels: tuple[str, ...], suffix: tuple[object, ...]
+    ) -> tuple[object, bool]:
+        """The buffer's cell of ``rule``'s series in the event's bucket, under the caps."""
+        agent, bucket = suffix
+        assert isinstance(bucket, int)  # the prologue's ``b``
+        metric = rule.metric
+        name = metric.name
+        if name not in _BY_AGENT:
+            labels = (*labels, "" if agent is None else str(agent))
+        labels, folded = self.caps.fold(name, labels)
+        buffer: Buffer = t[0]
+        if folded:
+            buffer.count((SERIES_DROPPED.name, (name, ""), bucket))
+        if rule.op == "set":
+            return self._setter(buffer, (name, labels)), not folded
+        if metric.type == "histogram":
+            key: BucketKey = (name, labels, bucket)
+            sketch = buffer.histograms.get(key)
+            if sketch is None:
+                sketch = Sketch(self.accuracy)
+                if not self._room(buffer):
+                    return sketch, False
+                buffer.histograms[key] = sketch
+            return sketch, not folded
+        if metric.type == "counter":
+            cell, kept = self._cell(buffer, buffer.counters, (name, labels, bucket))
+        else:
+            cell, kept = self._cell(buffer, buffer.gauge_deltas, (name, labels))
+        return cell, kept and not folded
+
+    def _cell(
+        self, buffer: Buffer, cells: dict[_K, list[float]], key: _K
+    ) -> tuple[list[float], bool]:
+        """The cell of ``key`` in ``cells``, made if there is room; else a scratch cell, False."""
+        cell = cells.get(key)
+        if cell is None:
+            cell = [0.0]
+            if not self._room(buffer):
+                return cell, False
+            cells[key] = cell
+        return cell, True
+
+    def apply(self, source: Source, rule: Rule, target: str) -> list[str]:
+        """Arithmetic on a cell, an inlined sketch add, or a call for a ``set`` gauge."""
+        if rule.op == "set":
+            return [f"{target}(a, event.at_unix_s)"]
+        if rule.op == "observe":
+            mapping = mapping_for(self.accuracy)
+            # ddsketch's LogarithmicMapping.key: ceil(log2(v) * multiplier) (offset 0).
+            multiplier = source.bind(
+                "MUL", mapping._multiplier
+            )  # private: a test checks it against mapping.key
+            smallest = source.bind("MINP", mapping.min_possible)
+            ceil, log = source.bind("CEIL", math.ceil), source.bind("LOG", math.log)
+            return [
+                f"if a > {smallest}:",
+                f"    k = {ceil}({log}(a, 2) * {multiplier})",
+                f"    p = {target}.positive",
+                "    p[k] = p.get(k, 0) + 1",
+                "else:",
+                f"    {target}.zero_count += 1",
+                f"{target}.count += 1",
+                f"{target}.sum += a",
+                f"if a < {target}.min:",
+                f"    {target}.min = a",
+                f"if a > {target}.max:",
+                f"    {target}.max = a",
+            ]
+        return [f"{target}[0] {'-=' if rule.op == 'dec' else '+='} a"]
+
+    def invalid(self, rule: Rule, where: str) -> Callable[[object], None]:
+        """Count a refused amount (the handler runs under the aggregator's lock)."""
+        name = rule.metric.name
+
+        def refuse(amount: object) -> None:
+            self.state[0].count((INVALID_VALUES.name, (name, ""), self._bucket()))
+
+        return refuse
+
+    # --- mechanics -----------------------------------------------------------------------
+
+    def _room(self, buffer: Buffer) -> bool:
+        if buffer.series_count() < self.max_series:
+            return True
+        buffer.count((EVENTS_DROPPED.name, ("series_cap", ""), self._bucket()))
+        return False
+
+    def _bucket(self) -> int:
+        return int(self.clock() // BASE_RESOLUTION_S) * BASE_RESOLUTION_S
+
+    def _setter(self, buffer: Buffer, series: SeriesKey) -> Callable[[float, float], None]:
+        sets = buffer.gauge_sets
+
+        def update(value: float, at_unix_s: float) -> None:
+            was = sets.get(series)
+            if was is None:
+                if not self._room(buffer):
+                    return
+            elif at_unix_s < was.at_unix_s:
+                return
+            sets[series] = GaugeSet(value, at_unix_s)
+
+        return update

@@ -1,8 +1,9 @@
 """``Aggregator``: a buffered subscriber that turns events into deltas and flushes them to a store.
 
-Each event becomes deltas by :func:`agentguard.metricmap.effects` (the one mapping, read, never
-restated), held in process and keyed by series and 1-minute time bucket of the event's
-``at_unix_s``:
+Each event becomes deltas by the rules of :mod:`agentguard.metricmap` (the one mapping, read,
+never restated; compiled once into a function per event class by :mod:`agentguard.compiler`),
+held in process and keyed by series (the metric's labels, then the event's ``agent``) and
+1-minute time bucket of the event's ``at_unix_s``:
 
 - counters (``inc``) add; amounts that are NaN, infinite or negative are refused and counted
   in ``agentguard_invalid_values_total{field=<metric>}``;
@@ -19,49 +20,51 @@ effect counted in ``agentguard_series_dropped_total{metric}``); past ``max_serie
 held, an effect on a new series is dropped and counted in
 ``agentguard_events_dropped_total{reason="series_cap"}``. Never silent, never unbounded.
 
-:meth:`Aggregator.flush` swaps the buffer under a short lock and applies it outside the lock as
-one :class:`~agentguard_metrics.batch.DeltaBatch` with id ``process_id:sequence``. When the
-store fails, the batch is kept as it is (same id, so a store that did apply it before its
-reply was lost ignores it when it comes again) and new deltas keep merging in the buffer
-meanwhile: at most two sets of series are held, whatever the number of events. The failure is
-logged once per episode and counted in :attr:`Aggregator.failed_flushes`; nothing raises into
-the publisher.
+**Flushing.** Once attached, a background thread flushes every ``interval_s``: it swaps the
+buffer under a short lock and applies it outside the lock as one
+:class:`~agentguard_metrics.batch.DeltaBatch` (``process_id``, ``sequence``). When the store
+fails, the batch is kept as it is (same sequence, so a store that did apply it before its reply
+was lost ignores it when it comes again) and new deltas keep merging in the buffer meanwhile:
+at most two sets of series are held, whatever the number of events. The failure is logged once
+per episode and counted in :attr:`Aggregator.failed_flushes`; nothing raises into the
+publisher, and the publisher never waits for the store.
+
+**Bounded waits.** :meth:`Aggregator.flush` hands the work to the flusher thread and waits at
+most ``timeout_s`` for it, so a store that hangs (Redis blackholed) never holds the caller
+longer; without a flusher thread (never attached, or ``interval_s=None``) it flushes in the
+calling thread. At interpreter exit every attached aggregator is closed with a flush bounded
+by ``exit_timeout_s``.
+
+**Fork safety.** In a child process made by ``os.fork`` an aggregator starts afresh: a new
+process id, sequence 0, nothing held (what the parent held is the parent's to send), new
+locks, and a new flusher thread on the next event or flush if it had one.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
-import math
 import os
 import secrets
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from typing import Any
 
 from agentguard import Bus, FailureEpisodes, Subscription, default_bus
 from agentguard.events import Event
-from agentguard.metricmap import (
-    EVENTS_DROPPED,
-    INVALID_VALUES,
-    METRICS,
-    SERIES_DROPPED,
-    effects,
-)
-from agentguard_metrics._buffer import Buffer, LabelCaps
-from agentguard_metrics.batch import BASE_RESOLUTION_S, DeltaBatch, GaugeSet
+from agentguard_metrics._buffer import Buffer, DeltaBackend, LabelCaps
+from agentguard_metrics.batch import DeltaBatch
 from agentguard_metrics.memory import MemoryStore
-from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch, mapping_for
-from agentguard_metrics.store import AGENT, Store
+from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, mapping_for
+from agentguard_metrics.store import Store
 
 __all__ = ["Aggregator"]
 
 _logger = logging.getLogger("agentguard_metrics")
-_INF = math.inf
-_SERIES_DROPPED = SERIES_DROPPED.name
-_INVALID = INVALID_VALUES.name
-_DROPPED = EVENTS_DROPPED.name
-_BY_AGENT = frozenset(m.name for m in METRICS if AGENT in m.labels)
+_LIVE: weakref.WeakSet[Aggregator] = weakref.WeakSet()
 
 
 def _default_process_id() -> str:
@@ -74,9 +77,12 @@ class Aggregator:
     Args:
         store: Where flushes go; a new :class:`~agentguard_metrics.memory.MemoryStore` if
             ``None`` (read it back from :attr:`store`).
-        process_id: This process's id in batch ids and gauge contributions; unique per
-            process (host, pid and a random part by default).
+        process_id: This process's id in batches and gauge contributions; unique per process
+            (host, pid and a random part by default; a forked child always makes its own).
         clock: Unix time now, for batch and heartbeat times.
+        interval_s: Seconds between background flushes once attached; ``None`` flushes only
+            when :meth:`flush` or :meth:`close` is called.
+        exit_timeout_s: How long the flush at interpreter exit may take.
         max_label_values: Distinct values kept per label per metric before ``other``.
         max_series: Entries held between flushes before new series are dropped (counted).
         relative_accuracy: Of the histograms' sketches.
@@ -88,6 +94,8 @@ class Aggregator:
         *,
         process_id: str | None = None,
         clock: Callable[[], float] = time.time,
+        interval_s: float | None = 1.0,
+        exit_timeout_s: float = 2.0,
         max_label_values: int = 100,
         max_series: int = 100_000,
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
@@ -98,21 +106,44 @@ class Aggregator:
             raise ValueError(f"max_label_values must be >= 1, got {max_label_values!r}")
         if max_series < 1:
             raise ValueError(f"max_series must be >= 1, got {max_series!r}")
+        if interval_s is not None and not interval_s > 0:
+            raise ValueError(f"interval_s must be > 0 or None, got {interval_s!r}")
+        if not exit_timeout_s >= 0:
+            raise ValueError(f"exit_timeout_s must be >= 0, got {exit_timeout_s!r}")
         mapping_for(relative_accuracy)  # fails now on a bad accuracy
         self._store: Store = MemoryStore() if store is None else store
-        self._process_id = process_id or _default_process_id()
+        self._fixed_id = process_id
         self._clock = clock
-        self._max_series = max_series
-        self._accuracy = relative_accuracy
-        self._caps = LabelCaps(max_label_values)
+        self._interval_s = interval_s
+        self._exit_timeout_s = exit_timeout_s
+        self._backend = DeltaBackend(
+            LabelCaps(max_label_values), max_series, relative_accuracy, clock
+        )
+        self._handlers = self._backend.handlers
+        self._episodes = FailureEpisodes(_logger)
+        self._attached: dict[Bus, Subscription] = {}
+        self._failed_flushes = 0
+        self._start()
+        _LIVE.add(self)
+
+    def _start(self) -> None:
+        """The per-process state: fresh at construction and in a forked child."""
+        self._process_id = self._fixed_id or _default_process_id()
         self._lock = threading.Lock()
-        self._buffer = Buffer()
+        self._state: list[Any] = self._backend.fresh_state()
+        self._backend.state = self._state
         self._flush_lock = threading.Lock()
         self._pending: DeltaBatch | None = None
         self._sequence = 0
-        self._failed_flushes = 0
-        self._episodes = FailureEpisodes(_logger)
-        self._attached: dict[Bus, Subscription] = {}
+        self._flusher: _Flusher | None = None
+
+    def _after_fork(self) -> None:
+        had_flusher = self._flusher is not None
+        if self._fixed_id is not None:
+            self._fixed_id = f"{self._fixed_id}:{os.getpid()}"
+        self._start()
+        if had_flusher:
+            self._ensure_flusher()
 
     @property
     def store(self) -> Store:
@@ -133,14 +164,15 @@ class Aggregator:
     def held_series(self) -> int:
         """Entries held in process, waiting for a flush (buffered and refused ones)."""
         with self._lock:
-            held = self._buffer.series_count()
+            buffer: Buffer = self._state[0]
+            held = buffer.series_count()
         pending = self._pending
         return held + (pending.series_count if pending is not None else 0)
 
     # --- the subscriber -------------------------------------------------------------------
 
     def attach(self, bus: Bus | None = None) -> Subscription:
-        """Start aggregating the events of ``bus`` (the default bus).
+        """Start aggregating the events of ``bus`` (the default bus), flushing every interval.
 
         Attaching again to a bus this aggregator listens on returns the same subscription.
         """
@@ -151,98 +183,45 @@ class Aggregator:
                 return found
             subscription = bus.subscribe(self.record, name="agentguard_metrics")
             self._attached[bus] = subscription
+        self._ensure_flusher()
         return subscription
 
-    def close(self, timeout_s: float = 2.0) -> None:
-        """Stop listening on every bus, then flush what is held, waiting at most ``timeout_s``."""
+    def close(self, timeout_s: float = 2.0) -> bool:
+        """Stop listening and flushing, then flush what is held, waiting at most ``timeout_s``.
+
+        Returns whether everything held was applied. Calling it again only flushes again.
+        """
         with self._lock:
             attached, self._attached = self._attached, {}
         for subscription in attached.values():
             subscription.close()
-        self.flush(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        applied = self.flush(timeout_s)
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.stop(max(0.0, deadline - time.monotonic()))
+        return applied
 
-    def record(self, event: Event) -> None:  # noqa: PLR0912, PLR0915 (one hot loop: a call per effect would cost throughput)
+    def record(self, event: Event) -> None:
         """Aggregate one event (what the bus calls; callable directly too)."""
-        found = effects(event)
-        bucket = int(event.at_unix_s // BASE_RESOLUTION_S) * BASE_RESOLUTION_S
-        agent = (event.agent or "",)
-        fold = self._caps.fold
         with self._lock:
-            buffer = self._buffer
-            counters = buffer.counters
-            for effect in found:
-                metric = effect.metric
-                name = metric.name
-                own = effect.labels if name in _BY_AGENT else effect.labels + agent
-                labels, folded = fold(name, own)
-                if folded:
-                    self._count(_SERIES_DROPPED, (name, ""), bucket)
-                value = effect.value
-                op = effect.op
-                if op == "inc" and metric.type == "counter":
-                    if not 0.0 <= value < _INF:
-                        self._count(_INVALID, (name, ""), bucket)
-                        continue
-                    key = (name, labels, bucket)
-                    held = counters.get(key)
-                    if held is not None:
-                        counters[key] = held + value
-                    elif self._room():
-                        counters[key] = value
-                elif op == "observe":
-                    if not 0.0 <= value < _INF:
-                        self._count(_INVALID, (name, ""), bucket)
-                        continue
-                    key = (name, labels, bucket)
-                    sketch = buffer.histograms.get(key)
-                    if sketch is None:
-                        if not self._room():
-                            continue
-                        sketch = buffer.histograms[key] = Sketch(self._accuracy)
-                    sketch.add(value)
-                elif op == "set":
-                    series = (name, labels)
-                    was = buffer.gauge_sets.get(series)
-                    if (was is not None or self._room()) and (
-                        was is None or event.at_unix_s >= was.at_unix_s
-                    ):
-                        buffer.gauge_sets[series] = GaugeSet(value, event.at_unix_s)
-                else:  # inc or dec of a gauge
-                    if not math.isfinite(value):
-                        self._count(_INVALID, (name, ""), bucket)
-                        continue
-                    series = (name, labels)
-                    deltas = buffer.gauge_deltas
-                    was_delta = deltas.get(series)
-                    if was_delta is not None or self._room():
-                        amount = value if op == "inc" else -value
-                        deltas[series] = (was_delta or 0.0) + amount
-
-    def _room(self) -> bool:
-        """Whether a new series fits; counts the drop when not. Called under the lock."""
-        if self._buffer.series_count() < self._max_series:
-            return True
-        self._count(_DROPPED, ("series_cap", ""), None)
-        return False
-
-    def _count(self, name: str, labels: tuple[str, ...], bucket: int | None) -> None:
-        """Add 1 to a counter about the aggregator itself (exempt from the caps)."""
-        if bucket is None:
-            bucket = int(self._clock() // BASE_RESOLUTION_S) * BASE_RESOLUTION_S
-        counters = self._buffer.counters
-        key = (name, labels, bucket)
-        counters[key] = counters.get(key, 0.0) + 1.0
+            self._handlers[event.__class__](event, self._state)
 
     # --- flushing -------------------------------------------------------------------------
 
     def flush(self, timeout_s: float = 2.0) -> bool:
-        """Apply what is held to the store; whether all of it was applied.
+        """Apply what is held to the store; whether all of it was applied within ``timeout_s``.
 
-        Waits at most ``timeout_s`` for another flush to finish. The store call runs in the
-        calling thread (a store whose calls can hang must bound them itself). Never raises:
-        a refused batch stays held, is counted and is sent again, with the same id, by the
-        next flush.
+        With a flusher thread the work runs there and this waits at most ``timeout_s``, even
+        when the store hangs; otherwise it runs here. Never raises: a refused batch stays held,
+        is counted, and is sent again first by the next flush.
         """
+        flusher = self._flusher
+        if flusher is not None and flusher.alive:
+            return flusher.flush_now(timeout_s)
+        return self._flush(timeout_s)
+
+    def _flush(self, timeout_s: float) -> bool:
         if not self._flush_lock.acquire(timeout=max(0.0, timeout_s)):
             return False
         try:
@@ -252,7 +231,9 @@ class Aggregator:
                     return False
                 self._pending = None
             with self._lock:
-                buffer, self._buffer = self._buffer, Buffer()
+                state, self._state = self._state, self._backend.fresh_state()
+                self._backend.state = self._state
+            buffer: Buffer = state[0]
             now = self._clock()
             if buffer.series_count() == 0:
                 return self._beat(now)
@@ -283,11 +264,102 @@ class Aggregator:
         except Exception as exc:  # noqa: BLE001 (as in _send)
             self._failed(key, "heartbeat failed", exc)
             return False
+        if self._episodes.failing(key):
+            self._episodes.recovered(key)
         return True
 
     def _failed(self, key: str, message: str, exc: Exception) -> None:
         self._failed_flushes += 1
-        self._episodes.failed(key, f"{message}: {type(exc).__name__}", exc)
+        self._episodes.failed(key, f"{message}: {type(exc).__name__}: {exc}", exc)
+
+    def _ensure_flusher(self) -> None:
+        if self._interval_s is None:
+            return
+        with self._lock:
+            if self._flusher is None or not self._flusher.alive:
+                self._flusher = _Flusher(self, self._interval_s)
+
+    def _at_exit(self) -> None:
+        if self._flusher is not None or self._attached:
+            self.close(self._exit_timeout_s)
 
     def __repr__(self) -> str:
         return f"<Aggregator {self._process_id!r} store={self._store!r}>"
+
+
+class _Flusher:
+    """The background thread of one aggregator: a flush every interval, or when asked.
+
+    Holds the aggregator weakly, so an aggregator nobody refers to any more is collected and
+    its thread ends.
+    """
+
+    def __init__(self, aggregator: Aggregator, interval_s: float) -> None:
+        self._aggregator = weakref.ref(aggregator)
+        self._interval_s = interval_s
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
+        self._requested = 0
+        self._completed = 0
+        self._result = True
+        self._thread = threading.Thread(
+            target=self._run, name="agentguard-metrics-flusher", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread runs (it does not survive a fork)."""
+        return self._thread.is_alive() and not self._stopping.is_set()
+
+    def flush_now(self, timeout_s: float) -> bool:
+        """Ask for a flush and wait at most ``timeout_s`` for it; whether it applied all."""
+        with self._lock:
+            self._requested += 1
+            ticket = self._requested
+        self._wake.set()
+        with self._lock:
+            if not self._done.wait_for(lambda: self._completed >= ticket, max(0.0, timeout_s)):
+                return False
+            return self._result
+
+    def stop(self, timeout_s: float) -> None:
+        """End the thread, waiting at most ``timeout_s`` for it."""
+        self._stopping.set()
+        self._wake.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self._interval_s)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            aggregator = self._aggregator()
+            if aggregator is None:
+                break
+            with self._lock:
+                ticket = self._requested
+            result = aggregator._flush(self._interval_s)
+            del aggregator
+            with self._lock:
+                self._completed = max(self._completed, ticket)
+                self._result = result
+                self._done.notify_all()
+
+
+def _after_fork_in_child() -> None:
+    for aggregator in list(_LIVE):
+        aggregator._after_fork()
+
+
+def _at_exit() -> None:
+    for aggregator in list(_LIVE):
+        aggregator._at_exit()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)

@@ -6,12 +6,13 @@ type, unit, labels and buckets, and every event moves the metrics
 :func:`~agentguard.metricmap.effects` says it moves (``docs/metrics.md`` lists them).
 
 - **Fast, without locks.** An event costs a ``threading.local`` lookup, one compiled function
-  (:mod:`agentguard_prometheus._compile`) and plain float additions into cells that only the
-  calling thread writes; prometheus-client sees the numbers only when the registry is scraped,
-  through one collector per registry (:mod:`agentguard_prometheus._families` explains the
-  design). DESIGN.md P3 is why: through prometheus-client's label children, whose every
-  ``inc``/``observe`` takes a mutex, one ``LLMCallFinished`` (15 updates) cost about 8.7 us,
-  0.43 x one OpenTelemetry SDK span, against a budget of 0.2 x (about 4 us).
+  (:mod:`agentguard.compiler`, :mod:`agentguard_prometheus._compile`) and plain float
+  additions into cells that only the calling thread writes; prometheus-client sees the
+  numbers only when the registry is scraped, through one collector per registry
+  (:mod:`agentguard_prometheus._families` explains the design). DESIGN.md P3 is why:
+  through prometheus-client's label children, whose every ``inc``/``observe`` takes a mutex,
+  one ``LLMCallFinished`` (15 updates) cost about 8.7 us, 0.43 x one OpenTelemetry SDK span,
+  against a budget of 0.2 x (about 4 us).
 - **Once per registry.** Every subscriber of a registry writes into that registry's one store,
   registered once and exposing the union of their metrics: attaching twice, two subscribers
   on one registry, or one per registry never raise "Duplicated timeseries".
@@ -39,15 +40,15 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY
 
 from agentguard.bus import Bus, Subscription, default_bus
 from agentguard.events import Event
-from agentguard.metricmap import METRICS, RULES
-from agentguard_prometheus._compile import compile_handler
+from agentguard.metricmap import METRICS
+from agentguard_prometheus._compile import compile_handlers
 from agentguard_prometheus._families import bus_collector, store
 from agentguard_prometheus._series import SeriesTable
 
@@ -112,11 +113,7 @@ class PrometheusSubscriber:
             max_label_values=max_label_values,
             max_series=max_series,
         )
-        self._groups: list[object] = []
-        self._handlers: dict[type[Event], Callable[[Event, list[Any]], None]] = {
-            cls: compile_handler(cls, rules, self._table, self._groups)
-            for cls, rules in RULES.items()
-        }
+        self._handlers, self._groups = compile_handlers(self._table)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._attached: dict[Bus, Subscription] = {}
