@@ -276,7 +276,8 @@ def test_the_inlined_sketch_add_is_the_sketchs_own(durations: list[float]) -> No
         expected.add(duration)
     assert aggregator.flush(1.0)
     (batch,) = store.batches
-    assert batch.histograms[("agentguard_tool_call_duration_seconds", ("t", ""), T0)] == expected
+    key = ("agentguard_tool_call_duration_seconds", ("t", ""), int(T0))
+    assert batch.histograms[key] == expected
 
 
 def test_series_are_kept_per_agent_from_the_run_context() -> None:
