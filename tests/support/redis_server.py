@@ -31,15 +31,16 @@ def redis_server_binary() -> str:
 
 
 class RedisServer:
-    """One redis-server process, started on demand, with no persistence.
+    """One redis-server process, started on demand.
 
     ``kill()`` ends it with SIGKILL, as a crash would; ``start()`` brings it back on the same
-    port, empty (nothing is persisted, as after a real crash of a cache).
+    port: empty, or with ``appendonly=True`` with what its append-only file kept.
     """
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, appendonly: bool = False) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
+        self.appendonly = appendonly
         self._workdir = workdir
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -68,7 +69,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
                 "--dir",
                 str(self._workdir),
                 "--protected-mode",

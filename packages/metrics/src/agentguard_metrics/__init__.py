@@ -26,7 +26,19 @@ from agentguard_metrics.batch import (
 )
 from agentguard_metrics.memory import MemoryStore
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch, mapping_for
-from agentguard_metrics.store import AGENT, ROLLUPS, Bucket, Rollup, Store, series_labels
+from agentguard_metrics.store import (
+    AGENT,
+    ROLLUPS,
+    Bucket,
+    Rollup,
+    Store,
+    is_histogram,
+    label_names,
+    matcher,
+    matches,
+    rollup_for,
+    series_labels,
+)
 
 __all__ = [
     "AGENT",
@@ -44,6 +56,11 @@ __all__ = [
     "Sketch",
     "Store",
     "bucket_start",
+    "is_histogram",
+    "label_names",
     "mapping_for",
+    "matcher",
+    "matches",
+    "rollup_for",
     "series_labels",
 ]

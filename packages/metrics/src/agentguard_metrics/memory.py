@@ -15,21 +15,27 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
-from agentguard_metrics._tiers import (
-    TOTAL,
+from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
+from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
+from agentguard_metrics.store import (
+    ROLLUPS,
+    Bucket,
     is_histogram,
     label_names,
     matcher,
     matches,
     rollup_for,
 )
-from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
-from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
-from agentguard_metrics.store import ROLLUPS, Bucket
 
 __all__ = ["MemoryStore"]
 
 _Labels = tuple[str, ...]
+
+TOTAL: _Labels = ()
+"""The label values the store keeps the sum of every series of a metric under.
+
+No series has them (every series has at least its ``agent``), so a read without a label
+filter takes one cell per bucket instead of adding up every series."""
 _PRUNE_EVERY_S = 60.0
 _V = TypeVar("_V")
 

@@ -1,0 +1,18 @@
+"""agentguard-redis: the metrics of every worker, on every machine, added up in Redis once.
+
+In every worker process::
+
+    from agentguard_redis import RedisSubscriber
+
+    RedisSubscriber.from_url("redis://metrics:6379/0").attach()  # the default bus
+
+and once, anywhere: ``agentguard serve --redis redis://metrics:6379/0``, which reads the same
+keys through :class:`RedisStore`.
+"""
+
+from __future__ import annotations
+
+from agentguard_redis.store import DEFAULT_PREFIX, RedisStore, connect
+from agentguard_redis.subscriber import RedisSubscriber
+
+__all__ = ["DEFAULT_PREFIX", "RedisStore", "RedisSubscriber", "connect"]

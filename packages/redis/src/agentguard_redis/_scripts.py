@@ -1,0 +1,117 @@
+"""The Lua scripts of the Redis store.
+
+``APPLY`` applies one chunk of a batch atomically, once: it compares the chunk's
+``sequence:chunk`` with the highest its process applied (``{p}:seq``), and only when it is
+higher runs the chunk's operations and records the new mark, in the same script, so a chunk
+sent again after a lost reply changes nothing. The operations are a flat list the client
+compiles (:mod:`agentguard_redis._ops`); the script is a small interpreter over them, so the
+rules of what a delta writes (roll-ups, totals, TTLs) live in Python, where they are tested.
+
+The ``#!lua`` line makes Redis refuse the script whole when it is out of memory, before any
+write, instead of failing halfway through a chunk.
+
+``PRUNE`` forgets processes silent for longer than the store remembers them: their heartbeat,
+their sequence mark and their gauge contributions.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["APPLY", "OPS", "PRUNE"]
+
+OPS: Final = {
+    "inc_float": "f",
+    "inc_int": "i",
+    "min": "l",
+    "max": "h",
+    "expire": "x",
+    "zadd": "z",
+    "zprune": "r",
+    "sadd": "s",
+    "set_latest": "g",
+}
+"""Operation codes: what each does, by name (the script's ``if`` chain below)."""
+
+APPLY: Final = """#!lua
+-- KEYS[1] {p}:seq, KEYS[2] {p}:hb, KEYS[3..] the keys the operations name by index.
+-- ARGV: process id, sequence, chunk, heartbeat time, then the operations.
+local pid, seq, chunk = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local mark = redis.call('HGET', KEYS[1], pid)
+if mark then
+  local s, c = string.match(mark, '^(%d+):(%d+)$')
+  s, c = tonumber(s), tonumber(c)
+  if seq < s or (seq == s and chunk <= c) then
+    redis.call('ZADD', KEYS[2], 'GT', ARGV[4], pid)
+    return 0
+  end
+end
+local i, n = 5, #ARGV
+while i <= n do
+  local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  if op == 'f' then
+    redis.call('HINCRBYFLOAT', key, ARGV[i + 2], ARGV[i + 3])
+    i = i + 4
+  elseif op == 'i' then
+    redis.call('HINCRBY', key, ARGV[i + 2], ARGV[i + 3])
+    i = i + 4
+  elseif op == 'l' or op == 'h' then
+    local held = redis.call('HGET', key, ARGV[i + 2])
+    local value = tonumber(ARGV[i + 3])
+    if (not held) or (op == 'l' and value < tonumber(held))
+        or (op == 'h' and value > tonumber(held)) then
+      redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3])
+    end
+    i = i + 4
+  elseif op == 'x' then
+    redis.call('EXPIRE', key, ARGV[i + 2])
+    i = i + 3
+  elseif op == 'z' then
+    redis.call('ZADD', key, ARGV[i + 2], ARGV[i + 2])
+    i = i + 3
+  elseif op == 'r' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[i + 2])
+    i = i + 3
+  elseif op == 's' then
+    redis.call('SADD', key, ARGV[i + 2])
+    i = i + 3
+  elseif op == 'g' then
+    local held = redis.call('HGET', key, ARGV[i + 2])
+    local at = tonumber(ARGV[i + 4])
+    if (not held) or at >= tonumber(string.match(held, ' (.+)$')) then
+      redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3] .. ' ' .. ARGV[i + 4])
+    end
+    i = i + 5
+  else
+    return redis.error_reply('agentguard: unknown operation ' .. tostring(op))
+  end
+end
+redis.call('HSET', KEYS[1], pid, ARGV[2] .. ':' .. ARGV[3])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[4], pid)
+return 1
+"""
+
+PRUNE: Final = """#!lua
+-- KEYS[1] {p}:seq, KEYS[2] {p}:hb, KEYS[3..] gauge-delta hashes; ARGV[1] the cutoff time,
+-- ARGV[2] the separator between labels and process id in a gauge-delta field.
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+if #dead == 0 then
+  return 0
+end
+local gone = {}
+for _, pid in ipairs(dead) do
+  gone[pid] = true
+  redis.call('HDEL', KEYS[1], pid)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+local sep = ARGV[2]
+for k = 3, #KEYS do
+  for _, field in ipairs(redis.call('HKEYS', KEYS[k])) do
+    local at = string.find(field, sep, 1, true)
+    if at and gone[string.sub(field, at + #sep)] then
+      redis.call('HDEL', KEYS[k], field)
+    end
+  end
+end
+return #dead
+"""
