@@ -169,7 +169,10 @@ def _one_of(parameter: str, value: str, allowed: Iterable[str]) -> None:
     allowed = tuple(allowed)
     if value not in allowed:
         raise InvalidParameter(
-            parameter, value, allowed, f"Invalid {parameter} {value!r}: use one of {allowed}"
+            parameter,
+            value,
+            allowed,
+            f"Invalid {parameter} {value!r}: use one of {', '.join(allowed)}",
         )
 
 
@@ -184,7 +187,7 @@ def _check_combination(timeframe: str, granularity: str) -> None:
             granularity,
             allowed,
             f"Invalid granularity {granularity!r} for timeframe {timeframe!r}: "
-            f"use one of {allowed} (finer than the timeframe and kept for all of it)",
+            f"use one of {', '.join(allowed)} (finer than the timeframe and kept for all of it)",
         )
 
 
@@ -208,7 +211,10 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> QueryParams:
     for name, value in pairs:
         if name not in PARAMETERS:
             raise InvalidParameter(
-                name, name, PARAMETERS, f"Unknown parameter {name!r}: use one of {PARAMETERS}"
+                name,
+                name,
+                PARAMETERS,
+                f"Unknown parameter {name!r}: use one of {', '.join(PARAMETERS)}",
             )
         if name in given:
             raise InvalidParameter(
