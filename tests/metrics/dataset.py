@@ -18,6 +18,8 @@ the 60 steps from 01:01 to 02:01; the figures below are worked out by hand from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from agentguard.events import (
     BreakerRejected,
     BreakerStateChanged,
@@ -142,7 +144,7 @@ def events() -> list[Event]:
     ]
 
 
-def feed(store: MemoryStore, clock: FakeClock, items: list[Event]) -> None:
+def feed(store: MemoryStore, clock: FakeClock, items: Sequence[Event]) -> None:
     """Aggregate ``items`` and flush them into ``store`` (one batch)."""
     aggregator = Aggregator(store, clock=clock.time, process_id="dataset")
     for event in items:

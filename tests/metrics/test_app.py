@@ -330,11 +330,13 @@ def test_the_stream_ends_when_the_server_shuts_down(data: MemoryStore) -> None:
     first = threading.Event()
 
     def listen() -> None:
-        with httpx2.Client(base_url=service.url, timeout=30.0) as http:
-            with http.stream("GET", "/api/v1/stream") as response:
-                for line in response.iter_lines():
-                    if line.startswith("data: "):
-                        first.set()
+        with (
+            httpx2.Client(base_url=service.url, timeout=30.0) as http,
+            http.stream("GET", "/api/v1/stream") as response,
+        ):
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    first.set()
         ended.set()
 
     reader = threading.Thread(target=listen, daemon=True)

@@ -110,7 +110,8 @@ def test_openmetrics_when_asked(service: MetricsService) -> None:
     response = scrape(service, "application/openmetrics-text; version=1.0.0; charset=utf-8")
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.endswith("# EOF\n")
-    families = {f.name: f for f in openmetrics_families(response.text)}
+    parsed = openmetrics_families(response.text)  # type: ignore[no-untyped-call]  # untyped parser
+    families = {f.name: f for f in parsed}
     calls = families["agentguard_llm_calls"]
     assert calls.type == "counter"
     assert {s.value for s in calls.samples if s.name == "agentguard_llm_calls_total"} == {2, 1}

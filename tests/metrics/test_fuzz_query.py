@@ -36,9 +36,12 @@ _VALUES = (
 def http() -> Iterator[httpx2.Client]:
     clock = FakeClock()
     store = dataset.build(clock)
-    with MetricsService(create_app(store, clock=clock.time, rate_limit_per_s=None)) as service:
-        with httpx2.Client(base_url=service.url, timeout=30.0) as client:
-            yield client
+    app = create_app(store, clock=clock.time, rate_limit_per_s=None)
+    with (
+        MetricsService(app) as service,
+        httpx2.Client(base_url=service.url, timeout=30.0) as client,
+    ):
+        yield client
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,11 +12,9 @@ from agentguard.testing import FakeClock
 from agentguard_metrics import MemoryStore, QueryEngine, parse_query
 from metrics.dataset import NOW, at, feed, llm
 
-State = Any
-
 
 def findings(
-    clock: FakeClock, items: list[Event], *, agent: str | None = None
+    clock: FakeClock, items: Sequence[Event], *, agent: str | None = None
 ) -> list[dict[str, Any]]:
     clock.advance(NOW - clock.time())
     store = MemoryStore(clock=clock.time, liveness_s=3600.0)
@@ -23,7 +22,7 @@ def findings(
     pairs = [("timeframe", "1h"), ("metrics", "insights")]
     if agent is not None:
         pairs.append(("agent", agent))
-    document = QueryEngine(store, clock=clock.time).query(parse_query(pairs))
+    document: dict[str, Any] = QueryEngine(store, clock=clock.time).query(parse_query(pairs))
     found: list[dict[str, Any]] = document["insights"]["findings"]
     return found
 

@@ -14,7 +14,7 @@ from agentguard.testing import FakeClock
 from agentguard_metrics import MemoryStore, QueryEngine, QueryParams, parse_query
 from metrics import dataset
 
-APPROX = {"rel": 0.01}  # sketch quantiles are within 0.5 %
+REL = 0.01  # sketch quantiles are within 0.5 %
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_the_snapshot_is_all_time_and_the_state_now(engine: QueryEngine, clock: 
         "llm:sonnet": {
             "requests_total": 3,
             "avg_duration_ms": pytest.approx(5000.0 / 3),
-            "p95_duration_ms": pytest.approx(1000.0, **APPROX),
+            "p95_duration_ms": pytest.approx(1000.0, rel=REL),
         },
         "tool:search": {"requests_total": 2, "avg_duration_ms": 1000.0, "p95_duration_ms": 500.0},
     }
@@ -82,8 +82,8 @@ def test_the_summary_covers_the_window_only(engine: QueryEngine) -> None:
         "successRate": 60.0,
         "totalCost": pytest.approx(1.625),
         "averageLatency": pytest.approx(6.25 / 5),
-        "p95Latency": pytest.approx(1.5, **APPROX),
-        "p99Latency": pytest.approx(1.5, **APPROX),
+        "p95Latency": pytest.approx(1.5, rel=REL),
+        "p99Latency": pytest.approx(1.5, rel=REL),
     }
 
 
@@ -147,7 +147,7 @@ def test_the_aggregation_makes_each_latency_point(
     engine: QueryEngine, aggregation: str, expected: float
 ) -> None:
     point = hour(engine, aggregation=aggregation)["performance"]["timeSeries"][9]
-    assert point["llmLatency"] == pytest.approx(expected, **APPROX)
+    assert point["llmLatency"] == pytest.approx(expected, rel=REL)
     # counts are the step's increase whatever the aggregation
     assert point["executions"] == 2
 
@@ -207,7 +207,7 @@ def test_usage_and_costs(engine: QueryEngine) -> None:
 
 
 def test_no_budget_no_budget_section(store: MemoryStore, clock: FakeClock) -> None:
-    document = QueryEngine(store, clock=clock.time).query(
+    document: dict[str, Any] = QueryEngine(store, clock=clock.time).query(
         QueryParams(timeframe="1h", granularity="1m")
     )
     assert "budget" not in document["costs"]
@@ -305,7 +305,9 @@ def test_only_the_groups_asked_for(engine: QueryEngine) -> None:
 
 
 def test_coarser_granularities_add_steps_up(engine: QueryEngine) -> None:
-    document = engine.query(parse_query([("timeframe", "6h"), ("granularity", "1h")]))
+    document: dict[str, Any] = engine.query(
+        parse_query([("timeframe", "6h"), ("granularity", "1h")])
+    )
     points = document["costs"]["timeSeries"]
     assert [p["timestamp"] for p in points] == [
         f"2025-12-31T{h:02}:00:00Z" for h in (21, 22, 23)
@@ -318,7 +320,7 @@ def test_csv_has_a_row_per_step_with_the_json_numbers(engine: QueryEngine) -> No
     text, media_type = engine.render(params)
     assert media_type.startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(text)))
-    document = engine.query(params)
+    document: dict[str, Any] = engine.query(params)
     assert len(rows) == 60
     assert rows[9]["timestamp"] == "2026-01-01T01:10:00Z"
     for group in ("performance", "usage", "costs", "errors", "cache", "tools", "breakers"):

@@ -193,8 +193,8 @@ def to_prometheus(document: _Doc) -> str:  # noqa: PLR0912 (one flat walk over t
             )
     tally: dict[tuple[str, str], int] = {}
     for i in _list(_section(document, "insights").get("findings")):
-        key = (str(i["type"]), str(i["severity"]))
-        tally[key] = tally.get(key, 0) + 1
+        finding = (str(i["type"]), str(i["severity"]))
+        tally[finding] = tally.get(finding, 0) + 1
     for (kind, severity), n in sorted(tally.items()):
         f.add(
             "agentguard_window_insights",

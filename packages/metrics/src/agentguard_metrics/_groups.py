@@ -130,7 +130,7 @@ def _endpoints(w: Window, kind: str, calls: str, duration: str, label: str) -> l
                 "endpoint": f"{kind}:{name}",
                 "requests": count(n),
                 "errors": count(errors.get((name, "error"), 0.0)),
-                **latency_stats(w.sketch(duration, **{label: name})),
+                **latency_stats(w.sketch(duration, {label: name})),
             }
         )
     return found
@@ -341,7 +341,7 @@ def tools(w: Window, aggregation: str) -> dict[str, object]:
                 "tool": name,
                 "calls": count(by_tool.get((name,), 0.0)),
                 "errors": count(errors_by_tool.get((name, "error"), 0.0)),
-                **latency_stats(w.sketch(TOOL_DURATION.name, tool=name)),
+                **latency_stats(w.sketch(TOOL_DURATION.name, {"tool": name})),
                 "loopDetections": count(loops_by_tool.get((name,), 0.0)),
             }
             for name in names

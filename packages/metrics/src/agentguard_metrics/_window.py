@@ -119,12 +119,10 @@ class Window:
         """A counter's increase over the whole window."""
         return sum(self.counts(name, **labels))
 
-    def sketch(
-        self, name: str, start: int | None = None, end: int | None = None, **labels: str
-    ) -> Sketch:
-        """A histogram's observations over ``[start, end)`` (the window by default)."""
-        start = self.start if start is None else start
-        end = self.end if end is None else end
+    def sketch(self, name: str, labels: Mapping[str, str] | None = None) -> Sketch:
+        """A histogram's observations over the window (of the series matching ``labels``)."""
+        labels = labels or {}
+        start, end = self.start, self.end
         key = (name, tuple(sorted(labels.items())), start, end)
         found = self._sketches.get(key)
         if found is None:

@@ -27,7 +27,6 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
 )
-from prometheus_client.core import Metric as Family
 from prometheus_client.utils import floatToGoString
 
 from agentguard.metricmap import METRICS, RULES, Metric
@@ -36,6 +35,8 @@ from agentguard_metrics.store import AGENT, Store, series_labels
 
 __all__ = ["StoreCollector", "bucket_counts"]
 
+_go_float: Callable[[float], str] = floatToGoString
+_Family = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
 _SET_GAUGES = frozenset(
     rule.metric.name for rules in RULES.values() for rule in rules if rule.op == "set"
 )
@@ -86,29 +87,28 @@ class StoreCollector:
             raise TypeError(f"store must follow agentguard_metrics.Store, got {store!r}")
         self._store = store
 
-    def describe(self) -> Iterator[Family]:
+    def describe(self) -> Iterator[_Family]:
         """The families without samples (so registering reads nothing from the store)."""
         for metric in METRICS:
             yield _family(metric)
 
-    def collect(self) -> Iterator[Family]:
+    def collect(self) -> Iterator[_Family]:
         """Every metric's families, read from the store now."""
         for metric in METRICS:
             family = _family(metric)
             keep = _kept_positions(metric)
-            if metric.type == "counter":
+            if isinstance(family, CounterMetricFamily):
                 for labels, value in sorted(_summed(self._store.counters(metric.name), keep)):
                     family.add_metric(labels, value)
-            elif metric.type == "gauge":
+            elif isinstance(family, GaugeMetricFamily):
                 combine = max if metric.name in _SET_GAUGES else _add
                 gauges = _combined(self._store.gauges(metric.name), keep, combine)
                 for labels, value in sorted(gauges.items()):
                     family.add_metric(labels, value)
             else:
-                assert isinstance(family, HistogramMetricFamily)
                 for labels, sketch in sorted(_merged(self._store.histograms(metric.name), keep)):
                     counts = bucket_counts(sketch, metric.buckets)
-                    bounds = [*(floatToGoString(b) for b in metric.buckets), "+Inf"]
+                    bounds = [*(_go_float(b) for b in metric.buckets), "+Inf"]
                     family.add_metric(
                         labels,
                         buckets=list(zip(bounds, map(float, counts), strict=True)),
@@ -120,7 +120,7 @@ class StoreCollector:
         return f"<StoreCollector {self._store!r}>"
 
 
-def _family(metric: Metric) -> Family:
+def _family(metric: Metric) -> _Family:
     labels = list(metric.labels)
     if metric.type == "counter":
         return CounterMetricFamily(metric.base_name, metric.help, labels=labels, unit=metric.unit)

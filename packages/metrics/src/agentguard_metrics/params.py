@@ -224,7 +224,7 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> QueryParams:
     timeframe = given.get("timeframe", "24h")
     _one_of("timeframe", timeframe, TIMEFRAMES)
     granularity = given.get("granularity", DEFAULT_GRANULARITY[timeframe])
-    groups = GROUPS
+    groups: tuple[str, ...] = GROUPS
     if "metrics" in given:
         wanted = given["metrics"].split(",")
         for group in wanted:
