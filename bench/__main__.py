@@ -22,6 +22,7 @@ BENCHMARKS = {
     "otel": "bench.bench_otel",
     "receiver": "bench.bench_receiver",
     "metrics": "bench.bench_metrics",
+    "query": "bench.bench_query",
 }
 
 

@@ -52,7 +52,7 @@ Point = dict[str, object]
 
 
 def count(value: float) -> int:
-    """A count read as a float (stores keep floats), as the integer it is."""
+    """A count read as a float (stores keep floats), as the integer it is (``round``)."""
     return round(value)
 
 
@@ -71,17 +71,35 @@ def stat(sketch: Sketch | None, how: str) -> float | None:
     return sketch.quantile(_QUANTILES[how])
 
 
+def union_stat(a: Sketch | None, b: Sketch | None, how: str) -> float | None:
+    """:func:`stat` of the union of two sketches; merges them only for a quantile."""
+    if a is None or not a.count:
+        return stat(b, how)
+    if b is None or not b.count:
+        return stat(a, how)
+    if how == "avg":
+        return (a.sum + b.sum) / (a.count + b.count)
+    if how == "sum":
+        return a.sum + b.sum
+    if how == "min":
+        return min(a.min, b.min)
+    if how == "max":
+        return max(a.max, b.max)
+    return stat(merged(a, b), how)
+
+
 def merged(*sketches: Sketch | None) -> Sketch | None:
-    """The union of the given sketches (``None`` when all are empty); the inputs are kept."""
-    found: Sketch | None = None
-    for sketch in sketches:
-        if sketch is None or not sketch.count:
-            continue
-        if found is None:
-            found = sketch.copy()
-        else:
-            found.merge(sketch)
-    return found
+    """The union of the given sketches (``None`` when all are empty), for reading only.
+
+    The inputs are never changed; when only one is not empty, it is returned itself.
+    """
+    found = [s for s in sketches if s is not None and s.count]
+    if len(found) <= 1:
+        return found[0] if found else None
+    union = found[0].copy()
+    for sketch in found[1:]:
+        union.merge(sketch)
+    return union
 
 
 def ratio(part: float, whole: float) -> float | None:
@@ -121,6 +139,7 @@ def summary(w: Window) -> dict[str, object]:
 def _endpoints(w: Window, kind: str, calls: str, duration: str, label: str) -> list[Point]:
     requests = w.grouped(calls, (label,))
     errors = w.grouped(calls, (label, "status"))
+    sketches = w.sketches_by(duration, label)
     found: list[Point] = []
     for (name,), n in sorted(requests.items()):
         if not n:
@@ -130,7 +149,7 @@ def _endpoints(w: Window, kind: str, calls: str, duration: str, label: str) -> l
                 "endpoint": f"{kind}:{name}",
                 "requests": count(n),
                 "errors": count(errors.get((name, "error"), 0.0)),
-                **latency_stats(w.sketch(duration, {label: name})),
+                **latency_stats(sketches.get(name)),
             }
         )
     return found
@@ -149,7 +168,7 @@ def performance(w: Window, aggregation: str) -> dict[str, object]:
             "timestamp": ts,
             "executions": count(llm[i] + tool[i]),
             "failed": count(llm_failed[i] + tool_failed[i]),
-            "latency": stat(merged(llm_s[i], tool_s[i]), aggregation),
+            "latency": union_stat(llm_s[i], tool_s[i], aggregation),
             "llmLatency": stat(llm_s[i], aggregation),
             "toolLatency": stat(tool_s[i], aggregation),
         }
@@ -178,7 +197,7 @@ def usage(w: Window) -> dict[str, object]:
         **{f"{CAMEL[t]}Tokens": v for t, v in _token_counts(w).items()},
     }
     points = [
-        {"timestamp": ts, **{k: count(v[i]) for k, v in columns.items()}}
+        {"timestamp": ts, **{k: round(v[i]) for k, v in columns.items()}}
         for i, ts in enumerate(w.timestamps())
     ]
     return {"timeSeries": points, "totals": {k: count(sum(v)) for k, v in columns.items()}}
@@ -267,7 +286,7 @@ def errors(w: Window) -> dict[str, object]:
         {
             "timestamp": ts,
             "errors": count(total[i]),
-            **{s: count(v[i]) for s, v in sources.items()},
+            **{s: round(v[i]) for s, v in sources.items()},
             "errorRate": percent(failed[i], calls[i]),
         }
         for i, ts in enumerate(w.timestamps())
@@ -330,6 +349,7 @@ def tools(w: Window, aggregation: str) -> dict[str, object]:
     by_tool = w.grouped(TOOL_CALLS.name, ("tool",))
     errors_by_tool = w.grouped(TOOL_CALLS.name, ("tool", "status"))
     loops_by_tool = w.grouped(LOOP_DETECTIONS.name, ("tool",))
+    latencies = w.sketches_by(TOOL_DURATION.name, "tool")
     names = sorted(
         {t for (t,), v in by_tool.items() if v} | {t for (t,), v in loops_by_tool.items() if v}
     )
@@ -341,7 +361,7 @@ def tools(w: Window, aggregation: str) -> dict[str, object]:
                 "tool": name,
                 "calls": count(by_tool.get((name,), 0.0)),
                 "errors": count(errors_by_tool.get((name, "error"), 0.0)),
-                **latency_stats(w.sketch(TOOL_DURATION.name, {"tool": name})),
+                **latency_stats(latencies.get(name)),
                 "loopDetections": count(loops_by_tool.get((name,), 0.0)),
             }
             for name in names
@@ -378,7 +398,7 @@ def breakers(w: Window) -> dict[str, object]:
     points = [
         {
             "timestamp": ts,
-            **{key: count(v[i]) for key, v in moves.items()},
+            **{key: round(v[i]) for key, v in moves.items()},
             "rejections": count(rejections[i]),
         }
         for i, ts in enumerate(w.timestamps())

@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 from agentguard.metricmap import METRICS, Metric
 from agentguard_metrics.batch import bucket_start
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
-from agentguard_metrics.store import AGENT, Store, series_labels
+from agentguard_metrics.store import AGENT, Bucket, Store, series_labels
 
 _BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 _COARSE_STEPS = (86400, 3600, 900, 300)
+_BULK_SPAN_S = 3600
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -78,38 +79,70 @@ class Window:
         self.step_s = step_s
         self.agent = agent
         self.starts = list(range(start, end, step_s))
+        self._timestamps: list[str] | None = None
+        self._series: dict[str, list[tuple[str, ...]]] = {}
+        self._counts: dict[tuple[str, Labels], list[float]] = {}
         self._steps: dict[tuple[str, Labels], list[Sketch | float]] = {}
         self._sketches: dict[tuple[str, Labels, int, int], Sketch] = {}
         self._grouped: dict[tuple[str, int, int], dict[tuple[str, ...], float]] = {}
 
     def timestamps(self) -> list[str]:
         """Every step's start, in ISO 8601."""
-        return [iso(s) for s in self.starts]
+        if self._timestamps is None:
+            days: dict[int, str] = {}
+            found = []
+            for s in self.starts:
+                day, second = divmod(s, 86400)
+                prefix = days.get(day)
+                if prefix is None:
+                    prefix = days[day] = iso(day * 86400)[:11]
+                hour, rest = divmod(second, 3600)
+                found.append(f"{prefix}{hour:02}:{rest // 60:02}:{rest % 60:02}Z")
+            self._timestamps = found
+        return self._timestamps
 
     def _filter(self, labels: Mapping[str, str]) -> dict[str, str]:
         return {**labels, AGENT: self.agent} if self.agent is not None else dict(labels)
 
+    def _any_series(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether any series of ``name`` matches ``labels`` (and the agent) at all.
+
+        One ``series`` read per metric and query spares the per-step reads of metrics that
+        have nothing (no breaker, no loop, no error of some source): most of them, often.
+        """
+        series = self._series.get(name)
+        if series is None:
+            series = self._series[name] = self.store.series(name)
+        wanted = [(label_position(name, k), v) for k, v in self._filter(labels).items()]
+        return any(all(values[i] == v for i, v in wanted) for values in series)
+
     def _read(self, name: str, labels: Mapping[str, str]) -> list[Sketch | float]:
         key = (name, tuple(sorted(labels.items())))
         found = self._steps.get(key)
+        if found is None and not self._any_series(name, labels):
+            found = self._steps[key] = [0.0] * len(self.starts)
         if found is None:
             buckets = self.store.buckets(
                 name, self._filter(labels) or None, self.start, self.end, self.step_s
             )
-            by_start = {b.start_unix_s: b for b in buckets}
-            found = []
-            for s in self.starts:
-                bucket = by_start.get(s)
-                if bucket is None:
-                    found.append(0.0)
-                else:
-                    found.append(bucket.sketch if bucket.sketch is not None else bucket.value)
+            if len(buckets) != len(self.starts) or (
+                buckets and buckets[0].start_unix_s != self.starts[0]
+            ):
+                by_start = {b.start_unix_s: b for b in buckets}
+                buckets = [by_start.get(s) or Bucket(s, 0.0) for s in self.starts]
+            found = [b.value if b.sketch is None else b.sketch for b in buckets]
             self._steps[key] = found
         return found
 
     def counts(self, name: str, **labels: str) -> list[float]:
-        """A counter's increase in every step."""
-        return [v if isinstance(v, float) else float(v.count) for v in self._read(name, labels)]
+        """A counter's increase in every step (a list shared by the callers: do not change it)."""
+        key = (name, tuple(sorted(labels.items())))
+        found = self._counts.get(key)
+        if found is None:
+            found = self._counts[key] = [
+                v if isinstance(v, float) else float(v.count) for v in self._read(name, labels)
+            ]
+        return found
 
     def sketches(self, name: str, **labels: str) -> list[Sketch | None]:
         """A histogram's observations in every step (``None`` for a step without any)."""
@@ -127,12 +160,48 @@ class Window:
         found = self._sketches.get(key)
         if found is None:
             found = Sketch(DEFAULT_RELATIVE_ACCURACY)
-            for a, b, step in spans(start, end, self.step_s):
+            ranges = spans(start, end, self.step_s) if self._any_series(name, labels) else []
+            for a, b, step in ranges:
                 for bucket in self.store.buckets(name, self._filter(labels) or None, a, b, step):
                     if bucket.sketch is not None and bucket.sketch.count:
                         found.merge(bucket.sketch)
             self._sketches[key] = found
         return found
+
+    def sketches_by(self, name: str, label: str) -> dict[str, Sketch]:
+        """A histogram's observations over the window, per value of ``label``.
+
+        The window's spans (see :func:`spans`) of at most an hour are read for every series
+        at once (``histograms``); longer ones, read from a coarse roll-up, per label value
+        (``buckets``), as ``histograms`` would read them from the finest roll-up.
+        """
+        at = label_position(name, label)
+        agent_at = agent_position(name)
+        out: dict[str, Sketch] = {}
+
+        def add(value: str, sketch: Sketch) -> None:
+            held = out.get(value)
+            if held is None:
+                out[value] = sketch.copy()
+            else:
+                held.merge(sketch)
+
+        values: list[str] | None = None
+        if not self._any_series(name, {}):
+            return out
+        for a, b, step in spans(self.start, self.end, self.step_s):
+            if b - a <= _BULK_SPAN_S:
+                for labels, sketch in self.store.histograms(name, a, b).items():
+                    if sketch.count and (self.agent is None or labels[agent_at] == self.agent):
+                        add(labels[at], sketch)
+                continue
+            if values is None:
+                values = self.label_values(name, label)
+            for value in values:
+                for bucket in self.store.buckets(name, self._filter({label: value}), a, b, step):
+                    if bucket.sketch is not None and bucket.sketch.count:
+                        add(value, bucket.sketch)
+        return out
 
     def counter(self, name: str, start: float | None, end: float | None, **labels: str) -> float:
         """A counter over any range (read from the roll-up the store picks for it)."""

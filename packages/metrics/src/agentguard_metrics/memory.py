@@ -10,9 +10,10 @@ that still holds the start of the range.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from agentguard_metrics._tiers import (
@@ -46,6 +47,23 @@ def _matching(
     for values, cells in by_labels.items():
         if values and matches(values, wanted):
             yield cells
+
+
+def _starts(lo: float, hi: float, resolution_s: int) -> range | None:
+    """The bucket starts of ``[lo, hi)`` (``lo`` aligned), or ``None`` when unbounded."""
+    if lo == -float("inf") or hi == float("inf"):
+        return None
+    return range(int(lo), math.ceil(hi), resolution_s)
+
+
+def _within(cells: Mapping[int, _V], starts: range | None) -> Iterable[tuple[int, _V]]:
+    """The cells, or only those starting in ``starts`` when looking them up is fewer steps.
+
+    Callers still check the range of what they get: this only saves iterations.
+    """
+    if starts is not None and len(starts) < len(cells):
+        return [(b, cells[b]) for b in starts if b in cells]
+    return cells.items()
 
 
 class MemoryStore:
@@ -235,9 +253,10 @@ class MemoryStore:
         """Counter ``name`` over ``start <= t < end``, per series."""
         label_names(name)
         index, lo, hi = self._range(start, end)
+        starts = _starts(lo, hi, ROLLUPS[index].resolution_s)
         with self._lock:
             return {
-                values: sum(v for b, v in cells.items() if lo <= b < hi)
+                values: sum(v for b, v in _within(cells, starts) if lo <= b < hi)
                 for values, cells in self._counters[index].get(name, {}).items()
                 if values
             }
@@ -248,13 +267,14 @@ class MemoryStore:
         """Histogram ``name`` over ``start <= t < end``, per series."""
         label_names(name)
         index, lo, hi = self._range(start, end)
+        starts = _starts(lo, hi, ROLLUPS[index].resolution_s)
         found: dict[_Labels, Sketch] = {}
         with self._lock:
             for values, cells in self._sketches[index].get(name, {}).items():
                 if not values:
                     continue
                 merged = Sketch(DEFAULT_RELATIVE_ACCURACY)
-                for b, sketch in cells.items():
+                for b, sketch in _within(cells, starts):
                     if lo <= b < hi:
                         merged.merge(sketch)
                 found[values] = merged
@@ -299,15 +319,16 @@ class MemoryStore:
         steps = range(first, int(end) if end == int(end) else int(end) + 1, step_s)
         amounts = dict.fromkeys(steps, 0.0)
         sketches: dict[int, Sketch] = {}
+        held_range = range(first, first + len(steps) * step_s, ROLLUPS[index].resolution_s)
         with self._lock:
             for cells in _matching(self._counters[index].get(name, {}), wanted):
-                for b, v in cells.items():
-                    s = bucket_start(b, step_s)
+                for b, v in _within(cells, held_range):
+                    s = b - b % step_s  # bucket starts are ints: bucket_start(b, step_s)
                     if s in amounts:
                         amounts[s] += v
             for scells in _matching(self._sketches[index].get(name, {}), wanted):
-                for b, sketch in scells.items():
-                    s = bucket_start(b, step_s)
+                for b, sketch in _within(scells, held_range):
+                    s = b - b % step_s
                     if s in amounts:
                         held = sketches.get(s)
                         if held is None:
