@@ -71,7 +71,7 @@ class QueryEngine:
             )
         self._store = store
         self._clock = clock
-        self._budget = budget_usd_per_month
+        self._budget = None if budget_usd_per_month is None else float(budget_usd_per_month)
         self._started = clock()
 
     @property
