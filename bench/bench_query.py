@@ -115,7 +115,7 @@ def fill_exposition(store: Store, counters: int, histograms: int) -> None:
 _MODELS = [f"model-{i}" for i in range(5)]
 _TOOLS = [f"tool-{i}" for i in range(5)]
 _AGENTS = [f"agent-{i}" for i in range(5)]
-DAY_COUNTERS = [
+DAY_COUNTERS: list[tuple[str, tuple[str, ...]]] = [
     *((LLM_CALLS.name, (m, "ok", "")) for m in _MODELS),
     *((LLM_TOKENS.name, (m, "input", "")) for m in _MODELS),
     *((LLM_TOKENS.name, (m, "output", "")) for m in _MODELS),
@@ -123,7 +123,7 @@ DAY_COUNTERS = [
     *((TOOL_CALLS.name, (t, "ok", "")) for t in _TOOLS),
 ]
 """25 counter series, spread over the metrics a query reads."""
-DAY_HISTOGRAMS = [
+DAY_HISTOGRAMS: list[tuple[str, tuple[str, ...]]] = [
     *((LLM_DURATION.name, (m, "")) for m in _MODELS),
     *((LLM_TTFT.name, (m, "")) for m in _MODELS),
     *((LLM_CONTEXT.name, (m, "")) for m in _MODELS),
