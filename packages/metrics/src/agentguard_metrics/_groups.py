@@ -29,8 +29,17 @@ from agentguard.metricmap import (
     TOOL_CALLS,
     TOOL_DURATION,
 )
+from agentguard_metrics._stats import (
+    count,
+    latency_stats,
+    merged,
+    percent,
+    ratio,
+    stat,
+    union_stat,
+)
 from agentguard_metrics._window import Window, agent_position, label_position
-from agentguard_metrics.sketch import Sketch
+from agentguard_metrics.store import Store
 
 TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 """The token types, as ``agentguard_llm_tokens_total`` labels them."""
@@ -45,80 +54,9 @@ STATE_NAMES: Final = {number: name for name, number in BREAKER_STATE_NUMBERS.ite
 STABLE_PERCENT: Final = 5.0
 """A change against the previous period within this many percent is ``stable``."""
 
-_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 _DAY = 86400.0
 
 Point = dict[str, object]
-
-
-def count(value: float) -> int:
-    """A count read as a float (stores keep floats), as the integer it is (``round``)."""
-    return round(value)
-
-
-def stat(sketch: Sketch | None, how: str) -> float | None:
-    """``avg``, ``sum``, ``min``, ``max``, ``p50``, ``p95`` or ``p99`` of the observations."""
-    if sketch is None or sketch.count == 0:
-        return None
-    if how == "avg":
-        return sketch.sum / sketch.count
-    if how == "sum":
-        return sketch.sum
-    if how == "min":
-        return sketch.min
-    if how == "max":
-        return sketch.max
-    return sketch.quantile(_QUANTILES[how])
-
-
-def union_stat(a: Sketch | None, b: Sketch | None, how: str) -> float | None:
-    """:func:`stat` of the union of two sketches; merges them only for a quantile."""
-    if a is None or not a.count:
-        return stat(b, how)
-    if b is None or not b.count:
-        return stat(a, how)
-    if how == "avg":
-        return (a.sum + b.sum) / (a.count + b.count)
-    if how == "sum":
-        return a.sum + b.sum
-    if how == "min":
-        return min(a.min, b.min)
-    if how == "max":
-        return max(a.max, b.max)
-    return stat(merged(a, b), how)
-
-
-def merged(*sketches: Sketch | None) -> Sketch | None:
-    """The union of the given sketches (``None`` when all are empty), for reading only.
-
-    The inputs are never changed; when only one is not empty, it is returned itself.
-    """
-    found = [s for s in sketches if s is not None and s.count]
-    if len(found) <= 1:
-        return found[0] if found else None
-    union = found[0].copy()
-    for sketch in found[1:]:
-        union.merge(sketch)
-    return union
-
-
-def ratio(part: float, whole: float) -> float | None:
-    """``part / whole``, or ``None`` when ``whole`` is 0."""
-    return part / whole if whole else None
-
-
-def percent(part: float, whole: float) -> float | None:
-    """``100 * part / whole``, or ``None`` when ``whole`` is 0."""
-    return 100.0 * part / whole if whole else None
-
-
-def latency_stats(sketch: Sketch | None) -> dict[str, float | None]:
-    """``averageLatency``, ``p95Latency`` and ``p99Latency`` of a sketch, in seconds."""
-    return {
-        "averageLatency": stat(sketch, "avg"),
-        "p95Latency": stat(sketch, "p95"),
-        "p99Latency": stat(sketch, "p99"),
-    }
 
 
 def summary(w: Window) -> dict[str, object]:
@@ -369,7 +307,7 @@ def tools(w: Window, aggregation: str) -> dict[str, object]:
     }
 
 
-def breaker_states(w: Window) -> dict[str, str]:
+def breaker_states(store: Store, agent: str | None) -> dict[str, str]:
     """Each breaker's state now (``closed``, ``half_open``, ``open``).
 
     A store keeps ``agentguard_breaker_state`` per agent too (the agent of the run in which
@@ -380,8 +318,8 @@ def breaker_states(w: Window) -> dict[str, str]:
     at = label_position(BREAKER_STATE.name, "breaker")
     agent_at = agent_position(BREAKER_STATE.name)
     worst: dict[str, float] = {}
-    for values, value in w.store.gauges(BREAKER_STATE.name).items():
-        if w.agent is not None and values[agent_at] != w.agent:
+    for values, value in store.gauges(BREAKER_STATE.name).items():
+        if agent is not None and values[agent_at] != agent:
             continue
         name = values[at]
         worst[name] = max(worst.get(name, 0.0), value)
@@ -403,7 +341,7 @@ def breakers(w: Window) -> dict[str, object]:
         }
         for i, ts in enumerate(w.timestamps())
     ]
-    states = breaker_states(w)
+    states = breaker_states(w.store, w.agent)
     transitions = w.grouped(BREAKER_TRANSITIONS.name, ("breaker", "to_state"))
     rejected = w.grouped(BREAKER_REJECTIONS.name, ("breaker",))
     names = sorted(set(states) | {b for b, _ in transitions} | {b for (b,) in rejected})

@@ -38,7 +38,8 @@ from agentguard.metricmap import (
     LOOP_DETECTIONS,
     TOOL_DURATION,
 )
-from agentguard_metrics._groups import breaker_states, percent
+from agentguard_metrics._groups import breaker_states
+from agentguard_metrics._stats import percent
 from agentguard_metrics._window import Window, agent_position, iso, label_position
 from agentguard_metrics.sketch import Sketch
 
@@ -187,7 +188,7 @@ def _slowest(w: Window, name: str, label: str, start: int, end: int) -> str | No
 
 def _breakers(w: Window) -> Iterator[Insight]:
     opens = w.grouped(BREAKER_TRANSITIONS.name, ("breaker", "to_state"))
-    states = breaker_states(w)
+    states = breaker_states(w.store, w.agent)
     for (breaker, to_state), n in sorted(opens.items()):
         if to_state != "open" or n < BREAKER_OPENS:
             continue

@@ -30,7 +30,7 @@ from agentguard.metricmap import (
     TOOL_CALLS,
     TOOL_DURATION,
 )
-from agentguard_metrics import _formats, _groups
+from agentguard_metrics import _formats, _groups, _stats
 from agentguard_metrics._window import Window, iso, label_position, step_bounds
 from agentguard_metrics.insights import find_insights
 from agentguard_metrics.params import QueryParams
@@ -91,10 +91,10 @@ class QueryEngine:
             sketches = _sketches_by_first_label(store.histograms(duration))
             for name in sorted(requests):
                 sketch = sketches.get(name)
-                avg = _groups.stat(sketch, "avg")
-                p95 = _groups.stat(sketch, "p95")
+                avg = _stats.stat(sketch, "avg")
+                p95 = _stats.stat(sketch, "p95")
                 endpoints[f"{kind}:{name}"] = {
-                    "requests_total": _groups.count(requests[name]),
+                    "requests_total": _stats.count(requests[name]),
                     "avg_duration_ms": None if avg is None else avg * 1000.0,
                     "p95_duration_ms": None if p95 is None else p95 * 1000.0,
                 }
@@ -104,20 +104,19 @@ class QueryEngine:
             tokens[values[at]] = tokens.get(values[at], 0.0) + amount
         read = tokens["cache_read"]
         context = read + tokens["input"] + tokens["cache_write_5m"] + tokens["cache_write_1h"]
-        window = Window(store, start=0, end=0, step_s=60, agent=None)
         return {
             "uptime_seconds": max(0.0, self._clock() - self._started),
-            "total_executions": _groups.count(
+            "total_executions": _stats.count(
                 store.counter(LLM_CALLS.name) + store.counter(TOOL_CALLS.name)
             ),
-            "active_executions": _groups.count(store.gauge(RUNS_IN_PROGRESS.name)),
-            "error_count": _groups.count(store.counter(ERRORS.name)),
+            "active_executions": _stats.count(store.gauge(RUNS_IN_PROGRESS.name)),
+            "error_count": _stats.count(store.counter(ERRORS.name)),
             "endpoints": endpoints,
             "cost_usd_total": store.counter(LLM_COST.name),
-            "tokens_total": {t: _groups.count(v) for t, v in tokens.items()},
-            "cache_hit_ratio": _groups.ratio(read, context),
-            "breakers": _groups.breaker_states(window),
-            "loop_detections": _groups.count(store.counter(LOOP_DETECTIONS.name)),
+            "tokens_total": {t: _stats.count(v) for t, v in tokens.items()},
+            "cache_hit_ratio": _stats.ratio(read, context),
+            "breakers": _groups.breaker_states(store, None),
+            "loop_detections": _stats.count(store.counter(LOOP_DETECTIONS.name)),
         }
 
     def query(self, params: QueryParams) -> dict[str, object]:
