@@ -14,12 +14,16 @@ from metrics.dataset import NOW, at, feed, llm
 
 
 def findings(
-    clock: FakeClock, items: Sequence[Event], *, agent: str | None = None
+    clock: FakeClock,
+    items: Sequence[Event],
+    *,
+    agent: str | None = None,
+    query: Sequence[tuple[str, str]] = (("timeframe", "1h"),),
 ) -> list[dict[str, Any]]:
     clock.advance(NOW - clock.time())
     store = MemoryStore(clock=clock.time, liveness_s=3600.0)
     feed(store, clock, items)
-    pairs = [("timeframe", "1h"), ("metrics", "insights")]
+    pairs = [*query, ("metrics", "insights")]
     if agent is not None:
         pairs.append(("agent", agent))
     document: dict[str, Any] = QueryEngine(store, clock=clock.time).query(parse_query(pairs))
@@ -63,6 +67,16 @@ def test_latency_spike_names_the_step_and_the_endpoint(clock: FakeClock) -> None
     assert found[0]["value"] == pytest.approx(6.0, rel=0.01)
     assert found[0]["baseline"] == pytest.approx(1.0, rel=0.01)
     assert found[0]["severity"] == "critical"  # 6x the typical step
+
+
+def test_a_day_at_one_minute_is_judged_in_quarter_hours(clock: FakeClock) -> None:
+    items = [*_calls(10, 1.0), *_calls(20, 1.0), *_calls(30, 1.0), *_calls(40, 1.0)]
+    items += _calls(45, 0.9, model="haiku") + _calls(50, 6.0, model="opus")
+    day = (("timeframe", "24h"), ("granularity", "1m"))
+    found = of_type(findings(clock, items, query=day), "latency_spike")
+    assert [(f["timestamp"], f["endpoint"]) for f in found] == [
+        ("2026-01-01T01:45:00Z", "llm:opus")
+    ]
 
 
 def test_even_latency_is_no_spike(clock: FakeClock) -> None:

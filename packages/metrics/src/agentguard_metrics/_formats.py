@@ -30,7 +30,7 @@ _Doc = Mapping[str, object]
 
 def to_json(document: _Doc) -> str:
     """The document as JSON (``NaN`` never appears: statistics of nothing are ``null``)."""
-    return json.dumps(document, separators=(",", ":"), allow_nan=False)
+    return json.dumps(document, separators=(",", ":"), allow_nan=False, check_circular=False)
 
 
 def _section(document: _Doc, group: str) -> _Doc:

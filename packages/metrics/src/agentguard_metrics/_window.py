@@ -152,6 +152,25 @@ class Window:
         """A counter's increase over the whole window."""
         return sum(self.counts(name, **labels))
 
+    def coarse_sketches(self, name: str, step_s: int) -> list[tuple[int, Sketch]]:
+        """A histogram per step of ``step_s`` (a multiple of the window's step).
+
+        Only the steps wholly inside the window are listed, with their start.
+        """
+        if step_s == self.step_s:
+            return [
+                (s, k or Sketch()) for s, k in zip(self.starts, self.sketches(name), strict=True)
+            ]
+        if not self._any_series(name, {}):
+            return []
+        first = -(-self.start // step_s) * step_s
+        buckets = self.store.buckets(name, self._filter({}) or None, first, self.end, step_s)
+        return [
+            (b.start_unix_s, b.sketch)
+            for b in buckets
+            if b.sketch is not None and b.start_unix_s + step_s <= self.end
+        ]
+
     def sketch(self, name: str, labels: Mapping[str, str] | None = None) -> Sketch:
         """A histogram's observations over the window (of the series matching ``labels``)."""
         labels = labels or {}

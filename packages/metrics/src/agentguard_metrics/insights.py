@@ -8,7 +8,9 @@ yields :class:`Insight` objects. The rules and their thresholds:
 - ``latency_spike``: among the steps with at least :data:`MIN_STEP_SAMPLES` LLM (or tool)
   calls, one whose p95 latency is at least :data:`SPIKE_FACTOR` times the median of those
   steps' p95 (at least :data:`MIN_STEPS` such steps). The worst step is reported, with the
-  endpoint slowest in it.
+  endpoint slowest in it. Steps are the timeframe's default granularity, or the query's when
+  coarser (:func:`spike_step_s`): a one-minute blip in a day is noise, a slow quarter-hour
+  is not.
 - ``breaker_flapping``: a breaker opened at least :data:`BREAKER_OPENS` times in the window;
   ``critical`` when it is open now.
 - ``tool_loop``: a tool the loop guard caught looping in the window; ``warning`` when it
@@ -41,6 +43,7 @@ from agentguard.metricmap import (
 from agentguard_metrics._groups import breaker_states
 from agentguard_metrics._stats import percent
 from agentguard_metrics._window import Window, agent_position, iso, label_position
+from agentguard_metrics.params import DEFAULT_GRANULARITY, GRANULARITIES, TIMEFRAMES
 from agentguard_metrics.sketch import Sketch
 
 __all__ = [
@@ -135,24 +138,38 @@ def _cost_trend(w: Window) -> Iterator[Insight]:
     )
 
 
+def spike_step_s(w: Window) -> int:
+    """The step the latency-spike rule compares, in seconds.
+
+    The timeframe's default granularity, or the query's when coarser: a 24 h window at 1m is
+    judged in 96 steps of 15m.
+    """
+    by_length = {length: timeframe for timeframe, length in TIMEFRAMES.items()}
+    timeframe = by_length.get(w.end - w.start)
+    if timeframe is None:
+        return w.step_s
+    default = GRANULARITIES[DEFAULT_GRANULARITY[timeframe]]
+    return default if default > w.step_s and default % w.step_s == 0 else w.step_s
+
+
 def _latency_spikes(w: Window) -> Iterator[Insight]:
+    step_s = spike_step_s(w)
     for kind, name, label in (
         ("llm", LLM_DURATION.name, "model"),
         ("tool", TOOL_DURATION.name, "tool"),
     ):
         p95s = [
-            (i, sketch.quantile(0.95) or 0.0)
-            for i, sketch in enumerate(w.sketches(name))
-            if sketch is not None and sketch.count >= MIN_STEP_SAMPLES
+            (start, sketch.quantile(0.95) or 0.0)
+            for start, sketch in w.coarse_sketches(name, step_s)
+            if sketch.count >= MIN_STEP_SAMPLES
         ]
         if len(p95s) < MIN_STEPS:
             continue
         baseline = statistics.median(v for _, v in p95s)
-        worst, value = max(p95s, key=lambda p: p[1])
+        start, value = max(p95s, key=lambda p: p[1])
         if baseline <= 0 or value < SPIKE_FACTOR * baseline:
             continue
-        start = w.starts[worst]
-        endpoint = _slowest(w, name, label, start, start + w.step_s)
+        endpoint = _slowest(w, name, label, start, start + step_s)
         who = f"{kind}:{endpoint}" if endpoint is not None else f"{kind} calls"
         yield Insight(
             type="latency_spike",
