@@ -317,9 +317,13 @@ class MemoryStore:
         index = ROLLUPS.index(rollup_for(start, self._clock(), step_s))
         first = bucket_start(start, step_s)
         steps = range(first, int(end) if end == int(end) else int(end) + 1, step_s)
+        resolution = ROLLUPS[index].resolution_s
+        if step_s == resolution:
+            with self._lock:
+                return self._steps_at_resolution(name, wanted, index, steps)
         amounts = dict.fromkeys(steps, 0.0)
         sketches: dict[int, Sketch] = {}
-        held_range = range(first, first + len(steps) * step_s, ROLLUPS[index].resolution_s)
+        held_range = range(first, first + len(steps) * step_s, resolution)
         with self._lock:
             for cells in _matching(self._counters[index].get(name, {}), wanted):
                 for b, v in _within(cells, held_range):
@@ -342,6 +346,37 @@ class MemoryStore:
                 for sk in [sketches.get(s) or Sketch(DEFAULT_RELATIVE_ACCURACY)]
             ]
         return [Bucket(s, amounts[s]) for s in steps]
+
+    def _steps_at_resolution(
+        self, name: str, wanted: tuple[tuple[int, str], ...], index: int, steps: range
+    ) -> list[Bucket]:
+        """:meth:`buckets` when each step is one bucket of the roll-up: looked up, not scanned."""
+        if is_histogram(name):
+            found: list[Sketch | None] = [None] * len(steps)
+            for scells in _matching(self._sketches[index].get(name, {}), wanted):
+                get = scells.get
+                for i, s in enumerate(steps):
+                    sketch = get(s)
+                    if sketch is None:
+                        continue
+                    held = found[i]
+                    if held is None:
+                        found[i] = sketch.copy()
+                    else:
+                        held.merge(sketch)
+            return [
+                Bucket(s, float(sk.count), sk)
+                for s, held in zip(steps, found, strict=True)
+                for sk in [held or Sketch(DEFAULT_RELATIVE_ACCURACY)]
+            ]
+        amounts = [0.0] * len(steps)
+        for cells in _matching(self._counters[index].get(name, {}), wanted):
+            get = cells.get
+            for i, s in enumerate(steps):
+                v = get(s)
+                if v is not None:
+                    amounts[i] += v
+        return [Bucket(s, v) for s, v in zip(steps, amounts, strict=True)]
 
     @staticmethod
     def _bounds(start: float | None, end: float | None, resolution_s: int) -> tuple[float, float]:
