@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
@@ -257,6 +257,3 @@ class Handlers:
     async def crashed(self, request: Request, exc: Exception) -> Response:
         logger.error("agentguard_metrics: %s failed", request.url.path, exc_info=exc)
         return error(500, "INTERNAL_ERROR", "The service failed to answer; see its log")
-
-
-StopHook = Callable[[], None]

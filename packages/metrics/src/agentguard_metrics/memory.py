@@ -354,9 +354,9 @@ class MemoryStore:
         if is_histogram(name):
             found: list[Sketch | None] = [None] * len(steps)
             for scells in _matching(self._sketches[index].get(name, {}), wanted):
-                get = scells.get
+                get_sketch = scells.get
                 for i, s in enumerate(steps):
-                    sketch = get(s)
+                    sketch = get_sketch(s)
                     if sketch is None:
                         continue
                     held = found[i]
@@ -371,9 +371,9 @@ class MemoryStore:
             ]
         amounts = [0.0] * len(steps)
         for cells in _matching(self._counters[index].get(name, {}), wanted):
-            get = cells.get
+            get_amount = cells.get
             for i, s in enumerate(steps):
-                v = get(s)
+                v = get_amount(s)
                 if v is not None:
                     amounts[i] += v
         return [Bucket(s, v) for s, v in zip(steps, amounts, strict=True)]
