@@ -23,6 +23,7 @@ BENCHMARKS = {
     "receiver": "bench.bench_receiver",
     "metrics": "bench.bench_metrics",
     "redis": "bench.bench_redis",
+    "query": "bench.bench_query",
 }
 
 

@@ -22,15 +22,17 @@ import time
 from pathlib import Path
 
 from agentguard import Bus
-from agentguard.events import Event, LLMCallFinished, ToolCallFinished
+from agentguard.events import Event, ToolCallFinished
 from agentguard_metrics import Aggregator
 from agentguard_redis import RedisStore, RedisSubscriber, connect
 from agentguard_redis._ops import compile_batch
 from bench._harness import Report, sample_llm_call
 
+# The tests' killable redis-server and misbehaving proxy, shared (tests/ is on the path: the
+# noxfile and python -m bench from the root put it there).
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from support.redis_server import RedisServer  # noqa: E402 (the tests' killable server, shared)
-from support.tcp_proxy import TCPProxy  # noqa: E402 (same)
+from support.redis_server import RedisServer
+from support.tcp_proxy import TCPProxy
 
 COMMAND = "nox -s bench -- redis   (or: python -m bench redis)"
 
@@ -76,9 +78,9 @@ def _flush_rate(url: str) -> tuple[float, float, int]:
             aggregator.record(sample_llm_call(model=f"m{i % 20}"))
         # the batch the aggregator would send, applied straight to Redis and timed
         store = RedisStore(url, prefix=f"flush{attempt}")
-        state = aggregator._state  # noqa: SLF001 (the benchmark takes the buffer as a flush would)
+        state = aggregator._state  # the buffer, as a flush takes it
         batch = state[0].batch("bench", 1, time.time())
-        chunks = compile_batch(batch, store._keys, time.time())  # noqa: SLF001 (counting ops)
+        chunks = compile_batch(batch, store._keys, time.time())  # counting ops
         ops = sum(_ops_in(chunk.args) for chunk in chunks)
         started = time.perf_counter()
         store.apply(batch)

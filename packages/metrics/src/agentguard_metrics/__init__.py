@@ -11,11 +11,19 @@ store that adds up all processes exactly once::
     ...
     aggregator.flush(timeout_s=2.0)
     store.quantile("agentguard_llm_call_duration_seconds", 0.95, {"model": "claude-sonnet-4-5"})
+
+and served over HTTP (Prometheus, a snapshot, the time-series query, a page)::
+
+    from agentguard_metrics import MetricsService, create_app
+
+    with MetricsService(create_app(store), port=9464) as service:
+        print(service.url)
 """
 
 from __future__ import annotations
 
 from agentguard_metrics.aggregator import Aggregator
+from agentguard_metrics.app import DEFAULT_RATE_LIMIT_PER_S, create_app, stop_streams
 from agentguard_metrics.batch import (
     BASE_RESOLUTION_S,
     BucketKey,
@@ -24,7 +32,24 @@ from agentguard_metrics.batch import (
     SeriesKey,
     bucket_start,
 )
+from agentguard_metrics.exposition import StoreCollector, bucket_counts
+from agentguard_metrics.insights import Insight, Severity
 from agentguard_metrics.memory import MemoryStore
+from agentguard_metrics.params import (
+    AGGREGATIONS,
+    ALLOWED_GRANULARITIES,
+    DEFAULT_GRANULARITY,
+    FORMATS,
+    GRANULARITIES,
+    GROUPS,
+    PARAMETERS,
+    TIMEFRAMES,
+    InvalidParameter,
+    QueryParams,
+    parse_query,
+)
+from agentguard_metrics.query import QueryEngine
+from agentguard_metrics.server import DEFAULT_HOST, DEFAULT_PORT, MetricsService, serve
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch, mapping_for
 from agentguard_metrics.store import (
     AGENT,
@@ -42,25 +67,48 @@ from agentguard_metrics.store import (
 
 __all__ = [
     "AGENT",
+    "AGGREGATIONS",
+    "ALLOWED_GRANULARITIES",
     "BASE_RESOLUTION_S",
+    "DEFAULT_GRANULARITY",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_RATE_LIMIT_PER_S",
     "DEFAULT_RELATIVE_ACCURACY",
+    "FORMATS",
+    "GRANULARITIES",
+    "GROUPS",
+    "PARAMETERS",
     "ROLLUPS",
+    "TIMEFRAMES",
     "Aggregator",
     "Bucket",
     "BucketKey",
     "DeltaBatch",
     "GaugeSet",
+    "Insight",
+    "InvalidParameter",
     "MemoryStore",
+    "MetricsService",
+    "QueryEngine",
+    "QueryParams",
     "Rollup",
     "SeriesKey",
+    "Severity",
     "Sketch",
     "Store",
+    "StoreCollector",
+    "bucket_counts",
     "bucket_start",
+    "create_app",
     "is_histogram",
     "label_names",
     "mapping_for",
     "matcher",
     "matches",
+    "parse_query",
     "rollup_for",
     "series_labels",
+    "serve",
+    "stop_streams",
 ]

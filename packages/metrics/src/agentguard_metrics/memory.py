@@ -10,9 +10,10 @@ that still holds the start of the range.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
@@ -52,6 +53,23 @@ def _matching(
     for values, cells in by_labels.items():
         if values and matches(values, wanted):
             yield cells
+
+
+def _starts(lo: float, hi: float, resolution_s: int) -> range | None:
+    """The bucket starts of ``[lo, hi)`` (``lo`` aligned), or ``None`` when unbounded."""
+    if lo == -float("inf") or hi == float("inf"):
+        return None
+    return range(int(lo), math.ceil(hi), resolution_s)
+
+
+def _within(cells: Mapping[int, _V], starts: range | None) -> Iterable[tuple[int, _V]]:
+    """The cells, or only those starting in ``starts`` when looking them up is fewer steps.
+
+    Callers still check the range of what they get: this only saves iterations.
+    """
+    if starts is not None and len(starts) < len(cells):
+        return [(b, cells[b]) for b in starts if b in cells]
+    return cells.items()
 
 
 class MemoryStore:
@@ -241,9 +259,10 @@ class MemoryStore:
         """Counter ``name`` over ``start <= t < end``, per series."""
         label_names(name)
         index, lo, hi = self._range(start, end)
+        starts = _starts(lo, hi, ROLLUPS[index].resolution_s)
         with self._lock:
             return {
-                values: sum(v for b, v in cells.items() if lo <= b < hi)
+                values: sum(v for b, v in _within(cells, starts) if lo <= b < hi)
                 for values, cells in self._counters[index].get(name, {}).items()
                 if values
             }
@@ -254,13 +273,14 @@ class MemoryStore:
         """Histogram ``name`` over ``start <= t < end``, per series."""
         label_names(name)
         index, lo, hi = self._range(start, end)
+        starts = _starts(lo, hi, ROLLUPS[index].resolution_s)
         found: dict[_Labels, Sketch] = {}
         with self._lock:
             for values, cells in self._sketches[index].get(name, {}).items():
                 if not values:
                     continue
                 merged = Sketch(DEFAULT_RELATIVE_ACCURACY)
-                for b, sketch in cells.items():
+                for b, sketch in _within(cells, starts):
                     if lo <= b < hi:
                         merged.merge(sketch)
                 found[values] = merged
@@ -303,17 +323,22 @@ class MemoryStore:
         index = ROLLUPS.index(rollup_for(start, self._clock(), step_s))
         first = bucket_start(start, step_s)
         steps = range(first, int(end) if end == int(end) else int(end) + 1, step_s)
+        resolution = ROLLUPS[index].resolution_s
+        if step_s == resolution:
+            with self._lock:
+                return self._steps_at_resolution(name, wanted, index, steps)
         amounts = dict.fromkeys(steps, 0.0)
         sketches: dict[int, Sketch] = {}
+        held_range = range(first, first + len(steps) * step_s, resolution)
         with self._lock:
             for cells in _matching(self._counters[index].get(name, {}), wanted):
-                for b, v in cells.items():
-                    s = bucket_start(b, step_s)
+                for b, v in _within(cells, held_range):
+                    s = b - b % step_s  # bucket starts are ints: bucket_start(b, step_s)
                     if s in amounts:
                         amounts[s] += v
             for scells in _matching(self._sketches[index].get(name, {}), wanted):
-                for b, sketch in scells.items():
-                    s = bucket_start(b, step_s)
+                for b, sketch in _within(scells, held_range):
+                    s = b - b % step_s
                     if s in amounts:
                         held = sketches.get(s)
                         if held is None:
@@ -327,6 +352,37 @@ class MemoryStore:
                 for sk in [sketches.get(s) or Sketch(DEFAULT_RELATIVE_ACCURACY)]
             ]
         return [Bucket(s, amounts[s]) for s in steps]
+
+    def _steps_at_resolution(
+        self, name: str, wanted: tuple[tuple[int, str], ...], index: int, steps: range
+    ) -> list[Bucket]:
+        """:meth:`buckets` when each step is one bucket of the roll-up: looked up, not scanned."""
+        if is_histogram(name):
+            found: list[Sketch | None] = [None] * len(steps)
+            for scells in _matching(self._sketches[index].get(name, {}), wanted):
+                get_sketch = scells.get
+                for i, s in enumerate(steps):
+                    sketch = get_sketch(s)
+                    if sketch is None:
+                        continue
+                    held = found[i]
+                    if held is None:
+                        found[i] = sketch.copy()
+                    else:
+                        held.merge(sketch)
+            return [
+                Bucket(s, float(sk.count), sk)
+                for s, held in zip(steps, found, strict=True)
+                for sk in [held or Sketch(DEFAULT_RELATIVE_ACCURACY)]
+            ]
+        amounts = [0.0] * len(steps)
+        for cells in _matching(self._counters[index].get(name, {}), wanted):
+            get_amount = cells.get
+            for i, s in enumerate(steps):
+                v = get_amount(s)
+                if v is not None:
+                    amounts[i] += v
+        return [Bucket(s, v) for s, v in zip(steps, amounts, strict=True)]
 
     @staticmethod
     def _bounds(start: float | None, end: float | None, resolution_s: int) -> tuple[float, float]:

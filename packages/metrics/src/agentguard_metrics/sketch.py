@@ -16,7 +16,6 @@ plain ``int``, so a sketch is a few dictionaries that any store can hold (a Redi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import Final
 
@@ -106,8 +105,16 @@ class Sketch:
 
     def copy(self) -> Sketch:
         """An independent sketch with the same observations."""
-        twin = Sketch(self.relative_accuracy)
-        twin.merge(self)
+        twin = Sketch.__new__(Sketch)  # every slot is set below: no __init__ work twice
+        twin._mapping = self._mapping
+        twin.relative_accuracy = self.relative_accuracy
+        twin.positive = dict(self.positive)
+        twin.negative = dict(self.negative)
+        twin.zero_count = self.zero_count
+        twin.count = self.count
+        twin.sum = self.sum
+        twin.min = self.min
+        twin.max = self.max
         return twin
 
     @property
@@ -130,23 +137,39 @@ class Sketch:
             return self.min
         if rank == self.count - 1:
             return self.max
-        seen = 0
-        found = self.max
-        for value, n in self._ascending():
-            seen += n
-            if seen > rank:
-                found = value
-                break
+        found = self._value_at(rank)
         return min(max(found, self.min), self.max)
 
-    def _ascending(self) -> Iterator[tuple[float, int]]:
+    def _value_at(self, rank: int) -> float:
+        """The value the bucket holding ``rank`` stands for (only that one is computed).
+
+        High ranks are found from the top (p95 and p99 walk a few buckets, not all).
+        """
         value = self._mapping.value
-        for key in sorted(self.negative, reverse=True):
-            yield -value(key), self.negative[key]
-        if self.zero_count:
-            yield 0.0, self.zero_count
-        for key in sorted(self.positive):
-            yield value(key), self.positive[key]
+        if not self.negative and rank >= self.count // 2:
+            above = self.count - 1 - rank
+            seen = 0
+            positive = self.positive
+            for key in sorted(positive, reverse=True):
+                seen += positive[key]
+                if seen > above:
+                    return value(key)
+            return 0.0
+        seen = 0
+        negative = self.negative
+        for key in sorted(negative, reverse=True):
+            seen += negative[key]
+            if seen > rank:
+                return -value(key)
+        seen += self.zero_count
+        if seen > rank:
+            return 0.0
+        positive = self.positive
+        for key in sorted(positive):
+            seen += positive[key]
+            if seen > rank:
+                return value(key)
+        return self.max
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sketch):

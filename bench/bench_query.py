@@ -1,0 +1,234 @@
+"""The metrics service's reads (DESIGN.md P6), through real HTTP.
+
+- ``/metrics`` with 2,000 counter series (each one line of the exposition; the agent
+  dimension the store keeps is a single agent here, so store series = exposed series). Also
+  measured, without a target: 1,500 counter series and 500 histogram series (each histogram
+  is 15 lines on the metric's buckets).
+- ``GET /api/v1/metrics?timeframe=24h&granularity=1m`` (every group, insights included) over
+  50 series, 25 counters and 25 histograms spread over the metrics a query reads (calls,
+  tokens, cost, tool calls; LLM, time-to-first-token, context, tool and run histograms: 5
+  models, 5 tools, 5 agents), with data in every minute of the 24 h.
+
+Stores are made by :data:`store_factories` (name -> factory), so another store (Redis) is
+measured by adding an entry. Data is written through ``Store.apply`` with ``DeltaBatch``es,
+the protocol every store implements. Times are the best of several requests over one
+keep-alive connection to a ``MetricsService`` on loopback (uvicorn, httpx2).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from functools import partial
+
+import httpx2
+
+from agentguard.metricmap import (
+    LLM_CALLS,
+    LLM_CONTEXT,
+    LLM_COST,
+    LLM_DURATION,
+    LLM_TOKENS,
+    LLM_TTFT,
+    RUN_DURATION,
+    TOOL_CALLS,
+    TOOL_DURATION,
+)
+from agentguard_metrics import (
+    DeltaBatch,
+    MemoryStore,
+    MetricsService,
+    QueryEngine,
+    Sketch,
+    Store,
+    bucket_start,
+    create_app,
+    parse_query,
+)
+from bench._harness import Report
+
+COMMAND = "nox -s bench -- query   (or: python -m bench query)"
+
+store_factories: dict[str, Callable[[], Store]] = {"memory": MemoryStore}
+"""The stores measured: name -> a factory of an empty store on the wall clock."""
+
+_DAY = 86400
+
+
+def _best_ms(http: httpx2.Client, path: str, repeat: int) -> tuple[float, float]:
+    """Best wall-clock and best CPU milliseconds of ``repeat`` requests.
+
+    Client and server share this process, so its CPU time over a request is the work of
+    both, whatever else the machine runs (wall time on a shared machine is not).
+    """
+    best = cpu = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        started_cpu = time.process_time()
+        response = http.get(path)
+        cpu = min(cpu, time.process_time() - started_cpu)
+        best = min(best, time.perf_counter() - started)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:200]}")
+    return best * 1000.0, cpu * 1000.0
+
+
+def _seconds(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def _apply(store: Store, batches: list[DeltaBatch]) -> None:
+    for batch in batches:
+        store.apply(batch)
+
+
+def fill_exposition(store: Store, counters: int, histograms: int) -> None:
+    """``counters`` counter series and ``histograms`` histogram series, one agent."""
+    now = time.time()
+    at = bucket_start(now - 120)
+    counts: dict[tuple[str, tuple[str, ...], int], float] = {}
+    for i in range(counters):
+        if i % 2 == 0:
+            counts[(LLM_CALLS.name, (f"model-{i // 4}", ("ok", "error")[i // 2 % 2], ""), at)] = i
+        else:
+            token_type = ("input", "output", "cache_read", "cache_write_5m")[i // 2 % 4]
+            counts[(LLM_TOKENS.name, (f"model-{i}", token_type, ""), at)] = 1000.0 + i
+    rng = random.Random(6)
+    sketches: dict[tuple[str, tuple[str, ...], int], Sketch] = {}
+    for i in range(histograms):
+        sketch = Sketch()
+        for _ in range(50):
+            sketch.add(rng.lognormvariate(-1.0, 1.0))
+        name = (LLM_DURATION.name, TOOL_DURATION.name)[i % 2]
+        sketches[(name, (f"series-{i}", ""), at)] = sketch
+    _apply(
+        store,
+        [
+            DeltaBatch(
+                process_id="bench",
+                sequence=1,
+                sent_at_unix_s=now,
+                counters=counts,
+                histograms=sketches,
+            )
+        ],
+    )
+
+
+_MODELS = [f"model-{i}" for i in range(5)]
+_TOOLS = [f"tool-{i}" for i in range(5)]
+_AGENTS = [f"agent-{i}" for i in range(5)]
+DAY_COUNTERS: list[tuple[str, tuple[str, ...]]] = [
+    *((LLM_CALLS.name, (m, "ok", "")) for m in _MODELS),
+    *((LLM_TOKENS.name, (m, "input", "")) for m in _MODELS),
+    *((LLM_TOKENS.name, (m, "output", "")) for m in _MODELS),
+    *((LLM_COST.name, (m, "input", "")) for m in _MODELS),
+    *((TOOL_CALLS.name, (t, "ok", "")) for t in _TOOLS),
+]
+"""25 counter series, spread over the metrics a query reads."""
+DAY_HISTOGRAMS: list[tuple[str, tuple[str, ...]]] = [
+    *((LLM_DURATION.name, (m, "")) for m in _MODELS),
+    *((LLM_TTFT.name, (m, "")) for m in _MODELS),
+    *((LLM_CONTEXT.name, (m, "")) for m in _MODELS),
+    *((TOOL_DURATION.name, (t, "")) for t in _TOOLS),
+    *((RUN_DURATION.name, (a,)) for a in _AGENTS),
+]
+"""25 histogram series."""
+
+
+def fill_day(store: Store) -> None:
+    """The 50 series of ``DAY_COUNTERS`` and ``DAY_HISTOGRAMS``, data in every minute of 24 h."""
+    now = time.time()
+    first = bucket_start(now - _DAY + 120)
+    rng = random.Random(7)
+    batches: list[DeltaBatch] = []
+    for hour in range(24):
+        counts: dict[tuple[str, tuple[str, ...], int], float] = {}
+        sketches: dict[tuple[str, tuple[str, ...], int], Sketch] = {}
+        for minute in range(60):
+            at = first + (hour * 60 + minute) * 60
+            if at > now:
+                break
+            for name, labels in DAY_COUNTERS:
+                counts[(name, labels, at)] = 3.0
+            for name, labels in DAY_HISTOGRAMS:
+                sketch = Sketch()
+                for _ in range(3):
+                    sketch.add(rng.lognormvariate(0.0, 0.6))
+                sketches[(name, labels, at)] = sketch
+        batches.append(
+            DeltaBatch(
+                process_id="bench",
+                sequence=hour + 1,
+                sent_at_unix_s=now,
+                counters=counts,
+                histograms=sketches,
+            )
+        )
+    _apply(store, batches)
+
+
+def run() -> Report:
+    """Measure and return the report."""
+    report = Report("query: the metrics service's reads (DESIGN.md P6)", COMMAND)
+    for name, factory in store_factories.items():
+        store = factory()
+        fill_exposition(store, counters=2000, histograms=0)
+        with (
+            MetricsService(create_app(store, rate_limit_per_s=None)) as service,
+            httpx2.Client(base_url=service.url, timeout=30.0) as http,
+        ):
+            lines = sum(
+                1 for line in http.get("/metrics").text.splitlines() if not line.startswith("#")
+            )
+            ms, cpu = _best_ms(http, "/metrics", 15)
+        report.target(
+            f"P6 /metrics, 2,000 counter series [{name}]",
+            ms,
+            50.0,
+            "ms",
+            f"{lines} lines; cpu {cpu:.0f} ms",
+        )
+        store = factory()
+        fill_exposition(store, counters=1500, histograms=500)
+        with (
+            MetricsService(create_app(store, rate_limit_per_s=None)) as service,
+            httpx2.Client(base_url=service.url, timeout=30.0) as http,
+        ):
+            lines = sum(
+                1 for line in http.get("/metrics").text.splitlines() if not line.startswith("#")
+            )
+            ms, cpu = _best_ms(http, "/metrics", 10)
+        report.lines.append(
+            f"  {'    1,500 counter + 500 histogram series [' + name + ']':<58} {ms:10.3g} ms"
+            f"  [{lines} lines; cpu {cpu:.0f} ms; no target]"
+        )
+        store = factory()
+        fill_day(store)
+        query = "/api/v1/metrics?timeframe=24h&granularity=1m"
+        with (
+            MetricsService(create_app(store, rate_limit_per_s=None)) as service,
+            httpx2.Client(base_url=service.url, timeout=30.0) as http,
+        ):
+            ms, cpu = _best_ms(http, query, 10)
+            only, _ = _best_ms(http, query + "&metrics=performance", 10)
+        engine = QueryEngine(store)
+        params = parse_query([("timeframe", "24h"), ("granularity", "1m")])
+        in_process = min(_seconds(partial(engine.render, params)) for _ in range(10)) * 1000
+        report.target(
+            f"P6 24h at 1m, 50 series, every group [{name}]", ms, 100.0, "ms", f"cpu {cpu:.0f} ms"
+        )
+        report.lines.append(
+            f"  {'    the same, metrics=performance only [' + name + ']':<58} {only:10.3g} ms"
+        )
+        report.lines.append(
+            f"  {'    every group, in process (no HTTP) [' + name + ']':<58} {in_process:10.3g} ms"
+        )
+    return report
+
+
+if __name__ == "__main__":
+    run().print()

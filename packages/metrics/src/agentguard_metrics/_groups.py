@@ -1,0 +1,360 @@
+"""The sections of a time-series answer (insights are in :mod:`agentguard_metrics.insights`).
+
+Conventions, kept by every section: a step with nothing in it reads 0 for counts, tokens and
+dollars, and ``null`` for what is undefined without observations (latencies, ratios, rates).
+Latencies are in seconds, dollars in US dollars, ``...Rate`` in percent and ``...Ratio``
+between 0 and 1. Counters are the increase over the step whatever the aggregation; the
+aggregation says how each latency point is made from the step's observations.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime, timezone
+from typing import Final
+
+from agentguard.metricmap import (
+    BREAKER_REJECTIONS,
+    BREAKER_STATE,
+    BREAKER_STATE_NUMBERS,
+    BREAKER_TRANSITIONS,
+    CACHE_SAVED,
+    ERRORS,
+    LLM_CALLS,
+    LLM_COST,
+    LLM_DURATION,
+    LLM_TOKENS,
+    LOOP_DETECTIONS,
+    RUNS,
+    TOOL_CALLS,
+    TOOL_DURATION,
+)
+from agentguard_metrics._stats import (
+    count,
+    latency_stats,
+    merged,
+    percent,
+    ratio,
+    stat,
+    union_stat,
+)
+from agentguard_metrics._window import Window, agent_position, label_position
+from agentguard_metrics.store import Store
+
+TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+"""The token types, as ``agentguard_llm_tokens_total`` labels them."""
+CAMEL: Final = {
+    "input": "input",
+    "output": "output",
+    "cache_read": "cacheRead",
+    "cache_write_5m": "cacheWrite5m",
+    "cache_write_1h": "cacheWrite1h",
+}
+STATE_NAMES: Final = {number: name for name, number in BREAKER_STATE_NUMBERS.items()}
+STABLE_PERCENT: Final = 5.0
+"""A change against the previous period within this many percent is ``stable``."""
+
+_DAY = 86400.0
+
+Point = dict[str, object]
+
+
+def summary(w: Window) -> dict[str, object]:
+    """The window's totals across LLM and tool calls."""
+    calls = w.total(LLM_CALLS.name) + w.total(TOOL_CALLS.name)
+    failed = w.total(LLM_CALLS.name, status="error") + w.total(TOOL_CALLS.name, status="error")
+    latency = merged(w.sketch(LLM_DURATION.name), w.sketch(TOOL_DURATION.name))
+    return {
+        "totalExecutions": count(calls),
+        "successfulExecutions": count(calls - failed),
+        "failedExecutions": count(failed),
+        "successRate": percent(calls - failed, calls),
+        "totalCost": w.total(LLM_COST.name),
+        **latency_stats(latency),
+    }
+
+
+def _endpoints(w: Window, kind: str, calls: str, duration: str, label: str) -> list[Point]:
+    requests = w.grouped(calls, (label,))
+    errors = w.grouped(calls, (label, "status"))
+    sketches = w.sketches_by(duration, label)
+    found: list[Point] = []
+    for (name,), n in sorted(requests.items()):
+        if not n:
+            continue
+        found.append(
+            {
+                "endpoint": f"{kind}:{name}",
+                "requests": count(n),
+                "errors": count(errors.get((name, "error"), 0.0)),
+                **latency_stats(sketches.get(name)),
+            }
+        )
+    return found
+
+
+def performance(w: Window, aggregation: str) -> dict[str, object]:
+    """Executions, failures and latency per step; each endpoint over the window."""
+    llm = w.counts(LLM_CALLS.name)
+    tool = w.counts(TOOL_CALLS.name)
+    llm_failed = w.counts(LLM_CALLS.name, status="error")
+    tool_failed = w.counts(TOOL_CALLS.name, status="error")
+    llm_s = w.sketches(LLM_DURATION.name)
+    tool_s = w.sketches(TOOL_DURATION.name)
+    points: list[Point] = [
+        {
+            "timestamp": ts,
+            "executions": count(llm[i] + tool[i]),
+            "failed": count(llm_failed[i] + tool_failed[i]),
+            "latency": union_stat(llm_s[i], tool_s[i], aggregation),
+            "llmLatency": stat(llm_s[i], aggregation),
+            "toolLatency": stat(tool_s[i], aggregation),
+        }
+        for i, ts in enumerate(w.timestamps())
+    ]
+    return {
+        "aggregation": aggregation,
+        "timeSeries": points,
+        "endpoints": [
+            *_endpoints(w, "llm", LLM_CALLS.name, LLM_DURATION.name, "model"),
+            *_endpoints(w, "tool", TOOL_CALLS.name, TOOL_DURATION.name, "tool"),
+        ],
+    }
+
+
+def _token_counts(w: Window) -> dict[str, list[float]]:
+    return {t: w.counts(LLM_TOKENS.name, token_type=t) for t in TOKEN_TYPES}
+
+
+def usage(w: Window) -> dict[str, object]:
+    """Calls, runs and tokens by type, per step and over the window."""
+    columns: dict[str, list[float]] = {
+        "llmCalls": w.counts(LLM_CALLS.name),
+        "toolCalls": w.counts(TOOL_CALLS.name),
+        "runs": w.counts(RUNS.name),
+        **{f"{CAMEL[t]}Tokens": v for t, v in _token_counts(w).items()},
+    }
+    points = [
+        {"timestamp": ts, **{k: round(v[i]) for k, v in columns.items()}}
+        for i, ts in enumerate(w.timestamps())
+    ]
+    return {"timeSeries": points, "totals": {k: count(sum(v)) for k, v in columns.items()}}
+
+
+def month_start(now: float) -> float:
+    """The start of ``now``'s calendar month, UTC."""
+    moment = datetime.fromtimestamp(now, tz=timezone.utc)
+    return datetime(moment.year, moment.month, 1, tzinfo=timezone.utc).timestamp()
+
+
+def month_end(now: float) -> float:
+    """The end of ``now``'s calendar month, UTC."""
+    moment = datetime.fromtimestamp(now, tz=timezone.utc)
+    days = calendar.monthrange(moment.year, moment.month)[1]
+    return month_start(now) + days * _DAY
+
+
+def costs(w: Window, now: float, budget_usd_per_month: float | None) -> dict[str, object]:
+    """Dollars per step and component; breakdown, trends and budget over the window."""
+    total_steps = w.counts(LLM_COST.name)
+    parts = {t: w.counts(LLM_COST.name, component=t) for t in TOKEN_TYPES}
+    points = [
+        {"timestamp": ts, "cost": total_steps[i], **{CAMEL[t]: parts[t][i] for t in TOKEN_TYPES}}
+        for i, ts in enumerate(w.timestamps())
+    ]
+    total = sum(total_steps)
+    by_model = w.grouped(LLM_COST.name, ("model",))
+    window_s = w.end - w.start
+    previous = w.counter(LLM_COST.name, w.start - window_s, w.start)
+    change = percent(total - previous, previous)
+    burn_per_day = total / window_s * _DAY
+    month_to_date = w.counter(LLM_COST.name, month_start(now), None)
+    projected = month_to_date + burn_per_day * max(0.0, month_end(now) - now) / _DAY
+    section: dict[str, object] = {
+        "total": total,
+        "timeSeries": points,
+        "breakdown": {
+            "byTokenType": {t: sum(parts[t]) for t in TOKEN_TYPES},
+            "byModel": {model: v for (model,), v in sorted(by_model.items()) if v},
+        },
+        "trends": {
+            "previousPeriodTotal": previous,
+            "changePercent": change,
+            "trend": trend(change),
+            "burnRatePerDay": burn_per_day,
+            "monthToDate": month_to_date,
+            "projectedMonthly": projected,
+        },
+    }
+    if budget_usd_per_month is not None:
+        section["budget"] = {
+            "budget": budget_usd_per_month,
+            "spent": month_to_date,
+            "remaining": budget_usd_per_month - month_to_date,
+            "projected": projected,
+            "onTrack": projected <= budget_usd_per_month,
+            "burnRate": burn_per_day,
+        }
+    return section
+
+
+def trend(change_percent: float | None) -> str:
+    """``increasing``, ``decreasing`` or ``stable`` (also when there is nothing to compare)."""
+    if change_percent is None or abs(change_percent) < STABLE_PERCENT:
+        return "stable"
+    return "increasing" if change_percent > 0 else "decreasing"
+
+
+def errors(w: Window) -> dict[str, object]:
+    """Errors per step by source, the error rate of executions, and kinds over the window."""
+    total = w.counts(ERRORS.name)
+    sources = {s: w.counts(ERRORS.name, source=s) for s in ("llm", "tool", "other")}
+    calls = [
+        a + b for a, b in zip(w.counts(LLM_CALLS.name), w.counts(TOOL_CALLS.name), strict=True)
+    ]
+    failed = [
+        a + b
+        for a, b in zip(
+            w.counts(LLM_CALLS.name, status="error"),
+            w.counts(TOOL_CALLS.name, status="error"),
+            strict=False,
+        )
+    ]
+    points = [
+        {
+            "timestamp": ts,
+            "errors": count(total[i]),
+            **{s: round(v[i]) for s, v in sources.items()},
+            "errorRate": percent(failed[i], calls[i]),
+        }
+        for i, ts in enumerate(w.timestamps())
+    ]
+    by_kind = w.grouped(ERRORS.name, ("kind",))
+    return {
+        "timeSeries": points,
+        "breakdown": {
+            "bySource": {s: count(sum(v)) for s, v in sources.items()},
+            "byKind": {k: count(v) for (k,), v in sorted(by_kind.items()) if v},
+        },
+    }
+
+
+def _cache_point(read: float, write: float, uncached: float, saved: float) -> Point:
+    return {
+        "hitRatio": ratio(read, read + write + uncached),
+        "readTokens": count(read),
+        "writeTokens": count(write),
+        "uncachedTokens": count(uncached),
+        "savedUsd": saved,
+    }
+
+
+def cache(w: Window) -> dict[str, object]:
+    """Prompt-cache hit ratio, tokens and dollars saved, per step and over the window."""
+    tokens = _token_counts(w)
+    reads = tokens["cache_read"]
+    writes = [
+        a + b for a, b in zip(tokens["cache_write_5m"], tokens["cache_write_1h"], strict=True)
+    ]
+    uncached = tokens["input"]
+    saved = w.counts(CACHE_SAVED.name)
+    points = [
+        {"timestamp": ts, **_cache_point(reads[i], writes[i], uncached[i], saved[i])}
+        for i, ts in enumerate(w.timestamps())
+    ]
+    return {
+        "timeSeries": points,
+        "totals": _cache_point(sum(reads), sum(writes), sum(uncached), sum(saved)),
+    }
+
+
+def tools(w: Window, aggregation: str) -> dict[str, object]:
+    """Tool calls, errors, latency and loop detections per step and per tool."""
+    calls = w.counts(TOOL_CALLS.name)
+    failed = w.counts(TOOL_CALLS.name, status="error")
+    latency = w.sketches(TOOL_DURATION.name)
+    loops = w.counts(LOOP_DETECTIONS.name)
+    points = [
+        {
+            "timestamp": ts,
+            "calls": count(calls[i]),
+            "errors": count(failed[i]),
+            "latency": stat(latency[i], aggregation),
+            "loopDetections": count(loops[i]),
+        }
+        for i, ts in enumerate(w.timestamps())
+    ]
+    by_tool = w.grouped(TOOL_CALLS.name, ("tool",))
+    errors_by_tool = w.grouped(TOOL_CALLS.name, ("tool", "status"))
+    loops_by_tool = w.grouped(LOOP_DETECTIONS.name, ("tool",))
+    latencies = w.sketches_by(TOOL_DURATION.name, "tool")
+    names = sorted(
+        {t for (t,), v in by_tool.items() if v} | {t for (t,), v in loops_by_tool.items() if v}
+    )
+    return {
+        "aggregation": aggregation,
+        "timeSeries": points,
+        "byTool": [
+            {
+                "tool": name,
+                "calls": count(by_tool.get((name,), 0.0)),
+                "errors": count(errors_by_tool.get((name, "error"), 0.0)),
+                **latency_stats(latencies.get(name)),
+                "loopDetections": count(loops_by_tool.get((name,), 0.0)),
+            }
+            for name in names
+        ],
+    }
+
+
+def breaker_states(store: Store, agent: str | None) -> dict[str, str]:
+    """Each breaker's state now (``closed``, ``half_open``, ``open``).
+
+    A store keeps ``agentguard_breaker_state`` per agent too (the agent of the run in which
+    the breaker last changed), and ``gauges`` gives no time with each value, so the latest
+    change across agents cannot be told apart: the most severe state wins (open over
+    half-open over closed). Narrowed to one agent, it is that agent's latest value.
+    """
+    at = label_position(BREAKER_STATE.name, "breaker")
+    agent_at = agent_position(BREAKER_STATE.name)
+    worst: dict[str, float] = {}
+    for values, value in store.gauges(BREAKER_STATE.name).items():
+        if agent is not None and values[agent_at] != agent:
+            continue
+        name = values[at]
+        worst[name] = max(worst.get(name, 0.0), value)
+    return {name: STATE_NAMES.get(round(v), "open") for name, v in sorted(worst.items())}
+
+
+_TO_STATES = (("open", "opened"), ("half_open", "halfOpened"), ("closed", "closed"))
+
+
+def breakers(w: Window) -> dict[str, object]:
+    """Transitions and rejections per step; each breaker's state now and its window."""
+    moves = {key: w.counts(BREAKER_TRANSITIONS.name, to_state=s) for s, key in _TO_STATES}
+    rejections = w.counts(BREAKER_REJECTIONS.name)
+    points = [
+        {
+            "timestamp": ts,
+            **{key: round(v[i]) for key, v in moves.items()},
+            "rejections": count(rejections[i]),
+        }
+        for i, ts in enumerate(w.timestamps())
+    ]
+    states = breaker_states(w.store, w.agent)
+    transitions = w.grouped(BREAKER_TRANSITIONS.name, ("breaker", "to_state"))
+    rejected = w.grouped(BREAKER_REJECTIONS.name, ("breaker",))
+    names = sorted(set(states) | {b for b, _ in transitions} | {b for (b,) in rejected})
+    return {
+        "timeSeries": points,
+        "current": states,
+        "byBreaker": [
+            {
+                "breaker": name,
+                "state": states.get(name),
+                **{key: count(transitions.get((name, s), 0.0)) for s, key in _TO_STATES},
+                "rejections": count(rejected.get((name,), 0.0)),
+            }
+            for name in names
+        ],
+    }

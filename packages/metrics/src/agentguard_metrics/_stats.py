@@ -1,0 +1,77 @@
+"""Statistics of sketches and numbers, as every section of a query reports them."""
+
+from __future__ import annotations
+
+from agentguard_metrics.sketch import Sketch
+
+_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def count(value: float) -> int:
+    """A count read as a float (stores keep floats), as the integer it is (``round``)."""
+    return round(value)
+
+
+def stat(sketch: Sketch | None, how: str) -> float | None:
+    """``avg``, ``sum``, ``min``, ``max``, ``p50``, ``p95`` or ``p99`` of the observations."""
+    if sketch is None or sketch.count == 0:
+        return None
+    if how == "avg":
+        return sketch.sum / sketch.count
+    if how == "sum":
+        return sketch.sum
+    if how == "min":
+        return sketch.min
+    if how == "max":
+        return sketch.max
+    return sketch.quantile(_QUANTILES[how])
+
+
+def union_stat(a: Sketch | None, b: Sketch | None, how: str) -> float | None:
+    """:func:`stat` of the union of two sketches; merges them only for a quantile."""
+    if a is None or not a.count:
+        return stat(b, how)
+    if b is None or not b.count:
+        return stat(a, how)
+    if how == "avg":
+        return (a.sum + b.sum) / (a.count + b.count)
+    if how == "sum":
+        return a.sum + b.sum
+    if how == "min":
+        return min(a.min, b.min)
+    if how == "max":
+        return max(a.max, b.max)
+    return stat(merged(a, b), how)
+
+
+def merged(*sketches: Sketch | None) -> Sketch | None:
+    """The union of the given sketches (``None`` when all are empty), for reading only.
+
+    The inputs are never changed; when only one is not empty, it is returned itself.
+    """
+    found = [s for s in sketches if s is not None and s.count]
+    if len(found) <= 1:
+        return found[0] if found else None
+    union = found[0].copy()
+    for sketch in found[1:]:
+        union.merge(sketch)
+    return union
+
+
+def ratio(part: float, whole: float) -> float | None:
+    """``part / whole``, or ``None`` when ``whole`` is 0."""
+    return part / whole if whole else None
+
+
+def percent(part: float, whole: float) -> float | None:
+    """``100 * part / whole``, or ``None`` when ``whole`` is 0."""
+    return 100.0 * part / whole if whole else None
+
+
+def latency_stats(sketch: Sketch | None) -> dict[str, float | None]:
+    """``averageLatency``, ``p95Latency`` and ``p99Latency`` of a sketch, in seconds."""
+    return {
+        "averageLatency": stat(sketch, "avg"),
+        "p95Latency": stat(sketch, "p95"),
+        "p99Latency": stat(sketch, "p99"),
+    }

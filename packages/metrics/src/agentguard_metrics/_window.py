@@ -1,0 +1,266 @@
+"""One query's window over a store: its steps, its reads, each read once per query.
+
+Everything here goes through the :class:`~agentguard_metrics.store.Store` protocol only, so a
+query runs unchanged on any store. An ``agent`` narrows every read: through the store's label
+filter for per-step and total reads, and by the ``agent`` position of each series for the
+per-series bulk reads (``counters``, ``histograms``, ``gauges``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from agentguard.metricmap import METRICS, Metric
+from agentguard_metrics.batch import bucket_start
+from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
+from agentguard_metrics.store import AGENT, Bucket, Store, series_labels
+
+_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+_COARSE_STEPS = (86400, 3600, 900, 300)
+_BULK_SPAN_S = 3600
+Labels = tuple[tuple[str, str], ...]
+
+
+def iso(unix_s: float) -> str:
+    """``2026-01-01T00:00:00Z``: an ISO 8601 UTC time, to the second."""
+    moment = datetime.fromtimestamp(unix_s, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def spans(start: int, end: int, step_s: int) -> list[tuple[int, int, int]]:
+    """``[start, end)`` cut into ranges of whole coarse steps, with fine steps at the edges.
+
+    Each ``(a, b, step)`` is read with ``store.buckets(step_s=step)``, which reads the
+    coarsest roll-up dividing ``step``: a day of a 24 h window at 1-minute steps is then a
+    few hourly buckets plus the minutes at either edge instead of 1,440 minutes.
+    """
+    for coarse in _COARSE_STEPS:
+        if coarse <= step_s or coarse % step_s:
+            continue
+        first = -(-start // coarse) * coarse
+        last = end // coarse * coarse
+        if last - first >= coarse:
+            return [
+                *spans(start, first, step_s),
+                (first, last, coarse),
+                *spans(last, end, step_s),
+            ]
+    return [(start, end, step_s)] if end > start else []
+
+
+def agent_position(name: str) -> int:
+    """Where ``agent`` sits in the label values a store keeps ``name`` by."""
+    return series_labels(_BY_NAME[name]).index(AGENT)
+
+
+def label_position(name: str, label: str) -> int:
+    """Where ``label`` sits in the label values a store keeps ``name`` by."""
+    return series_labels(_BY_NAME[name]).index(label)
+
+
+class Window:
+    """The steps ``[start, end)`` of one query, and its reads (each made once).
+
+    Args:
+        store: Where the data is.
+        start: The first step's start (a multiple of ``step_s``).
+        end: The end of the last step.
+        step_s: The width of a step.
+        agent: Only this agent's series, or every agent's with ``None``.
+    """
+
+    def __init__(
+        self, store: Store, *, start: int, end: int, step_s: int, agent: str | None
+    ) -> None:
+        self.store = store
+        self.start = start
+        self.end = end
+        self.step_s = step_s
+        self.agent = agent
+        self.starts = list(range(start, end, step_s))
+        self._timestamps: list[str] | None = None
+        self._series: dict[str, list[tuple[str, ...]]] = {}
+        self._counts: dict[tuple[str, Labels], list[float]] = {}
+        self._steps: dict[tuple[str, Labels], list[Sketch | float]] = {}
+        self._sketches: dict[tuple[str, Labels, int, int], Sketch] = {}
+        self._grouped: dict[tuple[str, int, int], dict[tuple[str, ...], float]] = {}
+
+    def timestamps(self) -> list[str]:
+        """Every step's start, in ISO 8601."""
+        if self._timestamps is None:
+            days: dict[int, str] = {}
+            found = []
+            for s in self.starts:
+                day, second = divmod(s, 86400)
+                prefix = days.get(day)
+                if prefix is None:
+                    prefix = days[day] = iso(day * 86400)[:11]
+                hour, rest = divmod(second, 3600)
+                found.append(f"{prefix}{hour:02}:{rest // 60:02}:{rest % 60:02}Z")
+            self._timestamps = found
+        return self._timestamps
+
+    def _filter(self, labels: Mapping[str, str]) -> dict[str, str]:
+        return {**labels, AGENT: self.agent} if self.agent is not None else dict(labels)
+
+    def _any_series(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether any series of ``name`` matches ``labels`` (and the agent) at all.
+
+        One ``series`` read per metric and query spares the per-step reads of metrics that
+        have nothing (no breaker, no loop, no error of some source): most of them, often.
+        """
+        series = self._series.get(name)
+        if series is None:
+            series = self._series[name] = self.store.series(name)
+        wanted = [(label_position(name, k), v) for k, v in self._filter(labels).items()]
+        return any(all(values[i] == v for i, v in wanted) for values in series)
+
+    def _read(self, name: str, labels: Mapping[str, str]) -> list[Sketch | float]:
+        key = (name, tuple(sorted(labels.items())))
+        found = self._steps.get(key)
+        if found is None and not self._any_series(name, labels):
+            found = self._steps[key] = [0.0] * len(self.starts)
+        if found is None:
+            buckets = self.store.buckets(
+                name, self._filter(labels) or None, self.start, self.end, self.step_s
+            )
+            if len(buckets) != len(self.starts) or (
+                buckets and buckets[0].start_unix_s != self.starts[0]
+            ):
+                by_start = {b.start_unix_s: b for b in buckets}
+                buckets = [by_start.get(s) or Bucket(s, 0.0) for s in self.starts]
+            found = [b.value if b.sketch is None else b.sketch for b in buckets]
+            self._steps[key] = found
+        return found
+
+    def counts(self, name: str, **labels: str) -> list[float]:
+        """A counter's increase in every step (a list shared by the callers: do not change it)."""
+        key = (name, tuple(sorted(labels.items())))
+        found = self._counts.get(key)
+        if found is None:
+            found = self._counts[key] = [
+                v if isinstance(v, float) else float(v.count) for v in self._read(name, labels)
+            ]
+        return found
+
+    def sketches(self, name: str, **labels: str) -> list[Sketch | None]:
+        """A histogram's observations in every step (``None`` for a step without any)."""
+        return [v if isinstance(v, Sketch) and v.count else None for v in self._read(name, labels)]
+
+    def total(self, name: str, **labels: str) -> float:
+        """A counter's increase over the whole window."""
+        return sum(self.counts(name, **labels))
+
+    def coarse_sketches(self, name: str, step_s: int) -> list[tuple[int, Sketch]]:
+        """A histogram per step of ``step_s`` (a multiple of the window's step).
+
+        Only the steps wholly inside the window are listed, with their start.
+        """
+        if step_s == self.step_s:
+            return [
+                (s, k or Sketch()) for s, k in zip(self.starts, self.sketches(name), strict=True)
+            ]
+        if not self._any_series(name, {}):
+            return []
+        first = -(-self.start // step_s) * step_s
+        buckets = self.store.buckets(name, self._filter({}) or None, first, self.end, step_s)
+        return [
+            (b.start_unix_s, b.sketch)
+            for b in buckets
+            if b.sketch is not None and b.start_unix_s + step_s <= self.end
+        ]
+
+    def sketch(self, name: str, labels: Mapping[str, str] | None = None) -> Sketch:
+        """A histogram's observations over the window (of the series matching ``labels``)."""
+        labels = labels or {}
+        start, end = self.start, self.end
+        key = (name, tuple(sorted(labels.items())), start, end)
+        found = self._sketches.get(key)
+        if found is None:
+            found = Sketch(DEFAULT_RELATIVE_ACCURACY)
+            ranges = spans(start, end, self.step_s) if self._any_series(name, labels) else []
+            for a, b, step in ranges:
+                for bucket in self.store.buckets(name, self._filter(labels) or None, a, b, step):
+                    if bucket.sketch is not None and bucket.sketch.count:
+                        found.merge(bucket.sketch)
+            self._sketches[key] = found
+        return found
+
+    def sketches_by(self, name: str, label: str) -> dict[str, Sketch]:
+        """A histogram's observations over the window, per value of ``label``.
+
+        The window's spans (see :func:`spans`) of at most an hour are read for every series
+        at once (``histograms``); longer ones, read from a coarse roll-up, per label value
+        (``buckets``), as ``histograms`` would read them from the finest roll-up.
+        """
+        at = label_position(name, label)
+        agent_at = agent_position(name)
+        out: dict[str, Sketch] = {}
+
+        def add(value: str, sketch: Sketch) -> None:
+            held = out.get(value)
+            if held is None:
+                out[value] = sketch.copy()
+            else:
+                held.merge(sketch)
+
+        values: list[str] | None = None
+        if not self._any_series(name, {}):
+            return out
+        for a, b, step in spans(self.start, self.end, self.step_s):
+            if b - a <= _BULK_SPAN_S:
+                for labels, sketch in self.store.histograms(name, a, b).items():
+                    if sketch.count and (self.agent is None or labels[agent_at] == self.agent):
+                        add(labels[at], sketch)
+                continue
+            if values is None:
+                values = self.label_values(name, label)
+            for value in values:
+                for bucket in self.store.buckets(name, self._filter({label: value}), a, b, step):
+                    if bucket.sketch is not None and bucket.sketch.count:
+                        add(value, bucket.sketch)
+        return out
+
+    def counter(self, name: str, start: float | None, end: float | None, **labels: str) -> float:
+        """A counter over any range (read from the roll-up the store picks for it)."""
+        return self.store.counter(name, self._filter(labels) or None, start, end)
+
+    def grouped(
+        self, name: str, by: tuple[str, ...], start: int | None = None, end: int | None = None
+    ) -> dict[tuple[str, ...], float]:
+        """A counter over ``[start, end)`` (the window) added up by the labels ``by``."""
+        start = self.start if start is None else start
+        end = self.end if end is None else end
+        key = (name, start, end)
+        per_series = self._grouped.get(key)
+        if per_series is None:
+            per_series = self.store.counters(name, start, end)
+            if self.agent is not None:
+                at = agent_position(name)
+                per_series = {k: v for k, v in per_series.items() if k[at] == self.agent}
+            self._grouped[key] = per_series
+        positions = [label_position(name, label) for label in by]
+        out: dict[tuple[str, ...], float] = {}
+        for values, amount in per_series.items():
+            group = tuple(values[p] for p in positions)
+            out[group] = out.get(group, 0.0) + amount
+        return out
+
+    def label_values(self, name: str, label: str) -> list[str]:
+        """The values ``label`` of metric ``name`` has had (for this agent), sorted."""
+        at = label_position(name, label)
+        agent_at = agent_position(name)
+        return sorted(
+            {
+                values[at]
+                for values in self.store.series(name)
+                if self.agent is None or values[agent_at] == self.agent
+            }
+        )
+
+
+def step_bounds(now: float, window_s: int, step_s: int) -> tuple[int, int]:
+    """The window of a query made at ``now``: whole steps, the last one holding ``now``."""
+    end = bucket_start(now, step_s) + step_s
+    return end - window_s, end

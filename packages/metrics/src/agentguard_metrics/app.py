@@ -1,0 +1,144 @@
+"""The metrics service's ASGI app (starlette): Prometheus, the JSON APIs, the page.
+
+Routes (DESIGN.md section 5):
+
+- ``GET /metrics``: every metric of the store in the Prometheus text format, or OpenMetrics
+  when the ``Accept`` header asks for it (:class:`~agentguard_metrics.exposition.StoreCollector`).
+- ``GET /api/v1/snapshot``: the all-time figures and the state now, as JSON.
+- ``GET /api/v1/metrics``: the time-series query (:mod:`agentguard_metrics.params`).
+- ``GET /api/v1/stream``: server-sent events, a ``snapshot`` event every ``stream_interval_s``
+  (an ``error`` event instead while the store fails); ends when the client leaves or the
+  server shuts down.
+- ``GET /healthz``; ``GET /`` (the page) and ``GET /static/...`` (its files, from the
+  package's ``static`` folder).
+
+Every error is JSON ``{"error": CODE, "message": ...}``: 400 ``INVALID_PARAMETERS`` (with
+``details``: ``parameter``, ``value``, ``allowedValues``), 401 ``UNAUTHENTICATED``, 404
+``NOT_FOUND``, 405 ``METHOD_NOT_ALLOWED``, 429 ``RATE_LIMIT_EXCEEDED`` (with ``details`` and
+``Retry-After``), 503 ``STORE_UNAVAILABLE`` (with ``Retry-After``; logged once per episode of
+failures). Requests are checked in this order: rate limit, token, route, parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import cast
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from agentguard_metrics._http import (
+    BearerBackend,
+    GuardedStore,
+    Handlers,
+    RateLimit,
+    Stopping,
+    StoreUnavailable,
+    unauthenticated,
+)
+from agentguard_metrics._ratelimit import RateLimiter
+from agentguard_metrics.params import InvalidParameter
+from agentguard_metrics.query import QueryEngine
+from agentguard_metrics.store import Store
+
+__all__ = ["DEFAULT_RATE_LIMIT_PER_S", "create_app", "stop_streams"]
+
+DEFAULT_RATE_LIMIT_PER_S = 10.0
+"""Requests a second allowed per client address (bursts of twice as many)."""
+
+
+def create_app(
+    store: Store,
+    *,
+    token: str | None = None,
+    budget_usd_per_month: float | None = None,
+    rate_limit_per_s: float | None = DEFAULT_RATE_LIMIT_PER_S,
+    rate_limit_burst: float | None = None,
+    stream_interval_s: float = 1.0,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """Build the metrics service's app over ``store`` (serve it with ``MetricsService``).
+
+    Args:
+        store: The store to read (the memory store in process, the Redis store shared).
+        token: A bearer token every route but ``/healthz``, ``/`` and ``/static/`` needs
+            (those carry no data); ``None`` for none. Compared in constant time.
+        budget_usd_per_month: The monthly budget the ``costs`` group compares spending with.
+        rate_limit_per_s: Requests a second per client address (``/healthz`` aside), or
+            ``None`` for no limit.
+        rate_limit_burst: The burst allowed per client; twice the rate (at least 1) by default.
+        stream_interval_s: Seconds between two events of ``/api/v1/stream``.
+        clock: Unix time now: the end of every query window, uptime and rate limits.
+
+    Raises:
+        TypeError: ``store`` does not follow the ``Store`` protocol.
+        ValueError: an empty token, or a limit, budget or interval that is not positive.
+    """
+    if not isinstance(store, Store):
+        raise TypeError(f"store must follow agentguard_metrics.Store, got {store!r}")
+    if token is not None and not token:
+        raise ValueError("token may not be empty; pass None for no token")
+    if not stream_interval_s > 0:
+        raise ValueError(f"stream_interval_s must be > 0, got {stream_interval_s!r}")
+    middleware: list[Middleware] = []
+    if rate_limit_per_s is not None:
+        burst = rate_limit_burst if rate_limit_burst is not None else max(1.0, 2 * rate_limit_per_s)
+        middleware.append(
+            Middleware(RateLimit, limiter=RateLimiter(rate_limit_per_s, burst, clock))
+        )
+    if token is not None:
+        middleware.append(
+            Middleware(
+                AuthenticationMiddleware, backend=BearerBackend(token), on_error=unauthenticated
+            )
+        )
+    guarded = cast("Store", GuardedStore(store))
+    engine = QueryEngine(guarded, clock=clock, budget_usd_per_month=budget_usd_per_month)
+    stopping = Stopping()
+    handlers = Handlers(engine, stopping, stream_interval_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            stopping.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/metrics", handlers.metrics, methods=["GET"]),
+            Route("/api/v1/snapshot", handlers.snapshot, methods=["GET"]),
+            Route("/api/v1/metrics", handlers.query, methods=["GET"]),
+            Route("/api/v1/stream", handlers.stream, methods=["GET"]),
+            Route("/healthz", handlers.healthz, methods=["GET"]),
+            Route("/", handlers.page, methods=["GET"]),
+            Mount("/static", StaticFiles(packages=[("agentguard_metrics", "static")])),
+        ],
+        middleware=middleware,
+        exception_handlers={
+            InvalidParameter: handlers.invalid,
+            StoreUnavailable: handlers.unavailable,
+            HTTPException: handlers.http_error,
+            Exception: handlers.crashed,
+        },
+        lifespan=lifespan,
+    )
+    app.state.agentguard_stop_streams = stopping.stop
+    return app
+
+
+def stop_streams(app: Starlette) -> None:
+    """End the open ``/api/v1/stream`` responses of an app made by :func:`create_app`.
+
+    Call it before stopping the server: uvicorn waits for open responses, and an event
+    stream never ends by itself. ``MetricsService.close`` and ``serve`` call it.
+    """
+    stop = getattr(app.state, "agentguard_stop_streams", None)
+    if stop is not None:
+        stop()

@@ -1,0 +1,275 @@
+"""Rule-based findings over a query's window: the ``insights`` group of the query API.
+
+Each rule reads the window (and, for trends, the period of the same length before it) and
+yields :class:`Insight` objects. The rules and their thresholds:
+
+- ``cost_trend``: the window cost is at least :data:`COST_TREND_PERCENT` above the previous
+  period's, and at least :data:`MIN_COST_USD`. ``critical`` from twice the previous cost.
+- ``latency_spike``: among the steps with at least :data:`MIN_STEP_SAMPLES` LLM (or tool)
+  calls, one whose p95 latency is at least :data:`SPIKE_FACTOR` times the median of those
+  steps' p95 (at least :data:`MIN_STEPS` such steps). The worst step is reported, with the
+  endpoint slowest in it. Steps are the timeframe's default granularity, or the query's when
+  coarser (:func:`spike_step_s`): a one-minute blip in a day is noise, a slow quarter-hour
+  is not.
+- ``breaker_flapping``: a breaker opened at least :data:`BREAKER_OPENS` times in the window;
+  ``critical`` when it is open now.
+- ``tool_loop``: a tool the loop guard caught looping in the window; ``warning`` when it
+  stopped a run, ``info`` when it only warned.
+- ``cache_writes_unread``: a model wrote at least :data:`MIN_CACHE_WRITE_TOKENS` tokens to the
+  prompt cache and read back less than :data:`UNREAD_RATIO` of that.
+- ``cache_opportunity``: a model with no prompt-cache reads or writes, at least
+  :data:`MIN_CALLS` calls and on average at least :data:`MIN_CACHEABLE_TOKENS` uncached input
+  tokens a call. The estimate assumes :data:`ASSUMED_CACHED_SHARE` of the input cost is a
+  stable prefix read back at a tenth of the input price (Anthropic's cache-read price), and
+  is reported when it reaches :data:`MIN_COST_USD`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeAlias
+
+from agentguard.metricmap import (
+    BREAKER_TRANSITIONS,
+    LLM_CALLS,
+    LLM_COST,
+    LLM_DURATION,
+    LLM_TOKENS,
+    LOOP_DETECTIONS,
+    TOOL_DURATION,
+)
+from agentguard_metrics._groups import breaker_states
+from agentguard_metrics._stats import percent
+from agentguard_metrics._window import Window, agent_position, iso, label_position
+from agentguard_metrics.params import DEFAULT_GRANULARITY, GRANULARITIES, TIMEFRAMES
+from agentguard_metrics.sketch import Sketch
+
+__all__ = [
+    "ASSUMED_CACHED_SHARE",
+    "BREAKER_OPENS",
+    "COST_TREND_PERCENT",
+    "MIN_CACHEABLE_TOKENS",
+    "MIN_CACHE_WRITE_TOKENS",
+    "MIN_CALLS",
+    "MIN_COST_USD",
+    "MIN_STEPS",
+    "MIN_STEP_SAMPLES",
+    "SPIKE_FACTOR",
+    "UNREAD_RATIO",
+    "Insight",
+    "Severity",
+    "find_insights",
+]
+
+Severity: TypeAlias = Literal["info", "warning", "critical"]
+"""How urgent a finding is."""
+
+COST_TREND_PERCENT: Final = 20.0
+MIN_COST_USD: Final = 0.01
+SPIKE_FACTOR: Final = 2.0
+MIN_STEP_SAMPLES: Final = 5
+MIN_STEPS: Final = 4
+BREAKER_OPENS: Final = 3
+MIN_CACHE_WRITE_TOKENS: Final = 1024
+UNREAD_RATIO: Final = 0.05
+MIN_CALLS: Final = 10
+MIN_CACHEABLE_TOKENS: Final = 1024
+ASSUMED_CACHED_SHARE: Final = 0.5
+_CACHE_READ_DISCOUNT = 0.9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Insight:
+    """One finding."""
+
+    type: str
+    """What was found: ``cost_trend``, ``latency_spike``, ``breaker_flapping``,
+    ``tool_loop``, ``cache_writes_unread`` or ``cache_opportunity``."""
+    severity: Severity
+    """How urgent it is."""
+    message: str
+    """What was found, with its numbers."""
+    recommendation: str
+    """What to do about it."""
+    facts: dict[str, object] = field(default_factory=dict)
+    """The numbers behind it (``endpoint``, ``timestamp``, ``value``, ...), added to the JSON."""
+
+    def to_json(self) -> dict[str, object]:
+        """``{type, severity, message, recommendation, **facts}``."""
+        return {
+            "type": self.type,
+            "severity": self.severity,
+            "message": self.message,
+            "recommendation": self.recommendation,
+            **self.facts,
+        }
+
+
+def find_insights(w: Window) -> list[Insight]:
+    """Every finding of every rule over the window ``w``, most severe first."""
+    found = [
+        *_cost_trend(w),
+        *_latency_spikes(w),
+        *_breakers(w),
+        *_loops(w),
+        *_cache(w),
+    ]
+    order = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(found, key=lambda i: order[i.severity])
+
+
+def _cost_trend(w: Window) -> Iterator[Insight]:
+    total = w.total(LLM_COST.name)
+    window_s = w.end - w.start
+    previous = w.counter(LLM_COST.name, w.start - window_s, w.start)
+    change = percent(total - previous, previous)
+    if change is None or change < COST_TREND_PERCENT or total < MIN_COST_USD:
+        return
+    yield Insight(
+        type="cost_trend",
+        severity="critical" if change >= 100.0 else "warning",
+        message=f"Cost is up {change:.1f}% on the previous period "
+        f"(${total:.2f} against ${previous:.2f})",
+        recommendation="Check which models and agents drive it (costs.breakdown.byModel, "
+        "agent=); move simple steps to a cheaper model and cache stable prompt prefixes.",
+        facts={"changePercent": change, "value": total, "baseline": previous},
+    )
+
+
+def spike_step_s(w: Window) -> int:
+    """The step the latency-spike rule compares, in seconds.
+
+    The timeframe's default granularity, or the query's when coarser: a 24 h window at 1m is
+    judged in 96 steps of 15m.
+    """
+    by_length = {length: timeframe for timeframe, length in TIMEFRAMES.items()}
+    timeframe = by_length.get(w.end - w.start)
+    if timeframe is None:
+        return w.step_s
+    default = GRANULARITIES[DEFAULT_GRANULARITY[timeframe]]
+    return default if default > w.step_s and default % w.step_s == 0 else w.step_s
+
+
+def _latency_spikes(w: Window) -> Iterator[Insight]:
+    step_s = spike_step_s(w)
+    for kind, name, label in (
+        ("llm", LLM_DURATION.name, "model"),
+        ("tool", TOOL_DURATION.name, "tool"),
+    ):
+        p95s = [
+            (start, sketch.quantile(0.95) or 0.0)
+            for start, sketch in w.coarse_sketches(name, step_s)
+            if sketch.count >= MIN_STEP_SAMPLES
+        ]
+        if len(p95s) < MIN_STEPS:
+            continue
+        baseline = statistics.median(v for _, v in p95s)
+        start, value = max(p95s, key=lambda p: p[1])
+        if baseline <= 0 or value < SPIKE_FACTOR * baseline:
+            continue
+        endpoint = _slowest(w, name, label, start, start + step_s)
+        who = f"{kind}:{endpoint}" if endpoint is not None else f"{kind} calls"
+        yield Insight(
+            type="latency_spike",
+            severity="critical" if value >= 2 * SPIKE_FACTOR * baseline else "warning",
+            message=f"p95 latency of {kind} calls reached {value:.3g} s at {iso(start)}, "
+            f"{value / baseline:.1f}x the window's typical {baseline:.3g} s (slowest: {who})",
+            recommendation="Look at that time for provider errors and retries, larger "
+            "contexts or a slow tool backend; a circuit breaker and timeouts bound the damage.",
+            facts={
+                "timestamp": iso(start),
+                "endpoint": who,
+                "value": value,
+                "baseline": baseline,
+            },
+        )
+
+
+def _slowest(w: Window, name: str, label: str, start: int, end: int) -> str | None:
+    at = label_position(name, label)
+    agent_at = agent_position(name)
+    by: dict[str, Sketch] = {}
+    for values, sketch in w.store.histograms(name, start, end).items():
+        if w.agent is not None and values[agent_at] != w.agent:
+            continue
+        held = by.get(values[at])
+        if held is None:
+            by[values[at]] = sketch.copy()
+        else:
+            held.merge(sketch)
+    p95 = {k: s.quantile(0.95) for k, s in by.items() if s.count}
+    return max(p95, key=lambda k: p95[k] or 0.0) if p95 else None
+
+
+def _breakers(w: Window) -> Iterator[Insight]:
+    opens = w.grouped(BREAKER_TRANSITIONS.name, ("breaker", "to_state"))
+    states = breaker_states(w.store, w.agent)
+    for (breaker, to_state), n in sorted(opens.items()):
+        if to_state != "open" or n < BREAKER_OPENS:
+            continue
+        state = states.get(breaker, "closed")
+        yield Insight(
+            type="breaker_flapping",
+            severity="critical" if state == "open" else "warning",
+            message=f"Circuit breaker {breaker!r} opened {round(n)} times in the window "
+            f"(now {state})",
+            recommendation="The dependency behind it keeps failing: check its status and "
+            "errors.breakdown; raise reset_timeout_s if it needs longer to recover.",
+            facts={"breaker": breaker, "value": round(n), "state": state},
+        )
+
+
+def _loops(w: Window) -> Iterator[Insight]:
+    detections = w.grouped(LOOP_DETECTIONS.name, ("tool", "action"))
+    tools = sorted({tool for (tool, _), n in detections.items() if n})
+    for tool in tools:
+        stops = detections.get((tool, "stop"), 0.0)
+        total = stops + detections.get((tool, "warn"), 0.0)
+        yield Insight(
+            type="tool_loop",
+            severity="warning" if stops else "info",
+            message=f"Tool {tool!r} was caught looping {round(total)} times "
+            f"({round(stops)} runs stopped)",
+            recommendation="Make the tool's result say when to stop (an empty result, a final "
+            "status), or tell the model in the tool description not to poll it.",
+            facts={"tool": tool, "value": round(total), "stopped": round(stops)},
+        )
+
+
+def _cache(w: Window) -> Iterator[Insight]:
+    tokens = w.grouped(LLM_TOKENS.name, ("model", "token_type"))
+    calls = w.grouped(LLM_CALLS.name, ("model",))
+    input_cost = w.grouped(LLM_COST.name, ("model", "component"))
+    for (model,), n in sorted(calls.items()):
+        read = tokens.get((model, "cache_read"), 0.0)
+        written = tokens.get((model, "cache_write_5m"), 0.0) + tokens.get(
+            (model, "cache_write_1h"), 0.0
+        )
+        uncached = tokens.get((model, "input"), 0.0)
+        if written >= MIN_CACHE_WRITE_TOKENS and read < UNREAD_RATIO * written:
+            yield Insight(
+                type="cache_writes_unread",
+                severity="warning",
+                message=f"{model} wrote {round(written):,} tokens to the prompt cache and "
+                f"read back {round(read):,}",
+                recommendation="The cached prefix changes between calls or expires before "
+                "reuse: keep tools and system prompt byte-identical and first, or drop "
+                "cache_control (writes cost more than plain input).",
+                facts={"model": model, "writeTokens": round(written), "readTokens": round(read)},
+            )
+        elif read == 0 and written == 0 and n >= MIN_CALLS and uncached / n >= MIN_CACHEABLE_TOKENS:
+            saving = input_cost.get((model, "input"), 0.0) * ASSUMED_CACHED_SHARE
+            saving *= _CACHE_READ_DISCOUNT
+            if saving < MIN_COST_USD:
+                continue
+            yield Insight(
+                type="cache_opportunity",
+                severity="info",
+                message=f"{model} sent {round(uncached / n):,} uncached input tokens a call "
+                f"over {round(n)} calls; prompt caching could save about ${saving:.2f}",
+                recommendation="Mark the stable prefix (tools, system prompt, long documents) "
+                "with cache_control so later calls read it at a tenth of the input price.",
+                facts={"model": model, "estimatedSavingsUsd": saving},
+            )

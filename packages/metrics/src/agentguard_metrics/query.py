@@ -1,0 +1,182 @@
+"""The query engine: the snapshot and the time-series query, over any store.
+
+:class:`QueryEngine` reads through the :class:`~agentguard_metrics.store.Store` protocol
+only, so the same engine serves the in-memory store and the Redis store.
+
+**The snapshot** (:meth:`QueryEngine.snapshot`, ``GET /api/v1/snapshot``) is all-time: every
+count, cost and latency since the store began (for a store that keeps daily roll-ups for
+ever, that is everything), as a snapshot's users expect; ``active_executions`` and
+``breakers`` are the state now. Only ``uptime_seconds`` is the engine's own.
+
+**The time-series query** (:meth:`QueryEngine.query`, ``GET /api/v1/metrics``) reads a window
+of whole steps of the granularity, ending with the step that holds now, ``timeframe`` long
+(``24h`` at ``15m``: 96 steps, the last one in progress). Every step is listed, empty or
+not. See ``agentguard_metrics._groups`` for the conventions of each section.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from agentguard.metricmap import (
+    ERRORS,
+    LLM_CALLS,
+    LLM_COST,
+    LLM_DURATION,
+    LLM_TOKENS,
+    LOOP_DETECTIONS,
+    RUNS_IN_PROGRESS,
+    TOOL_CALLS,
+    TOOL_DURATION,
+)
+from agentguard_metrics import _formats, _groups, _stats
+from agentguard_metrics._window import Window, iso, label_position, step_bounds
+from agentguard_metrics.insights import find_insights
+from agentguard_metrics.params import QueryParams
+from agentguard_metrics.sketch import Sketch
+from agentguard_metrics.store import Store
+
+__all__ = ["QueryEngine"]
+
+_MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "prometheus": "text/plain; version=0.0.4; charset=utf-8",
+}
+
+
+class QueryEngine:
+    """Answers snapshots and time-series queries from a store.
+
+    Args:
+        store: Where the data is (any :class:`~agentguard_metrics.store.Store`).
+        clock: Unix time now: the end of every window, and the uptime.
+        budget_usd_per_month: A monthly budget in US dollars; the ``costs`` group then has
+            a ``budget`` section.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        budget_usd_per_month: float | None = None,
+    ) -> None:
+        if not isinstance(store, Store):
+            raise TypeError(f"store must follow agentguard_metrics.Store, got {store!r}")
+        if budget_usd_per_month is not None and not budget_usd_per_month > 0:
+            raise ValueError(
+                f"budget_usd_per_month must be > 0 (or None), got {budget_usd_per_month!r}"
+            )
+        self._store = store
+        self._clock = clock
+        self._budget = None if budget_usd_per_month is None else float(budget_usd_per_month)
+        self._started = clock()
+
+    @property
+    def store(self) -> Store:
+        """The store read."""
+        return self._store
+
+    def snapshot(self) -> dict[str, object]:
+        """The all-time figures and the state now (DESIGN.md section 5)."""
+        store = self._store
+        endpoints: dict[str, dict[str, object]] = {}
+        for kind, calls, duration in (
+            ("llm", LLM_CALLS.name, LLM_DURATION.name),
+            ("tool", TOOL_CALLS.name, TOOL_DURATION.name),
+        ):
+            requests = _by_first_label(store.counters(calls))
+            sketches = _sketches_by_first_label(store.histograms(duration))
+            for name in sorted(requests):
+                sketch = sketches.get(name)
+                avg = _stats.stat(sketch, "avg")
+                p95 = _stats.stat(sketch, "p95")
+                endpoints[f"{kind}:{name}"] = {
+                    "requests_total": _stats.count(requests[name]),
+                    "avg_duration_ms": None if avg is None else avg * 1000.0,
+                    "p95_duration_ms": None if p95 is None else p95 * 1000.0,
+                }
+        tokens = dict.fromkeys(_groups.TOKEN_TYPES, 0.0)
+        at = label_position(LLM_TOKENS.name, "token_type")
+        for values, amount in store.counters(LLM_TOKENS.name).items():
+            tokens[values[at]] = tokens.get(values[at], 0.0) + amount
+        read = tokens["cache_read"]
+        context = read + tokens["input"] + tokens["cache_write_5m"] + tokens["cache_write_1h"]
+        return {
+            "uptime_seconds": max(0.0, self._clock() - self._started),
+            "total_executions": _stats.count(
+                store.counter(LLM_CALLS.name) + store.counter(TOOL_CALLS.name)
+            ),
+            "active_executions": _stats.count(store.gauge(RUNS_IN_PROGRESS.name)),
+            "error_count": _stats.count(store.counter(ERRORS.name)),
+            "endpoints": endpoints,
+            "cost_usd_total": store.counter(LLM_COST.name),
+            "tokens_total": {t: _stats.count(v) for t, v in tokens.items()},
+            "cache_hit_ratio": _stats.ratio(read, context),
+            "breakers": _groups.breaker_states(store, None),
+            "loop_detections": _stats.count(store.counter(LOOP_DETECTIONS.name)),
+        }
+
+    def query(self, params: QueryParams) -> dict[str, object]:
+        """The JSON document of a time-series query (whatever ``params.format`` says)."""
+        now = self._clock()
+        start, end = step_bounds(now, params.window_s, params.step_s)
+        w = Window(self._store, start=start, end=end, step_s=params.step_s, agent=params.agent)
+        document: dict[str, object] = {
+            "timeframe": params.timeframe,
+            "granularity": params.granularity,
+            "aggregation": params.aggregation,
+            "agent": params.agent,
+            "generatedAt": iso(now),
+            "window": {"start": iso(start), "end": iso(end)},
+            "summary": _groups.summary(w),
+        }
+        for group in params.groups:
+            if group == "performance":
+                document[group] = _groups.performance(w, params.aggregation)
+            elif group == "usage":
+                document[group] = _groups.usage(w)
+            elif group == "costs":
+                document[group] = _groups.costs(w, now, self._budget)
+            elif group == "errors":
+                document[group] = _groups.errors(w)
+            elif group == "cache":
+                document[group] = _groups.cache(w)
+            elif group == "tools":
+                document[group] = _groups.tools(w, params.aggregation)
+            elif group == "breakers":
+                document[group] = _groups.breakers(w)
+            else:
+                document[group] = {"findings": [i.to_json() for i in find_insights(w)]}
+        return document
+
+    def render(self, params: QueryParams) -> tuple[str, str]:
+        """The answer to ``params`` as text in its format, and its media type."""
+        document = self.query(params)
+        if params.format == "csv":
+            text = _formats.to_csv(document)
+        elif params.format == "prometheus":
+            text = _formats.to_prometheus(document)
+        else:
+            text = _formats.to_json(document)
+        return text, _MEDIA_TYPES[params.format]
+
+
+def _by_first_label(per_series: dict[tuple[str, ...], float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for values, amount in per_series.items():
+        out[values[0]] = out.get(values[0], 0.0) + amount
+    return out
+
+
+def _sketches_by_first_label(per_series: dict[tuple[str, ...], Sketch]) -> dict[str, Sketch]:
+    out: dict[str, Sketch] = {}
+    for values, sketch in per_series.items():
+        held = out.get(values[0])
+        if held is None:
+            out[values[0]] = sketch.copy()
+        else:
+            held.merge(sketch)
+    return out

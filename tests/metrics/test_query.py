@@ -1,0 +1,394 @@
+"""The query engine against the hand-built data set: JSON, CSV and Prometheus, value by value."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agentguard.testing import FakeClock
+from agentguard_metrics import MemoryStore, QueryEngine, QueryParams, parse_query
+from metrics import dataset
+
+REL = 0.01  # sketch quantiles are within 0.5 %
+
+
+@pytest.fixture
+def store(clock: FakeClock) -> MemoryStore:
+    return dataset.build(clock)
+
+
+@pytest.fixture
+def engine(store: MemoryStore, clock: FakeClock) -> QueryEngine:
+    return QueryEngine(store, clock=clock.time, budget_usd_per_month=10.0)
+
+
+def hour(engine: QueryEngine, **params: str) -> dict[str, Any]:
+    return engine.query(parse_query([("timeframe", "1h"), *params.items()]))
+
+
+def test_the_snapshot_is_all_time_and_the_state_now(engine: QueryEngine, clock: FakeClock) -> None:
+    clock.advance(12.5)
+    snapshot = engine.snapshot()
+    assert snapshot["uptime_seconds"] == 12.5
+    assert snapshot["total_executions"] == 6  # the 00:30 call counts: all-time
+    assert snapshot["active_executions"] == 1  # billing's run is still going
+    assert snapshot["error_count"] == 2
+    assert snapshot["endpoints"] == {
+        "llm:haiku": {"requests_total": 1, "avg_duration_ms": 250.0, "p95_duration_ms": 250.0},
+        "llm:sonnet": {
+            "requests_total": 3,
+            "avg_duration_ms": pytest.approx(5000.0 / 3),
+            "p95_duration_ms": pytest.approx(1000.0, rel=REL),
+        },
+        "tool:search": {"requests_total": 2, "avg_duration_ms": 1000.0, "p95_duration_ms": 500.0},
+    }
+    assert snapshot["cost_usd_total"] == pytest.approx(0.5 + 0.875 + 0.75)
+    assert snapshot["tokens_total"] == {
+        "input": 3000,
+        "output": 200,
+        "cache_read": 3000,
+        "cache_write_5m": 4000,
+        "cache_write_1h": 0,
+    }
+    assert snapshot["cache_hit_ratio"] == pytest.approx(3000 / 10000)
+    assert snapshot["breakers"] == {"anthropic": "open"}
+    assert snapshot["loop_detections"] == 1
+    assert json.loads(json.dumps(snapshot)) == snapshot
+
+
+def test_the_window_is_whole_steps_ending_with_now(engine: QueryEngine) -> None:
+    document = hour(engine)
+    assert document["timeframe"] == "1h"
+    assert document["granularity"] == "1m"  # the default for 1h
+    assert document["generatedAt"] == "2026-01-01T02:00:30Z"
+    assert document["window"] == {"start": "2026-01-01T01:01:00Z", "end": "2026-01-01T02:01:00Z"}
+    points = document["performance"]["timeSeries"]
+    assert len(points) == 60
+    assert points[0]["timestamp"] == "2026-01-01T01:01:00Z"
+    assert points[-1]["timestamp"] == "2026-01-01T02:00:00Z"
+    assert {len(document[g]["timeSeries"]) for g in ("usage", "costs", "errors", "cache")} == {60}
+
+
+def test_the_summary_covers_the_window_only(engine: QueryEngine) -> None:
+    assert hour(engine)["summary"] == {
+        "totalExecutions": 5,
+        "successfulExecutions": 3,
+        "failedExecutions": 2,
+        "successRate": 60.0,
+        "totalCost": pytest.approx(1.625),
+        "averageLatency": pytest.approx(6.25 / 5),
+        "p95Latency": pytest.approx(1.5, rel=REL),
+        "p99Latency": pytest.approx(1.5, rel=REL),
+    }
+
+
+def test_performance_points_and_endpoints(engine: QueryEngine) -> None:
+    section = hour(engine, aggregation="max")["performance"]
+    points = section["timeSeries"]
+    assert points[9] == {
+        "timestamp": "2026-01-01T01:10:00Z",
+        "executions": 2,
+        "failed": 1,
+        "latency": pytest.approx(3.0),
+        "llmLatency": pytest.approx(3.0),
+        "toolLatency": None,
+    }
+    assert points[19]["executions"] == 2
+    assert points[19]["toolLatency"] == pytest.approx(1.5)
+    assert points[29]["latency"] == pytest.approx(0.25)
+    empty = points[0]
+    assert (empty["executions"], empty["failed"], empty["latency"]) == (0, 0, None)
+    assert section["endpoints"] == [
+        {
+            "endpoint": "llm:haiku",
+            "requests": 1,
+            "errors": 0,
+            "averageLatency": 0.25,
+            "p95Latency": 0.25,
+            "p99Latency": 0.25,
+        },
+        {
+            "endpoint": "llm:sonnet",
+            "requests": 2,
+            "errors": 1,
+            "averageLatency": 2.0,
+            "p95Latency": 1.0,
+            "p99Latency": 1.0,
+        },
+        {
+            "endpoint": "tool:search",
+            "requests": 2,
+            "errors": 1,
+            "averageLatency": 1.0,
+            "p95Latency": 0.5,
+            "p99Latency": 0.5,
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "expected"),
+    [
+        ("avg", 2.0),
+        ("sum", 4.0),
+        ("min", 1.0),
+        ("max", 3.0),
+        ("p50", 1.0),
+        ("p95", 1.0),
+        ("p99", 1.0),
+    ],
+)
+def test_the_aggregation_makes_each_latency_point(
+    engine: QueryEngine, aggregation: str, expected: float
+) -> None:
+    point = hour(engine, aggregation=aggregation)["performance"]["timeSeries"][9]
+    assert point["llmLatency"] == pytest.approx(expected, rel=REL)
+    # counts are the step's increase whatever the aggregation
+    assert point["executions"] == 2
+
+
+def test_usage_and_costs(engine: QueryEngine) -> None:
+    document = hour(engine)
+    usage = document["usage"]
+    assert usage["totals"] == {
+        "llmCalls": 3,
+        "toolCalls": 2,
+        "runs": 1,
+        "inputTokens": 3000,
+        "outputTokens": 200,
+        "cacheReadTokens": 3000,
+        "cacheWrite5mTokens": 4000,
+        "cacheWrite1hTokens": 0,
+    }
+    assert usage["timeSeries"][9]["llmCalls"] == 2
+    assert usage["timeSeries"][43]["runs"] == 0
+    assert usage["timeSeries"][44]["runs"] == 1
+    costs = document["costs"]
+    assert costs["total"] == pytest.approx(1.625)
+    assert costs["timeSeries"][9] == {
+        "timestamp": "2026-01-01T01:10:00Z",
+        "cost": 0.875,
+        "input": 0.25,
+        "output": 0.5,
+        "cacheRead": 0.125,
+        "cacheWrite5m": 0.0,
+        "cacheWrite1h": 0.0,
+    }
+    assert costs["breakdown"] == {
+        "byTokenType": {
+            "input": 0.75,
+            "output": 0.5,
+            "cache_read": 0.125,
+            "cache_write_5m": 0.25,
+            "cache_write_1h": 0.0,
+        },
+        "byModel": {"haiku": 0.75, "sonnet": 0.875},
+    }
+    trends = costs["trends"]
+    assert trends["previousPeriodTotal"] == pytest.approx(0.5)
+    assert trends["changePercent"] == pytest.approx(225.0)
+    assert trends["trend"] == "increasing"
+    assert trends["burnRatePerDay"] == pytest.approx(1.625 * 24)
+    assert trends["monthToDate"] == pytest.approx(2.125)
+    month_left_days = 31 - (2 * 3600 + 30) / 86400
+    assert trends["projectedMonthly"] == pytest.approx(2.125 + 1.625 * 24 * month_left_days)
+    budget = costs["budget"]
+    assert budget["budget"] == 10.0
+    assert budget["spent"] == pytest.approx(2.125)
+    assert budget["remaining"] == pytest.approx(7.875)
+    assert budget["projected"] == trends["projectedMonthly"]
+    assert budget["onTrack"] is False
+    assert budget["burnRate"] == trends["burnRatePerDay"]
+
+
+def test_no_budget_no_budget_section(store: MemoryStore, clock: FakeClock) -> None:
+    document: dict[str, Any] = QueryEngine(store, clock=clock.time).query(
+        QueryParams(timeframe="1h", granularity="1m")
+    )
+    assert "budget" not in document["costs"]
+
+
+def test_errors_cache_tools_breakers(engine: QueryEngine) -> None:
+    document = hour(engine)
+    errors = document["errors"]
+    assert errors["timeSeries"][9] == {
+        "timestamp": "2026-01-01T01:10:00Z",
+        "errors": 1,
+        "llm": 1,
+        "tool": 0,
+        "other": 0,
+        "errorRate": 50.0,
+    }
+    assert errors["timeSeries"][0]["errorRate"] is None  # no executions: no rate
+    assert errors["breakdown"] == {
+        "bySource": {"llm": 1, "tool": 1, "other": 0},
+        "byKind": {"rate_limited": 1, "timeout": 1},
+    }
+    cache = document["cache"]
+    assert cache["totals"] == {
+        "hitRatio": pytest.approx(3000 / 10000),
+        "readTokens": 3000,
+        "writeTokens": 4000,
+        "uncachedTokens": 3000,
+        "savedUsd": 0.0,
+    }
+    assert cache["timeSeries"][29]["hitRatio"] == 0.0
+    assert cache["timeSeries"][0]["hitRatio"] is None
+    tools = document["tools"]
+    assert tools["timeSeries"][19] == {
+        "timestamp": "2026-01-01T01:20:00Z",
+        "calls": 2,
+        "errors": 1,
+        "latency": pytest.approx(1.0),
+        "loopDetections": 0,
+    }
+    assert tools["timeSeries"][39]["loopDetections"] == 1
+    assert tools["byTool"] == [
+        {
+            "tool": "search",
+            "calls": 2,
+            "errors": 1,
+            "averageLatency": 1.0,
+            "p95Latency": 0.5,
+            "p99Latency": 0.5,
+            "loopDetections": 1,
+        }
+    ]
+    breakers = document["breakers"]
+    assert breakers["current"] == {"anthropic": "open"}
+    assert breakers["timeSeries"][39] == {
+        "timestamp": "2026-01-01T01:40:00Z",
+        "opened": 1,
+        "halfOpened": 0,
+        "closed": 0,
+        "rejections": 1,
+    }
+    assert breakers["byBreaker"] == [
+        {
+            "breaker": "anthropic",
+            "state": "open",
+            "opened": 1,
+            "halfOpened": 0,
+            "closed": 0,
+            "rejections": 1,
+        }
+    ]
+
+
+def test_an_agent_narrows_every_figure(engine: QueryEngine) -> None:
+    document = hour(engine, agent="support")
+    assert document["agent"] == "support"
+    assert document["summary"]["totalExecutions"] == 3
+    assert document["summary"]["failedExecutions"] == 1
+    assert document["summary"]["totalCost"] == pytest.approx(0.875)
+    assert [e["endpoint"] for e in document["performance"]["endpoints"]] == [
+        "llm:sonnet",
+        "tool:search",
+    ]
+    assert document["performance"]["endpoints"][1]["averageLatency"] == 0.5
+    assert document["costs"]["breakdown"]["byModel"] == {"sonnet": 0.875}
+    assert document["costs"]["trends"]["previousPeriodTotal"] == pytest.approx(0.5)
+    assert document["usage"]["totals"]["cacheWrite5mTokens"] == 0
+    assert document["breakers"]["current"] == {}  # the breaker moved outside any run
+    assert hour(engine, agent="nobody")["summary"]["totalExecutions"] == 0
+
+
+def test_only_the_groups_asked_for(engine: QueryEngine) -> None:
+    document = hour(engine, metrics="costs,performance")
+    assert {"performance", "costs", "summary"} <= set(document)
+    assert not {"usage", "errors", "cache", "tools", "breakers", "insights"} & set(document)
+
+
+def test_coarser_granularities_add_steps_up(engine: QueryEngine) -> None:
+    document: dict[str, Any] = engine.query(
+        parse_query([("timeframe", "6h"), ("granularity", "1h")])
+    )
+    points = document["costs"]["timeSeries"]
+    assert [p["timestamp"] for p in points] == [
+        f"2025-12-31T{h:02}:00:00Z" for h in (21, 22, 23)
+    ] + [f"2026-01-01T{h:02}:00:00Z" for h in (0, 1, 2)]
+    assert [p["cost"] for p in points] == pytest.approx([0, 0, 0, 0.5, 1.625, 0])
+
+
+def test_csv_has_a_row_per_step_with_the_json_numbers(engine: QueryEngine) -> None:
+    params = parse_query([("timeframe", "1h"), ("format", "csv")])
+    text, media_type = engine.render(params)
+    assert media_type.startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    document: dict[str, Any] = engine.query(params)
+    assert len(rows) == 60
+    assert rows[9]["timestamp"] == "2026-01-01T01:10:00Z"
+    for group in ("performance", "usage", "costs", "errors", "cache", "tools", "breakers"):
+        for i, point in enumerate(document[group]["timeSeries"]):
+            for field, value in point.items():
+                if field == "timestamp":
+                    continue
+                cell = rows[i][f"{group}.{field}"]
+                assert cell == ("" if value is None else str(value)), (group, i, field)
+    assert float(rows[9]["costs.cost"]) == 0.875
+    assert rows[0]["performance.latency"] == ""
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_prometheus_format_has_the_window_figures(engine: QueryEngine) -> None:
+    text, media_type = engine.render(parse_query([("timeframe", "1h"), ("format", "prometheus")]))
+    assert media_type.startswith("text/plain; version=0.0.4")
+    samples = _samples(text)
+    tf = ("timeframe", "1h")
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted({**labels, "timeframe": "1h"}.items())))]
+
+    assert value("agentguard_window_executions", status="ok") == 3
+    assert value("agentguard_window_executions", status="error") == 2
+    assert value("agentguard_window_cost_usd") == pytest.approx(1.625)
+    assert value("agentguard_window_latency_seconds", stat="average") == pytest.approx(1.25)
+    assert value("agentguard_window_endpoint_requests", endpoint="llm:sonnet") == 2
+    assert value("agentguard_window_endpoint_errors", endpoint="tool:search") == 1
+    assert value("agentguard_window_usage", what="cacheReadTokens") == 3000
+    assert value("agentguard_window_cost_by_model_usd", model="haiku") == 0.75
+    assert value("agentguard_window_cost_by_token_type_usd", token_type="output") == 0.5
+    assert value("agentguard_window_cost_trend", what="changePercent") == pytest.approx(225.0)
+    assert value("agentguard_budget", what="remaining") == pytest.approx(7.875)
+    assert value("agentguard_window_errors", source="llm") == 1
+    assert value("agentguard_window_errors_by_kind", kind="timeout") == 1
+    assert value("agentguard_window_cache", what="hitRatio") == pytest.approx(0.3)
+    assert value("agentguard_window_tool", tool="search", what="loopDetections") == 1
+    assert value("agentguard_breaker_state", breaker="anthropic") == 2
+    assert value("agentguard_window_breaker", breaker="anthropic", what="rejections") == 1
+    assert all(tf in labels for (_, labels) in samples)
+
+
+def test_prometheus_format_labels_the_agent(engine: QueryEngine) -> None:
+    text, _ = engine.render(
+        parse_query([("timeframe", "1h"), ("format", "prometheus"), ("agent", "billing")])
+    )
+    samples = _samples(text)
+    key = ("agentguard_window_cost_usd", (("agent", "billing"), ("timeframe", "1h")))
+    assert samples[key] == pytest.approx(0.75)
+
+
+def test_json_render_is_the_document(engine: QueryEngine) -> None:
+    params = parse_query([("timeframe", "1h")])
+    text, media_type = engine.render(params)
+    assert media_type == "application/json"
+    assert json.loads(text)["summary"]["totalExecutions"] == 5
+
+
+def test_misuse_fails_fast() -> None:
+    with pytest.raises(TypeError, match="Store"):
+        QueryEngine(object())  # type: ignore[arg-type]  # the misuse under test
+    with pytest.raises(ValueError, match="budget_usd_per_month"):
+        QueryEngine(MemoryStore(), budget_usd_per_month=0.0)
