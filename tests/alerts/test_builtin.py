@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
 
 from agentguard import Bus
 from agentguard.events import (
+    AlertStateChanged,
     BreakerStateChanged,
     BudgetExceeded,
     Event,
@@ -26,7 +27,14 @@ AGENT = "support"
 
 
 def llm(
-    *, ok: bool = True, duration_s: float = 1.0, cost_usd: float = 0.01, **tokens: int
+    *,
+    ok: bool = True,
+    duration_s: float = 1.0,
+    cost_usd: float = 0.01,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_5m_tokens: int = 0,
 ) -> LLMCallFinished:
     return LLMCallFinished(
         model="claude-sonnet-4-6",
@@ -40,7 +48,10 @@ def llm(
         cache_read_cost_usd=0.0,
         cache_write_5m_cost_usd=0.0,
         cache_write_1h_cost_usd=0.0,
-        **tokens,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read_tokens,
+        cache_write_5m_tokens=cache_write_5m_tokens,
     )
 
 
@@ -70,10 +81,10 @@ def breaker(new_state: str) -> BreakerStateChanged:
 @dataclass
 class Case:
     rule: Callable[[], Rule]
-    fires: list[Event]
-    quiet: list[Event]
+    fires: Sequence[Event]
+    quiet: Sequence[Event]
     labels: dict[str, str] = field(default_factory=dict)
-    before: list[Event] = field(default_factory=list)
+    before: Sequence[Event] = ()
     """Published one window earlier, before either data set (for comparisons)."""
 
 
@@ -179,7 +190,7 @@ CASES: dict[str, Case] = {
 }
 
 
-def _evaluate(feed: Feed, case: Case, events: list[Event]) -> tuple[Rule, Recorder, list[str]]:
+def _evaluate(feed: Feed, case: Case, events: Sequence[Event]) -> tuple[Rule, Recorder, list[str]]:
     rule = case.rule()
     recorder = Recorder()
     bus = Bus(name="alert-states")
@@ -192,7 +203,7 @@ def _evaluate(feed: Feed, case: Case, events: list[Event]) -> tuple[Rule, Record
         evaluator.evaluate()
         feed.clock.advance(rule.for_s)
         evaluator.evaluate()
-    return rule, recorder, [f"{e.rule}:{e.state}" for e in states]  # type: ignore[attr-defined]
+    return rule, recorder, [f"{e.rule}:{e.state}" for e in states.of(AlertStateChanged)]
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -222,17 +233,19 @@ def test_the_rule_stays_quiet_on_data_built_not_to(feed: Feed, name: str) -> Non
 
 
 def test_defaults_come_from_the_seeds() -> None:
-    thresholds = {rule.name: (rule.op, rule.threshold) for rule in default_rules()}
-    assert thresholds["HighErrorRate"] == (">", 0.05)  # maxErrorRate 5.0 (%)
-    assert thresholds["HighLatencyP95"] == (">", 5.0)  # maxLatency 5.0 (s)
-    assert thresholds["SlowStep"] == (">", 30.0)  # max_step_time 30.0
-    assert thresholds["HighCostPerStep"] == (">", 0.10)  # max_cost_per_step 0.10
-    assert thresholds["HighCostPerRun"] == (">", 1.00)  # max_cost 1.00
-    assert thresholds["LargeContext"] == (">", 150_000)  # max_context_size
-    assert thresholds["LowSuccessRate"] == ("<", 0.80)  # min_success_rate 0.80
-    assert thresholds["CostIncrease"] == (">", 0.20)  # maxCostIncrease 20 (%)
-    assert thresholds["BreakerOpen"] == ("==", 2)
+    thresholds = {rule.name: (rule.op, float(rule.threshold)) for rule in default_rules()}
     assert len(thresholds) == len(default_rules()), "default rule names are unique"
+    assert {
+        "HighErrorRate": (">", 0.05),  # PerformanceAlerting maxErrorRate 5.0 (%)
+        "HighLatencyP95": (">", 5.0),  # PerformanceAlerting maxLatency 5.0 (s)
+        "SlowStep": (">", 30.0),  # PerformanceAlert max_step_time 30.0
+        "HighCostPerStep": (">", 0.10),  # PerformanceAlert max_cost_per_step 0.10
+        "HighCostPerRun": (">", 1.00),  # metrics_config max_cost 1.00
+        "LargeContext": (">", 150_000.0),  # PerformanceAlert max_context_size
+        "LowSuccessRate": ("<", 0.80),  # PerformanceAlert min_success_rate 0.80
+        "CostIncrease": (">", 0.20),  # PerformanceAlerting maxCostIncrease 20 (%)
+        "BreakerOpen": ("==", 2.0),
+    }.items() <= thresholds.items()
 
 
 def test_rules_without_a_seed_threshold_require_one() -> None:

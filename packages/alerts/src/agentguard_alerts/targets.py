@@ -93,7 +93,10 @@ def redact_url(url: str) -> str:
     host = parts.hostname or "?"
     if ":" in host:
         host = f"[{host}]"
-    port = f":{parts.port}" if parts.port is not None else ""
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ":?"
     return f"{parts.scheme}://{host}{port}"
 
 

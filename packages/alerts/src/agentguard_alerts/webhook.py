@@ -199,13 +199,11 @@ class WebhookSender:
         self._random = random
         self._stopping = threading.Event()
         self._sleep = sleep if sleep is not None else self._stopping.wait
-        self._client = httpx2.Client(
-            transport=PinnedTransport(self._policy, transport),
-            follow_redirects=False,
-            timeout=httpx2.Timeout(timeout_s),
-            trust_env=False,
-            headers={"user-agent": _USER_AGENT},
-        )
+        # The transport is used without an httpx2.Client: a client follows no redirect when
+        # told so, but it logs every request's full URL at INFO, and a webhook URL's path can
+        # be a secret (Slack's is). Nothing here needs what a client adds (cookies, auth).
+        self._transport = PinnedTransport(self._policy, transport)
+        self._timeout = httpx2.Timeout(timeout_s).as_dict()
         self._queue: queue.Queue[_Item | None] = queue.Queue(queue_size)
         self._idle = threading.Condition()
         self._pending = 0
@@ -351,7 +349,7 @@ class WebhookSender:
         """One POST: ``(status or None, seconds to wait before retrying or None, reason)``."""
         now = self._clock()
         timestamp = datetime.fromtimestamp(int(now), tz=timezone.utc)
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", "user-agent": _USER_AGENT}
         if self._webhooks:
             text = item.body.decode()
             headers["webhook-id"] = item.msg_id
@@ -359,11 +357,21 @@ class WebhookSender:
             headers["webhook-signature"] = " ".join(
                 w.sign(msg_id=item.msg_id, timestamp=timestamp, data=text) for w in self._webhooks
             )
+        request = httpx2.Request(
+            "POST",
+            self._url,
+            content=item.body,
+            headers=headers,
+            extensions={"timeout": self._timeout},
+        )
         try:
-            with self._client.stream("POST", self._url, content=item.body, headers=headers) as r:
-                status = r.status_code
-                retry_after = retry_after_s(r.headers.get("retry-after"), self._clock())
-                location = r.headers.get("location")
+            response = self._transport.handle_request(request)
+            try:
+                status = response.status_code
+                retry_after = retry_after_s(response.headers.get("retry-after"), self._clock())
+                location = response.headers.get("location")
+            finally:
+                response.close()  # the body is never read: a target cannot make us hold it
         except TargetRefused as exc:
             return None, None, str(exc)
         except httpx2.TimeoutException as exc:
@@ -409,7 +417,7 @@ class WebhookSender:
         self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout_s + 1.0)
-        self._client.close()
+        self._transport.close()
         if self._failed or self._dropped:
             _logger.warning(
                 "agentguard_alerts: webhook %s closed: %d delivered, %d given up, %d dropped "
