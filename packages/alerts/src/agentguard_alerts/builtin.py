@@ -57,7 +57,7 @@ __all__ = [
     "p95_latency",
 ]
 
-Of = Literal["llm", "tool"]
+_Of = Literal["llm", "tool"]
 
 _CALLS = {"llm": "agentguard_llm_calls_total", "tool": "agentguard_tool_calls_total"}
 _DURATIONS = {
@@ -80,7 +80,7 @@ def _rule(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> Rule:
 
 
 def error_rate(
-    threshold: float = 0.05, *, of: Of = "llm", min_count: float = 10, **options: Any
+    threshold: float = 0.05, *, of: _Of = "llm", min_count: float = 10, **options: Any
 ) -> Rule:
     """Failed calls over all calls, over 5 minutes, held 2 minutes; at least 10 calls."""
     calls = _CALLS[_of(of)]
@@ -97,7 +97,7 @@ def error_rate(
     )
 
 
-def p95_latency(threshold: float = 5.0, *, of: Of = "llm", **options: Any) -> Rule:
+def p95_latency(threshold: float = 5.0, *, of: _Of = "llm", **options: Any) -> Rule:
     """The p95 duration of LLM (per model) or tool (per tool) calls, over 5 minutes."""
     by = _BY[_of(of)]
     return _rule(
@@ -115,7 +115,7 @@ def p95_latency(threshold: float = 5.0, *, of: Of = "llm", **options: Any) -> Ru
     )
 
 
-def max_step_time(threshold: float = 30.0, *, of: Of = "llm", **options: Any) -> Rule:
+def max_step_time(threshold: float = 30.0, *, of: _Of = "llm", **options: Any) -> Rule:
     """The slowest step over 5 minutes: one LLM call (per model), or one tool call (per tool).
 
     A step of an agent is one model call and the tools it asks for; ``of="tool"`` watches

@@ -49,10 +49,10 @@ __all__ = [
     "label_names",
 ]
 
-Group: TypeAlias = tuple[str, ...]
-Where: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
+_Group: TypeAlias = tuple[str, ...]
+_Where: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
 
-AGENT = "agent"
+_AGENT = "agent"
 _METRICS: dict[str, Metric] = {m.name: m for m in METRICS}
 
 
@@ -128,10 +128,10 @@ def label_names(metric: str) -> tuple[str, ...]:
             f"unknown metric {metric!r}; see docs/metrics.md (agentguard.metricmap.METRICS)",
             key="metric",
         )
-    return found.labels if AGENT in found.labels else (*found.labels, AGENT)
+    return found.labels if _AGENT in found.labels else (*found.labels, _AGENT)
 
 
-def _where(metric: str, where: object, *, key: str, lists: bool) -> Where:
+def _where(metric: str, where: object, *, key: str, lists: bool) -> _Where:
     if where is None:
         return ()
     if not isinstance(where, Mapping):
@@ -164,7 +164,7 @@ def _check_type(metric: str, wanted: str, kind: str) -> None:
         raise RuleConfigError(f"{kind} needs a {wanted}, but {metric} is a {actual}", key="metric")
 
 
-def _combinations(where: Where, group: Mapping[str, str]) -> list[dict[str, str]]:
+def _combinations(where: _Where, group: Mapping[str, str]) -> list[dict[str, str]]:
     """Every single-valued filter a filter with lists of values expands into."""
     labels = [label for label, _ in where if label not in group]
     choices = [values for label, values in where if label not in group]
@@ -174,7 +174,7 @@ def _combinations(where: Where, group: Mapping[str, str]) -> list[dict[str, str]
     ]
 
 
-def _groups(reader: MetricsReader, metric: str, where: Where, by: Sequence[str]) -> set[Group]:
+def _groups(reader: MetricsReader, metric: str, where: _Where, by: Sequence[str]) -> set[_Group]:
     """The distinct values of the ``by`` labels among the series ``where`` selects."""
     if not by:
         return {()}
@@ -211,7 +211,7 @@ class Expression:
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[Group, float | None]:
+    ) -> dict[_Group, float | None]:
         """The value of each group (``by`` label values) over ``start <= t < end``."""
         raise NotImplementedError
 
@@ -228,7 +228,7 @@ class Increase(Expression):
     """A counter of ``agentguard.metricmap``."""
     where: Mapping[str, str | Sequence[str]] | None = None
     """Label filters; a list of values matches any of them."""
-    _where: Where = field(init=False, repr=False, compare=False)
+    _where: _Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type(self.metric, "counter", "an increase")
@@ -240,7 +240,7 @@ class Increase(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[Group, float | None]:
+    ) -> dict[_Group, float | None]:
         """The increase of each group over the range (0 for a group seen before, not now)."""
         return {
             group: self.total(reader, dict(zip(by, group, strict=True)), start, end)
@@ -283,10 +283,10 @@ class Ratio(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[Group, float | None]:
+    ) -> dict[_Group, float | None]:
         """Numerator over denominator per group, ``None`` below ``min_count``."""
         groups = _groups(reader, self.denominator.metric, self.denominator._where, by)
-        found: dict[Group, float | None] = {}
+        found: dict[_Group, float | None] = {}
         for group in groups:
             labels = dict(zip(by, group, strict=True))
             below = self.denominator.total(reader, labels, start, end)
@@ -321,10 +321,10 @@ class Change(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[Group, float | None]:
+    ) -> dict[_Group, float | None]:
         """``(now - before) / before`` per group; ``None`` when ``before`` is too small."""
         width = end - start
-        found: dict[Group, float | None] = {}
+        found: dict[_Group, float | None] = {}
         for group in _groups(reader, self.increase.metric, self.increase._where, by):
             labels = dict(zip(by, group, strict=True))
             before = self.increase.total(reader, labels, start - width, start)
@@ -349,7 +349,7 @@ class Quantile(Expression):
     """The quantile, in (0, 1]: 0.95 for p95."""
     where: Mapping[str, str] | None = None
     """Label filters."""
-    _where: Where = field(init=False, repr=False, compare=False)
+    _where: _Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type(self.metric, "histogram", "a quantile")
@@ -365,7 +365,7 @@ class Quantile(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[Group, float | None]:
+    ) -> dict[_Group, float | None]:
         """The quantile of each group, ``None`` when it observed nothing."""
         fixed = {label: values[0] for label, values in self._where}
         return {
@@ -392,7 +392,7 @@ class Max(Expression):
     """A histogram of ``agentguard.metricmap``."""
     where: Mapping[str, str] | None = None
     """Label filters."""
-    _where: Where = field(init=False, repr=False, compare=False)
+    _where: _Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type(self.metric, "histogram", "a max")
@@ -406,10 +406,10 @@ class Max(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[Group, float | None]:
+    ) -> dict[_Group, float | None]:
         """The largest value of each group, ``None`` when it observed nothing."""
         fixed = {label: values[0] for label, values in self._where}
-        found: dict[Group, float | None] = {}
+        found: dict[_Group, float | None] = {}
         for group in _groups(reader, self.metric, self._where, by):
             labels = {**fixed, **dict(zip(by, group, strict=True))}
             seen = reader.histogram(self.metric, labels or None, start, end)
@@ -429,7 +429,7 @@ class Gauge(Expression):
     """A gauge of ``agentguard.metricmap``."""
     where: Mapping[str, str] | None = None
     """Label filters."""
-    _where: Where = field(init=False, repr=False, compare=False)
+    _where: _Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type(self.metric, "gauge", "a gauge rule")
@@ -443,7 +443,7 @@ class Gauge(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[Group, float | None]:
+    ) -> dict[_Group, float | None]:
         """The gauge of each group now."""
         fixed = {label: values[0] for label, values in self._where}
         return {

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal, Protocol, TypeAlias
+from typing import Protocol
 
 from agentguard.events import AlertState
 
@@ -31,7 +31,6 @@ __all__ = [
 ZERO_TIME = "0001-01-01T00:00:00Z"
 """Alertmanager's ``endsAt`` of an alert still firing."""
 
-Format: TypeAlias = Literal["alertmanager", "slack"]
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:

@@ -32,9 +32,16 @@ import httpx2
 
 from agentguard_alerts.errors import TargetRefused
 
-__all__ = ["PinnedTransport", "Resolver", "TargetPolicy", "redact_url"]
+__all__ = [
+    "PinnedTransport",
+    "Resolver",
+    "TargetPolicy",
+    "literal_address",
+    "redact_url",
+    "resolve",
+]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
 """``resolver(host, port)``: the addresses (as text) a name resolves to."""
 
@@ -49,7 +56,7 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def literal_address(host: str) -> IPAddress | None:
+def literal_address(host: str) -> _IPAddress | None:
     """The address ``host`` spells, in any form a resolver accepts, or ``None`` for a name."""
     host = host.strip("[]")
     try:
@@ -64,7 +71,7 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+def _embedded_ipv4(address: _IPAddress) -> ipaddress.IPv4Address | None:
     if isinstance(address, ipaddress.IPv4Address):
         return None
     if address.ipv4_mapped is not None:
@@ -78,7 +85,7 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return None
 
 
-def _is_public(address: IPAddress) -> bool:
+def _is_public(address: _IPAddress) -> bool:
     inner = _embedded_ipv4(address)
     if inner is not None and not _is_public(inner):
         return False
@@ -141,7 +148,7 @@ class TargetPolicy:
             resolver=resolver or resolve,
         )
 
-    def allows_address(self, address: IPAddress) -> bool:
+    def allows_address(self, address: _IPAddress) -> bool:
         """Whether a connection to ``address`` is allowed."""
         if self.allow_private or _is_public(address):
             return True
@@ -208,7 +215,7 @@ class TargetPolicy:
             self._check(address, shown, f"{host} resolves to {address}, which")
         return str(found[0])
 
-    def _check(self, address: IPAddress, shown: str, what: str) -> None:
+    def _check(self, address: _IPAddress, shown: str, what: str) -> None:
         if not self.allows_address(address):
             raise TargetRefused(
                 f"webhook target {shown}: {what} is not a public address (loopback, private, "
