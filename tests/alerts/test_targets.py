@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from agentguard_alerts import Alert, Notification, TargetPolicy, TargetRefused, WebhookSender
-from alerts.scripted import ScriptedServer
+from support.scripted import ScriptedServer
 
 SECRET = "whsec_" + base64.b64encode(b"the SSRF tests' secret, 32 bytes").decode()
 

@@ -15,7 +15,7 @@ from standardwebhooks import Webhook
 from agentguard.testing import FakeClock
 from agentguard_alerts import Alert, Notification, WebhookSender
 from agentguard_alerts.notification import fingerprint
-from alerts.scripted import Answer, ScriptedServer
+from support.scripted import Answer, ScriptedServer
 
 SECRET = "whsec_" + base64.b64encode(b"the alerts sender's test secret!").decode()
 NEW_SECRET = "whsec_" + base64.b64encode(b"the secret rotated in, 32 bytes!").decode()
