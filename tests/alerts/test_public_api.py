@@ -14,6 +14,7 @@ MODULES = [
     "evaluator",
     "expressions",
     "notification",
+    "reader",
     "rules",
     "targets",
     "webhook",

@@ -30,10 +30,8 @@ from agentguard_alerts.expressions import (
     Change,
     Expression,
     Gauge,
-    HistogramView,
     Increase,
     Max,
-    MetricsReader,
     Quantile,
     Ratio,
 )
@@ -44,6 +42,7 @@ from agentguard_alerts.notification import (
     alertmanager_body,
     slack_body,
 )
+from agentguard_alerts.reader import HistogramView, MetricsReader
 from agentguard_alerts.rules import Comparison, Rule, Severity
 from agentguard_alerts.targets import TargetPolicy
 from agentguard_alerts.webhook import WebhookSender

@@ -53,10 +53,10 @@ from agentguard_alerts.expressions import (
     Gauge,
     Increase,
     Max,
-    MetricsReader,
     Quantile,
     Ratio,
 )
+from agentguard_alerts.reader import MetricsReader
 from agentguard_alerts.rules import Rule
 
 if sys.version_info >= (3, 11):

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 
 from agentguard import Bus, FailureEpisodes, default_bus
 from agentguard.events import AlertState, AlertStateChanged
-from agentguard_alerts.expressions import MetricsReader
 from agentguard_alerts.notification import Alert, Notification, Notifier, fingerprint
+from agentguard_alerts.reader import MetricsReader
 from agentguard_alerts.rules import Rule
 
 if TYPE_CHECKING:

@@ -1,8 +1,7 @@
 """What a rule measures: expressions over a window of a metric store, per group of labels.
 
-A rule reads the store through :class:`MetricsReader`, a small protocol of its own that
-``agentguard_metrics.Store`` (the memory store, the Redis store) satisfies structurally, so
-this package does not depend on agentguard-metrics.
+A rule reads the store through :class:`~agentguard_alerts.reader.MetricsReader`, a small
+protocol of its own that ``agentguard_metrics.Store`` satisfies structurally.
 
 Every expression is evaluated over ``[start, end)`` (the rule's window, ending now) and
 grouped by the rule's ``by`` labels; each returns ``{group label values: value}``, a value of
@@ -26,112 +25,37 @@ labelled by agent already), so ``by`` and ``where`` may name ``agent`` on every 
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
 
-from agentguard.metricmap import METRICS, Metric
+from agentguard.metricmap import METRICS
 from agentguard_alerts._check import is_instance, number
 from agentguard_alerts.errors import RuleConfigError
+from agentguard_alerts.reader import (
+    Group,
+    HistogramView,
+    MetricsReader,
+    Where,
+    group_histograms,
+    group_sums,
+    group_values,
+    label_names,
+)
 
 __all__ = [
     "Change",
     "Expression",
     "Gauge",
-    "HistogramView",
     "Increase",
     "Max",
-    "MetricsReader",
     "Quantile",
     "Ratio",
-    "label_names",
 ]
 
-_Group: TypeAlias = tuple[str, ...]
-_Where: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
-
-_AGENT = "agent"
-_METRICS: dict[str, Metric] = {m.name: m for m in METRICS}
+_TYPES: dict[str, str] = {m.name: m.type for m in METRICS}
 
 
-class HistogramView(Protocol):
-    """What a rule reads of a histogram (``agentguard_metrics.Sketch`` has it)."""
-
-    @property
-    def count(self) -> int:
-        """How many values were observed."""
-        ...
-
-    @property
-    def max(self) -> float:
-        """The largest observed value (``-inf`` while empty)."""
-        ...
-
-
-class MetricsReader(Protocol):
-    """The reads rules need from a metric store; ``agentguard_metrics.Store`` has them all.
-
-    Time ranges are ``start <= t < end`` in Unix seconds; label filters match by equality.
-    """
-
-    def counter(
-        self,
-        name: str,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> float:
-        """A counter's increase over the matching series and time range."""
-        ...
-
-    def quantile(
-        self,
-        name: str,
-        q: float,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> float | None:
-        """A histogram's ``q`` quantile, ``None`` when nothing was observed."""
-        ...
-
-    def histogram(
-        self,
-        name: str,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> HistogramView:
-        """A histogram's merged observations over the matching series and time range."""
-        ...
-
-    def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        """A gauge now."""
-        ...
-
-    def series(self, name: str) -> list[tuple[str, ...]]:
-        """The label values of every series of ``name`` (in :func:`label_names` order)."""
-        ...
-
-
-def label_names(metric: str) -> tuple[str, ...]:
-    """The labels a store keeps ``metric`` by: its own, then ``agent`` if it lacks one.
-
-    Raises:
-        RuleConfigError: ``metric`` is not in ``agentguard.metricmap.METRICS``.
-    """
-    found = _METRICS.get(metric)
-    if found is None:
-        raise RuleConfigError(
-            f"unknown metric {metric!r}; see docs/metrics.md (agentguard.metricmap.METRICS)",
-            key="metric",
-        )
-    return found.labels if _AGENT in found.labels else (*found.labels, _AGENT)
-
-
-def _where(metric: str, where: object, *, key: str, lists: bool) -> _Where:
+def _where(metric: str, where: object, *, key: str, lists: bool) -> Where:
     if where is None:
         return ()
     if not isinstance(where, Mapping):
@@ -159,33 +83,9 @@ def _where(metric: str, where: object, *, key: str, lists: bool) -> _Where:
 
 def _check_type(metric: str, wanted: str, kind: str) -> None:
     label_names(metric)
-    actual = _METRICS[metric].type
+    actual = _TYPES[metric]
     if actual != wanted:
         raise RuleConfigError(f"{kind} needs a {wanted}, but {metric} is a {actual}", key="metric")
-
-
-def _combinations(where: _Where, group: Mapping[str, str]) -> list[dict[str, str]]:
-    """Every single-valued filter a filter with lists of values expands into."""
-    labels = [label for label, _ in where if label not in group]
-    choices = [values for label, values in where if label not in group]
-    return [
-        {**dict(zip(labels, chosen, strict=True)), **group}
-        for chosen in itertools.product(*choices)
-    ]
-
-
-def _groups(reader: MetricsReader, metric: str, where: _Where, by: Sequence[str]) -> set[_Group]:
-    """The distinct values of the ``by`` labels among the series ``where`` selects."""
-    if not by:
-        return {()}
-    names = label_names(metric)
-    wanted = [(names.index(label), values) for label, values in where]
-    positions = [names.index(label) for label in by]
-    return {
-        tuple(values[i] for i in positions)
-        for values in reader.series(metric)
-        if all(values[i] in allowed for i, allowed in wanted)
-    }
 
 
 def _check_by(metric: str, by: Sequence[str]) -> None:
@@ -211,7 +111,7 @@ class Expression:
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[_Group, float | None]:
+    ) -> dict[Group, float | None]:
         """The value of each group (``by`` label values) over ``start <= t < end``."""
         raise NotImplementedError
 
@@ -228,7 +128,7 @@ class Increase(Expression):
     """A counter of ``agentguard.metricmap``."""
     where: Mapping[str, str | Sequence[str]] | None = None
     """Label filters; a list of values matches any of them."""
-    _where: _Where = field(init=False, repr=False, compare=False)
+    _where: Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type(self.metric, "counter", "an increase")
@@ -240,21 +140,15 @@ class Increase(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[_Group, float | None]:
-        """The increase of each group over the range (0 for a group seen before, not now)."""
-        return {
-            group: self.total(reader, dict(zip(by, group, strict=True)), start, end)
-            for group in _groups(reader, self.metric, self._where, by)
-        }
+    ) -> dict[Group, float | None]:
+        """The increase of each group over the range."""
+        return dict(self.sums(reader, by, start, end))
 
-    def total(
-        self, reader: MetricsReader, group: Mapping[str, str], start: float, end: float
-    ) -> float:
-        """The increase of the series matching the filters and ``group`` over the range."""
-        return sum(
-            reader.counter(self.metric, labels or None, start, end)
-            for labels in _combinations(self._where, group)
-        )
+    def sums(
+        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+    ) -> dict[Group, float]:
+        """The increase of each group of the series the filters select, over the range."""
+        return group_sums(reader, self.metric, self._where, by, start=start, end=end)
 
     def describe(self) -> str:
         """``increase of <metric>``."""
@@ -283,18 +177,14 @@ class Ratio(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[_Group, float | None]:
+    ) -> dict[Group, float | None]:
         """Numerator over denominator per group, ``None`` below ``min_count``."""
-        groups = _groups(reader, self.denominator.metric, self.denominator._where, by)
-        found: dict[_Group, float | None] = {}
-        for group in groups:
-            labels = dict(zip(by, group, strict=True))
-            below = self.denominator.total(reader, labels, start, end)
-            if below < self.min_count or below <= 0:
-                found[group] = None
-            else:
-                found[group] = self.numerator.total(reader, labels, start, end) / below
-        return found
+        above = self.numerator.sums(reader, by, start, end)
+        below = self.denominator.sums(reader, by, start, end)
+        return {
+            group: None if total < self.min_count or total <= 0 else above.get(group, 0.0) / total
+            for group, total in below.items()
+        }
 
     def describe(self) -> str:
         """``<numerator> / <denominator>``."""
@@ -321,18 +211,16 @@ class Change(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[_Group, float | None]:
+    ) -> dict[Group, float | None]:
         """``(now - before) / before`` per group; ``None`` when ``before`` is too small."""
-        width = end - start
-        found: dict[_Group, float | None] = {}
-        for group in _groups(reader, self.increase.metric, self.increase._where, by):
-            labels = dict(zip(by, group, strict=True))
-            before = self.increase.total(reader, labels, start - width, start)
-            if before <= 0 or before < self.min_previous:
-                found[group] = None
-                continue
-            found[group] = (self.increase.total(reader, labels, start, end) - before) / before
-        return found
+        before = self.increase.sums(reader, by, start - (end - start), start)
+        now = self.increase.sums(reader, by, start, end)
+        return {
+            group: None
+            if earlier <= 0 or earlier < self.min_previous
+            else (now.get(group, 0.0) - earlier) / earlier
+            for group, earlier in before.items()
+        }
 
     def describe(self) -> str:
         """``change of <metric>``."""
@@ -349,7 +237,7 @@ class Quantile(Expression):
     """The quantile, in (0, 1]: 0.95 for p95."""
     where: Mapping[str, str] | None = None
     """Label filters."""
-    _where: _Where = field(init=False, repr=False, compare=False)
+    _where: Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type(self.metric, "histogram", "a quantile")
@@ -365,19 +253,12 @@ class Quantile(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[_Group, float | None]:
+    ) -> dict[Group, float | None]:
         """The quantile of each group, ``None`` when it observed nothing."""
-        fixed = {label: values[0] for label, values in self._where}
-        return {
-            group: reader.quantile(
-                self.metric,
-                self.q,
-                {**fixed, **dict(zip(by, group, strict=True))} or None,
-                start,
-                end,
-            )
-            for group in _groups(reader, self.metric, self._where, by)
-        }
+        if not by and not self._where:
+            return {(): reader.quantile(self.metric, self.q, None, start, end)}
+        merged = group_histograms(reader, self.metric, self._where, by, start=start, end=end)
+        return {group: view.quantile(self.q) for group, view in merged.items()}
 
     def describe(self) -> str:
         """``p95 of <metric>``."""
@@ -392,7 +273,7 @@ class Max(Expression):
     """A histogram of ``agentguard.metricmap``."""
     where: Mapping[str, str] | None = None
     """Label filters."""
-    _where: _Where = field(init=False, repr=False, compare=False)
+    _where: Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type(self.metric, "histogram", "a max")
@@ -406,15 +287,20 @@ class Max(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[_Group, float | None]:
+    ) -> dict[Group, float | None]:
         """The largest value of each group, ``None`` when it observed nothing."""
-        fixed = {label: values[0] for label, values in self._where}
-        found: dict[_Group, float | None] = {}
-        for group in _groups(reader, self.metric, self._where, by):
-            labels = {**fixed, **dict(zip(by, group, strict=True))}
-            seen = reader.histogram(self.metric, labels or None, start, end)
-            found[group] = seen.max if seen.count and math.isfinite(seen.max) else None
-        return found
+        if not by and not self._where:
+            seen: dict[Group, list[HistogramView]] = {
+                (): [reader.histogram(self.metric, None, start, end)]
+            }
+        else:
+            seen = group_values(
+                self.metric, self._where, by, reader.histograms(self.metric, start, end)
+            )
+        return {
+            group: max((v.max for v in views if v.count), default=None)
+            for group, views in seen.items()
+        }
 
     def describe(self) -> str:
         """``max of <metric>``."""
@@ -429,7 +315,7 @@ class Gauge(Expression):
     """A gauge of ``agentguard.metricmap``."""
     where: Mapping[str, str] | None = None
     """Label filters."""
-    _where: _Where = field(init=False, repr=False, compare=False)
+    _where: Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type(self.metric, "gauge", "a gauge rule")
@@ -443,13 +329,12 @@ class Gauge(Expression):
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
-    ) -> dict[_Group, float | None]:
-        """The gauge of each group now."""
-        fixed = {label: values[0] for label, values in self._where}
-        return {
-            group: reader.gauge(self.metric, {**fixed, **dict(zip(by, group, strict=True))} or None)
-            for group in _groups(reader, self.metric, self._where, by)
-        }
+    ) -> dict[Group, float | None]:
+        """The gauge of each group now (the sum of its series)."""
+        if not by and not self._where:
+            return {(): reader.gauge(self.metric)}
+        selected = group_values(self.metric, self._where, by, reader.gauges(self.metric))
+        return {group: sum(values) for group, values in selected.items()}
 
     def describe(self) -> str:
         """``<metric>``."""

@@ -32,7 +32,6 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 """Alertmanager's ``endsAt`` of an alert still firing."""
 
 
-
 def fingerprint(labels: Mapping[str, str]) -> str:
     """A stable 16-hex-digit identity of a label set (the alert's identity)."""
     text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items()))

@@ -37,7 +37,8 @@ from typing import Final, Literal, TypeAlias
 
 from agentguard_alerts._check import is_instance, number
 from agentguard_alerts.errors import RuleConfigError
-from agentguard_alerts.expressions import Expression, MetricsReader
+from agentguard_alerts.expressions import Expression
+from agentguard_alerts.reader import MetricsReader
 
 __all__ = [
     "COMPARISONS",
