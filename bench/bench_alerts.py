@@ -135,9 +135,7 @@ def run() -> Report:
     series = sum(len(store.series(m)) for rule in rules for m in rule.expr.metrics())
     evaluator = Evaluator(store, rules, bus=Bus(), clock=clock.time)
     evaluation_ns = _evaluation_ns(evaluator, clock)
-    report.measured(
-        f"one evaluation: {len(rules)} rules over {series} series (ns)", evaluation_ns
-    )
+    report.measured(f"one evaluation: {len(rules)} rules over {series} series (ns)", evaluation_ns)
     per_interval = EVENTS_PER_S * DEFAULT_INTERVAL_S
     report.measured(
         f"evaluation per event at {EVENTS_PER_S} events/s, every {DEFAULT_INTERVAL_S:g} s (ns)",
