@@ -21,6 +21,7 @@ BENCHMARKS = {
     "prometheus": "bench.bench_prometheus",
     "otel": "bench.bench_otel",
     "receiver": "bench.bench_receiver",
+    "alerts": "bench.bench_alerts",
     "metrics": "bench.bench_metrics",
     "redis": "bench.bench_redis",
     "query": "bench.bench_query",

@@ -1,13 +1,18 @@
 """The receiver: verified deliveries a second and p99 acknowledgement latency (DESIGN.md P8).
 
-The receiver runs in its own process on uvicorn (``serve`` over ``create_app``, SQLite in
-memory, the per-client rate limit off since every client here shares one address); a few
-client threads here, each on its own keep-alive httpx2 connection, sign every post with the
-reference ``standardwebhooks`` library and time each acknowledgement.
+Three kinds of process, as in production: the receiver in its own process on uvicorn
+(``serve`` over ``create_app``, SQLite in memory, the per-client rate limit off since every
+client here shares one address), and load generators in processes of their own
+(``python -m bench.bench_receiver --load URL ...``), so the client's work does not share the
+receiver's interpreter. Each generator signs its posts with the reference
+``standardwebhooks`` library before the clock starts (a distinct ``webhook-id`` each, so every
+post is verified and stored, none is a replay), then sends them on keep-alive connections, one
+at a time per connection, timing each acknowledgement, and prints the latencies as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import socket
@@ -26,7 +31,10 @@ from bench._harness import Report
 COMMAND = "nox -s bench -- receiver   (or: python -m bench receiver)"
 
 SECRET = "whsec_" + base64.b64encode(b"the receiver benchmark's secret!").decode()
-THREADS = 4
+GENERATORS = 2
+"""Load-generator processes."""
+CONNECTIONS = 4
+"""Keep-alive connections (threads) per generator."""
 DURATION_S = 5.0
 
 _LAUNCHER = """
@@ -61,26 +69,98 @@ def _body(index: int) -> bytes:
     ).encode()
 
 
-def _client(url: str, stop_at: float, latencies: list[float], errors: list[int]) -> None:
+def _signed_requests(port: int, count: int) -> list[bytes]:
+    """``count`` complete HTTP/1.1 requests, each signed now with a webhook-id of its own."""
     webhook = Webhook(SECRET)
-    index = 0
-    with httpx2.Client(base_url=url, timeout=10.0) as http:
-        while time.perf_counter() < stop_at:
-            index += 1
-            body = _body(index)
-            msg_id = f"msg_{uuid.uuid4().hex}"
-            now = datetime.now(tz=timezone.utc)
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": msg_id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": webhook.sign(msg_id=msg_id, timestamp=now, data=body.decode()),
-            }
+    now = datetime.now(tz=timezone.utc)
+    stamp = str(int(now.timestamp()))
+    requests = []
+    for index in range(count):
+        body = _body(index)
+        msg_id = f"msg_{uuid.uuid4().hex}"
+        signature = webhook.sign(msg_id=msg_id, timestamp=now, data=body.decode())
+        head = (
+            f"POST /webhooks/alerts HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"webhook-id: {msg_id}\r\nwebhook-timestamp: {stamp}\r\n"
+            f"webhook-signature: {signature}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
+
+
+def _exchange(sock: socket.socket, request: bytes, pending: bytearray) -> int:
+    """Send one request on a keep-alive socket and read its whole answer; the status."""
+    sock.sendall(request)
+    while b"\r\n\r\n" not in pending:
+        pending += sock.recv(65536) or b""
+    head, _, rest = bytes(pending).partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    pending[:] = rest[length:]
+    return int(head.split(b" ", 2)[1])
+
+
+def _connection(
+    port: int, requests: list[bytes], stop_at: float, latencies: list[float], errors: list[int]
+) -> None:
+    pending = bytearray()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for request in requests:
+            if time.perf_counter() >= stop_at:
+                return
             started = time.perf_counter()
-            status = http.post("/webhooks/alerts", content=body, headers=headers).status_code
+            status = _exchange(sock, request, pending)
             latencies.append(time.perf_counter() - started)
             if status != 200:
                 errors.append(status)
+
+
+def load(port: int, duration_s: float, connections: int, per_connection: int) -> None:
+    """A load generator's main: post for ``duration_s``, print ``{"latencies", "errors"}``."""
+    prepared = [_signed_requests(port, per_connection) for _ in range(connections)]
+    latencies: list[float] = []
+    errors: list[int] = []
+    stop_at = time.perf_counter() + duration_s
+    threads = [
+        threading.Thread(target=_connection, args=(port, r, stop_at, latencies, errors))
+        for r in prepared
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"latencies": latencies, "errors": errors}))
+
+
+def _generators(port: int, duration_s: float, per_connection: int) -> list[subprocess.Popen[str]]:
+    command = [sys.executable, "-m", "bench.bench_receiver", "--load", str(port)]
+    options = ["--duration", str(duration_s), "--connections", str(CONNECTIONS)]
+    return [
+        subprocess.Popen(
+            [*command, *options, "--requests", str(per_connection)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(GENERATORS)
+    ]
+
+
+def _collect(processes: list[subprocess.Popen[str]]) -> tuple[list[float], list[int]]:
+    latencies: list[float] = []
+    errors: list[int] = []
+    for process in processes:
+        out, _ = process.communicate(timeout=120)
+        result = json.loads(out)
+        latencies += result["latencies"]
+        errors += result["errors"]
+    return latencies, errors
 
 
 def run() -> Report:
@@ -105,28 +185,19 @@ def run() -> Report:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the receiver did not start") from None
                 time.sleep(0.05)
-        warmup: list[float] = []
-        _client(url, time.perf_counter() + 0.5, warmup, [])
-        latencies: list[float] = []
-        errors: list[int] = []
-        started = time.perf_counter()
-        stop_at = started + DURATION_S
-        threads = [
-            threading.Thread(target=_client, args=(url, stop_at, latencies, errors))
-            for _ in range(THREADS)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        _collect(_generators(port, 0.5, 2_000))  # warm-up
+        # Each generator signs its requests first; the clock starts in each once it sends.
+        latencies, errors = _collect(_generators(port, DURATION_S, 10_000))
     finally:
         server.terminate()
         server.wait(10)
-    per_s = (len(latencies) - len(errors)) / elapsed
+    per_s = (len(latencies) - len(errors)) / DURATION_S
     latencies.sort()
     p99_ms = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    detail = f"{len(latencies)} posts, {THREADS} keep-alive client threads, {len(errors)} non-200"
+    detail = (
+        f"{len(latencies)} posts from {GENERATORS} load-generator processes x {CONNECTIONS} "
+        f"keep-alive connections, {len(errors)} non-200"
+    )
     report.target(
         "ms per verified delivery (inverse of deliveries/s)",
         1000 / per_s,
@@ -140,7 +211,20 @@ def run() -> Report:
     return report
 
 
-if __name__ == "__main__":
+def _main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--load", type=int, metavar="PORT", help="run as a load generator")
+    parser.add_argument("--duration", type=float, default=DURATION_S)
+    parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument("--requests", type=int, default=20_000, help="prepared per connection")
+    args = parser.parse_args()
+    if args.load is not None:
+        load(args.load, args.duration, args.connections, args.requests)
+        return 0
     report = run()
     report.print()
-    raise SystemExit(1 if report.failures else 0)
+    return 1 if report.failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

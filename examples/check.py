@@ -14,6 +14,12 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 EXPECTED: dict[str, list[str]] = {
+    "alerts_quickstart.py": [
+        r"^the loop guard stopped the run: tool 'search' is looping",
+        r'^notified: firing \{\}:\{alertname="LoopDetected"\}$',
+        r"^receiver has: firing agent researcher went round in a loop on tool search",
+        r"^delivered 1, given up 0$",
+    ],
     "bus_quickstart.py": [
         r"^tool\.call from agent=support: \{\"schema\":1,\"kind\":\"tool\.call\"",
         r"^tool\.call from agent=support: .*$",

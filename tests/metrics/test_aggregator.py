@@ -298,3 +298,21 @@ def test_series_are_kept_per_agent_from_the_run_context() -> None:
     assert store.quantile("agentguard_llm_call_duration_seconds", 1.0, {"agent": "billing"}) == 3.0
     assert store.series("agentguard_runs_total") == [("support", "ok")]  # labelled by agent once
     assert store.histogram("agentguard_run_cost_usd", {"agent": "support"}).sum == 0.5
+
+
+def test_a_breaker_state_belongs_to_no_agent() -> None:
+    store = MemoryStore(clock=lambda: T0)
+    aggregator = Aggregator(store, process_id="p", interval_s=None)
+    for agent, state in (("support", "open"), ("billing", "half_open")):
+        with run_context(agent):
+            aggregator.record(
+                BreakerStateChanged(
+                    breaker="anthropic",
+                    old_state="closed",
+                    new_state=state,
+                    failure_count=5,
+                    at_unix_s=T0,
+                )
+            )
+    assert aggregator.flush(1.0)
+    assert store.gauges("agentguard_breaker_state") == {("anthropic", ""): 1.0}  # the latest

@@ -294,7 +294,7 @@ def test_an_agent_narrows_every_figure(engine: QueryEngine) -> None:
     assert document["costs"]["breakdown"]["byModel"] == {"sonnet": 0.875}
     assert document["costs"]["trends"]["previousPeriodTotal"] == pytest.approx(0.5)
     assert document["usage"]["totals"]["cacheWrite5mTokens"] == 0
-    assert document["breakers"]["current"] == {}  # the breaker moved outside any run
+    assert document["breakers"]["current"] == {"anthropic": "open"}  # a breaker has no agent
     assert hour(engine, agent="nobody")["summary"]["totalExecutions"] == 0
 
 

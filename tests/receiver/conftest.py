@@ -34,8 +34,8 @@ def make_receiver() -> Iterator[MakeReceiver]:
 
 @pytest.fixture
 def receiver(make_receiver: MakeReceiver, tmp_path: Path) -> Receiver:
-    """A receiver with the test secret and token, a 64 KiB body limit and no rate limit."""
-    return make_receiver(db_path=tmp_path / "alerts.db", max_body_bytes=64 * 1024)
+    """A receiver with the test secret and token, the default body limit and no rate limit."""
+    return make_receiver(db_path=tmp_path / "alerts.db")
 
 
 @pytest.fixture

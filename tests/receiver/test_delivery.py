@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
 import httpx2
 import pytest
 
+from agentguard.testing import FakeClock
 from agentguard_receiver import Receiver, create_app
 from receiver.conftest import MakeReceiver
 from receiver.webhooks import NEW_SECRET, SECRET, TOKEN, encode, notification, signed_headers
@@ -158,3 +160,71 @@ def test_create_app_refuses_bad_configuration() -> None:
     assert "not base64!" not in str(caught.value)
     with pytest.raises(TypeError, match="secrets=\\[secret\\]"):
         create_app(secrets=SECRET)
+
+
+def test_replay_ids_are_kept_as_long_as_a_replay_could_pass_and_then_pruned(
+    make_receiver: MakeReceiver, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    db = tmp_path / "prune.db"
+    receiver = make_receiver(db_path=db, clock=clock.time)
+    body = encode(notification())
+    # Signed 300 s ahead, the furthest a sender's clock may be: the replay window is longest.
+    headers = signed_headers(body, msg_id="msg_early", timestamp_s=clock.time() + 300)
+    with httpx2.Client(base_url=receiver.url) as http:
+        assert _post(http, body, headers).json() == {"stored": 1, "duplicate": False}
+        clock.advance(600)  # the timestamp is now 300 s old: still inside the tolerance
+        other = encode(notification(alertname="Other"))
+        assert (
+            _post(http, other, signed_headers(other, timestamp_s=clock.time())).status_code == 200
+        )
+        assert _post(http, body, headers).json() == {"stored": 0, "duplicate": True}
+        assert "msg_early" in _delivery_ids(db)
+        clock.advance(100)  # now the replay is stale, so its id need not be kept
+        assert (
+            _post(http, other, signed_headers(other, timestamp_s=clock.time())).status_code == 200
+        )
+        assert "msg_early" not in _delivery_ids(db), "pruned"
+        replay = _post(http, body, headers)
+        assert replay.status_code == 401
+        assert replay.json()["error"] == "STALE_TIMESTAMP"
+    assert len(httpx2.get(f"{receiver.url}/api/v1/alerts").json()["alerts"]) == 3
+
+
+def _delivery_ids(db: Path) -> set[str]:
+    with sqlite3.connect(db) as connection:
+        return {row[0] for row in connection.execute("SELECT webhook_id FROM deliveries")}
+
+
+def test_many_slow_clients_trickling_bytes_do_not_hold_up_real_deliveries(
+    receiver: Receiver,
+) -> None:
+    slow = []
+    for _ in range(20):
+        sock = socket.create_connection(("127.0.0.1", receiver.port), timeout=5)
+        sock.sendall(b"POST /webhooks/alerts HTTP/1.1\r\nHost: x\r\n")
+        slow.append(sock)
+    try:
+        with httpx2.Client(base_url=receiver.url, timeout=5.0) as http:
+            for step, chunk in enumerate(
+                [
+                    b"Content-Type: application/json\r\n",
+                    b"Content-Length: 900\r\n\r\n",
+                    b"{",
+                    b'"',
+                    b"a",
+                    b'"',
+                ]
+            ):
+                for sock in slow:  # every slow client sends one more piece, then waits
+                    sock.sendall(chunk)
+                body = encode(notification(alertname=f"Prompt{step}"))
+                started = time.monotonic()
+                answer = _post(http, body, signed_headers(body))
+                assert answer.status_code == 200
+                assert time.monotonic() - started < 1.0, "answered promptly among slow clients"
+            listed = http.get("/api/v1/alerts").json()["alerts"]
+        assert len(listed) == 6
+    finally:
+        for sock in slow:
+            sock.close()

@@ -8,6 +8,7 @@ import time
 import httpx2
 import pytest
 
+from agentguard_receiver import DEFAULT_MAX_BODY_BYTES
 from receiver.conftest import MakeReceiver
 from receiver.webhooks import (
     OTHER_SECRET,
@@ -168,6 +169,19 @@ def test_a_declared_length_over_the_limit_is_refused_unread(client: httpx2.Clien
     body = b" " * (64 * 1024 + 1)
     response = client.post("/webhooks/alerts", content=body, headers=signed_headers(body))
     _assert_json_error(response, 413, "PAYLOAD_TOO_LARGE")
+    assert "at most 65536 bytes" in response.json()["message"]
+
+
+def test_the_default_limit_is_64_kib_and_a_body_just_under_it_is_taken(
+    client: httpx2.Client,
+) -> None:
+    assert DEFAULT_MAX_BODY_BYTES == 64 * 1024
+    document = notification()
+    room = 64 * 1024 - len(encode({**document, "padding": ""}))
+    body = encode({**document, "padding": "x" * (room - 1)})
+    assert len(body) == 64 * 1024 - 1
+    response = client.post("/webhooks/alerts", content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
 
 
 def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(client: httpx2.Client) -> None:

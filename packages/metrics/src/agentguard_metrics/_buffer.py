@@ -172,7 +172,10 @@ class DeltaBackend:
         metric = rule.metric
         name = metric.name
         if name not in _BY_AGENT:
-            labels = (*labels, "" if agent is None else str(agent))
+            # A gauge that is set (a breaker's state) belongs to no agent: its latest value
+            # wins across every process and agent, so it is kept under agent "" alone.
+            shared = rule.op == "set" or agent is None
+            labels = (*labels, "" if shared else str(agent))
         labels, folded = self.caps.fold(name, labels)
         buffer: Buffer = t[0]
         if folded:

@@ -38,7 +38,7 @@ from agentguard_metrics._stats import (
     stat,
     union_stat,
 )
-from agentguard_metrics._window import Window, agent_position, label_position
+from agentguard_metrics._window import Window, label_position
 from agentguard_metrics.store import Store
 
 TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
@@ -307,23 +307,19 @@ def tools(w: Window, aggregation: str) -> dict[str, object]:
     }
 
 
-def breaker_states(store: Store, agent: str | None) -> dict[str, str]:
+def breaker_states(store: Store) -> dict[str, str]:
     """Each breaker's state now (``closed``, ``half_open``, ``open``).
 
-    A store keeps ``agentguard_breaker_state`` per agent too (the agent of the run in which
-    the breaker last changed), and ``gauges`` gives no time with each value, so the latest
-    change across agents cannot be told apart: the most severe state wins (open over
-    half-open over closed). Narrowed to one agent, it is that agent's latest value.
+    A breaker belongs to no agent: the aggregator keeps ``agentguard_breaker_state`` under
+    agent ``""`` alone, its latest value winning across processes, so the state is the same
+    whatever agent a query is narrowed to.
     """
     at = label_position(BREAKER_STATE.name, "breaker")
-    agent_at = agent_position(BREAKER_STATE.name)
-    worst: dict[str, float] = {}
+    states: dict[str, float] = {}
     for values, value in store.gauges(BREAKER_STATE.name).items():
-        if agent is not None and values[agent_at] != agent:
-            continue
         name = values[at]
-        worst[name] = max(worst.get(name, 0.0), value)
-    return {name: STATE_NAMES.get(round(v), "open") for name, v in sorted(worst.items())}
+        states[name] = max(states.get(name, 0.0), value)  # one series per breaker
+    return {name: STATE_NAMES.get(round(v), "open") for name, v in sorted(states.items())}
 
 
 _TO_STATES = (("open", "opened"), ("half_open", "halfOpened"), ("closed", "closed"))
@@ -341,7 +337,7 @@ def breakers(w: Window) -> dict[str, object]:
         }
         for i, ts in enumerate(w.timestamps())
     ]
-    states = breaker_states(w.store, w.agent)
+    states = breaker_states(w.store)
     transitions = w.grouped(BREAKER_TRANSITIONS.name, ("breaker", "to_state"))
     rejected = w.grouped(BREAKER_REJECTIONS.name, ("breaker",))
     names = sorted(set(states) | {b for b, _ in transitions} | {b for (b,) in rejected})

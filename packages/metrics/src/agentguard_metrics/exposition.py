@@ -13,8 +13,8 @@ by is added up again (except for metrics labelled by agent already, which keep i
   (0.5 %) of a bound may land in the neighbouring bucket**; the observed minimum and maximum
   are exact, so a bound below every value counts none and one above every value counts all.
 - Gauges: ``agentguard_runs_in_progress`` adds live processes' runs up; a gauge that events
-  *set* (``agentguard_breaker_state``) is kept per agent by the store, which gives no time
-  with each value, so the most severe value across agents is exposed (open wins).
+  *set* (``agentguard_breaker_state``) has one series per breaker (kept under agent ``""``,
+  the latest value winning across processes), exposed as it is.
 """
 
 from __future__ import annotations

@@ -205,7 +205,7 @@ def _slowest(w: Window, name: str, label: str, start: int, end: int) -> str | No
 
 def _breakers(w: Window) -> Iterator[Insight]:
     opens = w.grouped(BREAKER_TRANSITIONS.name, ("breaker", "to_state"))
-    states = breaker_states(w.store, w.agent)
+    states = breaker_states(w.store)
     for (breaker, to_state), n in sorted(opens.items()):
         if to_state != "open" or n < BREAKER_OPENS:
             continue

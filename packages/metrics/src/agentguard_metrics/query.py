@@ -115,7 +115,7 @@ class QueryEngine:
             "cost_usd_total": store.counter(LLM_COST.name),
             "tokens_total": {t: _stats.count(v) for t, v in tokens.items()},
             "cache_hit_ratio": _stats.ratio(read, context),
-            "breakers": _groups.breaker_states(store, None),
+            "breakers": _groups.breaker_states(store),
             "loop_detections": _stats.count(store.counter(LOOP_DETECTIONS.name)),
         }
 

@@ -9,12 +9,17 @@ The smallest use::
         ...  # POST {receiver.url}/webhooks/alerts; GET {receiver.url}/api/v1/alerts
 
 or from a shell: ``python -m agentguard_receiver --secret whsec_... --db alerts.db``.
+
+Handlers run after each notification is acknowledged, off the request path:
+``create_app(..., handlers=[log_alerts, load_handler("mypkg.alerts:page"),
+forward_to("https://...", secrets=["whsec_..."])])`` (see :mod:`agentguard_receiver.handlers`).
 """
 
 from __future__ import annotations
 
 from agentguard_receiver.app import DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT_PER_S, create_app
 from agentguard_receiver.cli import main
+from agentguard_receiver.handlers import Received, forward_to, load_handler, log_alerts
 from agentguard_receiver.server import DEFAULT_HOST, DEFAULT_PORT, Receiver, serve
 
 __all__ = [
@@ -22,8 +27,12 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_PORT",
     "DEFAULT_RATE_LIMIT_PER_S",
+    "Received",
     "Receiver",
     "create_app",
+    "forward_to",
+    "load_handler",
+    "log_alerts",
     "main",
     "serve",
 ]

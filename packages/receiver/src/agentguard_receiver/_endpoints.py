@@ -18,6 +18,7 @@ from agentguard_receiver._page import render_page
 from agentguard_receiver._payload import MalformedPayload, parse_notification
 from agentguard_receiver._ratelimit import RateLimiter
 from agentguard_receiver._store import AlertStore
+from agentguard_receiver.handlers import Dispatcher, Received
 
 __all__ = ["Endpoints"]
 
@@ -107,10 +108,12 @@ class Endpoints:
         authenticator: Authenticator,
         limiter: RateLimiter | None,
         store: AlertStore,
+        dispatcher: Dispatcher,
         max_body_bytes: int,
         clock: Callable[[], float],
     ) -> None:
         self._authenticator = authenticator
+        self._dispatcher = dispatcher
         self._limiter = limiter
         self._store = store
         self._max_body_bytes = max_body_bytes
@@ -150,17 +153,17 @@ class Endpoints:
             stored = await self._store.record(webhook_id, notification, now_s)
         except sqlite3.Error as exc:
             self._episodes.failed(
-                "alert self._store",
-                f"could not self._store a notification: {type(exc).__name__}",
+                "alert store",
+                f"could not store a notification: {type(exc).__name__}",
                 exc,
             )
             return _error(
                 503,
                 "STORAGE_UNAVAILABLE",
-                "the alert self._store failed; retry later",
+                "the alert store failed; retry later",
                 {"Retry-After": "5"},
             )
-        self._episodes.recovered("alert self._store")
+        self._episodes.recovered("alert store")
         if not stored:
             logger.info("replayed webhook %s ignored", webhook_id)
             return JSONResponse({"stored": 0, "duplicate": True})
@@ -170,6 +173,14 @@ class Endpoints:
             notification.group_key,
             notification.status,
             webhook_id or "with a bearer token",
+        )
+        self._dispatcher.submit(
+            Received(
+                notification=notification,
+                webhook_id=webhook_id,
+                received_at_unix_s=now_s,
+                body=body,
+            )
         )
         return JSONResponse({"stored": len(notification.alerts), "duplicate": False})
 
@@ -189,9 +200,9 @@ class Endpoints:
             alerts = await self._store.query(status=status, since_s=since_s, limit=int(raw_limit))
         except sqlite3.Error as exc:
             self._episodes.failed(
-                "alert self._store", f"could not read alerts: {type(exc).__name__}", exc
+                "alert store", f"could not read alerts: {type(exc).__name__}", exc
             )
-            return _error(503, "STORAGE_UNAVAILABLE", "the alert self._store failed; retry later")
+            return _error(503, "STORAGE_UNAVAILABLE", "the alert store failed; retry later")
         return JSONResponse({"alerts": alerts})
 
     async def page(self, request: Request) -> Response:
@@ -199,9 +210,9 @@ class Endpoints:
             alerts = await self._store.query(status=None, since_s=None, limit=200)
         except sqlite3.Error as exc:
             self._episodes.failed(
-                "alert self._store", f"could not read alerts: {type(exc).__name__}", exc
+                "alert store", f"could not read alerts: {type(exc).__name__}", exc
             )
-            return HTMLResponse("<p>the alert self._store failed; retry later</p>", status_code=503)
+            return HTMLResponse("<p>the alert store failed; retry later</p>", status_code=503)
         return HTMLResponse(render_page(alerts))
 
     async def healthz(self, request: Request) -> Response:

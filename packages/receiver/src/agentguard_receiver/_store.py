@@ -31,7 +31,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     ends_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);
+CREATE INDEX IF NOT EXISTS deliveries_received_at ON deliveries (received_at);
 """
+
+_PRUNE_EVERY_S = 60.0
 
 
 class AlertStore:
@@ -39,14 +42,22 @@ class AlertStore:
 
     sqlite3 blocks, so the event loop hands each call to a single worker thread that owns the
     connection; one thread also serialises the writes.
+
+    Delivery ids are kept ``keep_ids_s`` after they were received, then pruned (at most once
+    a minute, when a notification is stored). The receiver needs them no longer: it accepts a
+    ``webhook-timestamp`` at most ``tolerance`` from its clock either way, so a delivery
+    received at ``R`` carries a timestamp of at most ``R + tolerance``, and a replay of it is
+    refused as stale from ``R + 2 * tolerance`` on. The alerts themselves are kept.
     """
 
-    def __init__(self, path: str | Path | None) -> None:
+    def __init__(self, path: str | Path | None, *, keep_ids_s: float) -> None:
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="agentguard-receiver-db"
         )
         self._connection = self._executor.submit(self._open, path).result()
         self._closed = False
+        self._keep_ids_s = keep_ids_s
+        self._pruned_at = -float("inf")
 
     @staticmethod
     def _open(path: str | Path | None) -> sqlite3.Connection:
@@ -68,6 +79,11 @@ class AlertStore:
 
     def _record(self, webhook_id: str | None, notification: Notification, now_s: float) -> bool:
         connection = self._connection
+        if now_s - self._pruned_at >= _PRUNE_EVERY_S:
+            self._pruned_at = now_s
+            connection.execute(
+                "DELETE FROM deliveries WHERE received_at < ?", (now_s - self._keep_ids_s,)
+            )
         connection.execute("BEGIN IMMEDIATE")
         try:
             if webhook_id is not None:

@@ -16,15 +16,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from agentguard_receiver._auth import Authenticator, decode_secret
+from agentguard_receiver._auth import TIMESTAMP_TOLERANCE_S, Authenticator, decode_secret
 from agentguard_receiver._endpoints import Endpoints
 from agentguard_receiver._ratelimit import RateLimiter
 from agentguard_receiver._store import AlertStore
+from agentguard_receiver.handlers import Dispatcher, Handler
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_RATE_LIMIT_PER_S", "create_app"]
 
-DEFAULT_MAX_BODY_BYTES = 1_000_000
-"""The largest body ``POST /webhooks/alerts`` reads; larger ones answer 413."""
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+"""The largest body ``POST /webhooks/alerts`` reads (64 KiB); larger ones answer 413.
+
+Alertmanager's bodies for a group of a few dozen alerts fit easily; raise it for larger groups
+(``max_body_bytes``, ``--max-body-bytes``)."""
 
 DEFAULT_RATE_LIMIT_PER_S = 50.0
 """Webhook posts a second allowed per client address (bursts of twice as many)."""
@@ -38,6 +42,8 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate_limit_per_s: float | None = DEFAULT_RATE_LIMIT_PER_S,
     rate_limit_burst: float | None = None,
+    handlers: Sequence[Handler] = (),
+    handler_queue_size: int = 1000,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """Build the receiver's ASGI app (serve it with :class:`Receiver` or :func:`serve`).
@@ -53,6 +59,10 @@ def create_app(
             passed, whatever ``Content-Length`` claims.
         rate_limit_per_s: Webhook posts a second per client address, or ``None`` for no limit.
         rate_limit_burst: The burst allowed per client; twice the rate (at least 1) by default.
+        handlers: Called with each stored notification (a ``handlers.Received``) after it
+            was acknowledged, on a thread of their own; replays do not call them.
+            Handlers with a ``close()`` are closed when the app shuts down.
+        handler_queue_size: Notifications waiting for the handlers before new ones skip them.
         clock: Wall-clock seconds since the epoch, for timestamp tolerance and rate limits.
 
     Raises:
@@ -76,12 +86,14 @@ def create_app(
             clock,
         )
     )
-    store = AlertStore(db_path)
+    dispatcher = Dispatcher(handlers, queue_size=handler_queue_size)
+    store = AlertStore(db_path, keep_ids_s=2 * TIMESTAMP_TOLERANCE_S + 60.0)
 
     endpoints = Endpoints(
         authenticator=Authenticator(keys, token),
         limiter=limiter,
         store=store,
+        dispatcher=dispatcher,
         max_body_bytes=max_body_bytes,
         clock=clock,
     )
@@ -91,6 +103,7 @@ def create_app(
         try:
             yield
         finally:
+            dispatcher.close()
             store.close()
 
     return Starlette(
