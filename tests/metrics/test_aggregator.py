@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from agentguard import Bus, run_context
 from agentguard.events import (
     AlertStateChanged,
+    BreakerState,
     BreakerRejected,
     BreakerStateChanged,
     BudgetExceeded,
@@ -303,7 +304,8 @@ def test_series_are_kept_per_agent_from_the_run_context() -> None:
 def test_a_breaker_state_belongs_to_no_agent() -> None:
     store = MemoryStore(clock=lambda: T0)
     aggregator = Aggregator(store, process_id="p", interval_s=None)
-    for agent, state in (("support", "open"), ("billing", "half_open")):
+    moves: list[tuple[str, BreakerState]] = [("support", "open"), ("billing", "half_open")]
+    for agent, state in moves:
         with run_context(agent):
             aggregator.record(
                 BreakerStateChanged(
