@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from agentguard import Bus, run_context
 from agentguard.events import (
     AlertStateChanged,
-    BreakerState,
     BreakerRejected,
+    BreakerState,
     BreakerStateChanged,
     BudgetExceeded,
     ErrorClassified,
