@@ -1,4 +1,4 @@
-"""The ``agentguard`` command: ``demo``, ``receive`` and ``--version``.
+"""The ``agentguard`` command: ``demo``, ``serve``, ``receive`` and ``--version``.
 
 Bad flags and a busy port end with one line on standard error and exit status 2.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -17,6 +18,18 @@ from rich.console import Console
 __all__ = ["main"]
 
 _DEFAULT_PORT = 9464
+
+ENVIRONMENT = {
+    "redis": "AGENTGUARD_REDIS_URL",
+    "prefix": "AGENTGUARD_PREFIX",
+    "host": "AGENTGUARD_HOST",
+    "port": "AGENTGUARD_PORT",
+    "rules": "AGENTGUARD_RULES",
+    "token": "AGENTGUARD_TOKEN",
+    "budget": "AGENTGUARD_BUDGET_USD_PER_MONTH",
+}
+"""The environment variable each option of ``agentguard serve`` is also read from (a flag
+wins)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,6 +109,57 @@ def _parser() -> _Parser:
         metavar="S",
         help="keep the servers up S seconds after the summary, to scrape or browse them",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="serve the metrics of every worker from Redis (dashboard, /metrics, query API)",
+        description=(
+            "The shared metrics service: the dashboard, Prometheus /metrics, the snapshot, "
+            "query and stream APIs, over the Redis aggregates every worker's RedisSubscriber "
+            "writes; with --rules, the alert rules evaluated centrally. Every option can also "
+            "come from the environment variable named in its help."
+        ),
+    )
+    serve.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get(ENVIRONMENT["redis"]),
+        help=f"the workers' Redis, redis://host:6379/0 (${ENVIRONMENT['redis']})",
+    )
+    serve.add_argument(
+        "--prefix",
+        default=os.environ.get(ENVIRONMENT["prefix"], "agentguard"),
+        help=f"the workers' key prefix (default agentguard; ${ENVIRONMENT['prefix']})",
+    )
+    serve.add_argument(
+        "--host",
+        default=os.environ.get(ENVIRONMENT["host"], "127.0.0.1"),
+        help=f"address to serve on (default 127.0.0.1; ${ENVIRONMENT['host']})",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=os.environ.get(ENVIRONMENT["port"], str(_DEFAULT_PORT)),
+        metavar="P",
+        help=f"port (default {_DEFAULT_PORT}, 0 picks a free one; ${ENVIRONMENT['port']})",
+    )
+    serve.add_argument(
+        "--rules",
+        metavar="FILE",
+        default=os.environ.get(ENVIRONMENT["rules"]),
+        help=f"a TOML file of alert rules to evaluate (${ENVIRONMENT['rules']})",
+    )
+    serve.add_argument(
+        "--token",
+        default=os.environ.get(ENVIRONMENT["token"]),
+        help=f"a bearer token the data routes need (${ENVIRONMENT['token']}; prefer it)",
+    )
+    serve.add_argument(
+        "--budget-usd-per-month",
+        type=_budget,
+        default=os.environ.get(ENVIRONMENT["budget"]),
+        metavar="USD",
+        help=f"the monthly budget of the costs view (${ENVIRONMENT['budget']})",
+    )
     commands.add_parser(
         "receive",
         help="receive signed alert webhooks (agentguard receive --help for its options)",
@@ -124,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     parser = _parser()
     args = parser.parse_args(args_list)
+    if args.command == "serve":
+        return _serve(parser, args)
     from agentguard_cli._demo import DemoOptions, run_demo
 
     options = DemoOptions(
@@ -139,6 +205,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"agentguard demo: {_bind_message(exc, args.port)}", file=sys.stderr)
         return 2
+
+
+def _serve(parser: _Parser, args: argparse.Namespace) -> int:
+    from agentguard_alerts import RuleConfigError
+    from agentguard_cli._serve import ServeOptions, run_serve
+
+    if not args.redis:
+        parser.error(f"serve needs --redis URL (or ${ENVIRONMENT['redis']})")
+    if not args.redis.startswith(("redis://", "rediss://", "unix://")):
+        parser.error("--redis takes a redis://, rediss:// or unix:// URL")
+    if args.token == "":
+        parser.error("--token may not be empty")
+    options = ServeOptions(
+        redis_url=args.redis,
+        prefix=args.prefix,
+        host=args.host,
+        port=args.port,
+        rules=args.rules,
+        token=args.token,
+        budget_usd_per_month=args.budget_usd_per_month,
+    )
+    try:
+        return run_serve(options, Console(stderr=True))
+    except RuleConfigError as exc:
+        print(f"agentguard serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"agentguard serve: {_bind_message(exc, args.port)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a prefix or option the service refuses
+        print(f"agentguard serve: {exc}", file=sys.stderr)
+        return 2
+
+
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected dollars, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of dollars, got {text}")
+    return value
 
 
 def _bind_message(exc: OSError, port: int | None = None) -> str:

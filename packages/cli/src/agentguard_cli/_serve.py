@@ -1,0 +1,190 @@
+"""``agentguard serve``: the shared metrics service over the Redis aggregates of every worker.
+
+It serves :func:`agentguard_metrics.create_app` over a :class:`agentguard_redis.RedisStore`
+and, with ``--rules FILE``, evaluates the alert rules of that file centrally
+(:func:`agentguard_alerts.load`), delivering their webhooks. The alerts' state changes are
+published on the service's own bus, which a :class:`~agentguard_redis.RedisSubscriber`
+aggregates into the same Redis, so ``agentguard_alerts_total`` counts them beside the
+workers' metrics.
+
+Redis need not be reachable at start: the service starts at once (``/healthz`` answers, the
+data routes answer 503 while Redis is away), says on standard error that it cannot reach
+Redis, and keeps checking with backoff, saying when it is back. The Redis URL is never shown
+with its password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from agentguard import Bus
+from agentguard_metrics import MetricsService, create_app
+from agentguard_redis import DEFAULT_PREFIX, RedisStore, RedisSubscriber
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["RedisWatch", "ServeOptions", "redact", "run_serve"]
+
+_FIRST_RETRY_S = 0.5
+_LAST_RETRY_S = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeOptions:
+    """What ``agentguard serve`` was asked for."""
+
+    redis_url: str
+    """Where the workers' aggregates are."""
+    prefix: str = DEFAULT_PREFIX
+    """The key prefix the workers write under."""
+    host: str = "127.0.0.1"
+    """The address to serve on."""
+    port: int = 9464
+    """The port (0 picks a free one)."""
+    rules: str | None = None
+    """A TOML rules file to evaluate centrally."""
+    token: str | None = None
+    """A bearer token every data route needs."""
+    budget_usd_per_month: float | None = None
+    """The monthly budget the ``costs`` group compares spending with."""
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (``redis://user:***@host``), for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail now, with ``OSError``, when ``host:port`` cannot be bound (a busy port, say)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+class RedisWatch:
+    """Checks Redis with backoff on a thread and says when it is lost and when it is back."""
+
+    def __init__(
+        self,
+        store: RedisStore,
+        shown_url: str,
+        say: Callable[[str], None],
+        *,
+        first_retry_s: float = _FIRST_RETRY_S,
+        last_retry_s: float = _LAST_RETRY_S,
+    ) -> None:
+        self._store = store
+        self._url = shown_url
+        self._say = say
+        self._first = first_retry_s
+        self._last = last_retry_s
+        self._stop = threading.Event()
+        self.reachable = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="agentguard-serve-redis", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        wait, down = self._first, False
+        while not self._stop.is_set():
+            try:
+                self._store.client.ping()
+            except (redis.RedisError, OSError) as exc:
+                self.reachable.clear()
+                reason = type(exc).__name__
+                self._say(f"cannot reach Redis at {self._url} ({reason}); retrying in {wait:g} s")
+                down = True
+                self._stop.wait(wait)
+                wait = min(wait * 2, self._last)
+                continue
+            if down or not self.reachable.is_set():
+                self._say(f"connected to Redis at {self._url}")
+            self.reachable.set()
+            down, wait = False, self._first
+            self._stop.wait(self._last / 6)
+
+    def close(self) -> None:
+        """Stop checking."""
+        self._stop.set()
+        self._thread.join(5)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT (the previous handlers come back afterwards)."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_serve(options: ServeOptions, console: Console) -> int:
+    """Serve until SIGTERM or Ctrl-C; returns the exit status (0).
+
+    Raises:
+        OSError: the port cannot be bound.
+        agentguard_alerts.RuleConfigError: the rules file is wrong (the caller says so).
+    """
+    _check_port(options.host, options.port)
+    evaluator_config = None
+    if options.rules is not None:
+        from agentguard_alerts import load
+
+        evaluator_config = load(options.rules)  # a mistake fails now, before serving
+    shown = redact(options.redis_url)
+    store = RedisStore.from_url(options.redis_url, prefix=options.prefix)
+    bus = Bus(name="agentguard-serve")
+    subscriber = RedisSubscriber(store, process_id=f"serve:{socket.gethostname()}:{os.getpid()}")
+    subscriber.attach(bus)
+    say: Callable[[str], None] = lambda text: console.print(text, highlight=False)  # noqa: E731 (one line)
+    watch = RedisWatch(store, shown, say)
+    evaluator = None
+    app = create_app(store, token=options.token, budget_usd_per_month=options.budget_usd_per_month)
+    with _stopping_on_signals() as stop:
+        service = MetricsService(app, host=options.host, port=options.port)
+        try:
+            say(f"agentguard serve: {service.url} over Redis {shown} (prefix {options.prefix!r})")
+            say(f"  dashboard {service.url}/   metrics {service.url}/metrics")
+            if evaluator_config is not None:
+                evaluator = evaluator_config.evaluator(store, bus=bus).start()
+                say(f"  alert rules: {len(evaluator_config.rules)} from {options.rules}")
+            stop.wait()
+        finally:
+            say("agentguard serve: stopping")
+            if evaluator is not None:
+                evaluator.close()
+            service.close()
+            watch.close()
+            subscriber.close(2.0)
+            store.client.close()
+    return 0
