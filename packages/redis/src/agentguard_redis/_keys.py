@@ -11,9 +11,14 @@ key                                   type    holds
 ===================================== ======= ===============================================
 ``{p}:seq``                           hash    process id -> ``sequence:chunk`` applied last
 ``{p}:hb``                            zset    process id, scored by its latest heartbeat
-``{p}:meta``                          hash    ``oldest``: the oldest bucket ever written
+``{p}:meta``                          hash    ``oldest`` bucket ever written, ``version`` (one
+                                              more per chunk applied), ``epoch`` (random,
+                                              made by the first write: a Redis that lost its
+                                              data gets a new one)
 ``{p}:s:<metric>``                    set     every series of the metric (label JSON)
 ``{p}:i:<res>:<metric>``              zset    the buckets of a roll-up that hold data
+``{p}:l:<res>:<metric>``              zset    the same buckets, scored by the ``version`` that
+                                              last wrote them: what changed since a version
 ``{p}:c:<res>:<bucket>:<metric>``     hash    counter: label JSON -> amount, ``[]`` the total
 ``{p}:h:<res>:<bucket>:<metric>:<l>`` hash    one sketch (fields below), ``<l>`` = ``[]``: total
 ``{p}:hs:<res>:<bucket>:<metric>``    set     the series with a sketch in the bucket
@@ -53,7 +58,7 @@ def encode_labels(values: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=65_536)
-def decode_labels(text: str) -> tuple[str, ...]:
+def decode_labels(text: str | bytes) -> tuple[str, ...]:
     """The label values of :func:`encode_labels`' JSON (cached: the same few come back)."""
     values = json.loads(text)
     return tuple(str(v) for v in values)
@@ -79,6 +84,10 @@ class Keys:
     def index(self, res: int, metric: str) -> str:
         """The buckets of roll-up ``res`` that hold data of ``metric``."""
         return f"{self.tag}:i:{res}:{metric}"
+
+    def changes(self, res: int, metric: str) -> str:
+        """The buckets of roll-up ``res`` of ``metric`` by the version that last wrote them."""
+        return f"{self.tag}:l:{res}:{metric}"
 
     def counter(self, res: int, bucket: int, metric: str) -> str:
         """One bucket of a counter, every series in one hash."""

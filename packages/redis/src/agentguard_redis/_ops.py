@@ -30,7 +30,7 @@ _SLACK_S = 60
 
 @dataclass
 class Chunk:
-    """One call of the ``APPLY`` script: keys (after ``seq`` and ``hb``) and operations."""
+    """One call of the ``APPLY`` script: keys (after ``seq``, ``hb``, ``meta``) and operations."""
 
     now: float
     """The store's clock when the batch was compiled: TTLs count from it."""
@@ -43,11 +43,11 @@ class Chunk:
     _pruned: set[str] = field(default_factory=set)
 
     def key(self, name: str) -> int:
-        """The KEYS index of ``name`` in this chunk."""
+        """The KEYS index of ``name`` in this chunk (after the script's three fixed keys)."""
         found = self._index.get(name)
         if found is None:
             self.keys.append(name)
-            found = self._index[name] = len(self.keys) + 2
+            found = self._index[name] = len(self.keys) + 3
         return found
 
     def op(self, code: str, key: str, *args: str | int | float) -> None:
@@ -65,12 +65,14 @@ class Chunk:
             self.op(_X, key, max(1, math.ceil(at_unix_s - self.now)))
 
     def indexed(self, keys: Keys, rollup: Rollup, metric: str, bucket: int, now: float) -> None:
-        """Record that ``bucket`` holds data; prune the index of expired buckets, once."""
-        index = keys.index(rollup.resolution_s, metric)
-        self.op(_Z, index, bucket)
+        """Record that ``bucket`` holds data and changed; prune expired buckets, once."""
+        res = rollup.resolution_s
+        index, changes = keys.index(res, metric), keys.changes(res, metric)
+        self.args += (_Z, self.key(index), self.key(changes), bucket)
         if rollup.retention_s is not None and index not in self._pruned:
             self._pruned.add(index)
-            self.op(_R, index, int(now) - rollup.retention_s - rollup.resolution_s)
+            cutoff = int(now) - rollup.retention_s - res
+            self.args += (_R, self.key(index), self.key(changes), cutoff)
 
 
 def _expiry(rollup: Rollup, bucket: int) -> int | None:

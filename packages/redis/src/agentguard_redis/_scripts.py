@@ -10,15 +10,23 @@ rules of what a delta writes (roll-ups, totals, TTLs) live in Python, where they
 The ``#!lua`` line makes Redis refuse the script whole when it is out of memory, before any
 write, instead of failing halfway through a chunk.
 
+Every applied chunk adds one to the store's ``version`` and scores the buckets it wrote with
+it in a change log per roll-up and metric, so a reader that keeps buckets in memory asks
+``CHANGES`` what was written since the version it holds and reads only that again.
+
 ``PRUNE`` forgets processes silent for longer than the store remembers them: their heartbeat,
 their sequence mark and their gauge contributions.
+
+The ``READ_*`` scripts read many keys in one call (each whole hash, each set's members): a
+day at one-minute buckets is 1,440 keys, and one script call costs far less on the client than
+1,440 pipelined commands. They are flagged ``no-writes``, so a replica can answer them.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["APPLY", "OPS", "PRUNE"]
+__all__ = ["APPLY", "CHANGES", "OPS", "PRUNE", "READ_HASHES", "READ_MEMBERS"]
 
 OPS: Final = {
     "inc_float": "f",
@@ -34,8 +42,9 @@ OPS: Final = {
 """Operation codes: what each does, by name (the script's ``if`` chain below)."""
 
 APPLY: Final = """#!lua
--- KEYS[1] {p}:seq, KEYS[2] {p}:hb, KEYS[3..] the keys the operations name by index.
--- ARGV: process id, sequence, chunk, heartbeat time, then the operations.
+-- KEYS[1] {p}:seq, KEYS[2] {p}:hb, KEYS[3] {p}:meta, KEYS[4..] the keys the operations name.
+-- ARGV: process id, sequence, chunk, heartbeat time, an epoch should the store have none,
+-- then the operations.
 local pid, seq, chunk = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local mark = redis.call('HGET', KEYS[1], pid)
 if mark then
@@ -46,7 +55,9 @@ if mark then
     return 0
   end
 end
-local i, n = 5, #ARGV
+redis.call('HSETNX', KEYS[3], 'epoch', ARGV[5])
+local version = redis.call('HINCRBY', KEYS[3], 'version', 1)
+local i, n = 6, #ARGV
 while i <= n do
   local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if op == 'f' then
@@ -67,11 +78,19 @@ while i <= n do
     redis.call('EXPIRE', key, ARGV[i + 2])
     i = i + 3
   elseif op == 'z' then
-    redis.call('ZADD', key, ARGV[i + 2], ARGV[i + 2])
-    i = i + 3
+    -- the bucket index, and the change log: the bucket, scored by this version
+    redis.call('ZADD', key, ARGV[i + 3], ARGV[i + 3])
+    redis.call('ZADD', KEYS[tonumber(ARGV[i + 2])], version, ARGV[i + 3])
+    i = i + 4
   elseif op == 'r' then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[i + 2])
-    i = i + 3
+    -- buckets past retention leave the index and the change log
+    local log, cutoff = KEYS[tonumber(ARGV[i + 2])], '(' .. ARGV[i + 3]
+    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', cutoff)
+    for g = 1, #gone do
+      redis.call('ZREM', log, gone[g])
+    end
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
+    i = i + 4
   elseif op == 's' then
     redis.call('SADD', key, ARGV[i + 2])
     i = i + 3
@@ -114,4 +133,30 @@ for k = 3, #KEYS do
   end
 end
 return #dead
+"""
+
+CHANGES: Final = """#!lua flags=no-writes
+-- KEYS[1] {p}:meta, KEYS[2] a change log; ARGV[1] a version.
+-- The store's version and epoch now, and the buckets written after ARGV[1].
+local meta = redis.call('HMGET', KEYS[1], 'version', 'epoch')
+local changed = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')
+return {meta[1] or '0', meta[2] or '', changed}
+"""
+
+READ_HASHES: Final = """#!lua flags=no-writes
+-- Every field and value of each hash in KEYS, flat, one array per key.
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('HGETALL', key)
+end
+return out
+"""
+
+READ_MEMBERS: Final = """#!lua flags=no-writes
+-- The members of each set in KEYS, one array per key.
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('SMEMBERS', key)
+end
+return out
 """

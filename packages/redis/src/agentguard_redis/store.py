@@ -18,6 +18,7 @@ and read the metric's total alone when no label filter is given.
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +42,7 @@ from agentguard_metrics import (
     matches,
     rollup_for,
 )
+from agentguard_redis._cache import BucketCache
 from agentguard_redis._keys import (
     GAUGE_SEP,
     TOTAL_LABELS,
@@ -48,9 +50,9 @@ from agentguard_redis._keys import (
     decode_labels,
 )
 from agentguard_redis._ops import compile_batch
-from agentguard_redis._scripts import APPLY, PRUNE
+from agentguard_redis._scripts import APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
 
-__all__ = ["DEFAULT_PREFIX", "RedisStore", "connect"]
+__all__ = ["DEFAULT_PREFIX", "SERVICE_READ_STALENESS_S", "RedisStore", "connect"]
 
 DEFAULT_PREFIX: Final = "agentguard"
 """The prefix (and hash tag) of every key, unless told otherwise."""
@@ -66,8 +68,19 @@ _GAUGES_WITH_DELTAS: Final = tuple(
     )
 )
 """The gauges moved by ``inc``/``dec``: their per-process contributions are pruned."""
+SERVICE_READ_STALENESS_S: Final = 0.25
+"""How far behind Redis the metrics service may read: writers flush once a second, so a
+quarter of a second is within what a reader sees anyway, and it spares a round trip for every
+metric of a query."""
+
 _PRUNE_EVERY_S: Final = 60.0
+_MAX_CANDIDATES: Final = 4096
+"""A bounded range with at most this many buckets is read without asking the index first."""
+_KEYS_PER_CALL: Final = 8192
+_TOTAL: Final = TOTAL_LABELS.encode()
 _Labels = tuple[str, ...]
+_Flat = list[bytes]
+"""A hash as HGETALL gives it: field, value, field, value, ..."""
 
 
 def connect(
@@ -91,10 +104,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _number(value: Any) -> float:
-    return float(_text(value))
-
-
 class RedisStore:
     """A :class:`~agentguard_metrics.Store` in Redis, shared by every process that uses it.
 
@@ -113,6 +122,10 @@ class RedisStore:
             (each atomic, each once), so Redis is never blocked by one huge script.
         relative_accuracy: Of the sketches the aggregators send (their ``relative_accuracy``);
             every writer of one prefix must use the same.
+        max_cached: Parsed bucket values a reader keeps (see :mod:`agentguard_redis._cache`:
+            only what the change log says was written since is read again).
+        read_staleness_s: How long a reader trusts its last look at what changed (0: it
+            looks on every read). The metrics service uses :data:`SERVICE_READ_STALENESS_S`.
     """
 
     def __init__(
@@ -125,6 +138,8 @@ class RedisStore:
         forget_processes_s: float = 24 * 3600.0,
         max_args: int = 40_000,
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
+        max_cached: int = 500_000,
+        read_staleness_s: float = 0.0,
     ) -> None:
         if not liveness_s > 0:
             raise ValueError(f"liveness_s must be > 0, got {liveness_s!r}")
@@ -145,6 +160,13 @@ class RedisStore:
         self._accuracy = relative_accuracy
         self._apply = client.register_script(APPLY)
         self._prune = client.register_script(PRUNE)
+        self._read_hashes = client.register_script(READ_HASHES)
+        self._read_members = client.register_script(READ_MEMBERS)
+        self._changes_script = client.register_script(CHANGES)
+        if not read_staleness_s >= 0:
+            raise ValueError(f"read_staleness_s must be >= 0, got {read_staleness_s!r}")
+        self._cache = BucketCache(self._changes, max_cached, read_staleness_s)
+        self._epoch = secrets.token_hex(8)
         self._pruned_at = -math.inf
         self._prune_lock = threading.Lock()
         self._skipped = 0
@@ -189,11 +211,12 @@ class RedisStore:
                 sends it again; the chunks already applied are skipped then).
         """
         now = self._clock()
-        head = [self._keys.seq, self._keys.hb]
+        head = [self._keys.seq, self._keys.hb, self._keys.meta]
         pid, sequence, beat = batch.process_id, str(batch.sequence), repr(batch.sent_at_unix_s)
         for number, chunk in enumerate(compile_batch(batch, self._keys, now, self._max_args)):
             applied = self._apply(
-                keys=[*head, *chunk.keys], args=[pid, sequence, number, beat, *chunk.args]
+                keys=[*head, *chunk.keys],
+                args=[pid, sequence, number, beat, self._epoch, *chunk.args],
             )
             if not applied:
                 self._skipped += 1
@@ -227,13 +250,11 @@ class RedisStore:
         """The sum of counter ``name`` over the matching series and ``start <= t < end``."""
         wanted = matcher(name, labels)
         res, buckets = self._buckets(name, start, end)
-        keys = [self._keys.counter(res, b, name) for b in buckets]
+        cells = self._counter_cells(res, name, buckets)
         if not wanted:
-            return sum(_number(v) for v in self._each("hget", keys, TOTAL_LABELS) if v is not None)
-        total = 0.0
-        for fields in self._each("hgetall", keys):
-            total += _sum_matching(fields, wanted)
-        return total
+            return sum(c.get(_TOTAL, 0.0) for c in cells)
+        test = _Matcher(wanted)
+        return sum(test.total(c) for c in cells)
 
     def histogram(
         self,
@@ -280,9 +301,9 @@ class RedisStore:
         for raw, value in cast("dict[bytes, bytes]", deltas).items():
             labels, _, pid = _text(raw).partition(GAUGE_SEP)
             values = decode_labels(labels)
-            found[values] = found.get(values, 0.0) + (_number(value) if pid in alive else 0.0)
+            found[values] = found.get(values, 0.0) + (float(value) if pid in alive else 0.0)
         for raw, value in cast("dict[bytes, bytes]", sets).items():
-            values = decode_labels(_text(raw))
+            values = decode_labels(raw)
             found[values] = found.get(values, 0.0) + float(_text(value).split(" ")[0])
         return found
 
@@ -290,7 +311,7 @@ class RedisStore:
         """Every label-value tuple metric ``name`` has had."""
         label_names(name)
         members = cast("set[bytes]", self._client.smembers(self._keys.series(name)))
-        return sorted(decode_labels(_text(m)) for m in members)
+        return sorted(decode_labels(m) for m in members)
 
     def counters(
         self, name: str, start: float | None = None, end: float | None = None
@@ -298,14 +319,12 @@ class RedisStore:
         """Counter ``name`` over ``start <= t < end``, per series."""
         label_names(name)
         res, buckets = self._buckets(name, start, end)
-        found: dict[_Labels, float] = {}
-        for fields in self._each("hgetall", [self._keys.counter(res, b, name) for b in buckets]):
-            for raw, value in fields.items():
-                text = _text(raw)
-                if text != TOTAL_LABELS:
-                    values = decode_labels(text)
-                    found[values] = found.get(values, 0.0) + _number(value)
-        return found
+        sums: dict[bytes, float] = {}
+        for cells in self._counter_cells(res, name, buckets):
+            for raw, amount in cells.items():
+                sums[raw] = sums.get(raw, 0.0) + amount
+        sums.pop(_TOTAL, None)
+        return {decode_labels(raw): amount for raw, amount in sums.items()}
 
     def histograms(
         self, name: str, start: float | None = None, end: float | None = None
@@ -317,7 +336,7 @@ class RedisStore:
         for values, _, sketch in self._sketches(name, res, buckets, None):
             held = found.get(values)
             if held is None:
-                found[values] = sketch
+                found[values] = sketch.copy()  # the store's own is never changed
             else:
                 held.merge(sketch)
         return found
@@ -338,14 +357,14 @@ class RedisStore:
         res = rollup.resolution_s
         first = bucket_start(start, step_s)
         steps = range(first, int(end) if end == int(end) else int(end) + 1, step_s)
-        stored = self._indexed(name, res, first, steps.stop)
+        stored = self._candidates(name, res, first, steps.stop)
         if is_histogram(name):
             sketches: dict[int, Sketch] = {}
             for _, b, sketch in self._sketches(name, res, stored, wanted):
                 s = bucket_start(b, step_s)
                 held = sketches.get(s)
                 if held is None:
-                    sketches[s] = sketch
+                    sketches[s] = sketch.copy()  # the store's own is never changed
                 else:
                     held.merge(sketch)
             return [
@@ -354,48 +373,91 @@ class RedisStore:
                 for sk in [sketches.get(s) or Sketch(self._accuracy)]
             ]
         amounts = dict.fromkeys(steps, 0.0)
-        keys = [self._keys.counter(res, b, name) for b in stored]
-        if not wanted:
-            for b, value in zip(stored, self._each("hget", keys, TOTAL_LABELS), strict=True):
-                if value is not None:
-                    amounts[bucket_start(b, step_s)] += _number(value)
-        else:
-            for b, fields in zip(stored, self._each("hgetall", keys), strict=True):
-                amounts[bucket_start(b, step_s)] += _sum_matching(fields, wanted)
+        test = _Matcher(wanted) if wanted else None
+        for b, cells in zip(stored, self._counter_cells(res, name, stored), strict=True):
+            amount = cells.get(_TOTAL, 0.0) if test is None else test.total(cells)
+            amounts[bucket_start(b, step_s)] += amount
         return [Bucket(s, amounts[s]) for s in steps]
 
     # --- read mechanics -------------------------------------------------------------------
 
     def _buckets(self, name: str, start: float | None, end: float | None) -> tuple[int, list[int]]:
-        """The roll-up to read ``[start, end)`` from, and its buckets that hold data there."""
+        """The roll-up to read ``[start, end)`` from, and the buckets to read there."""
         now = self._clock()
         if start is None:
             oldest = self._client.hget(self._keys.meta, "oldest")
-            anchor = None if oldest is None else _number(oldest)
+            anchor = None if oldest is None else float(cast("bytes", oldest))
         else:
             anchor = start
         rollup = ROLLUPS[-1] if anchor is None else rollup_for(anchor, now)
         res = rollup.resolution_s
         lo = -math.inf if start is None else bucket_start(start, res)
         hi = math.inf if end is None else end
-        return res, self._indexed(name, res, lo, hi)
+        return res, self._candidates(name, res, lo, hi)
 
-    def _indexed(self, name: str, res: int, lo: float, hi: float) -> list[int]:
-        """The buckets of roll-up ``res`` in ``lo <= b < hi`` that hold data of ``name``."""
+    def _candidates(self, name: str, res: int, lo: float, hi: float) -> list[int]:
+        """The buckets of roll-up ``res`` in ``lo <= b < hi`` to read.
+
+        A bounded range of few buckets is every bucket in it (a missing one reads as empty),
+        which saves asking the index first; otherwise the index's buckets that hold data.
+        """
+        if lo != -math.inf and hi != math.inf and (hi - lo) / res <= _MAX_CANDIDATES:
+            first = int(lo)
+            return list(range(first, math.ceil(hi), res))
         low = "-inf" if lo == -math.inf else repr(lo)
         high = "+inf" if hi == math.inf else f"({hi!r}"
         found = self._client.zrangebyscore(self._keys.index(res, name), low, high)
-        return [int(_text(b)) for b in cast("list[bytes]", found)]
+        return [int(b) for b in cast("list[bytes]", found)]
 
-    def _each(self, command: str, keys: Sequence[str], *args: str) -> list[Any]:
-        """``command(key, *args)`` for every key, pipelined in one round trip."""
-        if not keys:
-            return []
-        with self._client.pipeline(transaction=False) as pipe:
-            call = getattr(pipe, command)
-            for key in keys:
-                call(key, *args)
-            return pipe.execute()
+    def _many(self, script: Any, keys: Sequence[str], args: Sequence[str] = ()) -> list[Any]:
+        """``script`` over ``keys``, a bounded number of keys a call, the replies in order."""
+        found: list[Any] = []
+        for i in range(0, len(keys), _KEYS_PER_CALL):
+            found += script(keys=keys[i : i + _KEYS_PER_CALL], args=args)
+        return found
+
+    def _hashes(self, keys: Sequence[str]) -> list[_Flat]:
+        """Each hash of ``keys``, flat (an empty list where missing)."""
+        return self._many(self._read_hashes, keys)
+
+    def _cached(
+        self,
+        res: int,
+        name: str,
+        wanted: Sequence[tuple[int, str]],
+        fetch: Callable[[list[str]], list[Any]],
+    ) -> list[Any]:
+        """The parsed values of ``(bucket, key)`` pairs, through the reader's cache."""
+        retention = next(r.retention_s for r in ROLLUPS if r.resolution_s == res)
+        oldest = -math.inf if retention is None else self._clock() - retention - res
+        return self._cache.read(res, name, wanted, fetch, oldest)
+
+    def _changes(self, res: int, name: str, since: int) -> tuple[int, bytes, list[int]]:
+        version, epoch, changed = self._changes_script(
+            keys=[self._keys.meta, self._keys.changes(res, name)], args=[since]
+        )
+        return int(version), bytes(epoch), [int(b) for b in changed]
+
+    def _counter_cells(
+        self, res: int, name: str, buckets: Sequence[int]
+    ) -> list[dict[bytes, float]]:
+        """Each bucket's counter hash: label JSON (``[]`` the total) -> amount."""
+        wanted = [(b, self._keys.counter(res, b, name)) for b in buckets]
+        return self._cached(res, name, wanted, self._fetch_counters)
+
+    def _fetch_counters(self, keys: list[str]) -> list[dict[bytes, float]]:
+        return [
+            {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
+            for flat in self._hashes(keys)
+        ]
+
+    def _fetch_sketches(self, keys: list[str]) -> list[Sketch | None]:
+        return [
+            _parse_sketch(flat, self._accuracy) if flat else None for flat in self._hashes(keys)
+        ]
+
+    def _fetch_members(self, keys: list[str]) -> list[frozenset[bytes]]:
+        return [frozenset(m) for m in self._many(self._read_members, keys)]
 
     def _sketches(
         self,
@@ -407,60 +469,78 @@ class RedisStore:
         """Sketches of ``name`` in ``buckets`` as ``(labels, bucket, sketch)``.
 
         The totals when ``wanted`` is ``()``, else every series matching ``wanted`` (every
-        series when it is ``None``).
+        series when it is ``None``). The sketches are the cache's: never change them.
         """
         keys = self._keys
         if wanted == ():
-            hashes = self._each(
-                "hgetall", [keys.sketch(res, b, name, TOTAL_LABELS) for b in buckets]
-            )
-            for b, fields in zip(buckets, hashes, strict=True):
-                if fields:
-                    yield (), b, _parse_sketch(fields, self._accuracy)
+            pairs = [(b, keys.sketch(res, b, name, TOTAL_LABELS)) for b in buckets]
+            for b, sketch in zip(
+                buckets, self._cached(res, name, pairs, self._fetch_sketches), strict=True
+            ):
+                if sketch is not None:
+                    yield (), b, sketch
             return
-        members = self._each("smembers", [keys.sketch_series(res, b, name) for b in buckets])
-        wanted_keys: list[tuple[_Labels, int, str]] = []
-        for b, texts in zip(buckets, members, strict=True):
-            for raw in texts:
-                text = _text(raw)
-                values = decode_labels(text)
+        sets = [(b, keys.sketch_series(res, b, name)) for b in buckets]
+        members = self._cached(res, name, sets, self._fetch_members)
+        chosen: list[tuple[_Labels, int, str]] = []
+        for b, raws in zip(buckets, members, strict=True):
+            for raw in raws:
+                values = decode_labels(raw)
                 if wanted is None or matches(values, wanted):
-                    wanted_keys.append((values, b, keys.sketch(res, b, name, text)))
-        hashes = self._each("hgetall", [key for _, _, key in wanted_keys])
-        for (values, b, _), fields in zip(wanted_keys, hashes, strict=True):
-            if fields:
-                yield values, b, _parse_sketch(fields, self._accuracy)
+                    chosen.append((values, b, keys.sketch(res, b, name, raw.decode())))
+        pairs = [(b, key) for _, b, key in chosen]
+        sketches = self._cached(res, name, pairs, self._fetch_sketches)
+        for (values, b, _), sketch in zip(chosen, sketches, strict=True):
+            if sketch is not None:
+                yield values, b, sketch
 
     def __repr__(self) -> str:
         return f"<RedisStore prefix={self.prefix!r} {self._client!r}>"
 
 
-def _sum_matching(fields: Mapping[bytes, bytes], wanted: tuple[tuple[int, str], ...]) -> float:
-    total = 0.0
-    for raw, value in fields.items():
-        text = _text(raw)
-        if text != TOTAL_LABELS and matches(decode_labels(text), wanted):
-            total += _number(value)
-    return total
+class _Matcher:
+    """Whether a counter field (label JSON) matches a filter, each field decoded once a read."""
+
+    __slots__ = ("_seen", "_wanted")
+
+    def __init__(self, wanted: tuple[tuple[int, str], ...]) -> None:
+        self._wanted = wanted
+        self._seen: dict[bytes, bool] = {_TOTAL: False}
+
+    def total(self, cells: dict[bytes, float]) -> float:
+        """The sum of the matching series of one bucket's counter hash."""
+        seen, total = self._seen, 0.0
+        for raw, amount in cells.items():
+            hit = seen.get(raw)
+            if hit is None:
+                hit = seen[raw] = matches(decode_labels(raw), self._wanted)
+            if hit:
+                total += amount
+        return total
 
 
-def _parse_sketch(fields: Mapping[bytes, bytes], relative_accuracy: float) -> Sketch:
-    """A sketch from its hash (see :mod:`agentguard_redis._keys`)."""
+_P, _M = ord("p"), ord("m")
+
+
+def _parse_sketch(flat: _Flat, relative_accuracy: float) -> Sketch:
+    """A sketch from its hash, flat (see :mod:`agentguard_redis._keys` for the fields)."""
     sketch = Sketch(relative_accuracy)
-    for raw, value in fields.items():
-        key = _text(raw)
-        if key[0] == "p":
-            sketch.positive[int(key[1:])] = int(value)
-        elif key[0] == "m":
-            sketch.negative[int(key[1:])] = int(value)
-        elif key == "#n":
+    positive, negative = sketch.positive, sketch.negative
+    for i in range(0, len(flat), 2):
+        field_, value = flat[i], flat[i + 1]
+        first = field_[0]
+        if first == _P:
+            positive[int(field_[1:])] = int(value)
+        elif first == _M:
+            negative[int(field_[1:])] = int(value)
+        elif field_ == b"#n":
             sketch.count = int(value)
-        elif key == "#s":
-            sketch.sum = _number(value)
-        elif key == "#lo":
-            sketch.min = _number(value)
-        elif key == "#hi":
-            sketch.max = _number(value)
-        elif key == "#z":
+        elif field_ == b"#s":
+            sketch.sum = float(value)
+        elif field_ == b"#lo":
+            sketch.min = float(value)
+        elif field_ == b"#hi":
+            sketch.max = float(value)
+        elif field_ == b"#z":
             sketch.zero_count = int(value)
     return sketch

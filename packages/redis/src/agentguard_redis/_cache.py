@@ -1,0 +1,137 @@
+"""What a reading ``RedisStore`` keeps of the buckets it read, and how it knows they changed.
+
+A service answers the same ranges again and again (a dashboard asks for the last 24 hours every
+few seconds), and nearly all of a range's buckets are in the past and unchanged: only the
+last minute or two receive writes. So a reader keeps the buckets it parsed, per roll-up and
+metric, with the store's ``version`` it read them at. Before it reads a metric again it asks
+the change log (the ``CHANGES`` script) which buckets were written since that version, forgets
+just those, and reads from Redis only what it does not hold.
+
+Nothing stale is served: every chunk a writer applies bumps the version and scores the
+buckets it touched in the change log, in the same atomic script. A Redis that lost its data
+(restarted without persistence, flushed) has a new ``epoch`` or a lower version, and the
+reader then forgets everything. Buckets that left their roll-up's retention are forgotten
+too, and the cache holds at most ``max_entries`` values (past it, a metric is dropped whole
+and read again).
+
+With ``fresh_s`` above zero, a metric checked less than ``fresh_s`` ago is not checked again:
+a query reads dozens of metrics, each check is a round trip, and writers flush once a second
+anyway, so a service loses nothing a user could see by trusting a check for a quarter of a
+second. The default, zero, checks on every read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["BucketCache"]
+
+_MISSING: Any = object()
+
+
+class _Metric:
+    """The buckets of one roll-up of one metric: bucket -> Redis key -> parsed value."""
+
+    __slots__ = ("buckets", "checked_at", "epoch", "size", "version")
+
+    def __init__(self) -> None:
+        self.checked_at = -float("inf")
+        self.version = -1
+        self.epoch = b""
+        self.buckets: dict[int, dict[str, Any]] = {}
+        self.size = 0
+
+
+class BucketCache:
+    """Parsed bucket values of one reader, kept while the change log says they hold.
+
+    Args:
+        changes: ``changes(res, metric, since) -> (version, epoch, changed buckets)``, one
+            round trip to Redis.
+        max_entries: Values held at most over every metric.
+        fresh_s: How long a check of a metric's changes is trusted (see the module).
+        clock: Monotonic seconds, for ``fresh_s``.
+    """
+
+    def __init__(
+        self,
+        changes: Callable[[int, str, int], tuple[int, bytes, list[int]]],
+        max_entries: int = 500_000,
+        fresh_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._changes = changes
+        self._max = max_entries
+        self._fresh_s = fresh_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._metrics: dict[tuple[int, str], _Metric] = {}
+        self._size = 0
+
+    def read(
+        self,
+        res: int,
+        metric: str,
+        wanted: Sequence[tuple[int, str]],
+        fetch: Callable[[list[str]], list[Any]],
+        oldest: float,
+    ) -> list[Any]:
+        """The values of ``wanted`` (bucket, key) pairs, fetching only what is not held.
+
+        ``fetch(keys)`` reads and parses keys from Redis, in order. ``oldest`` is the start
+        of the roll-up's retention: held buckets before it are forgotten.
+        """
+        now = self._clock()
+        with self._lock:
+            held = self._metrics.get((res, metric))
+            since = -1 if held is None else held.version
+            fresh = held is not None and now - held.checked_at < self._fresh_s
+        if fresh:
+            assert held is not None
+            version = held.version
+        else:
+            version, epoch, changed = self._changes(res, metric, since)
+        with self._lock:
+            held = self._metrics.setdefault((res, metric), _Metric())
+            if not fresh:
+                if held.epoch != epoch or version < held.version:
+                    self._forget(held, list(held.buckets))
+                else:
+                    self._forget(held, [b for b in changed if b in held.buckets])
+                    self._forget(held, [b for b in held.buckets if b < oldest])
+                held.version, held.epoch, held.checked_at = version, epoch, now
+            found = [held.buckets.get(b, {}).get(key, _MISSING) for b, key in wanted]
+        missing = [i for i, value in enumerate(found) if value is _MISSING]
+        if not missing:
+            return found
+        fetched = fetch([wanted[i][1] for i in missing])
+        with self._lock:
+            held = self._metrics[(res, metric)]
+            if held.version == version:  # nothing changed meanwhile under this reader
+                if self._size + len(missing) > self._max:
+                    self._forget(held, list(held.buckets))
+                for i, value in zip(missing, fetched, strict=True):
+                    bucket, key = wanted[i]
+                    cells = held.buckets.setdefault(bucket, {})
+                    if key not in cells:
+                        held.size += 1
+                        self._size += 1
+                    cells[key] = value
+        for i, value in zip(missing, fetched, strict=True):
+            found[i] = value
+        return found
+
+    def _forget(self, held: _Metric, buckets: list[int]) -> None:
+        for bucket in buckets:
+            cells = held.buckets.pop(bucket, None)
+            if cells is not None:
+                held.size -= len(cells)
+                self._size -= len(cells)
+
+    @property
+    def size(self) -> int:
+        """Values held."""
+        return self._size
