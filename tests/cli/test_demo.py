@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
 import subprocess
 import sys
 import urllib.request
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
+
+from support.redis_server import RedisServer
 
 DEMO = [sys.executable, "-m", "agentguard_cli", "demo", "--duration", "3", "--port", "0"]
 TIMEOUT_S = 120
 
 # Every metric the demo's events move (the families of agentguard.metricmap.METRICS that
-# its events produce; alerts are not produced yet).
+# its events produce).
 PRODUCED = (
     "agentguard_llm_calls_total",
     "agentguard_llm_tokens_total",
@@ -34,6 +39,8 @@ PRODUCED = (
     "agentguard_loop_detections_total",
     "agentguard_budget_exceeded_total",
     "agentguard_events_published_total",
+    "agentguard_alerts_total",
+    "agentguard_run_cost_usd",
 )
 
 
@@ -55,8 +62,8 @@ def plain() -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def held() -> tuple[str, str, int]:
-    """A second run with the same seed, held open: its /metrics text, stdout and exit status."""
+def held() -> Held:
+    """A second run with the same seed, held open: what it served, printed and exited with."""
     proc = subprocess.Popen(
         [*DEMO, "--seed", "1", "--no-color", "--hold", "60"],
         stdout=subprocess.PIPE,
@@ -70,16 +77,32 @@ def held() -> tuple[str, str, int]:
             seen.append(line)
             if line.startswith("servers stay up"):
                 break
-        url = next(m.group(0) for line in seen if (m := re.search(r"http://\S+/metrics", line)))
-        with urllib.request.urlopen(url, timeout=10) as response:
-            metrics = response.read().decode()
+        base = next(m.group(1) for line in seen if (m := re.search(r"(http://\S+)/metrics", line)))
+        metrics = _get(base + "/metrics")
+        snapshot = json.loads(_get(base + "/api/v1/snapshot"))
+        page = _get(base + "/")
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=TIMEOUT_S)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return metrics, "".join(seen) + rest, proc.returncode
+    return Held(metrics, "".join(seen) + rest, proc.returncode, snapshot, page)
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text: str = response.read().decode()
+        return text
+
+
+@dataclass
+class Held:
+    metrics: str
+    out: str
+    status: int
+    snapshot: dict[str, Any]
+    page: str
 
 
 def test_demo_runs_and_prints_the_summary_and_recap(
@@ -95,12 +118,16 @@ def test_demo_runs_and_prints_the_summary_and_recap(
     assert "  loop: check_refund_status: repeat x4 -> warn" in lines
     assert "  loop: check_refund_status: repeat x5 -> stop" in lines
     assert any(line.startswith("  budget crossed: run: $") for line in lines)
-    assert "  alert rules: arrive with agentguard-alerts" in lines
+    # the rules fired, and their signed webhooks reached the receiver; the breaker's resolved
+    assert "  alert received: BreakerOpen firing (breaker=anthropic, severity=critical)" in lines
+    assert "  alert received: BreakerOpen resolved (breaker=anthropic, severity=critical)" in lines
+    assert any(line.startswith("  alert received: LoopDetected firing") for line in lines)
+    assert any(line.startswith("  alert received: BudgetExceeded firing") for line in lines)
     assert re.search(r"breaker\.rejected [1-9]", out)
 
 
-def test_every_produced_metric_family_is_served(held: tuple[str, str, int]) -> None:
-    metrics, _, _ = held
+def test_every_produced_metric_family_is_served(held: Held) -> None:
+    metrics = held.metrics
     families = set(re.findall(r"^# TYPE (\S+)", metrics, flags=re.MULTILINE))
     missing = [
         name
@@ -112,16 +139,24 @@ def test_every_produced_metric_family_is_served(held: tuple[str, str, int]) -> N
     assert re.search(r'^agentguard_loop_detections_total\{.*action="stop"', metrics, re.M)
 
 
-def test_ctrl_c_while_holding_ends_cleanly(held: tuple[str, str, int]) -> None:
-    _, out, status = held
-    assert status == 0
-    assert "Session Performance Summary" in out
+def test_ctrl_c_while_holding_ends_cleanly(held: Held) -> None:
+    assert held.status == 0
+    assert "Session Performance Summary" in held.out
+
+
+def test_the_dashboard_and_snapshot_are_served(held: Held) -> None:
+    assert "<html" in held.page.lower()
+    snapshot = held.snapshot
+    assert snapshot["total_executions"] > 0
+    assert snapshot["endpoints"]["llm:claude-sonnet-4-6"]["requests_total"] > 0
+    assert snapshot["breakers"] == {"anthropic": "closed"}
+    assert snapshot["loop_detections"] == 2
 
 
 def test_the_same_seed_gives_the_same_recap(
-    plain: subprocess.CompletedProcess[str], held: tuple[str, str, int]
+    plain: subprocess.CompletedProcess[str], held: Held
 ) -> None:
-    assert recap(plain.stdout) == recap(held[1])
+    assert recap(plain.stdout) == recap(held.out)
 
 
 @pytest.mark.parametrize(
@@ -184,3 +219,38 @@ def test_receive_passes_its_arguments_to_the_receiver() -> None:
     assert done.returncode == 0
     assert "--secret" in done.stdout
     assert done.stdout.startswith("usage: agentguard receive")
+
+
+def test_workers_aggregate_through_redis(redis_server: RedisServer) -> None:
+    done = subprocess.run(
+        [*DEMO, "--no-color", "--redis", redis_server.url, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    lines = done.stdout.splitlines()
+    assert "  workers: 2 of 2 reported; every count reached Redis" in lines
+    runs = next(line for line in lines if line.startswith("  runs: "))
+    counted, in_redis = re.findall(r"LLM calls: (\d+) \(in Redis: (\d+)\)", runs)[0]
+    assert counted == in_redis and int(counted) > 0
+    assert any(line.startswith("  alert received: BreakerOpen firing") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--workers", "2"], "--redis URL and --workers N go together"),
+        (["--redis", "redis://127.0.0.1:1/0"], "--redis URL and --workers N go together"),
+        (["--redis", "http://x", "--workers", "2"], "redis://"),
+        (["--redis", "redis://127.0.0.1:1/0", "--workers", "2"], "cannot reach Redis"),
+    ],
+)
+def test_bad_worker_options_exit_2_with_one_line(flags: list[str], message: str) -> None:
+    done = subprocess.run(
+        [*DEMO, *flags], capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

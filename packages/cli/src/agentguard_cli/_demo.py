@@ -1,49 +1,40 @@
-"""``agentguard demo``: the fake API, every module on one bus, a live table, then the summary.
+"""``agentguard demo``: every module on one bus, the metrics service, alerts, then the summary.
 
-The demo owns its bus and its Prometheus registry, so it never mixes with the caller's
-metrics, and closes every server it starts, also when interrupted.
+The embedded default, all in this process: a :class:`~agentguard_cli._session.Session` (the
+fake API and a support agent on the real SDK) publishes on the demo's own bus; an
+``Aggregator`` turns the events into a ``MemoryStore`` that the metrics service serves on
+``--port`` (the dashboard at ``/``, ``/metrics``, the query API); alert rules are evaluated
+after every run over the same store and their signed webhooks land in an in-process receiver.
+Every server is closed at the end, also when interrupted. ``--redis URL --workers N`` is
+:mod:`agentguard_cli._workers`.
 """
 
 from __future__ import annotations
 
 import base64
 import secrets
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import anthropic
-from prometheus_client import CollectorRegistry
+import httpx2
 from rich.live import Live
 from rich.table import Table
 
 from agentguard import Bus
-from agentguard.events import (
-    BreakerStateChanged,
-    BudgetExceeded,
-    Event,
-    LLMCallFinished,
-    LoopDetected,
-    RunFinished,
-)
-from agentguard_breaker import CircuitBreaker, CircuitOpenError
-from agentguard_cache import PromptCacheTracker
-from agentguard_cli._agent import MODEL, RunPlan, SupportAgent, plan_runs
-from agentguard_loopguard import LoopGuard, ToolLoopDetected
-from agentguard_prometheus import PrometheusSubscriber, start_http_server
-from agentguard_receiver import Receiver, create_app
-from agentguard_trace import SessionRecorder, instrument, print_summary
-from agentguard_trace.fake import FakeAnthropicServer
+from agentguard_alerts import Evaluator, Rule, WebhookSender, builtin
+from agentguard_cli._ports import check_port
+from agentguard_cli._session import Session, Tally
+from agentguard_metrics import Aggregator, MemoryStore, MetricsService, Store, create_app
+from agentguard_receiver import Receiver
+from agentguard_receiver import create_app as receiver_app
+from agentguard_trace import print_summary
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-RESET_TIMEOUT_S = 0.3
-"""How long the demo's breaker stays open before its probe call."""
+__all__ = ["Alerting", "DemoOptions", "demo_rules", "live_table", "recap_lines", "run_demo"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,113 +44,134 @@ class DemoOptions:
     duration_s: float
     """Wall time the runs are spread over."""
     port: int
-    """The /metrics port; 0 picks a free one."""
+    """The metrics service's port; 0 picks a free one."""
     seed: int
     """Fixes the fake API's texts and ids and the agent's script."""
     color: bool
     """Colored output."""
     hold_s: float = 0.0
     """Keep the servers up this long after the summary (to scrape or browse them)."""
+    redis_url: str | None = None
+    """With ``workers``: the Redis the worker processes aggregate into."""
+    workers: int = 0
+    """Worker processes (with ``redis_url``); 0 runs the embedded default."""
 
 
-class Tally:
-    """Counts what the live table and the recap show, from the demo's bus. Thread-safe."""
+def demo_rules() -> list[Rule]:
+    """The rules the demo evaluates: what its script makes happen, firing at once."""
+    return [
+        builtin.breaker_open(for_s=0),
+        builtin.loop_detected(for_s=0),
+        builtin.budget_exceeded(for_s=0),
+        builtin.error_rate(threshold=0.25, for_s=0, window_s=60),
+    ]
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.kinds: Counter[str] = Counter()
-        self.runs_ok = 0
-        self.runs_failed = 0
-        self.llm_calls = 0
-        self.cost_usd = 0.0
-        self.breaker_state = "closed"
-        self.transitions: list[str] = []
-        self.loops: list[str] = []
-        self.budgets: list[str] = []
 
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            self.kinds[event.kind] += 1
-            if isinstance(event, LLMCallFinished):
-                self.llm_calls += 1
-                self.cost_usd += event.cost_usd or 0.0
-            elif isinstance(event, RunFinished):
-                if event.ok:
-                    self.runs_ok += 1
-                else:
-                    self.runs_failed += 1
-            elif isinstance(event, BreakerStateChanged):
-                self.breaker_state = event.new_state
-                self.transitions.append(
-                    f"{event.breaker}: {event.old_state} -> {event.new_state} "
-                    f"(failures {event.failure_count})"
-                )
-            elif isinstance(event, LoopDetected):
-                self.loops.append(
-                    f"{event.tool}: {event.pattern} x{event.repeats} -> {event.action}"
-                )
-            elif isinstance(event, BudgetExceeded):
-                self.budgets.append(
-                    f"{event.scope}: ${event.spent_usd:.4f} spent of ${event.limit_usd:.4f}"
-                )
+class Alerting:
+    """The demo's alerts: a receiver in process, rules over ``store``, signed webhooks to it."""
+
+    def __init__(
+        self,
+        stack: ExitStack,
+        store: Store,
+        bus: Bus,
+        *,
+        before: Any = None,
+        external: str = "",
+        interval_s: float = 1.0,
+    ) -> None:
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        self.receiver = stack.enter_context(Receiver(receiver_app(secrets=[secret]), port=0))
+        sender = WebhookSender(
+            f"{self.receiver.url}/webhooks/alerts",
+            secrets=[secret],
+            allow_http=True,  # the receiver is this process's own, on loopback
+            allow_private=True,
+            max_attempts=3,
+        )
+        self.evaluator = Evaluator(
+            store,
+            demo_rules(),
+            sender,
+            bus=bus,
+            interval_s=interval_s,
+            repeat_interval_s=3600,
+            external_url=external,
+            before_evaluation=before,
+        )
+        stack.callback(self.evaluator.close)
+
+    def received(self) -> list[str]:
+        """The alerts the receiver stored, oldest first: ``BreakerOpen firing (breaker=...)``."""
+        reply = httpx2.get(f"{self.receiver.url}/api/v1/alerts", timeout=10).json()
+        lines = []
+        for alert in reversed(reply["alerts"]):
+            labels = alert["labels"]
+            keys = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+            lines.append(
+                f"{labels['alertname']} {alert['status']}" + (f" ({keys})" if keys else "")
+            )
+        return lines
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
     """Run the demo; the exit status (0, or 130 when interrupted during the runs).
 
     Raises:
-        OSError: The /metrics port cannot be bound (the caller reports it).
+        OSError: The port cannot be bound (the caller reports it).
     """
+    if options.workers:
+        from agentguard_cli._workers import run_workers
+
+        return run_workers(options, console)
+    check_port("127.0.0.1", options.port)
     bus = Bus(name="agentguard-demo")
-    registry = CollectorRegistry()
-    tally = Tally()
     interrupted = False
     with ExitStack() as stack:
-        metrics = start_http_server(options.port, registry=registry)
-        stack.callback(metrics.close)
-        subscriber = PrometheusSubscriber(registry)
-        subscriber.attach(bus)
-        stack.callback(subscriber.close)
-        tracker = PromptCacheTracker()
-        tracker.attach(bus)
-        stack.callback(tracker.close)
-        stack.enter_context(bus.subscribe(tally, name="agentguard_cli.tally"))
-        recorder = stack.enter_context(SessionRecorder(bus))
-        secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-        receiver = stack.enter_context(Receiver(create_app(secrets=[secret]), port=0))
-        server = stack.enter_context(FakeAnthropicServer(seed=options.seed))
-        client = instrument(
-            anthropic.Anthropic(base_url=server.url, api_key="demo", max_retries=2), bus=bus
+        store = MemoryStore()
+        aggregator = Aggregator(store, interval_s=0.5)
+        aggregator.attach(bus)
+        stack.callback(aggregator.close)
+        service = MetricsService(create_app(store, rate_limit_per_s=None), port=options.port)
+        stack.callback(service.close)
+        alerting = Alerting(
+            stack, store, bus, before=lambda: aggregator.flush(2.0), external=service.url
         )
-        stack.callback(client.close)
-        breaker = CircuitBreaker(
-            "anthropic",
-            fail_max=3,
-            reset_timeout_s=RESET_TIMEOUT_S,
-            bus=bus,
-        )
-        agent = SupportAgent(client, server, breaker, LoopGuard(bus=bus), bus)
-        plans = plan_runs(options.seed, support_runs=max(4, int(options.duration_s)))
-
-        console.print(f"[bold]agentguard demo[/] (seed {options.seed}, {len(plans)} runs)")
-        console.print(f"  metrics:       {metrics.url}")
-        console.print(f"  alerts:        {receiver.url}/api/v1/alerts")
-        console.print(f"  fake API:      {server.url}")
-        console.print("  alert rules:   arrive with agentguard-alerts")
+        session = stack.enter_context(Session(bus, options.seed, options.duration_s))
+        console.print(f"[bold]agentguard demo[/] (seed {options.seed}, {len(session.plans)} runs)")
+        console.print(f"  dashboard:     {service.url}/")
+        console.print(f"  metrics:       {service.url}/metrics")
+        console.print(f"  alerts:        {alerting.receiver.url}/ (signed webhooks land here)")
+        console.print(f"  fake API:      {session.server.url}")
         _flush(console)
 
         def table() -> Table:
-            return _live_table(tally, tracker, len(plans))
+            return live_table(
+                session.tally,
+                len(session.plans),
+                session.cache_hit_ratio(),
+                len(alerting.evaluator.firing()),
+            )
+
+        def after_run(_: object) -> None:
+            alerting.evaluator.evaluate()
+            live.update(table())
 
         try:
             with Live(table(), console=console, refresh_per_second=4) as live:
-                _drive(agent, plans, options.duration_s, lambda: live.update(table()))
+                session.drive(after_run)
         except KeyboardInterrupt:
             interrupted = True
             console.print("[yellow]interrupted: stopping the runs[/]")
+        alerting.evaluator.evaluate()
+        alerting.evaluator.close()  # delivers the queued webhooks (bounded)
         console.print()
-        print_summary(recorder, file=console.file)
-        for line in recap_lines(tally, tracker):
+        print_summary(session.recorder, file=console.file)
+        recap = recap_lines(session.tally, session.cache_hit_ratio(), session.cache_saved_usd())
+        recap += [f"  alert received: {line}" for line in alerting.received()] or [
+            "  alert received: none"
+        ]
+        for line in recap:
             console.print(line, soft_wrap=True, markup=False, highlight=False)
         _flush(console)
         if options.hold_s > 0 and not interrupted:
@@ -170,48 +182,33 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     return 130 if interrupted else 0
 
 
-def _drive(
-    agent: SupportAgent, plans: list[RunPlan], duration_s: float, refresh: Callable[[], None]
-) -> None:
-    start = time.monotonic()
-    slot_s = duration_s / len(plans)
-    after_burst = False
-    for i, plan in enumerate(plans):
-        due = start + i * slot_s
-        if after_burst:  # the probe must come after the breaker's reset timeout
-            due = max(due, time.monotonic() + RESET_TIMEOUT_S + 0.05)
-        time.sleep(max(0.0, due - time.monotonic()))
-        # A failed run is recorded by its traced scope; the session goes on.
-        with suppress(CircuitOpenError, ToolLoopDetected, anthropic.APIError):
-            agent.run(plan)
-        after_burst = plan.kind == "burst"
-        refresh()
-    time.sleep(max(0.0, start + duration_s - time.monotonic()))
-
-
-def _live_table(tally: Tally, tracker: PromptCacheTracker, planned: int) -> Table:
-    cache = tracker.stats(model=MODEL)
+def live_table(tally: Tally, planned: int, hit_ratio: float | None, firing: int) -> Table:
+    """The table shown while the runs go on."""
     table = Table(title="agentguard demo", show_header=True)
-    table.add_column("runs")
-    table.add_column("LLM calls", justify="right")
-    table.add_column("cost", justify="right")
-    table.add_column("cache hit ratio", justify="right")
-    table.add_column("breaker")
-    table.add_column("loops detected", justify="right")
+    for column, justify in (
+        ("runs", "left"),
+        ("LLM calls", "right"),
+        ("cost", "right"),
+        ("cache hit ratio", "right"),
+        ("breaker", "left"),
+        ("loops detected", "right"),
+        ("alerts firing", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]  # literal values
     table.add_row(
         f"{tally.runs_ok + tally.runs_failed}/{planned}, {tally.runs_failed} failed",
         str(tally.llm_calls),
         f"${tally.cost_usd:.4f}",
-        _ratio(cache.hit_ratio),
+        _ratio(hit_ratio),
         tally.breaker_state,
         str(len(tally.loops)),
+        str(firing),
     )
     return table
 
 
-def recap_lines(tally: Tally, tracker: PromptCacheTracker) -> list[str]:
+def recap_lines(tally: Tally, hit_ratio: float | None, saved_usd: float) -> list[str]:
     """The recap printed after the session summary: counts, transitions, crossings, money."""
-    cache = tracker.stats(model=MODEL)
     lines = ["", "Recap"]
     lines.append(
         f"  runs: {tally.runs_ok} ok, {tally.runs_failed} failed; LLM calls: {tally.llm_calls}"
@@ -221,10 +218,7 @@ def recap_lines(tally: Tally, tracker: PromptCacheTracker) -> list[str]:
     lines += [f"  loop: {x}" for x in tally.loops] or ["  loop: none detected"]
     lines += [f"  budget crossed: {b}" for b in tally.budgets] or ["  budget crossed: none"]
     lines.append(f"  cost: ${tally.cost_usd:.4f}")
-    lines.append(
-        f"  prompt cache: hit ratio {_ratio(cache.hit_ratio)}, saved ${cache.saved_usd:.4f}"
-    )
-    lines.append("  alert rules: arrive with agentguard-alerts")
+    lines.append(f"  prompt cache: hit ratio {_ratio(hit_ratio)}, saved ${saved_usd:.4f}")
     return lines
 
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from agentguard import Bus
+from agentguard_cli._ports import check_port
 from agentguard_metrics import MetricsService, create_app
 from agentguard_redis import (
     DEFAULT_PREFIX,
@@ -76,16 +77,6 @@ def redact(url: str) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-def _check_port(host: str, port: int) -> None:
-    """Fail now, with ``OSError``, when ``host:port`` cannot be bound (a busy port, say)."""
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
 
 
 class RedisWatch:
@@ -160,7 +151,7 @@ def run_serve(options: ServeOptions, console: Console) -> int:
         OSError: the port cannot be bound.
         agentguard_alerts.RuleConfigError: the rules file is wrong (the caller says so).
     """
-    _check_port(options.host, options.port)
+    check_port(options.host, options.port)
     evaluator_config = None
     if options.rules is not None:
         from agentguard_alerts import load

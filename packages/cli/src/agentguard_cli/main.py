@@ -86,8 +86,9 @@ def _parser() -> _Parser:
         description=(
             "Runs a support agent on the real anthropic SDK against a local fake Messages API "
             "(no API key, no network): tools, prompt caching, a burst of 429/529 errors that "
-            "opens and closes the circuit breaker, a tool loop the loop guard stops, and a "
-            "budget that is crossed. Serves /metrics while it runs."
+            "opens and closes the circuit breaker, a tool loop the loop guard stops, a "
+            "budget that is crossed, and alert rules whose signed webhooks land in a "
+            "receiver. Serves the dashboard, /metrics and the query API while it runs."
         ),
     )
     demo.add_argument(
@@ -98,7 +99,7 @@ def _parser() -> _Parser:
         type=_port,
         default=_DEFAULT_PORT,
         metavar="P",
-        help=f"the /metrics port (default {_DEFAULT_PORT}; 0 picks a free one)",
+        help=f"the dashboard and /metrics port (default {_DEFAULT_PORT}; 0 picks a free one)",
     )
     demo.add_argument("--seed", type=int, default=1, metavar="N", help="the seed (default 1)")
     demo.add_argument("--no-color", action="store_true", help="plain output")
@@ -108,6 +109,18 @@ def _parser() -> _Parser:
         default=0.0,
         metavar="S",
         help="keep the servers up S seconds after the summary, to scrape or browse them",
+    )
+    demo.add_argument(
+        "--redis",
+        metavar="URL",
+        help="with --workers: run the agents in worker processes that aggregate into this Redis",
+    )
+    demo.add_argument(
+        "--workers",
+        type=_workers,
+        default=0,
+        metavar="N",
+        help="worker processes (1 to 16, with --redis)",
     )
     serve = commands.add_parser(
         "serve",
@@ -192,18 +205,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(parser, args)
     from agentguard_cli._demo import DemoOptions, run_demo
 
+    if bool(args.redis) != bool(args.workers):
+        parser.error("--redis URL and --workers N go together")
+    if args.redis and not args.redis.startswith(("redis://", "rediss://", "unix://")):
+        parser.error("--redis takes a redis://, rediss:// or unix:// URL")
     options = DemoOptions(
         duration_s=args.duration,
         port=args.port,
         seed=args.seed,
         color=not args.no_color,
         hold_s=args.hold,
+        redis_url=args.redis,
+        workers=args.workers,
     )
     console = Console(no_color=args.no_color, highlight=not args.no_color)
     try:
         return run_demo(options, console)
     except OSError as exc:
-        print(f"agentguard demo: {_bind_message(exc, args.port)}", file=sys.stderr)
+        message = str(exc) if exc.errno is None else _bind_message(exc, args.port)
+        print(f"agentguard demo: {message}", file=sys.stderr)
         return 2
 
 
@@ -237,6 +257,16 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
     except ValueError as exc:  # a prefix or option the service refuses
         print(f"agentguard serve: {exc}", file=sys.stderr)
         return 2
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes, got {text!r}") from None
+    if not 1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"must be 1 to 16, got {value}")
+    return value
 
 
 def _budget(text: str) -> float:
