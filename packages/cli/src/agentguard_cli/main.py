@@ -1,4 +1,4 @@
-"""The ``agentguard`` command: ``demo``, ``receive`` and ``--version``.
+"""The ``agentguard`` command: ``demo``, ``top``, ``receive`` and ``--version``.
 
 Bad flags and a busy port end with one line on standard error and exit status 2.
 """
@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
 __all__ = ["main"]
 
 _DEFAULT_PORT = 9464
+_TOKEN_ENV = "AGENTGUARD_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +57,19 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0 (a free port) to 65535, got {value}")
     return value
+
+
+def _url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    if parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"expected the service's base URL, got {text!r}")
+    try:
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad port in {text!r}") from None
+    return text.rstrip("/")
 
 
 def _version() -> str:
@@ -96,6 +112,28 @@ def _parser() -> _Parser:
         metavar="S",
         help="keep the servers up S seconds after the summary, to scrape or browse them",
     )
+    top = commands.add_parser(
+        "top",
+        help="a live terminal dashboard of a metrics service",
+        description=(
+            "Shows the figures of a metrics service (agentguard serve, or an agent's in-process "
+            "service) live: calls, errors, cost, rates, endpoints, breakers, loops, tokens. "
+            "q or Ctrl-C quits."
+        ),
+    )
+    top.add_argument(
+        "--url",
+        type=_url,
+        default=f"http://127.0.0.1:{_DEFAULT_PORT}",
+        metavar="URL",
+        help=f"the service's base URL (default http://127.0.0.1:{_DEFAULT_PORT})",
+    )
+    top.add_argument(
+        "--token",
+        default=None,
+        metavar="T",
+        help=f"the service's bearer token (default: ${_TOKEN_ENV})",
+    )
     commands.add_parser(
         "receive",
         help="receive signed alert webhooks (agentguard receive --help for its options)",
@@ -109,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 on success, 2 for bad flags or a busy port, 130 when the demo's
-        runs were interrupted (the summary is printed all the same).
+        runs were interrupted (the summary is printed all the same), 143 when ``top`` was
+        ended by ``SIGTERM``.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["receive"]:
@@ -124,6 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     parser = _parser()
     args = parser.parse_args(args_list)
+    if args.command == "top":
+        from agentguard_cli._top import TopOptions, run_top
+
+        token = args.token if args.token is not None else os.environ.get(_TOKEN_ENV) or None
+        return run_top(TopOptions(url=args.url, token=token), Console())
     from agentguard_cli._demo import DemoOptions, run_demo
 
     options = DemoOptions(

@@ -1,0 +1,183 @@
+"""``agentguard top`` in a pseudo-terminal against a real metrics service (see conftest.py)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from cli.conftest import Serve
+from cli.terminal import (
+    LEAVE_ALTERNATE_SCREEN,
+    SHOW_CURSOR,
+    Terminal,
+    endpoint_rows,
+    figures,
+)
+
+QUIT_WITHIN_S = 5.0
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    started: list[Terminal] = []
+    yield started
+    for terminal in started:
+        terminal.close()
+
+
+def top(terminals: list[Terminal], *args: str, env: dict[str, str] | None = None) -> Terminal:
+    terminal = Terminal("top", *args, env=env)
+    terminals.append(terminal)
+    return terminal
+
+
+def shows_data(frame: str) -> bool:
+    return "tool:lookup_order" in frame and "executions" in frame
+
+
+def assert_terminal_restored(terminal: Terminal) -> None:
+    assert terminal.line_mode(), "the terminal was left without line editing or echo"
+    tail = terminal.raw[-200:]
+    assert LEAVE_ALTERNATE_SCREEN in tail
+    assert SHOW_CURSOR in tail
+
+
+def test_top_shows_the_services_numbers_and_q_quits(
+    serve: Serve, terminals: list[Terminal]
+) -> None:
+    service = serve()
+    terminal = top(terminals, "--url", service.url)
+    frame = terminal.wait_for(shows_data)
+
+    assert f"{service.url}  ● live (stream)" in frame
+    shown = figures(frame)
+    assert shown["executions"] == "7"
+    assert shown["active runs"] == "1"
+    assert shown["errors"] == "1"
+    assert shown["cost"] == "$0.3750"
+    assert shown["cache hit ratio"] == "66.7%"
+    assert endpoint_rows(frame) == [  # by requests, the busiest first
+        ["llm:sonnet", "3", "250.0", "250.0"],
+        ["tool:search", "2", "100.0", "100.0"],
+        ["llm:haiku", "1", "500.0", "500.0"],
+        ["tool:lookup_order", "1", "40.0", "40.0"],
+    ]
+    # Breakers, tokens and loop detections side by side.
+    assert re.search(r"anthropic\s+open\s+input\s+3,000\s+2\s*$", frame, re.M), frame
+    assert re.search(r"search_api\s+closed\s+output\s+600\s*$", frame, re.M), frame
+    assert re.search(r"^\s+cache_read\s+6,000\s*$", frame, re.M), frame
+
+    terminal.send(b"q")
+    assert terminal.wait(QUIT_WITHIN_S) == 0
+    assert_terminal_restored(terminal)
+
+
+def test_top_falls_back_to_polling_without_the_stream(
+    serve: Serve, terminals: list[Terminal]
+) -> None:
+    service = serve(stream=False)
+    terminal = top(terminals, "--url", service.url)
+    frame = terminal.wait_for(shows_data)
+    assert "● live (polling)" in frame
+    assert figures(frame)["executions"] == "7"
+    terminal.send(b"q")
+    assert terminal.wait(QUIT_WITHIN_S) == 0
+
+
+def test_an_unreachable_url_is_said_and_retried_until_q(
+    unused_port: int, terminals: list[Terminal]
+) -> None:
+    url = f"http://127.0.0.1:{unused_port}"
+    terminal = top(terminals, "--url", url)
+    first = terminal.wait_for(lambda f: "cannot reach" in f)
+    assert f"cannot reach {url} — retrying in 1s (connection refused)" in first
+    # A second failure waits longer: it keeps trying, with backoff.
+    terminal.wait_for(lambda f: f"cannot reach {url} — retrying in 2s" in f)
+    assert terminal.proc.poll() is None
+    terminal.send(b"q")
+    assert terminal.wait(QUIT_WITHIN_S) == 0
+    assert_terminal_restored(terminal)
+
+
+def test_top_started_before_the_service_shows_it_once_it_is_up(
+    serve: Serve, unused_port: int, terminals: list[Terminal]
+) -> None:
+    terminal = top(terminals, "--url", f"http://127.0.0.1:{unused_port}")
+    terminal.wait_for(lambda f: "cannot reach" in f)
+    serve(port=unused_port)
+    frame = terminal.wait_for(shows_data)
+    assert "cannot reach" not in frame
+    assert figures(frame)["executions"] == "7"
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--token", "wrong"], "answered 401: the token is wrong"),
+        ([], "answered 401: the token is missing: pass --token T or set AGENTGUARD_TOKEN"),
+    ],
+    ids=["wrong", "missing"],
+)
+def test_a_refused_token_is_said(
+    serve: Serve, terminals: list[Terminal], flags: list[str], said: str
+) -> None:
+    service = serve(token="right-token")
+    terminal = top(terminals, "--url", service.url, *flags)
+    frame = terminal.wait_for(lambda f: "401" in f)
+    assert f"{service.url} {said}" in frame
+    assert "executions" not in frame
+    terminal.send(b"q")
+    assert terminal.wait(QUIT_WITHIN_S) == 0
+
+
+def test_the_token_comes_from_the_environment(serve: Serve, terminals: list[Terminal]) -> None:
+    service = serve(token="right-token")
+    terminal = top(terminals, "--url", service.url, env={"AGENTGUARD_TOKEN": "right-token"})
+    frame = terminal.wait_for(shows_data)
+    assert figures(frame)["executions"] == "7"
+
+
+def test_ctrl_c_quits_and_restores_the_terminal(serve: Serve, terminals: list[Terminal]) -> None:
+    terminal = top(terminals, "--url", serve().url)
+    terminal.wait_for(shows_data)
+    terminal.send(b"\x03")
+    assert terminal.wait(QUIT_WITHIN_S) == 0
+    assert_terminal_restored(terminal)
+    assert "Traceback" not in terminal.raw
+
+
+def test_sigterm_restores_the_terminal(serve: Serve, terminals: list[Terminal]) -> None:
+    terminal = top(terminals, "--url", serve().url)
+    terminal.wait_for(shows_data)
+    terminal.proc.send_signal(signal.SIGTERM)
+    assert terminal.wait(QUIT_WITHIN_S) == 143
+    assert_terminal_restored(terminal)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--url", "ftp://example.com"],
+        ["--url", "127.0.0.1:9464"],
+        ["--url", "http://127.0.0.1:99999"],
+        ["--url", "http://127.0.0.1:9464/?x=1"],
+        ["--bogus"],
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(flags: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "agentguard_cli", "top", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert re.match(r"agentguard( top)?: error: ", done.stderr)
