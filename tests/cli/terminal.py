@@ -23,11 +23,13 @@ from collections.abc import Callable, Mapping
 
 ROWS, COLS = 40, 120
 
-# Runs in the child: take the pseudo-terminal (its stdin) as the controlling terminal, then
-# run `python -m agentguard_cli` with the arguments given.
+# Runs in the child: take the pseudo-terminal (its stdin) as the controlling terminal, let
+# Ctrl-C interrupt as a shell's foreground job would (a test run started in the background
+# inherits SIGINT ignored), then run `python -m agentguard_cli` with the arguments given.
 _LAUNCH = """
-import fcntl, runpy, sys, termios
+import fcntl, runpy, signal, termios
 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 runpy.run_module("agentguard_cli", run_name="__main__", alter_sys=True)
 """
 
@@ -47,11 +49,11 @@ def plain(text: str) -> str:
 
 
 class Terminal:
-    """``python -m agentguard_cli *args`` in a ROWS x COLS pseudo-terminal."""
+    """``python -m agentguard_cli *args`` in a ``rows`` x COLS pseudo-terminal."""
 
-    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: Mapping[str, str] | None = None, rows: int = ROWS) -> None:
         master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, COLS, 0, 0))
         base = {
             k: v
             for k, v in os.environ.items()

@@ -172,10 +172,6 @@ class Feed:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
-    def _update(self, change: Callable[[TopState], TopState]) -> None:
-        with self._lock:
-            self._state = change(self._state)
-
     def _snapshot(self, document: object, source: Source) -> None:
         try:
             snapshot = Snapshot.from_json(document)
@@ -184,7 +180,8 @@ class Feed:
                 f"{self._url} does not look like an agentguard metrics service", str(exc)
             ) from None
         at_s = self._clock()
-        self._update(lambda s: s.with_snapshot(snapshot, source=source, at_s=at_s))
+        with self._lock:
+            self._state = self._state.with_snapshot(snapshot, source=source, at_s=at_s)
         self._backoff.reset()
 
     def _run(self) -> None:
@@ -230,17 +227,17 @@ class Feed:
             if response.status_code != 200:
                 response.read()
                 self._refuse(response)
-            for event in server_events(response.iter_lines()):
-                if self._stop.is_set():
-                    return True
-                if event.name == "snapshot":
-                    self._snapshot(json.loads(event.data), "stream")
-                elif event.name == "error":
-                    self._show(
-                        Problem(
-                            message="the service cannot read its store", detail=_message(event.data)
-                        )
-                    )
+            try:
+                for event in server_events(response.iter_lines()):
+                    if self._stop.is_set():
+                        return True
+                    if event.name == "snapshot":
+                        self._snapshot(_json(event.data), "stream")
+                    elif event.name == "error":
+                        message = "the service cannot read its store"
+                        self._show(Problem(message=message, detail=_message(event.data)))
+            except ValueError as exc:  # an endless event, or bytes that are not text
+                raise _Retry(f"{self._url} sent a malformed event stream", str(exc)) from None
         raise _Retry(f"{self._url} ended the stream")
 
     def _poll(self, client: httpx2.Client) -> None:
@@ -248,11 +245,7 @@ class Feed:
             response = client.get(f"{self._url}/api/v1/snapshot")
         if response.status_code != 200:
             self._refuse(response)
-        try:
-            document = response.json()
-        except ValueError:
-            document = None
-        self._snapshot(document, "polling")
+        self._snapshot(_json(response.text), "polling")
         self._stop.wait(self._poll_interval_s)
 
     def _refuse(self, response: httpx2.Response) -> None:
@@ -297,12 +290,17 @@ def _reason(exc: Exception) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _message(body: str) -> str | None:
-    """The ``message`` of a JSON error body, if it is one."""
+def _json(text: str) -> object:
+    """``text`` decoded, or ``None`` when it is not JSON (and so not a snapshot)."""
     try:
-        document = json.loads(body)
+        return json.loads(text)
     except ValueError:
         return None
+
+
+def _message(body: str) -> str | None:
+    """The ``message`` of a JSON error body, if it is one."""
+    document = _json(body)
     message = document.get("message") if isinstance(document, dict) else None
     return message if isinstance(message, str) else None
 

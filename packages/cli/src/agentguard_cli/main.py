@@ -146,9 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``agentguard`` command with ``argv`` (``sys.argv[1:]`` by default).
 
     Returns:
-        The exit status: 0 on success, 2 for bad flags or a busy port, 130 when the demo's
-        runs were interrupted (the summary is printed all the same), 143 when ``top`` was
-        ended by ``SIGTERM``.
+        The exit status: 0 on success; 2 for bad flags, a busy port or ``top`` without a
+        terminal; 130 when the demo's runs were interrupted (the summary is printed all the
+        same); 143 when ``top`` was ended by ``SIGTERM``.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["receive"]:
@@ -166,8 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "top":
         from agentguard_cli._top import TopOptions, run_top
 
+        console = Console()
+        if not console.is_terminal:
+            print(
+                "agentguard top: standard output is not a terminal; "
+                f"scripts can read {args.url}/api/v1/snapshot instead",
+                file=sys.stderr,
+            )
+            return 2
         token = args.token if args.token is not None else os.environ.get(_TOKEN_ENV) or None
-        return run_top(TopOptions(url=args.url, token=token), Console())
+        return run_top(TopOptions(url=args.url, token=token), console)
     from agentguard_cli._demo import DemoOptions, run_demo
 
     options = DemoOptions(
