@@ -21,7 +21,7 @@ import termios
 import time
 from collections.abc import Callable, Mapping
 
-ROWS, COLS = 40, 120
+ROWS, COLS = 40, 80
 
 # Runs in the child: take the pseudo-terminal (its stdin) as the controlling terminal, let
 # Ctrl-C interrupt as a shell's foreground job would (a test run started in the background
@@ -131,13 +131,27 @@ class Terminal:
         os.close(self.master)
 
 
+FIGURES = (
+    "uptime",
+    "executions",
+    "active runs",
+    "errors",
+    "cost",
+    "cache hit ratio",
+    "requests/s",
+    "$/h",
+)
+
+
 def figures(frame: str) -> dict[str, str]:
-    """The header's figures of a frame of ``agentguard top``: name -> text shown."""
-    lines = frame.splitlines()
-    at = next(i for i, line in enumerate(lines) if "executions" in line and "uptime" in line)
-    names = re.split(r"\s{2,}", lines[at].strip())
-    values = re.split(r"\s{2,}", lines[at + 1].strip())
-    return dict(zip(names, values, strict=True))
+    """The header's figures of a frame of ``agentguard top``: label -> the value shown."""
+    shown = {}
+    for label in FIGURES:
+        # A value has no space, but for durations such as "1h 02m".
+        found = re.search(rf"(?:^|\s){re.escape(label)} (\S+(?: \d+[smh])?)", frame, re.M)
+        if found:
+            shown[label] = found.group(1)
+    return shown
 
 
 def endpoint_rows(frame: str) -> list[list[str]]:

@@ -81,7 +81,10 @@ def test_without_the_stream_it_polls_the_snapshot(serve: Serve, feeds: Callable[
 
 @pytest.mark.parametrize(
     ("token", "said"),
-    [("wrong", "the token is wrong"), (None, "the token is missing")],
+    [
+        ("wrong", "the token is wrong"),
+        (None, "the token is missing"),
+    ],
     ids=["wrong", "missing"],
 )
 def test_a_refused_token_is_a_problem_retried_later(
@@ -91,7 +94,9 @@ def test_a_refused_token_is_a_problem_retried_later(
     feed = feeds(service.url, token)
     state = eventually(feed, lambda s: s.problem is not None)
     assert state.problem is not None
-    assert state.problem.message.startswith(f"{service.url} answered 401: {said}")
+    assert state.problem.message == f"{service.url} answered 401: {said}"
+    assert state.problem.detail is not None
+    assert "AGENTGUARD_TOKEN" in state.problem.detail
     assert state.problem.retry_at_s is not None
     assert state.latest is None
 
@@ -131,9 +136,9 @@ def test_a_url_that_is_no_metrics_service_is_said(serve: Serve, feeds: Callable[
     state = eventually(feed, lambda s: s.problem is not None)
     assert state.problem is not None
     assert state.problem.message == (
-        f"{service.url}/api/v1/snapshot has no /api/v1/snapshot/api/v1/snapshot (404): "
-        "is it the base URL of an agentguard metrics service?"
+        f"{service.url}/api/v1/snapshot has no /api/v1/snapshot/api/v1/snapshot (404)"
     )
+    assert state.problem.detail == "is it the base URL of an agentguard metrics service?"
 
 
 def test_an_answer_that_is_no_snapshot_is_said(feeds: Callable[..., Feed]) -> None:

@@ -254,20 +254,21 @@ class Feed:
         detail = _message(response.text)
         if status == 401:
             if self._token is None:
-                message = "the token is missing: pass --token T or set AGENTGUARD_TOKEN"
-            else:
-                message = "the token is wrong (--token or AGENTGUARD_TOKEN)"
-            raise _Retry(f"{self._url} answered 401: {message}", detail)
+                raise _Retry(
+                    f"{self._url} answered 401: the token is missing",
+                    "pass --token T or set AGENTGUARD_TOKEN",
+                )
+            raise _Retry(
+                f"{self._url} answered 401: the token is wrong",
+                "the service has another one (--token or AGENTGUARD_TOKEN)",
+            )
         if status in (429, 503):
             what = "is rate limiting this client" if status == 429 else "cannot read its store"
             raise _Retry(f"{self._url} {what} ({status})", detail, _retry_after(response.headers))
         path = response.request.url.path
         if status == 404:
-            raise _Retry(
-                f"{self._url} has no {path} (404): is it the base URL of an agentguard "
-                "metrics service?",
-                detail,
-            )
+            hint = "is it the base URL of an agentguard metrics service?"
+            raise _Retry(f"{self._url} has no {path} (404)", hint)
         raise _Retry(f"{self._url} answered {status} to {path}", detail)
 
     @contextlib.contextmanager

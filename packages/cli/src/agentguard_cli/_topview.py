@@ -179,7 +179,7 @@ class Problem:
     message: str
     """What a user should read first: ``cannot reach http://...``."""
     detail: str | None = None
-    """The cause, when it helps: ``connection refused``."""
+    """The cause or what to do, shown under the message: ``connection refused``."""
     retry_at_s: float | None = None
     """The monotonic time of the next attempt; ``None`` when the stream goes on."""
 
@@ -209,7 +209,7 @@ class TopState:
         history = self.history
         last = self.latest
         if last is not None and (
-            snapshot.uptime_s <= last.uptime_s
+            snapshot.uptime_s < last.uptime_s
             or snapshot.executions < last.executions
             or snapshot.cost_usd < last.cost_usd
         ):
@@ -264,30 +264,34 @@ def _title(state: TopState) -> Text:
 
 
 def _problem(problem: Problem, now_s: float) -> Text:
+    """The problem and the countdown on one line, the detail under it (narrow terminals)."""
     text = Text(problem.message, style="bold red")
     if problem.retry_at_s is not None:
         wait_s = math.ceil(max(0.0, problem.retry_at_s - now_s))
         text.append(f" — retrying in {wait_s}s" if wait_s else " — retrying now", "bold red")
     if problem.detail:
-        text.append(f" ({problem.detail})", "red")
+        text.append(f"\n  {problem.detail}", "red")
     return text
 
 
 def _figures(snapshot: Snapshot, now: Rates | None, *, dim: bool) -> Table:
-    table = Table(box=None, padding=(0, 2), style="dim" if dim else "")
-    cells: dict[str, str | Text] = {
-        "uptime": _duration(snapshot.uptime_s),
-        "executions": f"{snapshot.executions:,}",
-        "active runs": f"{snapshot.active_runs:,}",
-        "errors": Text(f"{snapshot.errors:,}", style="red" if snapshot.errors else ""),
-        "cost": f"${snapshot.cost_usd:,.4f}",
-        "cache hit ratio": _percent(snapshot.cache_hit_ratio),
-        "requests/s": "-" if now is None else f"{now.requests_per_s:,.2f}",
-        "$/h": "-" if now is None else f"${now.usd_per_h:,.4f}",
-    }
-    for name in cells:
-        table.add_column(name, justify="right", header_style="bold")
-    table.add_row(*cells.values())
+    """Two rows of ``label value`` pairs: the totals, then money and rates (fits 80 columns)."""
+    error_style = "bold red" if snapshot.errors else "bold"
+    pairs: list[tuple[str, str, str]] = [
+        ("uptime", _duration(snapshot.uptime_s), "bold"),
+        ("executions", f"{snapshot.executions:,}", "bold"),
+        ("active runs", f"{snapshot.active_runs:,}", "bold"),
+        ("errors", f"{snapshot.errors:,}", error_style),
+        ("cost", f"${snapshot.cost_usd:,.4f}", "bold"),
+        ("cache hit ratio", _percent(snapshot.cache_hit_ratio), "bold"),
+        ("requests/s", "-" if now is None else f"{now.requests_per_s:,.2f}", "bold"),
+        ("$/h", "-" if now is None else f"${now.usd_per_h:,.4f}", "bold"),
+    ]
+    cells = [Text.assemble((label, "dim"), " ", (value, style)) for label, value, style in pairs]
+    table = Table.grid(padding=(0, 3))
+    table.style = "dim" if dim else ""
+    table.add_row(*cells[:4])
+    table.add_row(*cells[4:])
     return table
 
 
