@@ -24,8 +24,6 @@ if sys.platform != "win32":
     import termios
     import tty
 
-__all__ = ["Keys"]
-
 
 class Keys:
     """Reads keys from ``stream`` (standard input by default) inside a ``with`` block."""
