@@ -235,7 +235,10 @@ def test_workers_aggregate_through_redis(redis_server: RedisServer) -> None:
     runs = next(line for line in lines if line.startswith("  runs: "))
     counted, in_redis = re.findall(r"LLM calls: (\d+) \(in Redis: (\d+)\)", runs)[0]
     assert counted == in_redis and int(counted) > 0
-    assert any(line.startswith("  alert received: BreakerOpen firing") for line in lines)
+    # central rules over Redis: windowed counts are caught whatever the timing (a breaker open
+    # for less than an evaluation interval may be missed, as by any sampling of a gauge)
+    assert any(line.startswith("  alert received: LoopDetected firing") for line in lines)
+    assert any(line.startswith("  alert received: BudgetExceeded firing") for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The ``agentguard`` command: ``demo``, ``serve``, ``receive`` and ``--version``.
+"""The ``agentguard`` command: ``demo``, ``serve``, ``top``, ``receive`` and ``--version``.
 
 Bad flags and a busy port end with one line on standard error and exit status 2.
 """
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
@@ -25,11 +26,12 @@ ENVIRONMENT = {
     "host": "AGENTGUARD_HOST",
     "port": "AGENTGUARD_PORT",
     "rules": "AGENTGUARD_RULES",
-    "token": "AGENTGUARD_TOKEN",
     "budget": "AGENTGUARD_BUDGET_USD_PER_MONTH",
 }
 """The environment variable each option of ``agentguard serve`` is also read from (a flag
 wins)."""
+_TOKEN_ENV = "AGENTGUARD_TOKEN"  # noqa: S105 (the variable's name, not a secret)
+"""The bearer token of ``serve`` and ``top``."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +69,19 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0 (a free port) to 65535, got {value}")
     return value
+
+
+def _url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    if parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"expected the service's base URL, got {text!r}")
+    try:
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad port in {text!r}") from None
+    return text.rstrip("/")
 
 
 def _version() -> str:
@@ -163,8 +178,8 @@ def _parser() -> _Parser:
     )
     serve.add_argument(
         "--token",
-        default=os.environ.get(ENVIRONMENT["token"]),
-        help=f"a bearer token the data routes need (${ENVIRONMENT['token']}; prefer it)",
+        default=os.environ.get(_TOKEN_ENV),
+        help=f"a bearer token the data routes need (${_TOKEN_ENV}; prefer it)",
     )
     serve.add_argument(
         "--budget-usd-per-month",
@@ -172,6 +187,28 @@ def _parser() -> _Parser:
         default=os.environ.get(ENVIRONMENT["budget"]),
         metavar="USD",
         help=f"the monthly budget of the costs view (${ENVIRONMENT['budget']})",
+    )
+    top = commands.add_parser(
+        "top",
+        help="a live terminal dashboard of a metrics service",
+        description=(
+            "Shows the figures of a metrics service (agentguard serve, or an agent's in-process "
+            "service) live: calls, errors, cost, rates, endpoints, breakers, loops, tokens. "
+            "q or Ctrl-C quits."
+        ),
+    )
+    top.add_argument(
+        "--url",
+        type=_url,
+        default=f"http://127.0.0.1:{_DEFAULT_PORT}",
+        metavar="URL",
+        help=f"the service's base URL (default http://127.0.0.1:{_DEFAULT_PORT})",
+    )
+    top.add_argument(
+        "--token",
+        default=None,
+        metavar="T",
+        help=f"the service's bearer token (default: ${_TOKEN_ENV})",
     )
     commands.add_parser(
         "receive",
@@ -185,8 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``agentguard`` command with ``argv`` (``sys.argv[1:]`` by default).
 
     Returns:
-        The exit status: 0 on success, 2 for bad flags or a busy port, 130 when the demo's
-        runs were interrupted (the summary is printed all the same).
+        The exit status: 0 on success; 2 for bad flags, a busy port or ``top`` without a
+        terminal; 130 when the demo's runs were interrupted (the summary is printed all the
+        same); 143 when ``top`` was ended by ``SIGTERM``.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["receive"]:
@@ -203,6 +241,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     if args.command == "serve":
         return _serve(parser, args)
+    if args.command == "top":
+        from agentguard_cli._top import TopOptions, run_top
+
+        console = Console()
+        if not console.is_terminal:
+            print(
+                "agentguard top: standard output is not a terminal; "
+                f"scripts can read {args.url}/api/v1/snapshot instead",
+                file=sys.stderr,
+            )
+            return 2
+        token = args.token if args.token is not None else os.environ.get(_TOKEN_ENV) or None
+        return run_top(TopOptions(url=args.url, token=token), console)
     from agentguard_cli._demo import DemoOptions, run_demo
 
     if bool(args.redis) != bool(args.workers):
