@@ -272,7 +272,7 @@ function liveRate(s) {
 function onSnapshot(s) {
   state.snapshot = s;
   const rate = liveRate(s);
-  tile("calls", fmt.count(s.total_executions), rate === null ? "measuring the rate…" : `${fmt.rate(rate)} now`);
+  tile("calls", fmt.count(s.total_executions), rate === null ? "rate: measuring…" : `${fmt.rate(rate)} now`);
   const agents = s.agents ?? [];
   tile("active", fmt.count(s.active_executions), agents.length === 1 ? "1 agent seen" : `${fmt.count(agents.length)} agents seen`);
   const errorShare = s.total_executions ? (100 * s.error_count) / s.total_executions : null;
@@ -409,13 +409,22 @@ function render() {
   updateFooter();
 }
 
+/**
+ * Seconds each step has lasted: the whole step, but for the last one, still in progress,
+ * only until the answer was made (a rate over the whole of it would show a false drop).
+ */
+function stepSeconds(doc, axis) {
+  const made = Date.parse(doc.generatedAt);
+  return axis.times.map((t) => Math.max(1, Math.min(axis.stepMs, made - t) / 1000));
+}
+
 function renderRequests(doc, axis) {
   const c = card("requests");
-  const stepS = axis.stepMs / 1000;
+  const seconds = stepSeconds(doc, axis);
   const points = doc.performance.timeSeries;
-  const all = points.map((p) => p.executions / stepS);
-  const failed = points.map((p) => p.failed / stepS);
-  const unit = fmt.rateUnit(Math.max(0, ...points.map((p) => p.executions / stepS)));
+  const all = points.map((p, i) => p.executions / seconds[i]);
+  const failed = points.map((p, i) => p.failed / seconds[i]);
+  const unit = fmt.rateUnit(Math.max(0, ...all));
   const series = [
     { name: "All calls", values: all, cls: "c0" },
     { name: "Failed", values: failed, cls: "bad" },
@@ -437,11 +446,12 @@ function renderLatency({ main, p50, p99 }, axis) {
   const series = [
     { name: "p50", values: pick(p50), cls: "c2" },
     { name: "p95", values: pick(main), cls: "c0" },
-    { name: "p99", values: pick(p99), cls: "c3" },
+    { name: "p99", values: pick(p99), cls: "c3", dashed: true },
   ];
   legend(c.legend, series);
+  // Drawn p99 first: with few calls in a step p95 and p99 coincide, and p95 stays on top.
   timeChart(c.chart, {
-    ...axis, series, kind: "line", format: fmt.seconds, axisFormat: fmt.secondsAxis,
+    ...axis, series: series.slice().reverse(), kind: "line", format: fmt.seconds, axisFormat: fmt.secondsAxis,
     label: "LLM call latency percentiles",
     emptyText: "No LLM calls yet",
   });
@@ -458,9 +468,9 @@ function modelSeries(models) {
 
 function renderTokens(doc, axis) {
   const c = card("tokens");
-  const stepS = axis.stepMs / 1000;
+  const seconds = stepSeconds(doc, axis);
   const models = modelSeries(doc.usage.models ?? []);
-  const series = models.map((m) => ({ ...m, values: m.values.map((v) => v / stepS) }));
+  const series = models.map((m) => ({ ...m, values: m.values.map((v, i) => v / seconds[i]) }));
   const peak = Math.max(0, ...series.map((s) => s.values).reduce(
     (sum, values) => sum.map((v, i) => v + values[i]), new Array(axis.times.length).fill(0)));
   const unit = fmt.rateUnit(peak);
@@ -637,11 +647,12 @@ function renderEndpoints(doc) {
   }
   const table = document.createElement("table");
   const head = table.createTHead().insertRow();
-  for (const h of ["Endpoint", "Calls", "Errors", "Avg", "p95", "p99"]) {
+  for (const h of ["Endpoint", "Share of calls", "Calls", "Errors", "Avg", "p95", "p99"]) {
     const th = document.createElement("th");
     th.textContent = h;
     head.append(th);
   }
+  const most = rows[0].requests;
   const body = table.createTBody();
   for (const e of rows) {
     const tr = body.insertRow();
@@ -651,6 +662,15 @@ function renderEndpoints(doc) {
     badge.className = `kind ${kind}`;
     badge.textContent = kind === "llm" ? "LLM" : kind;
     first.append(badge, document.createTextNode(rest.join(":")));
+    const share = tr.insertCell();
+    share.className = "share";
+    const track = document.createElement("div");
+    track.className = "track";
+    const fill = document.createElement("div");
+    fill.className = `fill ${kind === "llm" ? "c0" : "c2"}`;
+    fill.style.width = `${Math.max(1, (100 * e.requests) / most)}%`;
+    track.append(fill);
+    share.append(track);
     const errorShare = e.requests ? (100 * e.errors) / e.requests : 0;
     const cells = [
       fmt.count(e.requests),

@@ -43,7 +43,7 @@ export function niceScale(max, intervals = 4) {
   return { top: Math.ceil(max / step - 1e-9) * step, step };
 }
 
-const TICK_STEPS = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
+const TICK_STEPS = [60, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
   .map((s) => s * 1000);
 
 function timeTicks(start, end, maxTicks) {
@@ -63,7 +63,7 @@ function timeTicks(start, end, maxTicks) {
  * options:
  *   times      step starts (ms since the epoch), one per point
  *   stepMs     the width of a step
- *   series     [{name, values (numbers or null), cls}]
+ *   series     [{name, values (numbers or null), cls, dashed}]
  *   kind       "line" | "area" | "bars"
  *   format     value -> text, for the tooltip
  *   axisFormat value -> text, for the y axis (shorter; `format` by default)
@@ -165,7 +165,7 @@ export function timeChart(container, options) {
     }
     flush();
     if (area) el("path", { d: area, class: `area ${s.cls}` }, marks);
-    if (d) el("path", { d, class: `line ${s.cls}` }, marks);
+    if (d) el("path", { d, class: `line ${s.cls}${s.dashed ? " dashed" : ""}` }, marks);
   });
 
   // Hover: a guide line and a tooltip with every series at the step under the pointer.
