@@ -8,6 +8,7 @@ shown and reconnected. Screenshots are kept (see ``support.artifacts``).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ import httpx2
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 
-from agentguard_metrics import MemoryStore, MetricsService, create_app
+from agentguard.events import LLMCallFinished
+from agentguard_metrics import Aggregator, MemoryStore, MetricsService, create_app
 from metrics import busy
 from support import artifacts
 from support.browser import PageWatch, launch
@@ -186,6 +188,28 @@ def test_the_agent_and_time_window_drive_the_charts(
             page.click('#timeframe button[data-timeframe="6h"]')
         expect(page.locator("#updated")).to_contain_text("5 min steps", timeout=WAIT_MS)
         assert page.url.endswith("#timeframe=6h&agent=billing")  # a view that can be shared
+        watch.assert_clean()
+
+
+def test_the_tiles_follow_the_stream(open_page: OpenPage) -> None:
+    store = MemoryStore()
+    aggregator = Aggregator(store, process_id="live")
+
+    def calls(n: int) -> None:
+        for _ in range(n):
+            aggregator.record(
+                LLMCallFinished(model="claude-haiku-4-5", agent="support", duration_s=0.4)
+            )
+        assert aggregator.flush(5.0)
+
+    calls(5)
+    with MetricsService(create_app(store)) as service:
+        page, watch = open_page(f"{service.url}/")
+        calls_tile = page.locator('[data-tile="calls"]')
+        expect(calls_tile.locator(".value")).to_have_text("5", timeout=WAIT_MS)
+        calls(1_200)  # no reload: the next snapshot of the stream brings them
+        expect(calls_tile.locator(".value")).to_have_text("1,205", timeout=WAIT_MS)
+        expect(calls_tile.locator(".sub")).to_have_text(re.compile(r"^[1-9][\d.,]*/s now$"))
         watch.assert_clean()
 
 
