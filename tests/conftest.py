@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from support import artifacts
 from support.redis_server import RedisServer
 from support.system import free_port, require_binary
 
@@ -38,3 +39,12 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 def binary() -> Callable[[str, str], str]:
     """``binary(name, debian_package)``: the path of a system binary, or skip (fail in CI)."""
     return require_binary
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the artifacts (screenshots) the run kept, so a CI log points at them."""
+    kept = [path for path in artifacts.KEPT if path.exists()]
+    if kept:
+        terminalreporter.section("artifacts kept")
+        for path in kept:
+            terminalreporter.write_line(str(path))

@@ -144,9 +144,11 @@ def events() -> list[Event]:
     ]
 
 
-def feed(store: MemoryStore, clock: FakeClock, items: Sequence[Event]) -> None:
-    """Aggregate ``items`` and flush them into ``store`` (one batch)."""
-    aggregator = Aggregator(store, clock=clock.time, process_id="dataset")
+def feed(
+    store: MemoryStore, clock: FakeClock, items: Sequence[Event], process_id: str = "dataset"
+) -> None:
+    """Aggregate ``items`` and flush them into ``store`` (one batch from ``process_id``)."""
+    aggregator = Aggregator(store, clock=clock.time, process_id=process_id)
     for event in items:
         aggregator.record(event)
     assert aggregator.flush(2.0)

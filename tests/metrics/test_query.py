@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agentguard.events import AlertState, AlertStateChanged
 from agentguard.testing import FakeClock
 from agentguard_metrics import MemoryStore, QueryEngine, QueryParams, parse_query
 from metrics import dataset
@@ -58,6 +59,8 @@ def test_the_snapshot_is_all_time_and_the_state_now(engine: QueryEngine, clock: 
     assert snapshot["cache_hit_ratio"] == pytest.approx(3000 / 10000)
     assert snapshot["breakers"] == {"anthropic": "open"}
     assert snapshot["loop_detections"] == 1
+    assert snapshot["alerts"] == {}  # no rule ever fired
+    assert snapshot["agents"] == ["billing", "support"]
     assert json.loads(json.dumps(snapshot)) == snapshot
 
 
@@ -206,6 +209,86 @@ def test_usage_and_costs(engine: QueryEngine) -> None:
     assert budget["burnRate"] == trends["burnRatePerDay"]
 
 
+def test_tokens_and_costs_per_model_over_time(engine: QueryEngine) -> None:
+    document = hour(engine)
+    costs = document["costs"]["models"]
+    assert [(m["model"], m["total"]) for m in costs] == [("sonnet", 0.875), ("haiku", 0.75)]
+    assert costs[0]["values"][8:11] == [0.0, 0.875, 0.0]  # one amount per step of timeSeries
+    assert costs[1]["values"][29] == 0.75
+    assert sum(costs[1]["values"]) == 0.75
+    tokens = document["usage"]["models"]
+    assert [(m["model"], m["total"]) for m in tokens] == [("haiku", 6000), ("sonnet", 4200)]
+    assert tokens[1]["values"][9] == 4200
+    assert all(len(m["values"]) == 60 for m in tokens)
+    assert [m["model"] for m in hour(engine, agent="billing")["costs"]["models"]] == ["haiku"]
+
+
+def test_models_past_the_cap_add_up_as_other(store: MemoryStore, clock: FakeClock) -> None:
+    extra = [
+        dataset.llm(dataset.at(1, 50), model=f"m{i}", costs=(float(i), 0.0, 0.0, 0.0, 0.0))
+        for i in range(1, 9)
+    ]
+    dataset.feed(store, clock, extra, process_id="more")
+    costs = hour(QueryEngine(store, clock=clock.time))["costs"]
+    shown = costs["models"]
+    assert [m["model"] for m in shown] == ["m8", "m7", "m6", "m5", "m4", "m3", "other"]
+    other = shown[-1]
+    assert other["total"] == pytest.approx(2 + 1 + 0.875 + 0.75)  # m2, m1, sonnet, haiku
+    assert other["values"][49] == pytest.approx(3.0)  # m2 and m1
+    assert sum(other["values"]) == pytest.approx(other["total"])
+
+
+def alert(rule: str, state: AlertState, when: float) -> AlertStateChanged:
+    return AlertStateChanged(rule=rule, state=state, value=1.0, agent=None, at_unix_s=when)
+
+
+def test_alerts_changes_per_step_and_rule_and_what_fires_now(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dataset.feed(
+        store,
+        clock,
+        [
+            alert("error_rate", "firing", dataset.at(0, 45)),  # before the window
+            alert("error_rate", "resolved", dataset.at(1, 15)),
+            alert("error_rate", "firing", dataset.at(1, 40)),
+            alert("error_rate", "resolved", dataset.at(1, 55, 10)),
+            alert("cost_spike", "firing", dataset.at(1, 50)),
+        ],
+        process_id="alerts",
+    )
+    engine = QueryEngine(store, clock=clock.time)
+    snapshot = engine.snapshot()
+    assert snapshot["alerts"] == {
+        "cost_spike": {"fired": 1, "resolved": 0, "firing_now": 1},
+        "error_rate": {"fired": 2, "resolved": 2, "firing_now": 0},
+    }
+    section = hour(engine, metrics="alerts")["alerts"]
+    assert section["timeSeries"][39] == {
+        "timestamp": "2026-01-01T01:40:00Z",
+        "firing": 1,
+        "resolved": 0,
+    }
+    assert sum(p["resolved"] for p in section["timeSeries"]) == 2
+    assert section["byRule"] == [
+        {"rule": "cost_spike", "fired": 1, "resolved": 0, "firingNow": 1},
+        {"rule": "error_rate", "fired": 1, "resolved": 2, "firingNow": 0},
+    ]
+    assert [(a["timestamp"][11:16], a["rule"], a["state"]) for a in section["recent"]] == [
+        ("01:55", "error_rate", "resolved"),
+        ("01:50", "cost_spike", "firing"),
+        ("01:40", "error_rate", "firing"),
+        ("01:15", "error_rate", "resolved"),
+    ]
+    # The service evaluates rules over every agent: narrowing to one hides no alert.
+    assert hour(engine, metrics="alerts", agent="support")["alerts"] == section
+    text, _ = engine.render(
+        parse_query([("timeframe", "1h"), ("metrics", "alerts"), ("format", "prometheus")])
+    )
+    firing = ("agentguard_window_alerts", (("rule", "cost_spike"), ("timeframe", "1h")))
+    assert _samples(text)[(firing[0], (*firing[1], ("what", "firingNow")))] == 1.0
+
+
 def test_no_budget_no_budget_section(store: MemoryStore, clock: FakeClock) -> None:
     document: dict[str, Any] = QueryEngine(store, clock=clock.time).query(
         QueryParams(timeframe="1h", granularity="1m")
@@ -301,7 +384,9 @@ def test_an_agent_narrows_every_figure(engine: QueryEngine) -> None:
 def test_only_the_groups_asked_for(engine: QueryEngine) -> None:
     document = hour(engine, metrics="costs,performance")
     assert {"performance", "costs", "summary"} <= set(document)
-    assert not {"usage", "errors", "cache", "tools", "breakers", "insights"} & set(document)
+    assert not {"usage", "errors", "cache", "tools", "breakers", "alerts", "insights"} & set(
+        document
+    )
 
 
 def test_coarser_granularities_add_steps_up(engine: QueryEngine) -> None:
@@ -323,7 +408,8 @@ def test_csv_has_a_row_per_step_with_the_json_numbers(engine: QueryEngine) -> No
     document: dict[str, Any] = engine.query(params)
     assert len(rows) == 60
     assert rows[9]["timestamp"] == "2026-01-01T01:10:00Z"
-    for group in ("performance", "usage", "costs", "errors", "cache", "tools", "breakers"):
+    groups = ("performance", "usage", "costs", "errors", "cache", "tools", "breakers", "alerts")
+    for group in groups:
         for i, point in enumerate(document[group]["timeSeries"]):
             for field, value in point.items():
                 if field == "timestamp":

@@ -191,6 +191,15 @@ def to_prometheus(document: _Doc) -> str:  # noqa: PLR0912 (one flat walk over t
                 breaker=str(b["breaker"]),
                 what=key,
             )
+    for a in _list(_section(document, "alerts").get("byRule")):
+        for key in ("fired", "resolved", "firingNow"):
+            f.add(
+                "agentguard_window_alerts",
+                "Alert changes in the window (fired, resolved) and alerts firing now (firingNow).",
+                a[key],
+                rule=str(a["rule"]),
+                what=key,
+            )
     tally: dict[tuple[str, str], int] = {}
     for i in _list(_section(document, "insights").get("findings")):
         finding = (str(i["type"]), str(i["severity"]))

@@ -53,6 +53,8 @@ CAMEL: Final = {
 STATE_NAMES: Final = {number: name for name, number in BREAKER_STATE_NUMBERS.items()}
 STABLE_PERCENT: Final = 5.0
 """A change against the previous period within this many percent is ``stable``."""
+MODEL_SERIES_MAX: Final = 6
+"""Models given a time series of their own in ``models``; the rest add up as ``other``."""
 
 _DAY = 86400.0
 
@@ -126,8 +128,34 @@ def _token_counts(w: Window) -> dict[str, list[float]]:
     return {t: w.counts(LLM_TOKENS.name, token_type=t) for t in TOKEN_TYPES}
 
 
+def models(w: Window, name: str, *, whole: bool) -> list[dict[str, object]]:
+    """Counter ``name`` per step for each model, the largest over the window first.
+
+    Each entry is ``{"model", "total", "values"}``, ``values`` holding one amount per step
+    of the section's ``timeSeries`` (not repeating its timestamps: this list grows with
+    models times steps). The :data:`MODEL_SERIES_MAX` largest models have an entry each;
+    the rest add up as ``other`` (one read for them all: the total less the models drawn),
+    so the reads and the answer stay bounded however many models there are. Models with
+    nothing in the window are left out. ``whole``: the amounts are counts, as integers.
+    """
+    totals = sorted(
+        ((v, m) for (m,), v in w.grouped(name, ("model",)).items() if v), key=lambda t: -t[0]
+    )
+    found = [(m, v, w.counts(name, model=m)) for v, m in totals[:MODEL_SERIES_MAX]]
+    if len(totals) > MODEL_SERIES_MAX:
+        drawn = [sum(steps) for steps in zip(*(s for _, _, s in found), strict=True)]
+        rest = [max(0.0, a - b) for a, b in zip(w.counts(name), drawn, strict=True)]
+        found.append(("other", sum(v for v, _ in totals[MODEL_SERIES_MAX:]), rest))
+    if whole:
+        return [
+            {"model": m, "total": count(total), "values": [round(v) for v in steps]}
+            for m, total, steps in found
+        ]
+    return [{"model": m, "total": total, "values": list(steps)} for m, total, steps in found]
+
+
 def usage(w: Window) -> dict[str, object]:
-    """Calls, runs and tokens by type, per step and over the window."""
+    """Calls, runs and tokens by type, per step and over the window; tokens per model."""
     columns: dict[str, list[float]] = {
         "llmCalls": w.counts(LLM_CALLS.name),
         "toolCalls": w.counts(TOOL_CALLS.name),
@@ -138,7 +166,11 @@ def usage(w: Window) -> dict[str, object]:
         {"timestamp": ts, **{k: round(v[i]) for k, v in columns.items()}}
         for i, ts in enumerate(w.timestamps())
     ]
-    return {"timeSeries": points, "totals": {k: count(sum(v)) for k, v in columns.items()}}
+    return {
+        "timeSeries": points,
+        "totals": {k: count(sum(v)) for k, v in columns.items()},
+        "models": models(w, LLM_TOKENS.name, whole=True),
+    }
 
 
 def month_start(now: float) -> float:
@@ -155,7 +187,7 @@ def month_end(now: float) -> float:
 
 
 def costs(w: Window, now: float, budget_usd_per_month: float | None) -> dict[str, object]:
-    """Dollars per step and component; breakdown, trends and budget over the window."""
+    """Dollars per step, component and model; breakdown, trends and budget over the window."""
     total_steps = w.counts(LLM_COST.name)
     parts = {t: w.counts(LLM_COST.name, component=t) for t in TOKEN_TYPES}
     points = [
@@ -177,6 +209,7 @@ def costs(w: Window, now: float, budget_usd_per_month: float | None) -> dict[str
             "byTokenType": {t: sum(parts[t]) for t in TOKEN_TYPES},
             "byModel": {model: v for (model,), v in sorted(by_model.items()) if v},
         },
+        "models": models(w, LLM_COST.name, whole=False),
         "trends": {
             "previousPeriodTotal": previous,
             "changePercent": change,

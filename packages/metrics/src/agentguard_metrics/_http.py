@@ -8,7 +8,6 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client.exposition import choose_encoder
@@ -25,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 
 from agentguard import FailureEpisodes
 from agentguard_metrics._ratelimit import RateLimiter
+from agentguard_metrics._static import PAGE_HEADERS, page_html
 from agentguard_metrics.exposition import StoreCollector
 from agentguard_metrics.params import InvalidParameter, parse_query
 from agentguard_metrics.query import QueryEngine
@@ -40,6 +40,9 @@ logger = logging.getLogger("agentguard_metrics")
 OPEN_PATHS = ("/healthz",)
 """Paths served without a token: they carry no data."""
 OPEN_PREFIXES = ("/static/",)
+UNLIMITED_PATHS = ("/healthz", "/")
+"""Paths never rate limited (with :data:`OPEN_PREFIXES`): constant, cheap answers, and a
+page reloaded a few times must not lose its stylesheet to a 429."""
 RETRY_AFTER_S = 5
 _STORE_KEY = "agentguard_metrics: store reads"
 
@@ -142,7 +145,8 @@ class RateLimit:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in UNLIMITED_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
@@ -169,10 +173,6 @@ class RateLimit:
 def _no_parameters(request: Request) -> None:
     for name, value in request.query_params.multi_items():
         raise InvalidParameter(name, value, (), f"Unknown parameter {name!r}: this takes none")
-
-
-def _page() -> str:
-    return resources.files("agentguard_metrics").joinpath("static/index.html").read_text("utf-8")
 
 
 class Handlers:
@@ -234,7 +234,7 @@ class Handlers:
         return JSONResponse({"status": "ok"})
 
     async def page(self, request: Request) -> Response:
-        return HTMLResponse(await run_in_threadpool(_page))
+        return HTMLResponse(await run_in_threadpool(page_html), headers=PAGE_HEADERS)
 
     async def invalid(self, request: Request, exc: Exception) -> Response:
         invalid = cast("InvalidParameter", exc)

@@ -9,8 +9,8 @@ Routes (DESIGN.md section 5):
 - ``GET /api/v1/stream``: server-sent events, a ``snapshot`` event every ``stream_interval_s``
   (an ``error`` event instead while the store fails); ends when the client leaves or the
   server shuts down.
-- ``GET /healthz``; ``GET /`` (the page) and ``GET /static/...`` (its files, from the
-  package's ``static`` folder).
+- ``GET /healthz``; ``GET /`` (the dashboard page) and ``GET /static/...`` (its files, from
+  the package's ``static`` folder; see ``agentguard_metrics._static``).
 
 Every error is JSON ``{"error": CODE, "message": ...}``: 400 ``INVALID_PARAMETERS`` (with
 ``details``: ``parameter``, ``value``, ``allowedValues``), 401 ``UNAUTHENTICATED``, 404
@@ -31,7 +31,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from agentguard_metrics._http import (
     BearerBackend,
@@ -43,6 +42,7 @@ from agentguard_metrics._http import (
     unauthenticated,
 )
 from agentguard_metrics._ratelimit import RateLimiter
+from agentguard_metrics._static import PageFiles
 from agentguard_metrics.params import InvalidParameter
 from agentguard_metrics.query import QueryEngine
 from agentguard_metrics.store import Store
@@ -118,7 +118,7 @@ def create_app(
             Route("/api/v1/stream", handlers.stream, methods=["GET"]),
             Route("/healthz", handlers.healthz, methods=["GET"]),
             Route("/", handlers.page, methods=["GET"]),
-            Mount("/static", StaticFiles(packages=[("agentguard_metrics", "static")])),
+            Mount("/static", PageFiles()),
         ],
         middleware=middleware,
         exception_handlers={

@@ -10,7 +10,9 @@ that still holds the start of the range.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -360,9 +362,7 @@ class MemoryStore:
         if is_histogram(name):
             found: list[Sketch | None] = [None] * len(steps)
             for scells in _matching(self._sketches[index].get(name, {}), wanted):
-                get_sketch = scells.get
-                for i, s in enumerate(steps):
-                    sketch = get_sketch(s)
+                for i, sketch in enumerate(map(scells.get, steps)):
                     if sketch is None:
                         continue
                     held = found[i]
@@ -375,14 +375,17 @@ class MemoryStore:
                 for s, held in zip(steps, found, strict=True)
                 for sk in [held or Sketch(DEFAULT_RELATIVE_ACCURACY)]
             ]
-        amounts = [0.0] * len(steps)
+        amounts: list[float] | None = None
         for cells in _matching(self._counters[index].get(name, {}), wanted):
-            get_amount = cells.get
-            for i, s in enumerate(steps):
-                v = get_amount(s)
-                if v is not None:
-                    amounts[i] += v
-        return [Bucket(s, v) for s, v in zip(steps, amounts, strict=True)]
+            # map() over dict.get keeps the per-step loop in C: this is the hot loop of a
+            # query at 1-minute steps (1,440 steps a day, a read per metric and label).
+            step_amounts = list(map(cells.get, steps, itertools.repeat(0.0)))
+            amounts = (
+                step_amounts if amounts is None else list(map(operator.add, amounts, step_amounts))
+            )
+        if amounts is None:
+            amounts = [0.0] * len(steps)
+        return list(map(Bucket, steps, amounts))
 
     @staticmethod
     def _bounds(start: float | None, end: float | None, resolution_s: int) -> tuple[float, float]:

@@ -82,6 +82,7 @@ GROUPS: Final = (
     "cache",
     "tools",
     "breakers",
+    "alerts",
     "insights",
 )
 """The metric groups a query can ask for (``metrics=``); all of them by default."""

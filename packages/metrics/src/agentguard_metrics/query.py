@@ -26,12 +26,13 @@ from agentguard.metricmap import (
     LLM_DURATION,
     LLM_TOKENS,
     LOOP_DETECTIONS,
+    RUNS,
     RUNS_IN_PROGRESS,
     TOOL_CALLS,
     TOOL_DURATION,
 )
-from agentguard_metrics import _formats, _groups, _stats
-from agentguard_metrics._window import Window, iso, label_position, step_bounds
+from agentguard_metrics import _alerts, _formats, _groups, _stats
+from agentguard_metrics._window import Window, agent_position, iso, label_position, step_bounds
 from agentguard_metrics.insights import find_insights
 from agentguard_metrics.params import QueryParams
 from agentguard_metrics.sketch import Sketch
@@ -117,7 +118,18 @@ class QueryEngine:
             "cache_hit_ratio": _stats.ratio(read, context),
             "breakers": _groups.breaker_states(store),
             "loop_detections": _stats.count(store.counter(LOOP_DETECTIONS.name)),
+            "alerts": _alerts.alert_counts(store),
+            "agents": self._agents(),
         }
+
+    def _agents(self) -> list[str]:
+        """The agents any call or run was made under (events outside a run have none)."""
+        found: set[str] = set()
+        for metric in (LLM_CALLS, TOOL_CALLS, RUNS, RUNS_IN_PROGRESS):
+            at = agent_position(metric.name)
+            found.update(values[at] for values in self._store.series(metric.name))
+        found.discard("")
+        return sorted(found)
 
     def query(self, params: QueryParams) -> dict[str, object]:
         """The JSON document of a time-series query (whatever ``params.format`` says)."""
@@ -148,6 +160,8 @@ class QueryEngine:
                 document[group] = _groups.tools(w, params.aggregation)
             elif group == "breakers":
                 document[group] = _groups.breakers(w)
+            elif group == "alerts":
+                document[group] = _alerts.alerts(w)
             else:
                 document[group] = {"findings": [i.to_json() for i in find_insights(w)]}
         return document
