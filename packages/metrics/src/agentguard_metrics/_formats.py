@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from typing import cast
 
+import orjson
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -29,8 +29,12 @@ _Doc = Mapping[str, object]
 
 
 def to_json(document: _Doc) -> str:
-    """The document as JSON (``NaN`` never appears: statistics of nothing are ``null``)."""
-    return json.dumps(document, separators=(",", ":"), allow_nan=False, check_circular=False)
+    """The document as compact JSON (``NaN`` never appears: statistics of nothing are ``null``).
+
+    orjson, not the standard library: a day at one-minute steps is about 1.5 MB of JSON, which
+    ``json.dumps`` takes some 20 ms to write, a fifth of P6's budget for the whole query.
+    """
+    return orjson.dumps(document).decode()
 
 
 def _section(document: _Doc, group: str) -> _Doc:

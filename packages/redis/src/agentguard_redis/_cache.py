@@ -33,16 +33,16 @@ _MISSING: Any = object()
 
 
 class _Metric:
-    """The buckets of one roll-up of one metric: bucket -> Redis key -> parsed value."""
+    """The values of one roll-up of one metric: Redis key -> parsed value, and by bucket."""
 
-    __slots__ = ("buckets", "checked_at", "epoch", "size", "version")
+    __slots__ = ("buckets", "checked_at", "epoch", "values", "version")
 
     def __init__(self) -> None:
         self.checked_at = -float("inf")
         self.version = -1
         self.epoch = b""
-        self.buckets: dict[int, dict[str, Any]] = {}
-        self.size = 0
+        self.values: dict[str, Any] = {}
+        self.buckets: dict[int, list[str]] = {}
 
 
 class BucketCache:
@@ -103,7 +103,8 @@ class BucketCache:
                     self._forget(held, [b for b in changed if b in held.buckets])
                     self._forget(held, [b for b in held.buckets if b < oldest])
                 held.version, held.epoch, held.checked_at = version, epoch, now
-            found = [held.buckets.get(b, {}).get(key, _MISSING) for b, key in wanted]
+            values = held.values
+            found = [values.get(key, _MISSING) for _, key in wanted]
         missing = [i for i, value in enumerate(found) if value is _MISSING]
         if not missing:
             return found
@@ -115,21 +116,19 @@ class BucketCache:
                     self._forget(held, list(held.buckets))
                 for i, value in zip(missing, fetched, strict=True):
                     bucket, key = wanted[i]
-                    cells = held.buckets.setdefault(bucket, {})
-                    if key not in cells:
-                        held.size += 1
+                    if key not in held.values:
+                        held.buckets.setdefault(bucket, []).append(key)
                         self._size += 1
-                    cells[key] = value
+                    held.values[key] = value
         for i, value in zip(missing, fetched, strict=True):
             found[i] = value
         return found
 
     def _forget(self, held: _Metric, buckets: list[int]) -> None:
         for bucket in buckets:
-            cells = held.buckets.pop(bucket, None)
-            if cells is not None:
-                held.size -= len(cells)
-                self._size -= len(cells)
+            for key in held.buckets.pop(bucket, ()):
+                del held.values[key]
+                self._size -= 1
 
     @property
     def size(self) -> int:

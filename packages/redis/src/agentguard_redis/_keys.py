@@ -93,6 +93,11 @@ class Keys:
         """One bucket of a counter, every series in one hash."""
         return f"{self.tag}:c:{res}:{bucket}:{metric}"
 
+    def counters(self, res: int, buckets: list[int], metric: str) -> list[str]:
+        """:meth:`counter` of each bucket (a read of a day at 1m makes 1,440)."""
+        head, tail = f"{self.tag}:c:{res}:", f":{metric}"
+        return [f"{head}{b}{tail}" for b in buckets]
+
     def sketch(self, res: int, bucket: int, metric: str, labels: str) -> str:
         """One bucket of one series of a histogram (``labels`` JSON)."""
         return f"{self.tag}:h:{res}:{bucket}:{metric}:{labels}"

@@ -22,7 +22,8 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final, cast
+from itertools import compress
+from typing import Any, Final, NamedTuple, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -166,6 +167,7 @@ class RedisStore:
         if not read_staleness_s >= 0:
             raise ValueError(f"read_staleness_s must be >= 0, got {read_staleness_s!r}")
         self._cache = BucketCache(self._changes, max_cached, read_staleness_s)
+        self._raws: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
         self._epoch = secrets.token_hex(8)
         self._pruned_at = -math.inf
         self._prune_lock = threading.Lock()
@@ -250,11 +252,11 @@ class RedisStore:
         """The sum of counter ``name`` over the matching series and ``start <= t < end``."""
         wanted = matcher(name, labels)
         res, buckets = self._buckets(name, start, end)
-        cells = self._counter_cells(res, name, buckets)
+        rows = self._counter_rows(res, name, buckets)
         if not wanted:
-            return sum(c.get(_TOTAL, 0.0) for c in cells)
+            return sum(row.total for row in rows)
         test = _Matcher(wanted)
-        return sum(test.total(c) for c in cells)
+        return sum(test.total(row) for row in rows)
 
     def histogram(
         self,
@@ -319,9 +321,13 @@ class RedisStore:
         """Counter ``name`` over ``start <= t < end``, per series."""
         label_names(name)
         res, buckets = self._buckets(name, start, end)
+        # rows sharing a set of fields are added up column by column (in C), then by field
+        by_fields: dict[int, tuple[tuple[bytes, ...], list[tuple[float, ...]]]] = {}
+        for row in self._counter_rows(res, name, buckets):
+            by_fields.setdefault(id(row.raws), (row.raws, []))[1].append(row.values)
         sums: dict[bytes, float] = {}
-        for cells in self._counter_cells(res, name, buckets):
-            for raw, amount in cells.items():
+        for raws, columns in by_fields.values():
+            for raw, amount in zip(raws, map(sum, zip(*columns, strict=True)), strict=True):
                 sums[raw] = sums.get(raw, 0.0) + amount
         sums.pop(_TOTAL, None)
         return {decode_labels(raw): amount for raw, amount in sums.items()}
@@ -373,10 +379,18 @@ class RedisStore:
                 for sk in [sketches.get(s) or Sketch(self._accuracy)]
             ]
         amounts = dict.fromkeys(steps, 0.0)
-        test = _Matcher(wanted) if wanted else None
-        for b, cells in zip(stored, self._counter_cells(res, name, stored), strict=True):
-            amount = cells.get(_TOTAL, 0.0) if test is None else test.total(cells)
-            amounts[bucket_start(b, step_s)] += amount
+        rows = self._counter_rows(res, name, stored)
+        if wanted:
+            test = _Matcher(wanted)
+            found = [test.total(row) for row in rows]
+        else:
+            found = [row.total for row in rows]
+        if step_s == res:  # one stored bucket a step: no rounding to do
+            for b, amount in zip(stored, found, strict=True):
+                amounts[b] += amount
+        else:
+            for b, amount in zip(stored, found, strict=True):
+                amounts[bucket_start(b, step_s)] += amount
         return [Bucket(s, amounts[s]) for s in steps]
 
     # --- read mechanics -------------------------------------------------------------------
@@ -438,18 +452,22 @@ class RedisStore:
         )
         return int(version), bytes(epoch), [int(b) for b in changed]
 
-    def _counter_cells(
-        self, res: int, name: str, buckets: Sequence[int]
-    ) -> list[dict[bytes, float]]:
-        """Each bucket's counter hash: label JSON (``[]`` the total) -> amount."""
-        wanted = [(b, self._keys.counter(res, b, name)) for b in buckets]
-        return self._cached(res, name, wanted, self._fetch_counters)
+    def _counter_rows(self, res: int, name: str, buckets: Sequence[int]) -> list[_Row]:
+        """Each bucket's counter hash, as a :class:`_Row`."""
+        keys = self._keys.counters(res, list(buckets), name)
+        return self._cached(res, name, list(zip(buckets, keys, strict=True)), self._fetch_rows)
 
-    def _fetch_counters(self, keys: list[str]) -> list[dict[bytes, float]]:
-        return [
-            {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
-            for flat in self._hashes(keys)
-        ]
+    def _fetch_rows(self, keys: list[str]) -> list[_Row]:
+        rows = []
+        for flat in self._hashes(keys):
+            raws = tuple(flat[0::2])
+            raws = self._raws.setdefault(raws, raws)  # one tuple per set of fields: see _Matcher
+            values = tuple(map(float, flat[1::2]))
+            total = values[raws.index(_TOTAL)] if _TOTAL in raws else 0.0
+            rows.append(_Row(raws, values, total))
+        if len(self._raws) > 10_000:
+            self._raws.clear()
+        return rows
 
     def _fetch_sketches(self, keys: list[str]) -> list[Sketch | None]:
         return [
@@ -498,25 +516,35 @@ class RedisStore:
         return f"<RedisStore prefix={self.prefix!r} {self._client!r}>"
 
 
-class _Matcher:
-    """Whether a counter field (label JSON) matches a filter, each field decoded once a read."""
+class _Row(NamedTuple):
+    """One bucket of a counter: the series' label JSON, their amounts, and the total's."""
 
-    __slots__ = ("_seen", "_wanted")
+    raws: tuple[bytes, ...]
+    """The fields (label JSON, ``[]`` the total); buckets with the same fields share one
+    tuple object, so a filter is matched once per set of fields, not once per bucket."""
+    values: tuple[float, ...]
+    """The amounts, in the order of ``raws``."""
+    total: float
+    """The amount of every series (the ``[]`` field), 0 when the bucket is empty."""
+
+
+class _Matcher:
+    """Sums the series of a row that match a filter; a set of fields is matched once a read."""
+
+    __slots__ = ("_masks", "_wanted")
 
     def __init__(self, wanted: tuple[tuple[int, str], ...]) -> None:
         self._wanted = wanted
-        self._seen: dict[bytes, bool] = {_TOTAL: False}
+        self._masks: dict[int, tuple[bool, ...]] = {}
 
-    def total(self, cells: dict[bytes, float]) -> float:
-        """The sum of the matching series of one bucket's counter hash."""
-        seen, total = self._seen, 0.0
-        for raw, amount in cells.items():
-            hit = seen.get(raw)
-            if hit is None:
-                hit = seen[raw] = matches(decode_labels(raw), self._wanted)
-            if hit:
-                total += amount
-        return total
+    def total(self, row: _Row) -> float:
+        """The sum of the matching series of one bucket."""
+        mask = self._masks.get(id(row.raws))
+        if mask is None:
+            mask = self._masks[id(row.raws)] = tuple(
+                raw != _TOTAL and matches(decode_labels(raw), self._wanted) for raw in row.raws
+            )
+        return sum(compress(row.values, mask))
 
 
 _P, _M = ord("p"), ord("m")
