@@ -20,6 +20,15 @@ EXPECTED: dict[str, list[str]] = {
         r"^receiver has: firing agent researcher went round in a loop on tool search",
         r"^delivered 1, given up 0$",
     ],
+    "alerts_receive.py": [
+        r"^agentguard receive --secret whsec_\.\.\. --port \d+: listening on http://127\.0\.0\.1:\d+$",
+        r"^the run was stopped: the run budget of \$0\.0100 is spent \(\$0\.0120\)",
+        r'^notified: firing \{\}:\{alertname="BudgetExceeded"\}$',
+        r"^receiver has: firing BudgetExceeded: agent support crossed its run budget",
+        r"^a delivery signed with another secret: 401 BAD_SIGNATURE$",
+        r"^receiver log: INFO: agentguard_receiver\.alerts: FIRING BudgetExceeded "
+        r"\{agent=support scope=run severity=warning\}",
+    ],
     "bus_quickstart.py": [
         r"^tool\.call from agent=support: \{\"schema\":1,\"kind\":\"tool\.call\"",
         r"^tool\.call from agent=support: .*$",
@@ -36,6 +45,37 @@ EXPECTED: dict[str, list[str]] = {
         r'^    "name": "invoke_agent support",$',
         r'"name": "gen_ai\.client\.token\.usage"',
         r'"name": "gen_ai\.client\.operation\.duration"',
+    ],
+    "quickstart.py": [
+        r"^Your order 1234 shipped yesterday\.$",
+        r'^agentguard_llm_calls_total\{model="claude-sonnet-4-6",status="ok"\} 1\.0$',
+        r'^agentguard_llm_tokens_total\{model="claude-sonnet-4-6",token_type="input"\} 1200\.0$',
+        r'^agentguard_llm_tokens_total\{model="claude-sonnet-4-6",token_type="output"\} 80\.0$',
+        r'^agentguard_llm_cost_usd_total\{component="input",model="claude-sonnet-4-6"\} 0\.0036$',
+        r'^agentguard_llm_cost_usd_total\{component="output",model="claude-sonnet-4-6"\} 0\.0012$',
+        r'^agentguard_runs_total\{agent="support",status="ok"\} 1\.0$',
+        r'^agentguard_tool_calls_total\{status="ok",tool="lookup_order"\} 1\.0$',
+    ],
+    "redis_workers.py": [
+        r"^redis: ",
+        r"^agentguard serve: http://127\.0\.0\.1:\d+ \(prefix 'example-[0-9a-f]{8}'\)$",
+        r"^worker 1 \(pid \d+\): 2 runs, 2 LLM calls \(1 failed\), 2 tool calls, \$0\.006000, "
+        r"flushed: yes$",
+        r"^worker 2 \(pid \d+\): 3 runs, 3 LLM calls \(1 failed\), 3 tool calls, \$0\.012000, "
+        r"flushed: yes$",
+        r"^worker 3 \(pid \d+\): 4 runs, 4 LLM calls \(1 failed\), 4 tool calls, \$0\.018000, "
+        r"flushed: yes$",
+        r"^3 workers published: 9 LLM calls \(3 failed\), 9 tool calls, \$0\.036000$",
+        r"^/api/v1/snapshot: total_executions 18, error_count 3, cost_usd_total \$0\.036000, "
+        r"active_executions 0$",
+        r"^  llm:claude-sonnet-4-6: 9 requests$",
+        r"^  tool:lookup_order: 9 requests$",
+        r'^/metrics: agentguard_llm_calls_total\{model="claude-sonnet-4-6",status="error"\} 3\.0$',
+        r'^/metrics: agentguard_llm_calls_total\{model="claude-sonnet-4-6",status="ok"\} 6\.0$',
+        r'^/metrics: agentguard_runs_total\{agent="support",status="error"\} 3\.0$',
+        r'^/metrics: agentguard_runs_total\{agent="support",status="ok"\} 6\.0$',
+        r"^the service's totals equal what the workers published: yes$",
+        r"^agentguard serve stopped \(exit status 0\)$",
     ],
     "trace_quickstart.py": [
         r"^Your order 1234 shipped yesterday\.$",

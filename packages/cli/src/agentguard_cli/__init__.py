@@ -1,4 +1,4 @@
-"""agentguard-cli: the ``agentguard`` command (``demo``, ``top``, ``receive``).
+"""agentguard-cli: the ``agentguard`` command (``demo``, ``serve``, ``top``, ``receive``).
 
 The command's entry point is :func:`agentguard_cli.main.main`; this package exports no API.
 """
