@@ -62,6 +62,4 @@ def test_relative_links_in_the_docs_lead_to_files() -> None:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
             if re.match(r"[a-z]+:", target):
                 continue  # https:, mailto:
-            if target == "docs/dashboard.png" or target.endswith("/docs/dashboard.png"):
-                continue  # the screenshot comes with the dashboard page (tests/metrics)
             assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links {target}"

@@ -164,7 +164,7 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     bus = Bus(name="agentguard-serve")
     subscriber = RedisSubscriber(store, process_id=f"serve:{socket.gethostname()}:{os.getpid()}")
     subscriber.attach(bus)
-    say: Callable[[str], None] = lambda text: console.print(text, highlight=False)  # noqa: E731 (one line)
+    say: Callable[[str], None] = lambda text: console.print(text, highlight=False, soft_wrap=True)  # noqa: E731 (one line)
     watch = RedisWatch(store, shown, say)
     evaluator = None
     app = create_app(store, token=options.token, budget_usd_per_month=options.budget_usd_per_month)
