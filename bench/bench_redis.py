@@ -12,6 +12,7 @@ The redis-server is started here on a free port (the one on PATH, else valkeylit
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import statistics
@@ -181,9 +182,12 @@ def run() -> Report:
             healthy = statistics.median(_publish_p99_us(server.url) for _ in range(3))
             proxy = TCPProxy(server.port)
             proxy.mode = "blackhole"
+            quiet = logging.getLogger("agentguard_metrics")
+            level, quiet.level = quiet.level, logging.CRITICAL  # the outage is on purpose
             try:
                 hung = statistics.median(_publish_p99_us(proxy.url) for _ in range(3))
             finally:
+                quiet.setLevel(level)
                 proxy.close()
             report.lines.append(f"  {'R3 publish p99, Redis answering':<58} {healthy:10.1f} us")
             report.target("R3 publish p99, Redis blackholed", hung, healthy + 1000, "us")

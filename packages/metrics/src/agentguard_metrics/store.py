@@ -92,7 +92,8 @@ class Bucket(NamedTuple):
     value: float
     """A counter's increase over the step, or a histogram's count of observations."""
     sketch: Sketch | None = None
-    """A histogram's observations over the step (``None`` for counters)."""
+    """A histogram's observations over the step (``None`` for counters). Read-only: a store
+    may share it with what it keeps (merge it into a sketch of your own)."""
 
 
 @runtime_checkable

@@ -168,6 +168,8 @@ class RedisStore:
             raise ValueError(f"read_staleness_s must be >= 0, got {read_staleness_s!r}")
         self._cache = BucketCache(self._changes, max_cached, read_staleness_s)
         self._raws: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
+        self._staleness_s = read_staleness_s
+        self._series: dict[str, tuple[float, list[_Labels]]] = {}
         self._epoch = secrets.token_hex(8)
         self._pruned_at = -math.inf
         self._prune_lock = threading.Lock()
@@ -255,8 +257,7 @@ class RedisStore:
         rows = self._counter_rows(res, name, buckets)
         if not wanted:
             return sum(row.total for row in rows)
-        test = _Matcher(wanted)
-        return sum(test.total(row) for row in rows)
+        return sum(_Matcher(wanted).totals(rows))
 
     def histogram(
         self,
@@ -310,10 +311,16 @@ class RedisStore:
         return found
 
     def series(self, name: str) -> list[_Labels]:
-        """Every label-value tuple metric ``name`` has had."""
+        """Every label-value tuple metric ``name`` has had (trusted ``read_staleness_s``)."""
         label_names(name)
+        now = time.monotonic()
+        held = self._series.get(name)
+        if held is not None and now - held[0] < self._staleness_s:
+            return list(held[1])
         members = cast("set[bytes]", self._client.smembers(self._keys.series(name)))
-        return sorted(decode_labels(m) for m in members)
+        found = sorted(decode_labels(m) for m in members)
+        self._series[name] = (now, found)
+        return list(found)
 
     def counters(
         self, name: str, start: float | None = None, end: float | None = None
@@ -366,13 +373,18 @@ class RedisStore:
         stored = self._candidates(name, res, first, steps.stop)
         if is_histogram(name):
             sketches: dict[int, Sketch] = {}
+            merging: set[int] = set()
             for _, b, sketch in self._sketches(name, res, stored, wanted):
                 s = bucket_start(b, step_s)
                 held = sketches.get(s)
                 if held is None:
-                    sketches[s] = sketch.copy()  # the store's own is never changed
-                else:
+                    sketches[s] = sketch  # shared with the cache: a Bucket's sketch is read-only
+                elif s in merging:
                     held.merge(sketch)
+                else:  # a second sketch in the step: merge into a copy, never the cache's own
+                    merging.add(s)
+                    sketches[s] = held.copy()
+                    sketches[s].merge(sketch)
             return [
                 Bucket(s, float(sk.count), sk)
                 for s in steps
@@ -380,18 +392,14 @@ class RedisStore:
             ]
         amounts = dict.fromkeys(steps, 0.0)
         rows = self._counter_rows(res, name, stored)
-        if wanted:
-            test = _Matcher(wanted)
-            found = [test.total(row) for row in rows]
-        else:
-            found = [row.total for row in rows]
+        found = _Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
         if step_s == res:  # one stored bucket a step: no rounding to do
             for b, amount in zip(stored, found, strict=True):
                 amounts[b] += amount
         else:
             for b, amount in zip(stored, found, strict=True):
                 amounts[bucket_start(b, step_s)] += amount
-        return [Bucket(s, amounts[s]) for s in steps]
+        return list(map(Bucket, steps, map(amounts.__getitem__, steps)))
 
     # --- read mechanics -------------------------------------------------------------------
 
@@ -529,7 +537,7 @@ class _Row(NamedTuple):
 
 
 class _Matcher:
-    """Sums the series of a row that match a filter; a set of fields is matched once a read."""
+    """Sums the series of rows that match a filter; a set of fields is matched once a read."""
 
     __slots__ = ("_masks", "_wanted")
 
@@ -537,14 +545,18 @@ class _Matcher:
         self._wanted = wanted
         self._masks: dict[int, tuple[bool, ...]] = {}
 
-    def total(self, row: _Row) -> float:
-        """The sum of the matching series of one bucket."""
-        mask = self._masks.get(id(row.raws))
-        if mask is None:
-            mask = self._masks[id(row.raws)] = tuple(
-                raw != _TOTAL and matches(decode_labels(raw), self._wanted) for raw in row.raws
-            )
-        return sum(compress(row.values, mask))
+    def _mask(self, raws: tuple[bytes, ...]) -> tuple[bool, ...]:
+        mask = self._masks[id(raws)] = tuple(
+            raw != _TOTAL and matches(decode_labels(raw), self._wanted) for raw in raws
+        )
+        return mask
+
+    def totals(self, rows: Sequence[_Row]) -> list[float]:
+        """The sum of the matching series of each row (one bucket each)."""
+        masks, mask_of = self._masks, self._mask
+        return [
+            sum(compress(row.values, masks.get(id(row.raws)) or mask_of(row.raws))) for row in rows
+        ]
 
 
 _P, _M = ord("p"), ord("m")
