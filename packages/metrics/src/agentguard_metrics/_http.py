@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from agentguard import FailureEpisodes
-from agentguard_metrics._ratelimit import RateLimiter
+from agentguard.ratelimit import RateLimiter
 from agentguard_metrics._static import PAGE_HEADERS, page_html
 from agentguard_metrics.exposition import StoreCollector
 from agentguard_metrics.params import InvalidParameter, parse_query

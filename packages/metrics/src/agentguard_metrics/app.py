@@ -32,6 +32,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Mount, Route
 
+from agentguard.ratelimit import RateLimiter
 from agentguard_metrics._http import (
     BearerBackend,
     GuardedStore,
@@ -41,7 +42,6 @@ from agentguard_metrics._http import (
     StoreUnavailable,
     unauthenticated,
 )
-from agentguard_metrics._ratelimit import RateLimiter
 from agentguard_metrics._static import PageFiles
 from agentguard_metrics.params import InvalidParameter
 from agentguard_metrics.query import QueryEngine

@@ -13,10 +13,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from agentguard._episodes import FailureEpisodes
+from agentguard.ratelimit import RateLimiter
 from agentguard_receiver._auth import Authenticator, Rejected
 from agentguard_receiver._page import render_page
 from agentguard_receiver._payload import MalformedPayload, parse_notification
-from agentguard_receiver._ratelimit import RateLimiter
 from agentguard_receiver._store import AlertStore
 from agentguard_receiver.handlers import Dispatcher, Received
 

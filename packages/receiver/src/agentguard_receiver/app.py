@@ -16,9 +16,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from agentguard.ratelimit import RateLimiter
 from agentguard_receiver._auth import TIMESTAMP_TOLERANCE_S, Authenticator, decode_secret
 from agentguard_receiver._endpoints import Endpoints
-from agentguard_receiver._ratelimit import RateLimiter
 from agentguard_receiver._store import AlertStore
 from agentguard_receiver.handlers import Dispatcher, Handler
 

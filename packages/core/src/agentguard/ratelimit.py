@@ -1,9 +1,15 @@
-"""A token bucket per client address (the same scheme as agentguard-receiver's)."""
+"""``RateLimiter``: a token bucket per client, for the servers (metrics service, receiver).
+
+It lives in the core because two server packages, which may not depend on each other, limit
+their clients the same way; it needs nothing beyond the standard library.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+__all__ = ["RateLimiter"]
 
 _MAX_CLIENTS = 10_000
 
