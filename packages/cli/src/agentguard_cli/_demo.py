@@ -34,7 +34,15 @@ from agentguard_trace import print_summary
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["Alerting", "DemoOptions", "demo_rules", "live_table", "recap_lines", "run_demo"]
+__all__ = [
+    "Alerting",
+    "DemoOptions",
+    "demo_rules",
+    "finish",
+    "live_table",
+    "recap_lines",
+    "run_demo",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +108,12 @@ class Alerting:
             before_evaluation=before,
         )
         stack.callback(self.evaluator.close)
+
+    def recap_lines(self) -> list[str]:
+        """The recap's lines about the alerts the receiver got."""
+        return [f"  alert received: {line}" for line in self.received()] or [
+            "  alert received: none"
+        ]
 
     def received(self) -> list[str]:
         """The alerts the receiver stored, oldest first: ``BreakerOpen firing (breaker=...)``."""
@@ -168,18 +182,20 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         console.print()
         print_summary(session.recorder, file=console.file)
         recap = recap_lines(session.tally, session.cache_hit_ratio(), session.cache_saved_usd())
-        recap += [f"  alert received: {line}" for line in alerting.received()] or [
-            "  alert received: none"
-        ]
-        for line in recap:
-            console.print(line, soft_wrap=True, markup=False, highlight=False)
-        _flush(console)
-        if options.hold_s > 0 and not interrupted:
-            console.print(f"servers stay up for {options.hold_s:g} s (Ctrl-C to stop)")
-            _flush(console)
-            with suppress(KeyboardInterrupt):
-                time.sleep(options.hold_s)
+        finish(console, [*recap, *alerting.recap_lines()], options.hold_s, interrupted)
     return 130 if interrupted else 0
+
+
+def finish(console: Console, recap: list[str], hold_s: float, interrupted: bool) -> None:
+    """Print the recap, then keep the servers up ``hold_s`` seconds (Ctrl-C ends it early)."""
+    for line in recap:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    _flush(console)
+    if hold_s > 0 and not interrupted:
+        console.print(f"servers stay up for {hold_s:g} s (Ctrl-C to stop)")
+        _flush(console)
+        with suppress(KeyboardInterrupt):
+            time.sleep(hold_s)
 
 
 def live_table(tally: Tally, planned: int, hit_ratio: float | None, firing: int) -> Table:

@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from agentguard import Bus
-from agentguard_cli._demo import Alerting, _flush
+from agentguard_cli._demo import Alerting, _flush, finish
 from agentguard_cli._ports import check_port
 from agentguard_cli._serve import redact
 from agentguard_metrics import MetricsService, QueryEngine, create_app
@@ -90,14 +90,7 @@ def run_workers(options: DemoOptions, console: Console) -> int:
         time.sleep(SERVICE_READ_STALENESS_S)
         alerting.evaluator.evaluate()
         alerting.evaluator.close()
-        for line in _recap(engine, results, alerting.received()):
-            console.print(line, soft_wrap=True, markup=False, highlight=False)
-        _flush(console)
-        if options.hold_s > 0 and not interrupted:
-            console.print(f"servers stay up for {options.hold_s:g} s (Ctrl-C to stop)")
-            _flush(console)
-            with suppress(KeyboardInterrupt):
-                time.sleep(options.hold_s)
+        finish(console, _recap(engine, results, alerting), options.hold_s, interrupted)
     if interrupted:
         return 130
     return 0 if all(r is not None and r["applied"] for r in results) else 1
@@ -187,7 +180,7 @@ def _table(engine: QueryEngine, alerting: Alerting, workers: list[Any]) -> Table
 
 
 def _recap(
-    engine: QueryEngine, results: list[dict[str, Any] | None], alerts: list[str]
+    engine: QueryEngine, results: list[dict[str, Any] | None], alerting: Alerting
 ) -> list[str]:
     """What the workers counted beside what Redis holds for all of them, and the alerts."""
     done = [r for r in results if r is not None]
@@ -209,5 +202,5 @@ def _recap(
         f"  cost: ${total('cost_usd'):.4f} (in Redis: ${snapshot['cost_usd_total']:.4f})",
         f"  breaker transitions: {total('transitions')}; loops: {total('loops')}; "
         f"budgets crossed: {total('budgets')}",
-        *([f"  alert received: {line}" for line in alerts] or ["  alert received: none"]),
+        *alerting.recap_lines(),
     ]
