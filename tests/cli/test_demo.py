@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from agentguard_trace.fake import FakeAnthropicServer
 from support.redis_server import RedisServer
 
 DEMO = [sys.executable, "-m", "agentguard_cli", "demo", "--duration", "3", "--port", "0"]
@@ -257,3 +259,32 @@ def test_bad_worker_options_exit_2_with_one_line(flags: list[str], message: str)
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_live_talks_to_whatever_the_sdk_is_configured_for() -> None:
+    """--live uses anthropic.Anthropic() as the environment sets it up: here, a fake server."""
+    with FakeAnthropicServer(seed=3) as api:
+        env = {**os.environ, "ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": api.url}
+        done = subprocess.run(
+            [*DEMO, "--no-color", "--live"],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
+            env=env,
+        )
+        requests = len(api.requests)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "live:          the real Messages API, model claude-sonnet-4-6" in done.stdout
+    assert "  runs: 3 ok, 0 failed; LLM calls: 3" in recap(done.stdout)
+    assert requests == 3  # the live session made its calls to the configured API, only there
+
+
+def test_live_needs_an_api_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    done = subprocess.run(
+        [*DEMO, "--live"], capture_output=True, text=True, timeout=TIMEOUT_S, check=False, env=env
+    )
+    assert done.returncode == 2
+    assert "--live calls the real API: set ANTHROPIC_API_KEY first" in done.stderr
+    assert len(done.stderr.splitlines()) == 1

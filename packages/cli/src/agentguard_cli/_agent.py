@@ -184,25 +184,29 @@ class SupportAgent:
     def __init__(
         self,
         client: anthropic.Anthropic,
-        server: FakeAnthropicServer,
+        server: FakeAnthropicServer | None,
         breaker: CircuitBreaker,
         guard: LoopGuard,
         bus: Bus,
+        *,
+        model: str = MODEL,
     ) -> None:
         self._client = client
         self._server = server
+        self._model = model
         self._breaker = breaker
         self._guard = guard
         self._bus = bus
 
     def run(self, plan: RunPlan) -> str:
-        """Script the fake API, then run the agent in one traced run.
+        """Script the fake API (when there is one), then run the agent in one traced run.
 
         Raises:
             CircuitOpenError, ToolLoopDetected, anthropic.APIError: The run failed (the
                 traced run records it as failed with the exception's kind).
         """
-        self._server.enqueue(*plan.steps)
+        if self._server is not None:  # the real API (--live) is not scripted
+            self._server.enqueue(*plan.steps)
         with traced(agent="support", bus=self._bus, max_cost_usd=plan.max_cost_usd):
             return self._converse(plan.question)
 
@@ -216,7 +220,11 @@ class SupportAgent:
             try:
                 with self._breaker:
                     return self._client.messages.create(
-                        model=MODEL, max_tokens=512, system=system, tools=_TOOLS, messages=history
+                        model=self._model,
+                        max_tokens=512,
+                        system=system,
+                        tools=_TOOLS,
+                        messages=history,
                     )
             except (anthropic.APIStatusError, anthropic.APIConnectionError):
                 if attempt == _ATTEMPTS:

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from agentguard import Bus
 from agentguard_alerts import Evaluator, Rule, WebhookSender, builtin
+from agentguard_cli._agent import MODEL
 from agentguard_cli._ports import check_port
 from agentguard_cli._session import Session, Tally
 from agentguard_metrics import Aggregator, MemoryStore, MetricsService, Store, create_app
@@ -63,6 +64,10 @@ class DemoOptions:
     """With ``workers``: the Redis the worker processes aggregate into."""
     workers: int = 0
     """Worker processes (with ``redis_url``); 0 runs the embedded default."""
+    live: bool = False
+    """Talk to the real Messages API (``ANTHROPIC_API_KEY``) instead of the fake one."""
+    model: str | None = None
+    """The model the agent asks; ``None``: the demo's (``claude-sonnet-4-6``)."""
 
 
 def demo_rules() -> list[Rule]:
@@ -151,12 +156,23 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         alerting = Alerting(
             stack, store, bus, before=lambda: aggregator.flush(2.0), external=service.url
         )
-        session = stack.enter_context(Session(bus, options.seed, options.duration_s))
+        session = stack.enter_context(
+            Session(
+                bus,
+                options.seed,
+                options.duration_s,
+                live=options.live,
+                model=options.model or MODEL,
+            )
+        )
         console.print(f"[bold]agentguard demo[/] (seed {options.seed}, {len(session.plans)} runs)")
         console.print(f"  dashboard:     {service.url}/")
         console.print(f"  metrics:       {service.url}/metrics")
         console.print(f"  alerts:        {alerting.receiver.url}/ (signed webhooks land here)")
-        console.print(f"  fake API:      {session.server.url}")
+        if session.server is not None:
+            console.print(f"  fake API:      {session.server.url}")
+        else:
+            console.print(f"  live:          the real Messages API, model {session.model}")
         _flush(console)
 
         def table() -> Table:

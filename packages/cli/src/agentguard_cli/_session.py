@@ -31,7 +31,7 @@ from agentguard_loopguard import LoopGuard, ToolLoopDetected
 from agentguard_trace import SessionRecorder, instrument
 from agentguard_trace.fake import FakeAnthropicServer
 
-__all__ = ["RESET_TIMEOUT_S", "Session", "Tally"]
+__all__ = ["LIVE_RUNS", "RESET_TIMEOUT_S", "Session", "Tally"]
 
 RESET_TIMEOUT_S = 0.3
 """How long the demo's breaker stays open before its probe call."""
@@ -79,18 +79,33 @@ class Tally:
                 )
 
 
+LIVE_RUNS = 3
+"""Runs against the real API with ``--live``: a few cents, not a session's worth."""
+
+
 class Session:
     """The fake Messages API and a support agent on the real anthropic SDK, on ``bus``.
+
+    With ``live``, no fake API: the client is ``anthropic.Anthropic()`` as configured by the
+    environment (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``), the model answers as it will,
+    and only :data:`LIVE_RUNS` ordinary runs are made (the burst, the loop and the budget
+    crossing are scripted on the fake API and cannot be on the real one).
 
     A context manager: every server and subscriber it starts is closed on exit.
     """
 
-    def __init__(self, bus: Bus, seed: int, duration_s: float) -> None:
+    def __init__(
+        self, bus: Bus, seed: int, duration_s: float, *, live: bool = False, model: str = MODEL
+    ) -> None:
         self.bus = bus
         self.seed = seed
         self.duration_s = duration_s
+        self.live = live
+        self.model = model
         self.tally = Tally()
-        self.plans = plan_runs(seed, support_runs=max(4, int(duration_s)))
+        plans = plan_runs(seed, support_runs=max(4, int(duration_s)))
+        self.plans = [p for p in plans if p.kind == "support"][:LIVE_RUNS] if live else plans
+        self.server: FakeAnthropicServer | None = None
         self._stack = ExitStack()
 
     def __enter__(self) -> Session:
@@ -100,16 +115,18 @@ class Session:
         stack.callback(self.tracker.close)
         stack.enter_context(self.bus.subscribe(self.tally, name="agentguard_cli.tally"))
         self.recorder = stack.enter_context(SessionRecorder(self.bus))
-        self.server = stack.enter_context(FakeAnthropicServer(seed=self.seed))
-        client = instrument(
-            anthropic.Anthropic(base_url=self.server.url, api_key="demo", max_retries=2),
-            bus=self.bus,
-        )
+        if self.live:
+            raw = anthropic.Anthropic(max_retries=2)
+        else:
+            self.server = stack.enter_context(FakeAnthropicServer(seed=self.seed))
+            raw = anthropic.Anthropic(base_url=self.server.url, api_key="demo", max_retries=2)
+        client = instrument(raw, bus=self.bus)
         stack.callback(client.close)
         breaker = CircuitBreaker(
             "anthropic", fail_max=3, reset_timeout_s=RESET_TIMEOUT_S, bus=self.bus
         )
-        self.agent = SupportAgent(client, self.server, breaker, LoopGuard(bus=self.bus), self.bus)
+        guard = LoopGuard(bus=self.bus)
+        self.agent = SupportAgent(client, self.server, breaker, guard, self.bus, model=self.model)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -117,11 +134,11 @@ class Session:
 
     def cache_hit_ratio(self) -> float | None:
         """The session's prompt-cache hit ratio so far."""
-        return self.tracker.stats(model=MODEL).hit_ratio
+        return self.tracker.stats(model=self.model).hit_ratio
 
     def cache_saved_usd(self) -> float:
         """Dollars prompt caching saved so far."""
-        return self.tracker.stats(model=MODEL).saved_usd
+        return self.tracker.stats(model=self.model).saved_usd
 
     def drive(self, after_run: Callable[[RunPlan], None]) -> None:
         """Run every plan, spread over the session's duration; ``after_run`` after each."""

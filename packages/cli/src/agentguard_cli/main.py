@@ -126,6 +126,12 @@ def _parser() -> _Parser:
         help="keep the servers up S seconds after the summary, to scrape or browse them",
     )
     demo.add_argument(
+        "--live",
+        action="store_true",
+        help="talk to the real Messages API with $ANTHROPIC_API_KEY (a few runs; it costs money)",
+    )
+    demo.add_argument("--model", help="the model the agent asks (default: the demo's own)")
+    demo.add_argument(
         "--redis",
         metavar="URL",
         help="with --workers: run the agents in worker processes that aggregate into this Redis",
@@ -256,6 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_top(TopOptions(url=args.url, token=token), console)
     from agentguard_cli._demo import DemoOptions, run_demo
 
+    if args.live and not os.environ.get("ANTHROPIC_API_KEY"):
+        parser.error("--live calls the real API: set ANTHROPIC_API_KEY first")
+    if args.live and args.workers:
+        parser.error("--live runs in one process; leave out --redis and --workers")
     if bool(args.redis) != bool(args.workers):
         parser.error("--redis URL and --workers N go together")
     if args.redis and not args.redis.startswith(("redis://", "rediss://", "unix://")):
@@ -268,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hold_s=args.hold,
         redis_url=args.redis,
         workers=args.workers,
+        live=args.live,
+        model=args.model,
     )
     console = Console(no_color=args.no_color, highlight=not args.no_color)
     try:
