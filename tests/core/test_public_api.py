@@ -19,6 +19,7 @@ MODULES = [
     "agentguard.metricmap",
     "agentguard.ratelimit",
     "agentguard.scope",
+    "agentguard.serving",
     "agentguard.subscriber",
     "agentguard.testing",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import httpx2
 import pytest
@@ -69,11 +70,19 @@ def _signed(**overrides: str) -> dict[str, str]:
         pytest.param(
             signed_headers(BODY, secret=OTHER_SECRET), 401, "BAD_SIGNATURE", id="unknown-secret"
         ),
+        # timestamps made when the test runs, not when it is collected (a long run would
+        # bring a "future" one back within the tolerance)
         pytest.param(
-            signed_headers(BODY, timestamp_s=time.time() - 360), 401, "STALE_TIMESTAMP", id="stale"
+            lambda: signed_headers(BODY, timestamp_s=time.time() - 360),
+            401,
+            "STALE_TIMESTAMP",
+            id="stale",
         ),
         pytest.param(
-            signed_headers(BODY, timestamp_s=time.time() + 360), 401, "STALE_TIMESTAMP", id="future"
+            lambda: signed_headers(BODY, timestamp_s=time.time() + 360),
+            401,
+            "STALE_TIMESTAMP",
+            id="future",
         ),
         pytest.param(
             {"content-type": "application/json", "authorization": "Bearer wrong"},
@@ -102,8 +111,13 @@ def _signed(**overrides: str) -> dict[str, str]:
     ],
 )
 def test_bad_headers_are_rejected_with_a_json_error(
-    client: httpx2.Client, headers: dict[str, str], status: int, error: str
+    client: httpx2.Client,
+    headers: dict[str, str] | Callable[[], dict[str, str]],
+    status: int,
+    error: str,
 ) -> None:
+    if callable(headers):
+        headers = headers()
     _assert_json_error(
         client.post("/webhooks/alerts", content=BODY, headers=headers), status, error
     )

@@ -23,6 +23,7 @@ from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
 from agentguard_metrics.store import (
     ROLLUPS,
     Bucket,
+    DerivedReads,
     is_histogram,
     label_names,
     matcher,
@@ -74,7 +75,7 @@ def _within(cells: Mapping[int, _V], starts: range | None) -> Iterable[tuple[int
     return cells.items()
 
 
-class MemoryStore:
+class MemoryStore(DerivedReads):
     """A :class:`~agentguard_metrics.store.Store` in memory (the default; one host only).
 
     Args:
@@ -227,22 +228,6 @@ class MemoryStore:
                         else:
                             merged.merge(sketch)
         return merged if merged is not None else Sketch(DEFAULT_RELATIVE_ACCURACY)
-
-    def quantile(
-        self,
-        name: str,
-        q: float,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> float | None:
-        """The ``q`` quantile of histogram ``name`` (``None`` when empty)."""
-        return self.histogram(name, labels, start, end).quantile(q)
-
-    def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        """Live processes' ``inc``/``dec`` contributions plus the latest values set."""
-        wanted = matcher(name, labels)
-        return sum(v for values, v in self.gauges(name).items() if matches(values, wanted))
 
     def series(self, name: str) -> list[tuple[str, ...]]:
         """Every label-value tuple metric ``name`` has had (within the longest retention)."""

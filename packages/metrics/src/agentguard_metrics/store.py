@@ -31,6 +31,7 @@ __all__ = [
     "AGENT",
     "ROLLUPS",
     "Bucket",
+    "DerivedReads",
     "Rollup",
     "Store",
     "is_histogram",
@@ -185,6 +186,46 @@ class Store(Protocol):
         ``step_s`` must be a multiple of a resolution that still holds ``start``.
         """
         ...
+
+
+class DerivedReads:
+    """The reads every store derives from its others the same way: a base for stores.
+
+    A store subclasses it and implements :meth:`Store.histogram` and :meth:`Store.gauges`;
+    :meth:`quantile` and :meth:`gauge` follow.
+    """
+
+    __slots__ = ()
+
+    def histogram(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> Sketch:
+        """The merged observations of a histogram over the matching series and time range."""
+        raise NotImplementedError
+
+    def gauges(self, name: str) -> dict[tuple[str, ...], float]:
+        """Gauge ``name`` now, per series."""
+        raise NotImplementedError
+
+    def quantile(
+        self,
+        name: str,
+        q: float,
+        labels: Mapping[str, str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> float | None:
+        """The ``q`` quantile of histogram ``name`` (``None`` when empty)."""
+        return self.histogram(name, labels, start, end).quantile(q)
+
+    def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """Live processes' ``inc``/``dec`` contributions plus the latest values set."""
+        wanted = matcher(name, labels)
+        return sum(v for values, v in self.gauges(name).items() if matches(values, wanted))
 
 
 # --- shared by every store: label filters and the choice of roll-up ---------------------------

@@ -35,6 +35,7 @@ from agentguard_metrics import (
     ROLLUPS,
     Bucket,
     DeltaBatch,
+    DerivedReads,
     Sketch,
     bucket_start,
     is_histogram,
@@ -105,7 +106,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisStore:
+class RedisStore(DerivedReads):
     """A :class:`~agentguard_metrics.Store` in Redis, shared by every process that uses it.
 
     Args:
@@ -273,22 +274,6 @@ class RedisStore:
         for _, _, sketch in self._sketches(name, res, buckets, wanted):
             merged.merge(sketch)
         return merged
-
-    def quantile(
-        self,
-        name: str,
-        q: float,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> float | None:
-        """The ``q`` quantile of histogram ``name`` (``None`` when empty)."""
-        return self.histogram(name, labels, start, end).quantile(q)
-
-    def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        """Live processes' ``inc``/``dec`` contributions plus the latest values set."""
-        wanted = matcher(name, labels)
-        return sum(v for values, v in self.gauges(name).items() if matches(values, wanted))
 
     def gauges(self, name: str) -> dict[_Labels, float]:
         """Gauge ``name`` now, per series."""
