@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from agentguard.metricmap import METRICS
 from agentguard_alerts._check import is_instance, number
@@ -120,8 +121,27 @@ class Expression:
         raise NotImplementedError
 
 
+class _OneMetric(Expression):
+    """An expression over one metric with label filters (``metric``, ``where``, ``_where``)."""
+
+    __slots__ = ()
+    metric: str
+    where: Mapping[str, Any] | None
+
+    def _bind(self, kind: str, what: str, *, lists: bool) -> None:
+        """Check the metric is a ``kind`` and read the filters (in ``__post_init__``)."""
+        _check_type(self.metric, kind, what)
+        object.__setattr__(
+            self, "_where", _where(self.metric, self.where, key="where", lists=lists)
+        )
+
+    def metrics(self) -> tuple[str, ...]:
+        """The metric read."""
+        return (self.metric,)
+
+
 @dataclass(frozen=True, slots=True)
-class Increase(Expression):
+class Increase(_OneMetric):
     """How much a counter went up over the window."""
 
     metric: str
@@ -131,12 +151,7 @@ class Increase(Expression):
     _where: Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_type(self.metric, "counter", "an increase")
-        object.__setattr__(self, "_where", _where(self.metric, self.where, key="where", lists=True))
-
-    def metrics(self) -> tuple[str, ...]:
-        """The counter read."""
-        return (self.metric,)
+        self._bind("counter", "an increase", lists=True)
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
@@ -228,7 +243,7 @@ class Change(Expression):
 
 
 @dataclass(frozen=True, slots=True)
-class Quantile(Expression):
+class Quantile(_OneMetric):
     """A histogram's quantile over the window."""
 
     metric: str
@@ -240,16 +255,9 @@ class Quantile(Expression):
     _where: Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_type(self.metric, "histogram", "a quantile")
+        self._bind("histogram", "a quantile", lists=False)
         if not 0 < number(self.q, "q") <= 1:
             raise RuleConfigError(f"must be in (0, 1], got {self.q!r}", key="q")
-        object.__setattr__(
-            self, "_where", _where(self.metric, self.where, key="where", lists=False)
-        )
-
-    def metrics(self) -> tuple[str, ...]:
-        """The histogram read."""
-        return (self.metric,)
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
@@ -266,7 +274,7 @@ class Quantile(Expression):
 
 
 @dataclass(frozen=True, slots=True)
-class Max(Expression):
+class Max(_OneMetric):
     """A histogram's largest observation over the window."""
 
     metric: str
@@ -276,14 +284,7 @@ class Max(Expression):
     _where: Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_type(self.metric, "histogram", "a max")
-        object.__setattr__(
-            self, "_where", _where(self.metric, self.where, key="where", lists=False)
-        )
-
-    def metrics(self) -> tuple[str, ...]:
-        """The histogram read."""
-        return (self.metric,)
+        self._bind("histogram", "a max", lists=False)
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float
@@ -308,7 +309,7 @@ class Max(Expression):
 
 
 @dataclass(frozen=True, slots=True)
-class Gauge(Expression):
+class Gauge(_OneMetric):
     """A gauge's value now (the window does not apply)."""
 
     metric: str
@@ -318,14 +319,7 @@ class Gauge(Expression):
     _where: Where = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_type(self.metric, "gauge", "a gauge rule")
-        object.__setattr__(
-            self, "_where", _where(self.metric, self.where, key="where", lists=False)
-        )
-
-    def metrics(self) -> tuple[str, ...]:
-        """The gauge read."""
-        return (self.metric,)
+        self._bind("gauge", "a gauge rule", lists=False)
 
     def evaluate(
         self, reader: MetricsReader, by: Sequence[str], start: float, end: float

@@ -9,9 +9,9 @@ import argparse
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -41,34 +41,39 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {text}")
-    return value
+_N = TypeVar("_N", int, float)
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, got {text}")
-    return value
+def _number(
+    convert: Callable[[str], _N],
+    what: str,
+    low: float,
+    high: float,
+    rule: str,
+    *,
+    low_open: bool = False,
+) -> Callable[[str], _N]:
+    """An argparse type: ``convert``ed text within ``low`` to ``high``, else ``rule``."""
+
+    def parse(text: str) -> _N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ((low < value) if low_open else (low <= value)) or not value <= high:
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0 (a free port) to 65535, got {value}")
-    return value
+_positive = _number(float, "seconds", 0, 3600, "must be between 0 and 3600 seconds", low_open=True)
+_non_negative = _number(float, "seconds", 0, 86400, "must be between 0 and 86400 seconds")
+_port = _number(int, "a port number", 0, 65535, "must be 0 (a free port) to 65535")
+_workers = _number(int, "a number of processes", 1, 16, "must be 1 to 16")
+_budget = _number(
+    float, "dollars", 0, sys.float_info.max, "must be a positive number of dollars", low_open=True
+)
 
 
 def _url(text: str) -> str:
@@ -320,26 +325,6 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
     except ValueError as exc:  # a prefix or option the service refuses
         print(f"agentguard serve: {exc}", file=sys.stderr)
         return 2
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of processes, got {text!r}") from None
-    if not 1 <= value <= 16:
-        raise argparse.ArgumentTypeError(f"must be 1 to 16, got {value}")
-    return value
-
-
-def _budget(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected dollars, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of dollars, got {text}")
-    return value
 
 
 def _bind_message(exc: OSError, port: int | None = None) -> str:
