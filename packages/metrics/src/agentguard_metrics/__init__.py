@@ -62,6 +62,7 @@ from agentguard_metrics.store import (
     label_names,
     matcher,
     matches,
+    plan_steps,
     rollup_for,
     series_labels,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "matcher",
     "matches",
     "parse_query",
+    "plan_steps",
     "rollup_for",
     "series_labels",
     "serve",

@@ -28,6 +28,7 @@ from agentguard_metrics.store import (
     label_names,
     matcher,
     matches,
+    plan_steps,
     rollup_for,
 )
 
@@ -304,12 +305,10 @@ class MemoryStore(DerivedReads):
         step_s: int,
     ) -> list[Bucket]:
         """Counter increases or histogram sketches per step of ``step_s`` seconds."""
-        if step_s <= 0:
-            raise ValueError(f"step_s must be > 0, got {step_s!r}")
         wanted = matcher(name, labels)
-        index = ROLLUPS.index(rollup_for(start, self._clock(), step_s))
-        first = bucket_start(start, step_s)
-        steps = range(first, int(end) if end == int(end) else int(end) + 1, step_s)
+        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        index = ROLLUPS.index(rollup)
+        first = steps.start
         resolution = ROLLUPS[index].resolution_s
         if step_s == resolution:
             with self._lock:

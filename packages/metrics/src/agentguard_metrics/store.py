@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from agentguard.metricmap import METRICS, Metric
-from agentguard_metrics.batch import DeltaBatch
+from agentguard_metrics.batch import DeltaBatch, bucket_start
 from agentguard_metrics.sketch import Sketch
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "label_names",
     "matcher",
     "matches",
+    "plan_steps",
     "rollup_for",
     "series_labels",
 ]
@@ -282,3 +283,17 @@ def rollup_for(start: float | None, now: float, step_s: int | None = None) -> Ro
             "kept for that start"
         )
     return fitting[-1]
+
+
+def plan_steps(start: float, end: float, step_s: int, now: float) -> tuple[Rollup, range]:
+    """What :meth:`Store.buckets` reads: the roll-up, and every step's start up to ``end``.
+
+    Raises:
+        ValueError: ``step_s`` is not positive, or not a multiple of a resolution that still
+            holds ``start``.
+    """
+    if step_s <= 0:
+        raise ValueError(f"step_s must be > 0, got {step_s!r}")
+    rollup = rollup_for(start, now, step_s)
+    first = bucket_start(start, step_s)
+    return rollup, range(first, int(end) if end == int(end) else int(end) + 1, step_s)

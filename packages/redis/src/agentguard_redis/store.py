@@ -42,6 +42,7 @@ from agentguard_metrics import (
     label_names,
     matcher,
     matches,
+    plan_steps,
     rollup_for,
 )
 from agentguard_redis._cache import BucketCache
@@ -348,14 +349,10 @@ class RedisStore(DerivedReads):
         step_s: int,
     ) -> list[Bucket]:
         """Counter increases or histogram sketches per step of ``step_s`` seconds."""
-        if step_s <= 0:
-            raise ValueError(f"step_s must be > 0, got {step_s!r}")
         wanted = matcher(name, labels)
-        rollup = rollup_for(start, self._clock(), step_s)
+        rollup, steps = plan_steps(start, end, step_s, self._clock())
         res = rollup.resolution_s
-        first = bucket_start(start, step_s)
-        steps = range(first, int(end) if end == int(end) else int(end) + 1, step_s)
-        stored = self._candidates(name, res, first, steps.stop)
+        stored = self._candidates(name, res, steps.start, steps.stop)
         if is_histogram(name):
             sketches: dict[int, Sketch] = {}
             merging: set[int] = set()
