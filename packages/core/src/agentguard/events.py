@@ -114,9 +114,15 @@ class LLMCallFinished(BaseEvent):
     kind: ClassVar[str] = "llm.call"
 
     provider: str = "anthropic"
-    """The provider that served the call."""
+    """The platform that served the call: ``anthropic`` (the first-party API), ``bedrock``,
+    ``vertex``, ``foundry``, ``aws`` or ``google_cloud``."""
     model: str
-    """The model asked for (the response's model when the request named none)."""
+    """The model that answered, as the API named it in its answer, normalized to Anthropic's
+    name on Bedrock and Vertex (``claude-sonnet-4-5-20250929``); the requested model when there
+    was no answer (a connection error, a 5xx)."""
+    request_model: str | None = None
+    """The model the request asked for, as it was written (``claude-sonnet-4-5``, a Bedrock
+    inference profile, ...); ``None`` when the request named none."""
     input_tokens: int = 0
     """Input tokens neither read from nor written to the prompt cache."""
     output_tokens: int = 0
@@ -127,6 +133,24 @@ class LLMCallFinished(BaseEvent):
     """Input tokens written to the prompt cache with the 5-minute lifetime."""
     cache_write_1h_tokens: int = 0
     """Input tokens written to the prompt cache with the 1-hour lifetime."""
+    thinking_tokens: int = 0
+    """Output tokens spent on internal reasoning (``output_tokens_details.thinking_tokens``).
+    Already counted in ``output_tokens``: a part of it, never added to it."""
+    web_search_requests: int = 0
+    """Server-side web searches the call made (``usage.server_tool_use``), billed per search."""
+    web_fetch_requests: int = 0
+    """Server-side web fetches the call made (``usage.server_tool_use``); billed as tokens only."""
+    speed: str | None = None
+    """The inference speed the API reported (``standard`` or ``fast``), if it did."""
+    service_tier: str | None = None
+    """The service tier the call ran on (``standard``, ``priority`` or ``batch``), if known.
+    Message Batches results are ``batch``."""
+    inference_geo: str | None = None
+    """The geographic region where inference ran, as the API reported it."""
+    batch_id: str | None = None
+    """The Message Batch the call belonged to (``msgbatch_...``); ``None`` for direct calls."""
+    custom_id: str | None = None
+    """The ``custom_id`` of the request within its Message Batch."""
     cost_usd: float | None = None
     """Total cost of the call in US dollars; ``None`` when the model is unpriced."""
     input_cost_usd: float | None = None
@@ -139,6 +163,16 @@ class LLMCallFinished(BaseEvent):
     """Cost of the 5-minute cache writes in US dollars; ``None`` when unpriced."""
     cache_write_1h_cost_usd: float | None = None
     """Cost of the 1-hour cache writes in US dollars; ``None`` when unpriced."""
+    web_search_cost_usd: float | None = None
+    """Cost of the server-side web searches in US dollars; ``None`` when unpriced."""
+    cost_complete: bool = True
+    """Whether ``cost_usd`` prices everything the API reported. ``False`` when a reported
+    dimension has no price (a service tier or speed genai-prices has no variant for, web
+    searches without a price): ``cost_usd`` then holds only what could be priced, and
+    :attr:`unpriced` names the rest. An unpriced model is ``cost_usd=None``, also incomplete."""
+    unpriced: str | None = None
+    """What the cost leaves out, comma-separated (``service_tier=priority``,
+    ``web_search_requests``, ``model``); ``None`` when the cost is complete."""
     cost_without_cache_usd: float | None = None
     """What the same call would have cost with every input token priced as uncached input
     (what prompt caching saved is this minus ``cost_usd``); ``None`` when unpriced."""
