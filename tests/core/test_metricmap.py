@@ -20,8 +20,13 @@ from agentguard.events import (
 )
 from agentguard.metricmap import METRICS, RULES, Effect, effects
 
-# DESIGN.md section 4, name and labels, plus the run-cost histogram issue 6 asks for.
+# DESIGN.md section 4, name and labels, plus the run-cost histogram issue 6 asks for and the
+# billing dimensions of issue 13 (web search cost, thinking, server tools, tier and platform).
 DESIGN = {
+    "agentguard_llm_cost_incomplete_calls_total": ("model",),
+    "agentguard_llm_thinking_tokens_total": ("model",),
+    "agentguard_llm_server_tool_requests_total": ("model", "tool"),
+    "agentguard_llm_calls_by_service_total": ("provider", "service_tier", "speed", "inference_geo"),
     "agentguard_llm_calls_total": ("model", "status"),
     "agentguard_llm_tokens_total": ("model", "token_type"),
     "agentguard_llm_cost_usd_total": ("model", "component"),

@@ -194,6 +194,11 @@ class LLMCallFinished(BaseEvent):
     """Attempts the SDK retried inside this call (0 when the first attempt answered)."""
 
     @property
+    def partially_priced(self) -> bool:
+        """Whether the call has a cost that leaves out a reported dimension (see ``unpriced``)."""
+        return self.cost_usd is not None and not self.cost_complete
+
+    @property
     def context_tokens(self) -> int:
         """All input tokens of the call, cached or not: the size of the context."""
         return (

@@ -61,8 +61,12 @@ __all__ = [
     "LLM_CALLS",
     "LLM_CONTEXT",
     "LLM_COST",
+    "LLM_COST_INCOMPLETE",
     "LLM_DURATION",
     "LLM_RETRIES",
+    "LLM_SERVER_TOOLS",
+    "LLM_SERVICE",
+    "LLM_THINKING",
     "LLM_TOKENS",
     "LLM_TTFT",
     "LLM_UNPRICED",
@@ -161,7 +165,8 @@ LLM_COST = _m(
     "counter",
     "usd",
     ("model", "component"),
-    "Cost of priced LLM calls in US dollars, by token type.",
+    "Cost of priced LLM calls in US dollars, by token type (input, output, cache_read, "
+    "cache_write_5m, cache_write_1h) and web_search.",
 )
 LLM_UNPRICED = _m(
     "agentguard_llm_unpriced_calls_total",
@@ -169,6 +174,36 @@ LLM_UNPRICED = _m(
     "",
     ("model",),
     "LLM calls whose model has no price (their cost is unknown, not zero).",
+)
+LLM_COST_INCOMPLETE = _m(
+    "agentguard_llm_cost_incomplete_calls_total",
+    "counter",
+    "",
+    ("model",),
+    "Priced LLM calls whose cost leaves out something the API reported that has no price "
+    "(a service tier or speed without a price variant); the event's unpriced names it.",
+)
+LLM_THINKING = _m(
+    "agentguard_llm_thinking_tokens_total",
+    "counter",
+    "tokens",
+    ("model",),
+    "Output tokens spent on internal reasoning: a part of token_type=output, not added to it.",
+)
+LLM_SERVER_TOOLS = _m(
+    "agentguard_llm_server_tool_requests_total",
+    "counter",
+    "",
+    ("model", "tool"),
+    "Server-side tool requests made inside LLM calls: web_search, web_fetch.",
+)
+LLM_SERVICE = _m(
+    "agentguard_llm_calls_by_service_total",
+    "counter",
+    "",
+    ("provider", "service_tier", "speed", "inference_geo"),
+    "LLM calls by platform (anthropic, bedrock, vertex, foundry, ...), service tier (standard, "
+    'priority, batch), speed (standard, fast) and inference region; "" where not reported.',
 )
 LLM_RETRIES = _m(
     "agentguard_llm_retries_total",
@@ -335,6 +370,10 @@ METRICS: Final[tuple[Metric, ...]] = (
     LLM_TOKENS,
     LLM_COST,
     LLM_UNPRICED,
+    LLM_COST_INCOMPLETE,
+    LLM_THINKING,
+    LLM_SERVER_TOOLS,
+    LLM_SERVICE,
     LLM_RETRIES,
     LLM_CONTEXT,
     LLM_DURATION,
@@ -516,10 +555,42 @@ RULES: Final[Mapping[type[Event], tuple[Rule, ...]]] = {
         _r(LLM_CALLS, "inc", _MODEL, Status()),
         *(_r(LLM_TOKENS, "inc", _MODEL, Const(t), value=Field(f)) for t, f, _ in _TOKEN_TYPES),
         *(_r(LLM_COST, "inc", _MODEL, Const(t), value=Field(c)) for t, _, c in _TOKEN_TYPES),
+        _r(LLM_COST, "inc", _MODEL, Const("web_search"), value=Positive("web_search_cost_usd")),
         _r(LLM_UNPRICED, "inc", _MODEL, when=(Field("cost_usd"), None)),
+        _r(LLM_COST_INCOMPLETE, "inc", _MODEL, when=(Field("partially_priced"), True)),
+        _r(LLM_THINKING, "inc", _MODEL, value=Positive("thinking_tokens")),
+        _r(
+            LLM_SERVER_TOOLS,
+            "inc",
+            _MODEL,
+            Const("web_search"),
+            value=Positive("web_search_requests"),
+        ),
+        _r(
+            LLM_SERVER_TOOLS,
+            "inc",
+            _MODEL,
+            Const("web_fetch"),
+            value=Positive("web_fetch_requests"),
+        ),
+        _r(
+            LLM_SERVICE,
+            "inc",
+            Field("provider"),
+            Field("service_tier"),
+            Field("speed"),
+            Field("inference_geo"),
+        ),
         _r(LLM_RETRIES, "inc", _MODEL, value=Field("retries")),
         _r(LLM_CONTEXT, "observe", _MODEL, value=Field("context_tokens")),
-        _r(LLM_DURATION, "observe", _MODEL, value=Field("duration_s")),
+        # A Message Batches result has no latency of its own: it would drag the histogram to 0.
+        _r(
+            LLM_DURATION,
+            "observe",
+            _MODEL,
+            value=Field("duration_s"),
+            when=(Field("batch_id"), None),
+        ),
         _r(LLM_TTFT, "observe", _MODEL, value=Field("time_to_first_token_s")),
         _r(ERRORS, "inc", Const("llm"), Field("error_kind"), when=(Field("ok"), False)),
     ),

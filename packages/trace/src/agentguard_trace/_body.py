@@ -1,54 +1,131 @@
-"""Watching a streamed response body go by, to learn a stream's usage and how it ended.
+"""Watching a response body go by, to learn a call's usage and how it ended.
 
-The middleware wraps the byte stream of a successful streamed response before the SDK reads
-it. The wrapper hands every chunk on unchanged and reads the server-sent events in passing:
-``message_start`` (input and cache usage), the first ``content_block_delta`` (time to first
-token), ``message_delta`` (output usage, stop reason), ``message_stop`` and ``error``. Working
-on bytes makes it independent of how the caller reads the stream (``create(stream=True)``,
-``messages.stream()``, raw responses) and of the SDK version.
+The instrumented client wraps the byte stream of a successful response whose body the SDK
+has not read yet (streams, ``with_streaming_response``) before anyone reads it. The wrapper
+hands every chunk on unchanged and reads it in passing, in the body's own format:
 
-How the body ends decides the event: read to the end after ``message_stop`` is a success;
-an ``error`` event is a failure of the kind it names; closed or dropped before
-``message_stop`` is an abandoned call (``cancelled``); a read that fails is classified.
+- server-sent events (``text/event-stream``: the first-party API, Vertex, Foundry):
+  ``message_start`` (model, input and cache usage), the first ``content_block_delta`` (time to
+  first token), ``message_delta`` (output usage, server tools, stop reason), ``message_stop``
+  and ``error``;
+- AWS event-stream frames (``application/vnd.amazon.eventstream``: Bedrock), each carrying one
+  of the same events as base64 JSON, decoded with botocore's own frame reader (installed
+  wherever a Bedrock client works);
+- a plain JSON message (``with_streaming_response`` of a call that did not stream), read
+  whole at its end.
+
+Working on bytes makes it independent of how the caller reads the body (``create(stream=True)``,
+``messages.stream()``, raw responses) and of the SDK version. How the body ends decides the
+event: read to the end after ``message_stop`` is a success; an ``error`` event is a failure of
+the kind it names; closed or dropped before ``message_stop`` is an abandoned call
+(``cancelled``); a read that fails is classified.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 import httpx2
 
 from agentguard_trace._calls import LLMCall
 from agentguard_trace._errors import api_error_kind, error_kind
 
-_WATCHED = frozenset({b"message_start", b"content_block_delta", b"message_delta", b"message_stop"})
+_WATCHED: Final = frozenset({b"message_start", b"content_block_delta", b"message_delta", b"message_stop"})
+
+# Bedrock's exception frames (``:exception-type``) and the ErrorKind each means.
+_BEDROCK_EXCEPTIONS: Final = {
+    "throttlingException": "rate_limited",
+    "serviceUnavailableException": "overloaded",
+    "internalServerException": "server_error",
+    "modelStreamErrorException": "server_error",
+    "modelTimeoutException": "timeout",
+    "validationException": "invalid_request",
+}
 
 
 class BodyWatcher:
-    """Reads the server-sent events of one streamed body and finishes its call once."""
+    """Reads one body's events and finishes its call once; subclasses know the format."""
 
-    __slots__ = ("_buffer", "_call", "_data", "_error_kind", "_event", "_stopped")
+    __slots__ = ("_call", "_error_kind", "_stopped")
 
     def __init__(self, call: LLMCall) -> None:
         self._call = call
-        self._buffer = b""
-        self._event = b""
-        self._data: list[bytes] = []
         self._stopped = False
         self._error_kind: str | None = None
 
     def feed(self, chunk: bytes) -> None:
-        """Read the events completed by ``chunk``. Never raises."""
+        """Read what ``chunk`` completes. Never raises."""
         try:
-            self._buffer += chunk
-            *lines, self._buffer = self._buffer.split(b"\n")
-            for raw in lines:
-                self._line(raw.rstrip(b"\r"))
-        except Exception:  # noqa: BLE001 (a body we cannot read must still reach the caller)
-            self._buffer = b""
+            self._feed(chunk)
+        except Exception:  # noqa: BLE001, S110 (a body we cannot read must still reach the caller)
+            pass
+
+    def _feed(self, chunk: bytes) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        """Read what is left at the end of the body."""
+
+    def event(self, kind: object, body: dict[str, Any]) -> None:
+        """One decoded Messages stream event (``{"type": kind, ...}``)."""
+        call = self._call
+        if kind == "content_block_delta":
+            call.first_token()
+        elif kind == "message_start":
+            message = body.get("message") or {}
+            call.answered(message.get("model"))
+            call.read_usage(message.get("usage") or {})
+        elif kind == "message_delta":
+            call.read_usage(body.get("usage") or {}, running=True)
+            stop_reason = (body.get("delta") or {}).get("stop_reason")
+            if isinstance(stop_reason, str):
+                call.stop_reason = stop_reason
+        elif kind == "message_stop":
+            self._stopped = True
+        elif kind == "error":
+            self._error_kind = api_error_kind((body.get("error") or {}).get("type"))
+
+    def end(self, error: BaseException | None = None) -> None:
+        """The body ended: read, closed, dropped, or failed with ``error``. Never raises."""
+        try:
+            self._flush()
+        except Exception:  # noqa: BLE001, S110 (an unreadable tail is an abandoned call below)
+            pass
+        try:
+            if self._error_kind is not None:
+                self._call.finish(ok=False, error_kind=self._error_kind)
+            elif error is not None:
+                self._call.finish(ok=False, error_kind=error_kind(error))
+            elif self._stopped:
+                self._call.finish(ok=True)
+            else:
+                self._call.finish(ok=False, error_kind="cancelled")
+        except Exception:  # noqa: BLE001, S110 (the bus logs its own failures; nothing may reach the reader)
+            pass
+
+
+class _ServerSentEvents(BodyWatcher):
+    __slots__ = ("_buffer", "_data", "_event")
+
+    def __init__(self, call: LLMCall) -> None:
+        super().__init__(call)
+        self._buffer = b""
+        self._event = b""
+        self._data: list[bytes] = []
+
+    def _feed(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for raw in lines:
+            self._line(raw.rstrip(b"\r"))
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._feed(b"\n\n")
 
     def _line(self, line: bytes) -> None:
         if not line:
@@ -61,41 +138,52 @@ class BodyWatcher:
             self._data.append(line[5:].lstrip(b" "))
 
     def _dispatch(self, event: bytes, data: bytes) -> None:
-        call = self._call
         if event == b"content_block_delta":
-            call.first_token()
-        elif event == b"message_start":
-            message = json.loads(data).get("message") or {}
-            call.read_usage(message.get("usage") or {})
-            if isinstance(message.get("model"), str) and not call.model:
-                call.model = message["model"]
-        elif event == b"message_delta":
-            body = json.loads(data)
-            call.read_usage(body.get("usage") or {}, running=True)
-            stop_reason = (body.get("delta") or {}).get("stop_reason")
-            if isinstance(stop_reason, str):
-                call.stop_reason = stop_reason
-        elif event == b"message_stop":
-            self._stopped = True
-        elif event == b"error":
-            error = json.loads(data).get("error") or {}
-            self._error_kind = api_error_kind(error.get("type"))
+            self._call.first_token()  # the one frequent event: no JSON to decode
+        else:
+            self.event(event.decode(), json.loads(data))
 
-    def end(self, error: BaseException | None = None) -> None:
-        """The body ended: read, closed, dropped, or failed with ``error``. Never raises."""
-        try:
-            if self._buffer:
-                self.feed(b"\n\n")
-            if self._error_kind is not None:
-                self._call.finish(ok=False, error_kind=self._error_kind)
-            elif error is not None:
-                self._call.finish(ok=False, error_kind=error_kind(error))
-            elif self._stopped:
-                self._call.finish(ok=True)
-            else:
-                self._call.finish(ok=False, error_kind="cancelled")
-        except Exception:  # noqa: BLE001, S110 (the bus logs its own failures; nothing may reach the reader)
-            pass
+
+class _AWSEventStream(BodyWatcher):
+    __slots__ = ("_frames",)
+
+    def __init__(self, call: LLMCall) -> None:
+        super().__init__(call)
+        from botocore.eventstream import EventStreamBuffer  # Bedrock clients need botocore
+
+        self._frames = EventStreamBuffer()
+
+    def _feed(self, chunk: bytes) -> None:
+        self._frames.add_data(chunk)
+        for frame in self._frames:
+            headers = frame.headers
+            if headers.get(":message-type") == "exception":
+                name = headers.get(":exception-type")
+                self._error_kind = _BEDROCK_EXCEPTIONS.get(str(name), "unknown")
+                continue
+            raw = json.loads(frame.payload).get("bytes")
+            if isinstance(raw, str):
+                body = json.loads(base64.b64decode(raw))
+                if isinstance(body, dict):
+                    self.event(body.get("type"), body)
+
+
+class _WholeMessage(BodyWatcher):
+    __slots__ = ("_chunks",)
+
+    def __init__(self, call: LLMCall) -> None:
+        super().__init__(call)
+        self._chunks: list[bytes] = []
+
+    def _feed(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+
+    def _flush(self) -> None:
+        message = json.loads(b"".join(self._chunks))
+        self._chunks = []
+        if isinstance(message, dict):
+            self._call.read_message(message)
+            self._stopped = True
 
 
 class WatchedBody(httpx2.SyncByteStream, httpx2.AsyncByteStream):
@@ -151,6 +239,20 @@ class WatchedBody(httpx2.SyncByteStream, httpx2.AsyncByteStream):
         self._watcher.end()
 
 
+def watch(response: httpx2.Response, watcher: Any) -> None:
+    """Put ``watcher`` (with ``feed`` and ``end``) on the body of ``response``."""
+    response.stream = WatchedBody(response.stream, watcher)
+
+
 def watch_body(response: httpx2.Response, call: LLMCall) -> None:
-    """Put a watcher on the body of ``response``."""
-    response.stream = WatchedBody(response.stream, BodyWatcher(call))
+    """Watch the body of ``response`` for ``call`` in the format its content type names."""
+    content_type = response.headers.get("content-type", "")
+    watcher: BodyWatcher
+    if content_type.startswith("text/event-stream"):
+        watcher = _ServerSentEvents(call)
+    elif content_type.startswith("application/vnd.amazon.eventstream"):
+        watcher = _AWSEventStream(call)
+    else:
+        watcher = _WholeMessage(call)
+    call.watched = True
+    watch(response, watcher)

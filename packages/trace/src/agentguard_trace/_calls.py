@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Final
 
 from agentguard import Bus
+from agentguard._episodes import FailureEpisodes
 from agentguard.context import current_run
 from agentguard.events import LLMCallFinished
+from agentguard_trace.pricing import CallUsage, normalize_model
 
 if TYPE_CHECKING:
     from agentguard_trace._ledger import RunLedger
@@ -19,26 +22,53 @@ if TYPE_CHECKING:
 _FINISHING = threading.Lock()
 """Makes each call's end happen once, when a reader and the garbage collector both report it."""
 
-_UNPRICED: tuple[None, ...] = (None,) * 7
-"""The cost parts of a call whose model has no price."""
-
 CURRENT_CALL: contextvars.ContextVar[LLMCall | None] = contextvars.ContextVar(
     "agentguard_llm_call", default=None
 )
-"""The call whose HTTP attempts the middleware is seeing, set by the resource wrappers."""
+"""The call being made on this task or thread, set by the instrumented client's ``request``."""
+
+_UNPRICED: Final[tuple[None, ...]] = (None,) * 8
+"""The cost parts of a call whose model has no price."""
+_FREE: Final[tuple[float, ...]] = (0.0,) * 8
+"""The cost parts of a failed call that reported no usage."""
+
+_logger = logging.getLogger("agentguard.trace")
+_BAD_USAGE: Final = FailureEpisodes(_logger)
 
 
-def _int(value: object) -> int:
-    """A usage count as an int: missing, null or foreign values count as 0."""
-    return value if type(value) is int and value > 0 else 0
+def _count(value: object, field: str) -> int:
+    """A usage count as an int >= 0: missing or null is 0; anything else wrong is 0, logged."""
+    if type(value) is int and value >= 0:
+        return value
+    if value is not None:
+        _BAD_USAGE.failed(
+            "agentguard.trace.usage",
+            f"usage field {field!r} is {type(value).__name__} {value!r}, not an int >= 0; "
+            f"counted as 0 (a proxy or an old SDK?)",
+        )
+    return 0
+
+
+def _word(value: object) -> str | None:
+    """A short enum-like usage string (``fast``, ``priority``, a region), or ``None``."""
+    if isinstance(value, str) and 0 < len(value) <= 64:
+        return value
+    return None
+
+
+def _get(usage: object, name: str) -> object:
+    if isinstance(usage, Mapping):
+        return usage.get(name)
+    return getattr(usage, name, None)
 
 
 class LLMCall:
-    """What is known of one ``messages`` call, from its start to its one event.
+    """What is known of one billed call, from its start to its one event.
 
-    The resource wrapper starts it, the middleware adds each HTTP attempt, and whichever sees
-    the end (the wrapper for a returned message or an error, the body observer for a stream)
-    calls :meth:`finish`, which publishes exactly once even when several report an end.
+    The instrumented client's ``request`` starts it, its retry sleep counts the attempts, and
+    whichever sees the end (``request`` for a returned message or an error, the body watcher
+    for a stream, the batch-results reader for a result) calls :meth:`finish`, which
+    publishes exactly once even when several report an end.
     """
 
     __slots__ = (
@@ -48,33 +78,46 @@ class LLMCall:
         "_ledger",
         "_prices",
         "_run",
-        "attempts",
+        "batch_id",
         "cache_read_tokens",
         "cache_write_1h_tokens",
         "cache_write_5m_tokens",
+        "custom_id",
         "first_token_s",
+        "inference_geo",
         "input_tokens",
         "model",
         "output_tokens",
+        "provider",
         "request_id",
+        "request_model",
+        "retries",
+        "service_tier",
+        "speed",
         "started_s",
         "started_unix_s",
         "stop_reason",
         "streamed",
+        "thinking_tokens",
         "watched",
+        "web_fetch_requests",
+        "web_search_requests",
     )
 
     def __init__(
         self,
         *,
-        model: str,
+        model: str | None,
         streamed: bool,
         bus: Bus,
         prices: PriceTable,
         ledger: RunLedger | None,
+        provider: str = "anthropic",
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.model = model
+        self.request_model = model
+        self.model = model or ""
+        self.provider = provider
         self.streamed = streamed
         self._bus = bus
         self._prices = prices
@@ -84,7 +127,7 @@ class LLMCall:
         self._run = current_run()
         self.started_unix_s = time.time()
         self.started_s = clock()
-        self.attempts = 0
+        self.retries = 0
         self.watched = False
         self.request_id: str | None = None
         self.first_token_s: float | None = None
@@ -94,48 +137,95 @@ class LLMCall:
         self.cache_read_tokens = 0
         self.cache_write_5m_tokens = 0
         self.cache_write_1h_tokens = 0
+        self.thinking_tokens = 0
+        self.web_search_requests = 0
+        self.web_fetch_requests = 0
+        self.speed: str | None = None
+        self.service_tier: str | None = None
+        self.inference_geo: str | None = None
+        self.batch_id: str | None = None
+        self.custom_id: str | None = None
+
+    def answered(self, model: object) -> None:
+        """The API named the model that answered (a message's or a stream's ``model``)."""
+        if isinstance(model, str) and model:
+            self.model = model
+
+    def read_message(self, message: object) -> None:
+        """Take model, usage, stop reason and request id of a returned message (any shape)."""
+        self.answered(_get(message, "model"))
+        usage = _get(message, "usage")
+        if usage is not None:
+            self.read_usage(usage)
+        stop_reason = _get(message, "stop_reason")
+        if isinstance(stop_reason, str):
+            self.stop_reason = stop_reason
+        request_id = getattr(message, "_request_id", None)
+        if isinstance(request_id, str):
+            self.request_id = request_id
 
     def read_usage(self, usage: object, *, running: bool = False) -> None:
-        """Take the token counts of an Anthropic ``Usage`` (a model or a decoded dict).
+        """Take what an Anthropic ``Usage`` reports (a model, a decoded dict, any SDK version).
 
-        Missing or null fields (older SDKs, proxies) read as 0. When the 5m/1h split of the
-        cache writes is absent, all of ``cache_creation_input_tokens`` counts as 5-minute
-        writes, the API's default lifetime. With ``running`` (a stream's ``message_delta``,
-        whose usage holds running totals) only the fields present replace what was known.
+        Missing or null fields (older SDKs, proxies) read as 0; negative or mistyped ones too,
+        logged once per episode. When the 5m/1h split of the cache writes is absent, all of
+        ``cache_creation_input_tokens`` counts as 5-minute writes, the API's default lifetime.
+        With ``running`` (a stream's ``message_delta``, whose usage holds running totals) only
+        the fields present replace what was known.
         """
-        if isinstance(usage, dict):
-            uncached = usage.get("input_tokens")
-            output = usage.get("output_tokens")
-            read = usage.get("cache_read_input_tokens")
-            created = usage.get("cache_creation_input_tokens")
-            split = usage.get("cache_creation")
-        else:
-            uncached = getattr(usage, "input_tokens", None)
-            output = getattr(usage, "output_tokens", None)
-            read = getattr(usage, "cache_read_input_tokens", None)
-            created = getattr(usage, "cache_creation_input_tokens", None)
-            split = getattr(usage, "cache_creation", None)
+        uncached = _get(usage, "input_tokens")
+        output = _get(usage, "output_tokens")
+        read = _get(usage, "cache_read_input_tokens")
+        created = _get(usage, "cache_creation_input_tokens")
+        split = _get(usage, "cache_creation")
         if uncached is not None or not running:
-            self.input_tokens = _int(uncached)
+            self.input_tokens = _count(uncached, "input_tokens")
         if output is not None or not running:
-            self.output_tokens = _int(output)
+            self.output_tokens = _count(output, "output_tokens")
         if read is not None or not running:
-            self.cache_read_tokens = _int(read)
+            self.cache_read_tokens = _count(read, "cache_read_input_tokens")
         if split is not None:
-            if isinstance(split, dict):
-                five, hour = (
-                    split.get("ephemeral_5m_input_tokens"),
-                    split.get("ephemeral_1h_input_tokens"),
-                )
-            else:
-                five = getattr(split, "ephemeral_5m_input_tokens", None)
-                hour = getattr(split, "ephemeral_1h_input_tokens", None)
-            self.cache_write_5m_tokens, self.cache_write_1h_tokens = _int(five), _int(hour)
+            self.cache_write_5m_tokens = _count(
+                _get(split, "ephemeral_5m_input_tokens"), "ephemeral_5m_input_tokens"
+            )
+            self.cache_write_1h_tokens = _count(
+                _get(split, "ephemeral_1h_input_tokens"), "ephemeral_1h_input_tokens"
+            )
         elif not running:
-            self.cache_write_5m_tokens, self.cache_write_1h_tokens = _int(created), 0
+            self.cache_write_5m_tokens = _count(created, "cache_creation_input_tokens")
+            self.cache_write_1h_tokens = 0
         elif created is not None:
             # A running total without the split keeps the split already known.
-            self.cache_write_5m_tokens = max(_int(created) - self.cache_write_1h_tokens, 0)
+            self.cache_write_5m_tokens = max(
+                _count(created, "cache_creation_input_tokens") - self.cache_write_1h_tokens, 0
+            )
+        details = _get(usage, "output_tokens_details")
+        if details is not None:
+            thinking = _count(_get(details, "thinking_tokens"), "thinking_tokens")
+            self.thinking_tokens = min(thinking, self.output_tokens) if self.output_tokens else 0
+        server = _get(usage, "server_tool_use")
+        if server is not None:
+            self.web_search_requests = _count(
+                _get(server, "web_search_requests"), "web_search_requests"
+            )
+            self.web_fetch_requests = _count(
+                _get(server, "web_fetch_requests"), "web_fetch_requests"
+            )
+        for name in ("speed", "service_tier", "inference_geo"):
+            value = _word(_get(usage, name))
+            if value is not None:
+                setattr(self, name, value)
+
+    def _billed(self) -> bool:
+        """Whether the API reported anything it bills for."""
+        return bool(
+            self.input_tokens
+            or self.output_tokens
+            or self.cache_read_tokens
+            or self.cache_write_5m_tokens
+            or self.cache_write_1h_tokens
+            or self.web_search_requests
+        )
 
     def first_token(self) -> None:
         """Note the time of the first content of a stream (the first one noted counts)."""
@@ -150,35 +240,74 @@ class LLMCall:
             self._done = True
         now = self._clock()
         run = self._run
-        parts = self._prices.parts(
-            self.model,
-            (
-                self.input_tokens,
-                self.output_tokens,
-                self.cache_read_tokens,
-                self.cache_write_5m_tokens,
-                self.cache_write_1h_tokens,
-            ),
-        )
-        cost: tuple[float | None, ...] = _UNPRICED if parts is None else parts
-        event = LLMCallFinished(
-            at_unix_s=self.started_unix_s + (now - self.started_s),
-            run_id=None if run is None else run.run_id,
-            agent=None if run is None else run.agent,
-            session_id=None if run is None else run.session_id,
-            model=self.model,
+        usage = CallUsage(
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             cache_read_tokens=self.cache_read_tokens,
             cache_write_5m_tokens=self.cache_write_5m_tokens,
             cache_write_1h_tokens=self.cache_write_1h_tokens,
-            input_cost_usd=cost[0],
-            output_cost_usd=cost[1],
-            cache_read_cost_usd=cost[2],
-            cache_write_5m_cost_usd=cost[3],
-            cache_write_1h_cost_usd=cost[4],
-            cost_usd=cost[5],
-            cost_without_cache_usd=cost[6],
+            web_search_requests=self.web_search_requests,
+            web_fetch_requests=self.web_fetch_requests,
+            speed=self.speed,
+            service_tier=self.service_tier,
+        )
+        provider = self.provider
+        cost = None
+        if self.request_model is not None and provider == "bedrock":
+            # A Bedrock inference profile (``global.``, ``us.``) decides the price.
+            cost = self._prices.price(self.request_model, usage, provider=provider)
+        if cost is None and self.model:
+            cost = self._prices.price(self.model, usage, provider=provider)
+        unpriced: str | None
+        if cost is not None:
+            parts: tuple[float | None, ...] = (
+                cost.input_usd,
+                cost.output_usd,
+                cost.cache_read_usd,
+                cost.cache_write_5m_usd,
+                cost.cache_write_1h_usd,
+                cost.web_search_usd,
+                cost.total_usd,
+                cost.without_cache_usd,
+            )
+            complete, unpriced = cost.complete, ",".join(cost.unpriced) or None
+        elif not ok and not self._billed():
+            # A failed call of a model we cannot name (a batch result) cost nothing.
+            parts, complete, unpriced = _FREE, True, None
+        else:
+            parts, complete, unpriced = _UNPRICED, False, "model"
+        model = normalize_model(self.model, provider) if self.model else ""
+        event = LLMCallFinished(
+            at_unix_s=self.started_unix_s + (now - self.started_s),
+            run_id=None if run is None else run.run_id,
+            agent=None if run is None else run.agent,
+            session_id=None if run is None else run.session_id,
+            provider=provider,
+            model=model,
+            request_model=self.request_model,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_5m_tokens=self.cache_write_5m_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            thinking_tokens=self.thinking_tokens,
+            web_search_requests=self.web_search_requests,
+            web_fetch_requests=self.web_fetch_requests,
+            speed=self.speed,
+            service_tier=self.service_tier,
+            inference_geo=self.inference_geo,
+            batch_id=self.batch_id,
+            custom_id=self.custom_id,
+            input_cost_usd=parts[0],
+            output_cost_usd=parts[1],
+            cache_read_cost_usd=parts[2],
+            cache_write_5m_cost_usd=parts[3],
+            cache_write_1h_cost_usd=parts[4],
+            web_search_cost_usd=parts[5],
+            cost_usd=parts[6],
+            cost_without_cache_usd=parts[7],
+            cost_complete=complete,
+            unpriced=unpriced,
             duration_s=now - self.started_s,
             time_to_first_token_s=(
                 None if self.first_token_s is None else self.first_token_s - self.started_s
@@ -188,7 +317,7 @@ class LLMCall:
             error_kind=error_kind,
             stop_reason=self.stop_reason,
             request_id=self.request_id,
-            retries=max(self.attempts - 1, 0),
+            retries=self.retries,
         )
         self._bus.publish(event)
         if self._ledger is not None:
