@@ -5,6 +5,7 @@ and what ``@tool`` adds to a call."""
 from __future__ import annotations
 
 import gc
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -43,8 +44,44 @@ _BODY = {
 }
 
 
+def _sse(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(
+        f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in events
+    )
+
+
+_STREAM = _sse(
+    [
+        {"type": "message_start", "message": {**_BODY, "content": [], "stop_reason": None}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "text", "text": ""},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "Hello."},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 300},
+        },
+        {"type": "message_stop"},
+    ]
+)
+
+
 def _client() -> anthropic.Anthropic:
     def answer(request: httpx2.Request) -> httpx2.Response:
+        if b'"stream":true' in request.content.replace(b" ", b""):
+            return httpx2.Response(
+                200,
+                content=_STREAM,
+                headers={"request-id": "req_bench", "content-type": "text/event-stream"},
+            )
         return httpx2.Response(200, json=_BODY, headers={"request-id": "req_bench"})
 
     return anthropic.Anthropic(
@@ -108,11 +145,20 @@ def run() -> Report:
         "messages": [{"role": "user", "content": "Hello"}],
     }
     twin = _client()
+
+    def streamed(client: anthropic.Anthropic) -> None:
+        for _ in client.messages.create(stream=True, **request):
+            pass
+
     calls: dict[str, Callable[[], object]] = {
         "plain": lambda: plain.messages.create(**request),
         "twin": lambda: twin.messages.create(**request),
         "middleware": lambda: with_middleware.messages.create(**request),
         "traced": lambda: traced.messages.create(**request),
+        "beta plain": lambda: plain.beta.messages.create(**request),
+        "beta traced": lambda: traced.beta.messages.create(**request),
+        "stream plain": lambda: streamed(plain),
+        "stream traced": lambda: streamed(traced),
     }
     _block_ns(calls, rounds=3)  # warm up
     best = _block_ns(calls)
@@ -126,12 +172,17 @@ def run() -> Report:
         "    reference: the SDK's middleware path (one no-op middleware), added",
         best["middleware"] - best["plain"],
     )
-    report.target(
-        "P4 added by instrument() per call",
-        (best["traced"] - best["plain"]) / 1000,
-        25,
-        "us",
-    )
+    for label, name in (
+        ("messages.create", ""),
+        ("beta.messages.create", "beta "),
+        ("messages.create(stream=True), read to the end", "stream "),
+    ):
+        report.target(
+            f"P4 added by instrument() per call: {label}",
+            (best[f"{name}traced"] - best[f"{name}plain"]) / 1000,
+            25,
+            "us",
+        )
 
     def work() -> int:
         return 1

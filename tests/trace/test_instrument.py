@@ -14,7 +14,7 @@ import pytest
 from agentguard import Bus
 from agentguard.events import Event, LLMCallFinished
 from agentguard.testing import capture_events
-from agentguard_trace import _instrument, instrument
+from agentguard_trace import instrument
 from agentguard_trace.fake import Delay, Fail, FailMidStream, FakeAnthropicServer, Reply, ToolUse
 
 # agentguard-classify, when installed, tells a context-window 400 from other bad requests.
@@ -372,7 +372,7 @@ def test_missing_or_null_usage_fields_read_as_zero(bus: Bus) -> None:
 
 @pytest.mark.parametrize("thing", [object(), "client", anthropic, None])
 def test_instrument_refuses_what_is_not_an_anthropic_client(thing: object) -> None:
-    with pytest.raises(TypeError, match=r"anthropic\.Anthropic or anthropic\.AsyncAnthropic"):
+    with pytest.raises(TypeError, match=r"a client of the anthropic SDK \(anthropic\.Anthropic"):
         instrument(thing)  # type: ignore[type-var]  # the point of the test
 
 
@@ -388,8 +388,8 @@ def test_instrumenting_twice_is_harmless(fake: FakeAnthropicServer, bus: Bus) ->
         )
         once.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
     calls = events.of(LLMCallFinished)
-    assert len(calls) == 1, "a copy made with with_options() is not instrumented"
-    assert calls[0].retries == 0
+    assert len(calls) == 2, "a copy made with with_options() is instrumented too, once"
+    assert [call.retries for call in calls] == [1, 0]
 
 
 def test_clients_sharing_an_http_client_count_their_own_attempts(
@@ -410,26 +410,6 @@ def test_clients_sharing_an_http_client_count_their_own_attempts(
             first.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
             second.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
         assert [e.retries for e in events.of(LLMCallFinished)] == [1, 0]
-        assert len(shared.event_hooks["request"]) == 1, "hooks are added once per http client"
+        assert shared.event_hooks == {"request": [], "response": []}, "nothing hooked"
     finally:
         shared.close()
-
-
-def test_without_an_httpx2_client_the_sdk_middleware_is_used(
-    fake: FakeAnthropicServer, bus: Bus, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # As if the SDK kept no httpx2 client where instrument() looks for one.
-    monkeypatch.setattr(_instrument, "_hook_attempts", lambda client: False)
-    raw = _client(fake, max_retries=1)
-    client = instrument(raw, bus=bus)
-    assert client is not raw, "the SDK's with_middleware makes a copy"
-    fake.enqueue(Fail(status=429, retry_after_s=0.01), SCRIPTED, SCRIPTED)
-    with capture_events(bus) as events:
-        client.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
-        with client.messages.stream(model=MODEL, max_tokens=512, messages=MESSAGES) as stream:
-            stream.until_done()
-    first, second = events.of(LLMCallFinished)
-    assert first.retries == 1
-    _assert_scripted_usage(first)
-    assert second.streamed
-    _assert_scripted_usage(second)

@@ -368,6 +368,12 @@ def test_csv_has_one_row_per_step_and_escapes_names(
         "cache_write_1h_tokens": "100",
         "cost_usd": "0.0132",
         "retries": "1",
+        "thinking_tokens": "0",
+        "web_search_requests": "0",
+        "web_fetch_requests": "0",
+        "service_tier": "",
+        "cost_complete": "true",
+        "unpriced": "",
     }
     assert (failed["kind"], failed["ok"], failed["error_kind"], failed["cost_usd"]) == (
         "tool",
@@ -517,3 +523,51 @@ def test_reset_forgets_the_record(bus: Bus, recorder: SessionRecorder) -> None:
     assert recorder.summary() == SessionSummary()
     bus.publish(tool(1.0, 1.0, "a"))
     assert recorder.summary().steps == 1
+
+
+def test_web_searches_and_incomplete_costs_are_shown_not_hidden(bus: Bus) -> None:
+    with SessionRecorder(bus) as recorder:
+        bus.publish(
+            llm(
+                1.0,
+                1.0,
+                input_tokens=1000,
+                output_tokens=100,
+                input_cost_usd=0.005,
+                output_cost_usd=0.0025,
+                web_search_requests=3,
+                web_search_cost_usd=0.03,
+                cost_usd=0.0375,
+            )
+        )
+        bus.publish(
+            llm(
+                2.0,
+                1.0,
+                input_tokens=1000,
+                input_cost_usd=0.005,
+                output_cost_usd=0.0,
+                web_search_cost_usd=0.0,
+                cost_usd=0.005,
+                service_tier="priority",
+                cost_complete=False,
+                unpriced="service_tier=priority",
+            )
+        )
+    cost = recorder.summary().cost
+    assert cost.web_search_usd == pytest.approx(0.03)
+    assert cost.web_search_requests == 3
+    assert cost.known_usd == pytest.approx(0.0425)
+    assert cost.other_usd == 0.0, "web searches are a component of their own"
+    assert (cost.incomplete_calls, cost.left_out) == (1, ("service_tier=priority",))
+    out = io.StringIO()
+    print_summary(recorder, file=out)
+    text = out.getvalue()
+    assert "Web search" in text and "3 searches" in text
+    assert "1 call(s) priced incompletely: no price for service_tier=priority" in text
+    rows = recorder.steps()
+    assert (rows[1].service_tier, rows[1].cost_complete, rows[1].unpriced) == (
+        "priority",
+        False,
+        "service_tier=priority",
+    )

@@ -25,7 +25,7 @@ from agentguard_trace import instrument
 from agentguard_trace.fake import Fail, FakeAnthropicServer, Reply
 
 MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Where is my order?"}]
-ANSWERED = "claude-sonnet-4-5-20250929"
+ANSWERED = "claude-opus-4-8-20261015"  # asked for the alias, answered by a dated name
 USAGE = {
     "input_tokens": 1_200,
     "output_tokens": 300,
@@ -49,22 +49,22 @@ class Platform:
 
 
 PLATFORMS = [
-    Platform("Anthropic", "anthropic", "anthropic", "claude-sonnet-4-5", {"api_key": "k"}),
+    Platform("Anthropic", "anthropic", "anthropic", "claude-opus-4-8", {"api_key": "k"}),
     Platform(
         "AnthropicBedrock",
         "bedrock",
         "aws",
-        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "global.anthropic.claude-opus-4-8-v1:0",
         {"aws_access_key": "AKIDEXAMPLE", "aws_secret_key": "secret", "aws_region": "us-east-1"},
     ),
     Platform(
         "AnthropicVertex",
         "vertex",
         "google",
-        "claude-sonnet-4-5@20250929",
+        "claude-opus-4-8@20261015",
         {"region": "us-east5", "project_id": "proj", "access_token": "token"},
     ),
-    Platform("AnthropicFoundry", "foundry", "anthropic", "claude-sonnet-4-5", {"api_key": "k"}),
+    Platform("AnthropicFoundry", "foundry", "anthropic", "claude-opus-4-8", {"api_key": "k"}),
 ]
 PLATFORMS = [p for p in PLATFORMS if hasattr(anthropic, p.name)]
 if importlib.util.find_spec("botocore") is None:  # the oldest SDK's environment may lack it
@@ -178,7 +178,8 @@ def test_every_client_and_call_style_is_one_exact_event(
             async def main() -> None:
                 client = instrument(client_of(platform, scripted, sync=False), bus=bus)
                 async with client:
-                    await call_async(resource(derive(client, how), where), style, platform.requested)
+                    messages = resource(derive(client, how), where)
+                    await call_async(messages, style, platform.requested)
 
             asyncio.run(main())
     assert len(scripted.requests) == 1
@@ -209,7 +210,7 @@ def test_a_beta_stream_abandoned_midway_is_still_one_event(
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
         stream = resource(client, where).create(
-            model="claude-sonnet-4-5", max_tokens=256, messages=MESSAGES, stream=True
+            model="claude-opus-4-8", max_tokens=256, messages=MESSAGES, stream=True
         )
         next(iter(stream))
         stream.close()
@@ -222,7 +223,7 @@ def test_a_beta_stream_abandoned_midway_is_still_one_event(
 def test_raw_and_streaming_responses_are_measured(fake: FakeAnthropicServer, bus: Bus) -> None:
     fake.enqueue(*[Reply(model=ANSWERED, **USAGE)] * 3)  # type: ignore[arg-type]  # usage keys are Reply's
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
-    kwargs: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": MESSAGES}
+    kwargs: dict[str, Any] = {"model": "claude-opus-4-8", "max_tokens": 64, "messages": MESSAGES}
     with capture_events(bus) as events, client:
         raw = client.messages.with_raw_response.create(**kwargs)
         assert raw.parse().usage.output_tokens == 300
@@ -242,8 +243,8 @@ def test_raw_and_streaming_responses_are_measured(fake: FakeAnthropicServer, bus
 def test_count_tokens_is_not_a_billed_call(fake: FakeAnthropicServer, bus: Bus) -> None:
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
-        counted = client.messages.count_tokens(model="claude-sonnet-4-5", messages=MESSAGES)
-        client.beta.messages.count_tokens(model="claude-sonnet-4-5", messages=MESSAGES)
+        counted = client.messages.count_tokens(model="claude-opus-4-8", messages=MESSAGES)
+        client.beta.messages.count_tokens(model="claude-opus-4-8", messages=MESSAGES)
     assert counted.input_tokens > 0
     assert events.of(LLMCallFinished) == []
 
@@ -265,9 +266,9 @@ def test_with_middleware_and_nested_copies_are_measured_once(
         else:
             derived = client.with_options(max_retries=1).copy()
         assert instrument(derived, bus=bus) is derived, "instrumenting a copy again is a no-op"
-        derived.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES)
+        derived.messages.create(model="claude-opus-4-8", max_tokens=64, messages=MESSAGES)
         derived.with_options(middleware=[]).messages.create(
-            model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES
+            model="claude-opus-4-8", max_tokens=64, messages=MESSAGES
         )
     assert len(events.of(LLMCallFinished)) == 2
     assert type(derived).__name__ == "Anthropic"
@@ -279,3 +280,169 @@ def test_instrument_refuses_what_is_not_an_sdk_client(thing: object) -> None:
     with pytest.raises(TypeError, match=r"a client of the anthropic SDK .*AnthropicBedrock"):
         instrument(thing)  # type: ignore[type-var]  # the point of the test
 
+
+def genai_price(model: str, provider: str = "anthropic", **usage: Any) -> float:
+    """genai-prices' own price for Anthropic-style usage (uncached input)."""
+    context = usage.pop("price_context", None)
+    read = usage.pop("cache_read_tokens", 0)
+    return float(
+        calc_price(
+            Usage(
+                input_tokens=usage.pop("input_tokens") + read,
+                cache_read_tokens=read,
+                **usage,
+            ),
+            model,
+            provider_id=provider,
+            price_context=context,
+        ).total_price
+    )
+
+
+REPORTED = {"input_tokens": 2_000, "output_tokens": 500, "cache_read_input_tokens": 1_000}
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+def test_web_searches_are_a_cost_component_of_their_own(
+    fake: FakeAnthropicServer, bus: Bus, streamed: bool
+) -> None:
+    fake.enqueue(Reply(model=ANSWERED, web_search_requests=3, web_fetch_requests=2, **REPORTED))
+    client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
+    with capture_events(bus) as events, client:
+        call_sync(
+            client.beta.messages, "create_stream" if streamed else "create", "claude-opus-4-8"
+        )
+    event = only_call(events)
+    assert (event.web_search_requests, event.web_fetch_requests) == (3, 2)
+    assert event.web_search_cost_usd == pytest.approx(3 * 10 / 1000, rel=1e-12)
+    expected = genai_price(
+        ANSWERED, input_tokens=2_000, output_tokens=500, cache_read_tokens=1_000, web_searches=3
+    )
+    assert event.cost_usd == pytest.approx(expected, rel=1e-12)
+    assert event.cost_complete, "web fetches are billed as tokens only"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+def test_fast_mode_is_priced_by_the_fast_variant(
+    fake: FakeAnthropicServer, bus: Bus, streamed: bool
+) -> None:
+    fake.enqueue(Reply(model=ANSWERED, speed="fast", **REPORTED))
+    client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
+    with capture_events(bus) as events, client:
+        call_sync(client.messages, "create_stream" if streamed else "create", "claude-opus-4-8")
+    event = only_call(events)
+    assert event.speed == "fast"
+    standard = genai_price(ANSWERED, input_tokens=2_000, output_tokens=500, cache_read_tokens=1_000)
+    fast = genai_price(
+        ANSWERED,
+        input_tokens=2_000,
+        output_tokens=500,
+        cache_read_tokens=1_000,
+        price_context={"speed": "fast"},
+    )
+    assert fast == pytest.approx(2 * standard)
+    assert event.cost_usd == pytest.approx(fast, rel=1e-12)
+    assert event.cost_complete
+
+
+def test_what_has_no_price_marks_the_cost_incomplete(fake: FakeAnthropicServer, bus: Bus) -> None:
+    fake.enqueue(
+        Reply(model=ANSWERED, service_tier="priority", **REPORTED),
+        Reply(model="claude-sonnet-4-6", speed="fast", **REPORTED),
+    )
+    client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
+    with capture_events(bus) as events, client:
+        call_sync(client.messages, "create", "claude-opus-4-8")
+        call_sync(client.messages, "create", "claude-sonnet-4-6")
+    priority, fast = events.of(LLMCallFinished)
+    assert priority.service_tier == "priority"
+    assert not priority.cost_complete and priority.unpriced == "service_tier=priority"
+    assert priority.partially_priced
+    assert priority.cost_usd == pytest.approx(
+        genai_price(ANSWERED, input_tokens=2_000, output_tokens=500, cache_read_tokens=1_000)
+    ), "what can be priced is, at standard rates, and the event says what is left out"
+    assert not fast.cost_complete and fast.unpriced == "speed=fast"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+def test_thinking_and_region_are_reported(
+    fake: FakeAnthropicServer, bus: Bus, streamed: bool
+) -> None:
+    fake.enqueue(Reply(model=ANSWERED, thinking_tokens=120, inference_geo="us", **REPORTED))
+    client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
+    with capture_events(bus) as events, client:
+        call_sync(client.messages, "create_stream" if streamed else "create", "claude-opus-4-8")
+    event = only_call(events)
+    assert (event.output_tokens, event.thinking_tokens) == (500, 120)
+    assert event.inference_geo == "us"
+    assert event.cost_usd == pytest.approx(
+        genai_price(ANSWERED, input_tokens=2_000, output_tokens=500, cache_read_tokens=1_000)
+    ), "thinking tokens are output tokens, never charged twice"
+
+
+BAD_USAGE = [
+    {"input_tokens": -5, "output_tokens": 7},
+    {"input_tokens": "12", "output_tokens": 7.5, "server_tool_use": {"web_search_requests": -1}},
+    {"input_tokens": True, "output_tokens": None, "output_tokens_details": "lots"},
+    {"input_tokens": 10, "output_tokens": 5, "server_tool_use": None, "speed": 42},
+]
+
+
+@pytest.mark.parametrize("usage", BAD_USAGE)
+def test_usage_fields_of_the_wrong_type_count_as_zero_and_never_raise(
+    bus: Bus, usage: dict[str, Any]
+) -> None:
+    import httpx2
+
+    body = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": ANSWERED,
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=body))
+    raw = anthropic.Anthropic(
+        api_key="k", base_url="http://proxy.invalid", http_client=httpx2.Client(transport=transport)
+    )
+    client = instrument(raw, bus=bus)
+    with capture_events(bus) as events, client:
+        message = client.messages.create(model="claude-opus-4-8", max_tokens=5, messages=MESSAGES)
+    assert message.id == "msg_1", "the caller gets the SDK's message, whatever its usage holds"
+    event = only_call(events)
+    for name in ("input_tokens", "output_tokens", "web_search_requests", "thinking_tokens"):
+        value = getattr(event, name)
+        assert type(value) is int and value >= 0, name
+    assert event.speed is None
+
+
+def test_bad_usage_is_logged_once_per_episode(bus: Bus, caplog: pytest.LogCaptureFixture) -> None:
+    import httpx2
+
+    from agentguard_trace import _calls
+
+    _calls._BAD_USAGE.recovered("agentguard.trace.usage")  # a fresh episode for this test
+    body = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": ANSWERED,
+        "content": [],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": -1, "output_tokens": "x"},
+    }
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=body))
+    raw = anthropic.Anthropic(
+        api_key="k", base_url="http://proxy.invalid", http_client=httpx2.Client(transport=transport)
+    )
+    client = instrument(raw, bus=bus)
+    with caplog.at_level("WARNING", logger="agentguard.trace"), client:
+        for _ in range(50):
+            client.messages.create(model="claude-opus-4-8", max_tokens=5, messages=MESSAGES)
+    lines = [r for r in caplog.records if r.name == "agentguard.trace"]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert "input_tokens" in lines[0].getMessage()

@@ -98,12 +98,44 @@ def run_attributes(event: RunStarted) -> Attributes:
     return attributes
 
 
+_PROVIDER_NAMES = {
+    "bedrock": "aws.bedrock",
+    "vertex": "gcp.vertex_ai",
+    "foundry": "azure.ai.inference",
+}
+"""The GenAI semantic conventions' ``gen_ai.provider.name`` of the platforms that differ."""
+
+
+def provider_name(provider: str) -> str:
+    """``gen_ai.provider.name`` for an ``LLMCallFinished.provider``."""
+    return _PROVIDER_NAMES.get(provider, provider)
+
+
+def request_model(event: LLMCallFinished) -> str:
+    """``gen_ai.request.model``: what the request asked for, else the model that answered."""
+    return event.request_model or event.model
+
+
+_REPORTED = (
+    ("unpriced", "agentguard.cost_unpriced"),
+    ("thinking_tokens", "gen_ai.usage.reasoning.output_tokens"),
+    ("web_search_requests", "anthropic.usage.web_search_requests"),
+    ("web_fetch_requests", "anthropic.usage.web_fetch_requests"),
+    ("service_tier", "anthropic.response.service_tier"),
+    ("speed", "anthropic.response.speed"),
+    ("inference_geo", "anthropic.response.inference_geo"),
+    ("batch_id", "anthropic.message.batch.id"),
+    ("custom_id", "anthropic.message.batch.custom_id"),
+)
+"""Fields of ``LLMCallFinished`` set as span attributes when reported (not ``None``, not 0)."""
+
+
 def chat_attributes(event: LLMCallFinished) -> Attributes:
     """Attributes of a ``chat`` span."""
     attributes: Attributes = {
         "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": event.provider,
-        "gen_ai.request.model": event.model,
+        "gen_ai.provider.name": provider_name(event.provider),
+        "gen_ai.request.model": request_model(event),
         "gen_ai.usage.input_tokens": event.context_tokens,
         "gen_ai.usage.output_tokens": event.output_tokens,
         "gen_ai.usage.cache_read.input_tokens": event.cache_read_tokens,
@@ -112,12 +144,18 @@ def chat_attributes(event: LLMCallFinished) -> Attributes:
         ),
         "agentguard.retries": event.retries,
     }
+    if event.request_model is not None and event.model:
+        attributes["gen_ai.response.model"] = event.model
     if event.stop_reason is not None:
         attributes["gen_ai.response.finish_reasons"] = (event.stop_reason,)
     if not event.ok:
         attributes["error.type"] = event.error_kind or "_OTHER"
     if event.cost_usd is not None:
         attributes["agentguard.cost_usd"] = event.cost_usd
+    for field, key in _REPORTED:
+        value = getattr(event, field)
+        if value:
+            attributes[key] = value
     if event.request_id is not None:
         attributes["anthropic.request.id"] = event.request_id
     if event.run_id is not None:

@@ -68,6 +68,8 @@ from agentguard_otel._attributes import (
     Attributes,
     chat_attributes,
     interval_ns,
+    provider_name,
+    request_model,
     run_attributes,
     span_event_attributes,
     to_ns,
@@ -265,9 +267,17 @@ class OTelSubscriber:
         start, end = interval_ns(event.at_unix_s, event.duration_s)
         if self._llm_spans:
             self._finished_span(
-                f"chat {event.model}", SpanKind.CLIENT, chat_attributes(event), event, (start, end)
+                f"chat {request_model(event)}",
+                SpanKind.CLIENT,
+                chat_attributes(event),
+                event,
+                (start, end),
             )
-        key = (event.provider, event.model, None if event.ok else event.error_kind or "_OTHER")
+        key = (
+            provider_name(event.provider),
+            request_model(event),
+            None if event.ok else event.error_kind or "_OTHER",
+        )
         sets = self._metric_attributes.get(key) or self._new_metric_attributes(key)
         record = self._tokens.record
         if event.ok or event.context_tokens or event.output_tokens:

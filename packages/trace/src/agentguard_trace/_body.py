@@ -24,6 +24,7 @@ the kind it names; closed or dropped before ``message_stop`` is an abandoned cal
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -34,7 +35,9 @@ import httpx2
 from agentguard_trace._calls import LLMCall
 from agentguard_trace._errors import api_error_kind, error_kind
 
-_WATCHED: Final = frozenset({b"message_start", b"content_block_delta", b"message_delta", b"message_stop"})
+_WATCHED: Final = frozenset(
+    {b"message_start", b"content_block_delta", b"message_delta", b"message_stop"}
+)
 
 # Bedrock's exception frames (``:exception-type``) and the ErrorKind each means.
 _BEDROCK_EXCEPTIONS: Final = {
@@ -59,10 +62,8 @@ class BodyWatcher:
 
     def feed(self, chunk: bytes) -> None:
         """Read what ``chunk`` completes. Never raises."""
-        try:
+        with contextlib.suppress(Exception):  # a body we cannot read must still reach the caller
             self._feed(chunk)
-        except Exception:  # noqa: BLE001, S110 (a body we cannot read must still reach the caller)
-            pass
 
     def _feed(self, chunk: bytes) -> None:
         raise NotImplementedError
@@ -91,10 +92,8 @@ class BodyWatcher:
 
     def end(self, error: BaseException | None = None) -> None:
         """The body ended: read, closed, dropped, or failed with ``error``. Never raises."""
-        try:
+        with contextlib.suppress(Exception):  # an unreadable tail is an abandoned call below
             self._flush()
-        except Exception:  # noqa: BLE001, S110 (an unreadable tail is an abandoned call below)
-            pass
         try:
             if self._error_kind is not None:
                 self._call.finish(ok=False, error_kind=self._error_kind)

@@ -303,4 +303,3 @@ def instrument(
             f"async twins), got {cls.__qualname__}"
         )
     return client
-

@@ -27,6 +27,12 @@ CSV_COLUMNS: Final[tuple[str, ...]] = (
     "cache_write_1h_tokens",
     "cost_usd",
     "retries",
+    "thinking_tokens",
+    "web_search_requests",
+    "web_fetch_requests",
+    "service_tier",
+    "cost_complete",
+    "unpriced",
 )
 """The columns of :meth:`SessionRecorder.export_csv`, in order (also the keys of a JSON row)."""
 
@@ -69,6 +75,18 @@ class StepRecord:
     """Cost of the call in US dollars; ``None`` for tools and unpriced calls."""
     retries: int = 0
     """Attempts the SDK retried inside the call (LLM calls only)."""
+    thinking_tokens: int = 0
+    """Output tokens spent on reasoning, a part of ``output_tokens`` (LLM calls only)."""
+    web_search_requests: int = 0
+    """Server-side web searches the call made (LLM calls only)."""
+    web_fetch_requests: int = 0
+    """Server-side web fetches the call made (LLM calls only)."""
+    service_tier: str | None = None
+    """``standard``, ``priority`` or ``batch``, when the API reported it (LLM calls only)."""
+    cost_complete: bool = True
+    """``False`` when ``cost_usd`` leaves out something reported that has no price."""
+    unpriced: str | None = None
+    """What the cost leaves out (``service_tier=priority``, ``model``), comma-separated."""
 
     def to_dict(self) -> dict[str, object]:
         """The row as a JSON-ready dict with the keys of :data:`CSV_COLUMNS`."""
@@ -116,6 +134,8 @@ class CostBreakdown:
     """Cost of 5-minute cache writes."""
     cache_write_1h_usd: float = 0.0
     """Cost of 1-hour cache writes."""
+    web_search_usd: float = 0.0
+    """Cost of server-side web searches."""
     other_usd: float = 0.0
     """The part of priced calls' ``cost_usd`` that their component fields did not cover
     (0 when producers fill every component, as ``agentguard_trace`` does)."""
@@ -125,6 +145,12 @@ class CostBreakdown:
     """Calls with a known cost."""
     unpriced_calls: int = 0
     """Calls whose model had no price; their cost is unknown, not zero."""
+    incomplete_calls: int = 0
+    """Priced calls whose cost leaves out something the API reported that has no price."""
+    left_out: tuple[str, ...] = ()
+    """What those calls' costs leave out (``service_tier=priority``, ...), sorted."""
+    web_search_requests: int = 0
+    """Server-side web searches made."""
 
     @property
     def total_usd(self) -> float | None:

@@ -95,12 +95,20 @@ def _cost_lines(summary: SessionSummary) -> list[str]:
         ("Cache writes 5m", f"{tokens.cache_write_5m_tokens:,}", _usd(cost.cache_write_5m_usd)),
         ("Cache writes 1h", f"{tokens.cache_write_1h_tokens:,}", _usd(cost.cache_write_1h_usd)),
     ]
+    if cost.web_search_requests or cost.web_search_usd:
+        searches = f"{cost.web_search_requests:,} searches"
+        rows.append(("Web search", searches, _usd(cost.web_search_usd)))
     if cost.other_usd:
         rows.append(("Other", "", _usd(cost.other_usd)))
     rows.append(("Total", f"{tokens.total_tokens:,}", _usd_total(cost)))
     lines = ["", "Cost breakdown:", *_table(("token type", "tokens", "cost"), rows)]
     if cost.unpriced_calls:
         lines.append(f"  {cost.unpriced_calls:,} unpriced call(s): their cost is unknown, not $0")
+    if cost.incomplete_calls:
+        lines.append(
+            f"  {cost.incomplete_calls:,} call(s) priced incompletely: no price for "
+            f"{_clean(', '.join(cost.left_out))}; the total leaves that out"
+        )
     return lines
 
 

@@ -45,7 +45,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Context, Decimal
 from types import TracebackType
-from typing import IO, Final, TypeAlias
+from typing import IO, Any, Final, TypeAlias
 
 from agentguard.bus import Bus, Subscription, default_bus
 from agentguard.events import (
@@ -78,6 +78,7 @@ __all__ = ["SessionRecorder", "print_summary"]
 _DECIMAL: Final = Context(prec=60)
 _ZERO: Final = Decimal(0)
 _COMPONENTS: Final = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+_COST_PARTS: Final = (*_COMPONENTS, "web_search")
 _JSON_FORMAT: Final = "agentguard.session_summary"
 _JSON_VERSION: Final = 1
 
@@ -103,14 +104,27 @@ class _Timing:
 class _Usage:
     """Tokens and decimal dollars of some LLM calls."""
 
-    __slots__ = ("dollars", "other", "priced", "retries", "tokens", "unpriced")
+    __slots__ = (
+        "dollars",
+        "incomplete",
+        "left_out",
+        "other",
+        "priced",
+        "retries",
+        "searches",
+        "tokens",
+        "unpriced",
+    )
 
     def __init__(self) -> None:
         self.tokens = [0, 0, 0, 0, 0]
-        self.dollars = [_ZERO, _ZERO, _ZERO, _ZERO, _ZERO]
+        self.dollars = [_ZERO] * len(_COST_PARTS)
         self.other = _ZERO
         self.priced = 0
         self.unpriced = 0
+        self.incomplete = 0
+        self.left_out: set[str] = set()
+        self.searches = 0
         self.retries = 0
 
     def add(self, tokens: tuple[int, ...], costs: tuple[Decimal | None, ...]) -> None:
@@ -129,13 +143,24 @@ class _Usage:
         if any(cost is None for cost in costs[:-1]):
             self.other = _DECIMAL.add(self.other, _DECIMAL.subtract(total, known))
 
+    def note(self, event: LLMCallFinished) -> None:
+        """What the call reported beyond tokens: searches, and what its cost leaves out."""
+        self.searches += max(event.web_search_requests, 0)
+        if event.partially_priced:
+            self.incomplete += 1
+            self.left_out.update(part for part in (event.unpriced or "").split(",") if part)
+
     def merge(self, other: _Usage) -> None:
         for i in range(len(_COMPONENTS)):
             self.tokens[i] += other.tokens[i]
+        for i in range(len(_COST_PARTS)):
             self.dollars[i] = _DECIMAL.add(self.dollars[i], other.dollars[i])
         self.other = _DECIMAL.add(self.other, other.other)
         self.priced += other.priced
         self.unpriced += other.unpriced
+        self.incomplete += other.incomplete
+        self.left_out |= other.left_out
+        self.searches += other.searches
         self.retries += other.retries
 
     def token_counts(self) -> TokenCounts:
@@ -144,7 +169,7 @@ class _Usage:
         )
 
     def cost(self) -> CostBreakdown:
-        parts = {f"{c}_usd": float(d) for c, d in zip(_COMPONENTS, self.dollars, strict=True)}
+        parts = {f"{c}_usd": float(d) for c, d in zip(_COST_PARTS, self.dollars, strict=True)}
         known = _ZERO
         for d in [*self.dollars, self.other]:
             known = _DECIMAL.add(known, d)
@@ -154,7 +179,22 @@ class _Usage:
             known_usd=float(known),
             priced_calls=self.priced,
             unpriced_calls=self.unpriced,
+            incomplete_calls=self.incomplete,
+            left_out=tuple(sorted(self.left_out)),
+            web_search_requests=self.searches,
         )
+
+
+def _reported(event: LLMCallFinished) -> dict[str, Any]:
+    """The fields of a step row that only LLM calls have, beyond tokens and cost."""
+    return {
+        "thinking_tokens": event.thinking_tokens,
+        "web_search_requests": event.web_search_requests,
+        "web_fetch_requests": event.web_fetch_requests,
+        "service_tier": event.service_tier,
+        "cost_complete": event.cost_complete,
+        "unpriced": event.unpriced,
+    }
 
 
 class SessionRecorder:
@@ -291,6 +331,7 @@ class SessionRecorder:
                     event.cache_read_cost_usd,
                     event.cache_write_5m_cost_usd,
                     event.cache_write_1h_cost_usd,
+                    event.web_search_cost_usd,
                     event.cost_usd,
                 )
             ]
@@ -317,6 +358,8 @@ class SessionRecorder:
                     usage = self._model_usage[name] = _Usage()
                 usage.add(tokens, costs)
                 usage.retries += retries
+                if isinstance(event, LLMCallFinished):
+                    usage.note(event)
             # A min-heap of the slowest steps; among equal durations the later step is
             # the smaller, so it is the one pushed out.
             if self._slowest and (
@@ -356,6 +399,7 @@ class SessionRecorder:
                     cache_write_1h_tokens=tokens[4],
                     cost_usd=cost,
                     retries=retries,
+                    **(_reported(event) if isinstance(event, LLMCallFinished) else {}),
                 )
             )
 
