@@ -446,3 +446,45 @@ def test_bad_usage_is_logged_once_per_episode(bus: Bus, caplog: pytest.LogCaptur
     lines = [r for r in caplog.records if r.name == "agentguard.trace"]
     assert len(lines) == 1, [r.getMessage() for r in lines]
     assert "input_tokens" in lines[0].getMessage()
+
+
+def test_the_tool_runner_is_one_event_per_request(fake: FakeAnthropicServer, bus: Bus) -> None:
+    from anthropic import beta_tool
+
+    from agentguard_trace.fake import ToolUse
+
+    @beta_tool
+    def order_status(order_id: str) -> str:
+        """The status of an order.
+
+        Args:
+            order_id: The order.
+        """
+        return f"order {order_id} shipped"
+
+    fake.enqueue(
+        Reply(model=ANSWERED, tool_use=ToolUse(name="order_status", input={"order_id": "1"})),
+        Reply(model=ANSWERED, tool_use=ToolUse(name="order_status", input={"order_id": "2"})),
+        Reply(model=ANSWERED, text="Both shipped."),
+    )
+    client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
+    with capture_events(bus) as events, client:
+        runner = client.beta.messages.tool_runner(
+            model="claude-opus-4-8", max_tokens=256, messages=MESSAGES, tools=[order_status]
+        )
+        last = runner.until_done()
+    assert last.content[0].type == "text"
+    calls = events.of(LLMCallFinished)
+    assert len(calls) == len(fake.requests) == 3
+    assert [c.stop_reason for c in calls] == ["tool_use", "tool_use", "end_turn"]
+    assert all(c.ok and c.cost_usd and c.cost_usd > 0 for c in calls)
+
+
+def test_parse_is_measured(fake: FakeAnthropicServer, bus: Bus) -> None:
+    fake.enqueue(Reply(model=ANSWERED, text='{"status": "shipped"}', **REPORTED))
+    client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
+    with capture_events(bus) as events, client:
+        parsed = client.messages.parse(model="claude-opus-4-8", max_tokens=64, messages=MESSAGES)
+    assert parsed.usage.output_tokens == 500
+    event = only_call(events)
+    assert event.model == ANSWERED and event.output_tokens == 500
