@@ -49,6 +49,7 @@ def test_the_snapshot_is_all_time_and_the_state_now(engine: QueryEngine, clock: 
         "tool:search": {"requests_total": 2, "avg_duration_ms": 1000.0, "p95_duration_ms": 500.0},
     }
     assert snapshot["cost_usd_total"] == pytest.approx(0.5 + 0.875 + 0.75)
+    assert (snapshot["unpriced_calls"], snapshot["cost_incomplete_calls"]) == (1, 0)
     assert snapshot["tokens_total"] == {
         "input": 3000,
         "output": 200,

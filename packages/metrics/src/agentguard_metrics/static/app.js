@@ -278,7 +278,10 @@ function onSnapshot(s) {
   const errorShare = s.total_executions ? (100 * s.error_count) / s.total_executions : null;
   tile("errors", fmt.count(s.error_count), errorShare === null ? "no calls yet" : `${fmt.percent(errorShare)} of calls`,
     errorShare > 5 ? "bad" : "");
-  tile("cost", fmt.usd(s.cost_usd_total), "all time");
+  const unknown = (s.unpriced_calls ?? 0) + (s.cost_incomplete_calls ?? 0);
+  tile("cost", fmt.usd(s.cost_usd_total),
+    unknown ? `all time; ${fmt.count(unknown)} call(s) not fully priced` : "all time",
+    unknown ? "warn" : "");
   const tokens = Object.values(s.tokens_total ?? {}).reduce((a, b) => a + b, 0);
   tile("tokens", fmt.compact(tokens), `${fmt.compact(s.tokens_total?.output ?? 0)} output`);
   $('[data-tile="tokens"] .value').title = fmt.count(tokens);
