@@ -23,25 +23,36 @@ from __future__ import annotations
 
 from agentguard_trace.fake._script import (
     Answer,
+    Batch,
+    BatchOutcome,
     Delay,
     Fail,
     FailMidStream,
+    Provider,
     RecordedRequest,
     Reply,
+    ServiceTier,
+    Speed,
     Step,
     StopReason,
     ToolUse,
 )
-from agentguard_trace.fake._server import FakeAnthropicServer
+from agentguard_trace.fake._server import DATED_MODELS, FakeAnthropicServer
 
 __all__ = [
+    "DATED_MODELS",
     "Answer",
+    "Batch",
+    "BatchOutcome",
     "Delay",
     "Fail",
     "FailMidStream",
     "FakeAnthropicServer",
+    "Provider",
     "RecordedRequest",
     "Reply",
+    "ServiceTier",
+    "Speed",
     "Step",
     "StopReason",
     "ToolUse",
