@@ -119,6 +119,16 @@ def _validate(body: object, route: Route) -> dict[str, object]:
     return body
 
 
+def _requested(
+    body: Mapping[str, object], name: str, allowed: tuple[str, ...] | None = None
+) -> str | None:
+    """A string option of the request (``speed``, ``inference_geo``) that usage reports."""
+    value = body.get(name)
+    if not isinstance(value, str) or (allowed is not None and value not in allowed):
+        return None
+    return value
+
+
 def _answering(answer_model: AnswerModel) -> Callable[[str], str]:
     if answer_model is None:
         return lambda model: model
@@ -403,8 +413,8 @@ class ScriptedAPI:
             thinking_tokens=reply.thinking_tokens,
             web_search_requests=reply.web_search_requests,
             web_fetch_requests=reply.web_fetch_requests,
-            speed=reply.speed,
-            inference_geo=reply.inference_geo,
+            speed=reply.speed or _requested(body, "speed", ("standard", "fast")),
+            inference_geo=reply.inference_geo or _requested(body, "inference_geo"),
         )
         return Message(
             id=make_id("msg_01", self.seed, "msg", key),

@@ -1,8 +1,9 @@
 """Message Batches of the fake: what was created, its state, and its results as JSONL.
 
 Results are computed when the batch is created (each request answered as a plain request
-would be, or as its :class:`Batch` step scripts it); retrieval only reveals them, after
-``polls_in_progress`` retrievals that answer ``in_progress``.
+would be, or as its :class:`Batch` step scripts it). The create answer says
+``in_progress``; ``polls_in_progress`` retrievals after it say so too, and anything after
+those (or, by default, anything after the create answer) sees the batch ended.
 """
 
 from __future__ import annotations
@@ -88,17 +89,21 @@ class StoredBatch:
                     line["result"] = {"type": "canceled"}
         self.ended_at = now
 
+    def observe(self, now: float) -> None:
+        """Anything after the create answer: a batch with no polls left ends now."""
+        if self.ended_at is None and (self.polls_left == 0 or self.cancel_initiated_at):
+            self._end(now)
+
     def poll(self, now: float) -> None:
         """A retrieval: one fewer answer in progress, or the end of processing."""
-        if self.ended_at is not None:
-            return
-        if self.polls_left > 0 and self.cancel_initiated_at is None:
+        if self.ended_at is None and self.polls_left > 0 and self.cancel_initiated_at is None:
             self.polls_left -= 1
-            return
-        self._end(now)
+        else:
+            self.observe(now)
 
     def cancel(self, now: float) -> None:
         """Start cancelling, unless processing already ended."""
+        self.observe(now)
         if self.ended_at is None and self.cancel_initiated_at is None:
             self.cancel_initiated_at = now
 
@@ -166,30 +171,28 @@ class BatchStore:
         return stored
 
     def get(self, batch_id: str) -> StoredBatch:
-        """The batch with that id.
+        """The batch with that id, as anyone but its creator sees it.
 
         Raises:
             BatchError: 404, there is none.
         """
-        with self._lock:
-            stored = self._batches.get(batch_id)
-        if stored is None:
-            raise BatchError(f"No message batch with id {batch_id!r}", status=404)
-        return stored
+        return self._apply(batch_id, StoredBatch.observe)
 
     def retrieve(self, batch_id: str) -> StoredBatch:
         """The batch, after one poll."""
-        stored = self.get(batch_id)
-        with self._lock:
-            stored.poll(self._wall_clock())
-        return stored
+        return self._apply(batch_id, StoredBatch.poll)
 
     def cancel(self, batch_id: str) -> StoredBatch:
         """The batch, cancelling."""
-        stored = self.get(batch_id)
+        return self._apply(batch_id, StoredBatch.cancel)
+
+    def _apply(self, batch_id: str, change: Callable[[StoredBatch, float], None]) -> StoredBatch:
         with self._lock:
-            stored.cancel(self._wall_clock())
-        return stored
+            stored = self._batches.get(batch_id)
+            if stored is None:
+                raise BatchError(f"No message batch with id {batch_id!r}", status=404)
+            change(stored, self._wall_clock())
+            return stored
 
     def delete(self, batch_id: str) -> None:
         """Forget an ended batch.
@@ -217,6 +220,9 @@ class BatchStore:
             raise BatchError("limit: Input should be between 1 and 1000")
         with self._lock:
             newest_first = list(reversed(self._batches.values()))
+            now = self._wall_clock()
+            for batch in newest_first:
+                batch.observe(now)
         ids = [batch.id for batch in newest_first]
         if after_id is not None:
             start = ids.index(after_id) + 1 if after_id in ids else len(ids)

@@ -119,12 +119,12 @@ class Reply:
     web_fetch_requests: int | None = None
     """Web fetches the server ran (``usage.server_tool_use.web_fetch_requests``)."""
     speed: Speed | None = None
-    """``usage.speed``; ``None`` sends none, as the API does without fast mode."""
+    """``usage.speed``; ``None`` sends the request's ``speed``, none if it has none."""
     service_tier: ServiceTier | None = None
     """``usage.service_tier``; ``None`` sends ``"standard"``, or ``"batch"`` in a batch."""
     inference_geo: str | None = None
     """``usage.inference_geo``, where the answer was computed (e.g. ``"us"``); ``None``
-    sends none."""
+    sends the request's ``inference_geo``, none if it has none."""
 
     def __post_init__(self) -> None:
         for name in (

@@ -21,6 +21,7 @@ DATED_MODELS: Final[Mapping[str, str]] = MappingProxyType(
     {
         "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
         "claude-haiku-4-5": "claude-haiku-4-5-20251001",
+        "claude-opus-4-5": "claude-opus-4-5-20251101",
         "claude-opus-4-1": "claude-opus-4-1-20250805",
         "claude-opus-4-0": "claude-opus-4-20250514",
         "claude-sonnet-4-0": "claude-sonnet-4-20250514",
