@@ -29,22 +29,22 @@ from agentguard_trace.fake._script import (
     Step,
 )
 from agentguard_trace.fake._shapes import (
+    InvalidRequestError,
     Route,
     error_response,
     invocation_metrics,
     message_response,
     route,
     stream_response,
+    validate,
 )
 from agentguard_trace.fake._wire import (
     Message,
-    Usage,
     broken_stream_events,
-    derived_text,
     error_json,
-    estimate_output_tokens,
     make_id,
     make_uuid,
+    reply_message,
     stream_events,
 )
 
@@ -63,70 +63,6 @@ _RECORDED_HEADERS: Final = (
     "x-stainless-timeout",
 )
 _METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-
-class _InvalidRequestError(Exception):
-    """A request the API would reject with 400 ``invalid_request_error``."""
-
-
-def _require_messages(body: Mapping[str, object]) -> None:
-    messages = body.get("messages")
-    if "messages" not in body:
-        raise _InvalidRequestError("messages: Field required")
-    if not isinstance(messages, list):
-        raise _InvalidRequestError("messages: Input should be a valid list")
-    if not messages:
-        raise _InvalidRequestError("messages: at least one message is required")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise _InvalidRequestError(f"messages.{i}: Input should be a valid dictionary")
-        if message.get("role") not in ("user", "assistant"):
-            raise _InvalidRequestError(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-        if "content" not in message:
-            raise _InvalidRequestError(f"messages.{i}.content: Field required")
-        if not isinstance(message["content"], (str, list)):
-            raise _InvalidRequestError(f"messages.{i}.content: Input should be a valid list")
-
-
-def _validate(body: object, route: Route) -> dict[str, object]:
-    """The body of a Messages or token-counting request, as the model will see it.
-
-    Bedrock and Vertex name the model in the URL (then it is added to the body) and need
-    ``anthropic_version`` in the body; Bedrock's URL says whether to stream.
-    """
-    if not isinstance(body, dict):
-        raise _InvalidRequestError("Input should be a valid dictionary")
-    if route.model is not None:
-        if "anthropic_version" not in body:
-            raise _InvalidRequestError("anthropic_version: Field required")
-        body = {**body, "model": route.model}
-    model = body.get("model")
-    if "model" not in body:
-        raise _InvalidRequestError("model: Field required")
-    if not isinstance(model, str):
-        raise _InvalidRequestError("model: Input should be a valid string")
-    _require_messages(body)
-    if route.endpoint == "messages":
-        max_tokens = body.get("max_tokens")
-        if "max_tokens" not in body:
-            raise _InvalidRequestError("max_tokens: Field required")
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
-            raise _InvalidRequestError("max_tokens: Input should be a valid integer")
-        if max_tokens < 1:
-            raise _InvalidRequestError("max_tokens: Input should be greater than or equal to 1")
-        if not isinstance(body.get("stream", False), bool):
-            raise _InvalidRequestError("stream: Input should be a valid boolean")
-    return body
-
-
-def _requested(
-    body: Mapping[str, object], name: str, allowed: tuple[str, ...] | None = None
-) -> str | None:
-    """A string option of the request (``speed``, ``inference_geo``) that usage reports."""
-    value = body.get(name)
-    if not isinstance(value, str) or (allowed is not None and value not in allowed):
-        return None
-    return value
 
 
 def _answering(answer_model: AnswerModel) -> Callable[[str], str]:
@@ -296,10 +232,10 @@ class ScriptedAPI:
             if parse_error is not None:
                 return self._reject(request, body, where, Fail(status=400, message=parse_error))
             try:
-                valid = _validate(body, where)
+                valid = validate(body, where)
                 if where.endpoint == "count_tokens":
                     tokens = estimate_input_tokens(valid)
-            except (_InvalidRequestError, PromptError) as invalid:
+            except (InvalidRequestError, PromptError) as invalid:
                 return self._reject(request, body, where, Fail(status=400, message=str(invalid)))
             if where.endpoint == "count_tokens":
                 return self._ok(request, body, where, {"input_tokens": tokens})
@@ -369,60 +305,14 @@ class ScriptedAPI:
         body: dict[str, object],
         service_tier: ServiceTier = "standard",
     ) -> Message:
-        model = str(body["model"])
-        max_tokens = body["max_tokens"]
-        assert isinstance(max_tokens, int)
-        stop_reason = reply.stop_reason
-        text = reply.text
-        if text is None and reply.tool_use is None:
-            text = derived_text(self.seed, body)
-            if estimate_output_tokens(text, None) > max_tokens and stop_reason is None:
-                text = text[: max_tokens * 4]
-                stop_reason = "max_tokens"
-        content: list[Mapping[str, object]] = []
-        if text:
-            content.append({"type": "text", "text": text})
-        tool = reply.tool_use
-        if tool is not None:
-            tool_id = tool.id or make_id("toolu_01", self.seed, "toolu", key)
-            content.append(
-                {"type": "tool_use", "id": tool_id, "name": tool.name, "input": dict(tool.input)}
-            )
-        if reply.input_tokens is None:
-            outcome = self.cache.account(model, body)
-            input_tokens = outcome.input_tokens
-            read = outcome.cache_read_input_tokens
-            write_5m, write_1h = outcome.cache_write_5m_tokens, outcome.cache_write_1h_tokens
-        else:
-            input_tokens = reply.input_tokens
-            read = reply.cache_read_input_tokens or 0
-            write_5m, write_1h = reply.cache_write_5m_tokens or 0, reply.cache_write_1h_tokens or 0
-        output_tokens = reply.output_tokens
-        if output_tokens is None:
-            output_tokens = estimate_output_tokens(text or "", tool.input if tool else None)
-            output_tokens += reply.thinking_tokens or 0
-        if stop_reason is None:
-            stop_reason = "tool_use" if tool is not None else "end_turn"
-        usage = Usage(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_input_tokens=read,
-            cache_write_5m_tokens=write_5m,
-            cache_write_1h_tokens=write_1h,
-            service_tier=reply.service_tier or service_tier,
-            thinking_tokens=reply.thinking_tokens,
-            web_search_requests=reply.web_search_requests,
-            web_fetch_requests=reply.web_fetch_requests,
-            speed=reply.speed or _requested(body, "speed", ("standard", "fast")),
-            inference_geo=reply.inference_geo or _requested(body, "inference_geo"),
-        )
-        return Message(
-            id=make_id("msg_01", self.seed, "msg", key),
-            model=reply.model or self._answer_model(model),
-            content=tuple(content),
-            stop_reason=stop_reason,
-            stop_sequence=reply.stop_sequence,
-            usage=usage,
+        return reply_message(
+            reply,
+            body,
+            seed=self.seed,
+            key=key,
+            account=self.cache.account,
+            answer_model=self._answer_model,
+            service_tier=service_tier,
         )
 
     # Message Batches
@@ -502,9 +392,9 @@ class ScriptedAPI:
             reply = outcome if isinstance(outcome, Reply) else Reply()
             messages_route = Route(endpoint="messages", provider="anthropic", prefix="")
             try:
-                valid = _validate(params, messages_route)
+                valid = validate(params, messages_route)
                 message = self._message(key, reply, valid, service_tier="batch")
-            except (_InvalidRequestError, PromptError) as invalid:
+            except (InvalidRequestError, PromptError) as invalid:
                 fail = Fail(status=400, message=str(invalid))
             else:
                 return {"type": "succeeded", "message": message.as_json()}

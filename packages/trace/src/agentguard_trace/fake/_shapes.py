@@ -1,4 +1,4 @@
-"""The URL shapes the fake answers, and how each provider frames answers and errors.
+"""The shapes of requests and answers: URLs, bodies, and each provider's framing.
 
 First-party (``/v1/messages...``, also under a prefix such as Foundry's ``/anthropic``, and
 what ``AnthropicAWS`` and ``AnthropicGoogleCloud`` send to a ``base_url``), Bedrock
@@ -121,6 +121,60 @@ def route(raw_path: str) -> Route | None:
             return Route(endpoint="count_tokens", provider="vertex", prefix=match["prefix"])
         return Route(endpoint="messages", provider="vertex", prefix=match["prefix"], model=model)
     return None
+
+
+class InvalidRequestError(Exception):
+    """A request the API would reject with 400 ``invalid_request_error``."""
+
+
+def _require_messages(body: Mapping[str, object]) -> None:
+    messages = body.get("messages")
+    if "messages" not in body:
+        raise InvalidRequestError("messages: Field required")
+    if not isinstance(messages, list):
+        raise InvalidRequestError("messages: Input should be a valid list")
+    if not messages:
+        raise InvalidRequestError("messages: at least one message is required")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequestError(f"messages.{i}: Input should be a valid dictionary")
+        if message.get("role") not in ("user", "assistant"):
+            raise InvalidRequestError(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        if "content" not in message:
+            raise InvalidRequestError(f"messages.{i}.content: Field required")
+        if not isinstance(message["content"], (str, list)):
+            raise InvalidRequestError(f"messages.{i}.content: Input should be a valid list")
+
+
+def validate(body: object, route: Route) -> dict[str, object]:
+    """The body of a Messages or token-counting request, as the model will see it.
+
+    Bedrock and Vertex name the model in the URL (then it is added to the body) and need
+    ``anthropic_version`` in the body; Bedrock's URL says whether to stream.
+    """
+    if not isinstance(body, dict):
+        raise InvalidRequestError("Input should be a valid dictionary")
+    if route.model is not None:
+        if "anthropic_version" not in body:
+            raise InvalidRequestError("anthropic_version: Field required")
+        body = {**body, "model": route.model}
+    model = body.get("model")
+    if "model" not in body:
+        raise InvalidRequestError("model: Field required")
+    if not isinstance(model, str):
+        raise InvalidRequestError("model: Input should be a valid string")
+    _require_messages(body)
+    if route.endpoint == "messages":
+        max_tokens = body.get("max_tokens")
+        if "max_tokens" not in body:
+            raise InvalidRequestError("max_tokens: Field required")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            raise InvalidRequestError("max_tokens: Input should be a valid integer")
+        if max_tokens < 1:
+            raise InvalidRequestError("max_tokens: Input should be greater than or equal to 1")
+        if not isinstance(body.get("stream", False), bool):
+            raise InvalidRequestError("stream: Input should be a valid boolean")
+    return body
 
 
 def request_id_header(provider: Provider) -> str:

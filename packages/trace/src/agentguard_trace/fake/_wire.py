@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from agentguard_trace.fake._prompt import CacheOutcome
+    from agentguard_trace.fake._script import Reply
 
 _ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _WORDS: Final = (
@@ -297,3 +301,94 @@ def sse_stream(events: Iterator[Event]) -> Iterator[bytes]:
     """The events as server-sent events, named by their ``type``."""
     for event in events:
         yield sse(str(event["type"]), event)
+
+
+def requested(
+    body: Mapping[str, object], name: str, allowed: tuple[str, ...] | None = None
+) -> str | None:
+    """A string option of the request (``speed``, ``inference_geo``) that usage reports."""
+    value = body.get(name)
+    if not isinstance(value, str) or (allowed is not None and value not in allowed):
+        return None
+    return value
+
+
+def reply_message(
+    reply: Reply,
+    body: Mapping[str, object],
+    *,
+    seed: int,
+    key: object,
+    account: Callable[[str, Mapping[str, object]], CacheOutcome],
+    answer_model: Callable[[str], str],
+    service_tier: str = "standard",
+) -> Message:
+    """The message a :class:`Reply` step makes of a valid request.
+
+    Args:
+        reply: The scripted reply; its ``None`` fields are derived from the request.
+        body: The request, with its ``model`` (Bedrock and Vertex name it in the URL).
+        seed: The server's seed, for derived texts and ids.
+        key: Makes the ids: the request number, or the batch and custom id.
+        account: Splits the input tokens between the prompt cache and fresh input.
+        answer_model: The model the answer names, from the requested one.
+        service_tier: ``usage.service_tier`` unless the reply names one.
+
+    Raises:
+        PromptError: The request's ``cache_control`` is malformed.
+    """
+    model = str(body["model"])
+    max_tokens = body["max_tokens"]
+    assert isinstance(max_tokens, int)
+    stop_reason = reply.stop_reason
+    text = reply.text
+    if text is None and reply.tool_use is None:
+        text = derived_text(seed, body)
+        if estimate_output_tokens(text, None) > max_tokens and stop_reason is None:
+            text = text[: max_tokens * 4]
+            stop_reason = "max_tokens"
+    content: list[Mapping[str, object]] = []
+    if text:
+        content.append({"type": "text", "text": text})
+    tool = reply.tool_use
+    if tool is not None:
+        tool_id = tool.id or make_id("toolu_01", seed, "toolu", key)
+        content.append(
+            {"type": "tool_use", "id": tool_id, "name": tool.name, "input": dict(tool.input)}
+        )
+    if reply.input_tokens is None:
+        outcome = account(model, body)
+        input_tokens = outcome.input_tokens
+        read = outcome.cache_read_input_tokens
+        write_5m, write_1h = outcome.cache_write_5m_tokens, outcome.cache_write_1h_tokens
+    else:
+        input_tokens = reply.input_tokens
+        read = reply.cache_read_input_tokens or 0
+        write_5m, write_1h = reply.cache_write_5m_tokens or 0, reply.cache_write_1h_tokens or 0
+    output_tokens = reply.output_tokens
+    if output_tokens is None:
+        output_tokens = estimate_output_tokens(text or "", tool.input if tool else None)
+        output_tokens += reply.thinking_tokens or 0
+    if stop_reason is None:
+        stop_reason = "tool_use" if tool is not None else "end_turn"
+    usage = Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_input_tokens=read,
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+        service_tier=reply.service_tier or service_tier,
+        thinking_tokens=reply.thinking_tokens,
+        web_search_requests=reply.web_search_requests,
+        web_fetch_requests=reply.web_fetch_requests,
+        speed=reply.speed or requested(body, "speed", ("standard", "fast")),
+        inference_geo=reply.inference_geo or requested(body, "inference_geo"),
+    )
+    return Message(
+        id=make_id("msg_01", seed, "msg", key),
+        model=reply.model or answer_model(model),
+        content=tuple(content),
+        stop_reason=stop_reason,
+        stop_sequence=reply.stop_sequence,
+        usage=usage,
+    )
