@@ -219,11 +219,17 @@ def test_answer_model_takes_a_callable_and_rejects_anything_else() -> None:
         FakeAnthropicServer(answer_model=42)  # type: ignore[arg-type]  # the misuse under test
 
 
-def test_misused_usage_fields_fail_fast() -> None:
+def test_misused_usage_fields_and_batch_steps_fail_fast(server: FakeAnthropicServer) -> None:
     with pytest.raises(ValueError, match="part of output_tokens"):
         Reply(output_tokens=5, thinking_tokens=6)
     with pytest.raises(ValueError, match="web_search_requests"):
         Reply(web_search_requests=-1)
+    with pytest.raises(ValueError, match="polls_in_progress"):
+        Batch(polls_in_progress=-1)
+    with pytest.raises(TypeError, match="'lost'"):
+        Batch(outcomes={"a": "lost"})  # type: ignore[dict-item]  # the misuse under test
+    server.enqueue(Reply(), Batch(), Reply())
+    assert [type(step) for step in server.pending] == [Reply, Reply, Batch]
 
 
 # The beta path
@@ -661,6 +667,20 @@ def test_batch_list_pages_newest_first_and_delete_forgets(
     assert first_page.has_more
     assert listed == [busy, *reversed(created)]
     assert (deleted.id, deleted.type) == (created[0], "message_batch_deleted")
+
+
+def test_batch_timestamps_run_on_the_injected_wall_clock() -> None:
+    now = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    with (
+        FakeAnthropicServer(wall_clock=lambda: now) as fake,
+        anthropic.Anthropic(base_url=fake.url, api_key="k") as sdk,
+    ):
+        created = sdk.messages.batches.create(requests=batch_requests("a"))
+        ended = sdk.messages.batches.retrieve(created.id)
+
+    assert created.created_at.isoformat() == "2026-01-01T00:00:00+00:00"
+    assert (created.expires_at - created.created_at).total_seconds() == 24 * 3600
+    assert ended.ended_at == created.created_at
 
 
 def test_malformed_batches_are_rejected_with_400(client: anthropic.Anthropic) -> None:
