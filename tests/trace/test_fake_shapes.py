@@ -515,6 +515,12 @@ FIRST_PARTY_CLIENTS: dict[str, tuple[FirstPartyFactory, str]] = {
         ),
         "/v1/messages",
     ),
+    "bedrock_mantle": (
+        lambda url: anthropic.AnthropicBedrockMantle(
+            base_url=url, api_key="k", aws_region="us-east-1"
+        ),
+        "/v1/messages",
+    ),
     "google_cloud": (
         lambda url: anthropic.AnthropicGoogleCloud(
             base_url=url, token_provider=lambda: "t", project="p", location="us-east5"

@@ -27,7 +27,8 @@ and ``output_tokens_details`` on ``message_delta``)::
 
 URL shapes, each recorded as the request's ``provider``: the first-party ones
 (``/v1/messages``, also ``?beta=true`` and under a prefix such as Foundry's
-``/anthropic``, which ``AnthropicAWS`` and ``AnthropicGoogleCloud`` use too); Bedrock's
+``/anthropic``; ``AnthropicAWS``, ``AnthropicBedrockMantle`` and ``AnthropicGoogleCloud``
+send them too when given a ``base_url``); Bedrock's
 ``/model/{model}/invoke`` and ``/invoke-with-response-stream`` (AWS event-stream frames,
 Bedrock's error bodies and ``x-amzn-ErrorType``)::
 

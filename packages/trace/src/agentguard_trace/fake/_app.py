@@ -356,7 +356,8 @@ class ScriptedAPI:
 
     def _batch_json(self, request: Request, where: Route, stored: StoredBatch) -> object:
         base = str(request.base_url).rstrip("/")
-        return stored.as_json(f"{base}{where.prefix}/v1/messages/batches/{stored.id}/results")
+        url = f"{base}{where.prefix}/v1/messages/batches/{stored.id}/results"
+        return self.batches.as_json(stored, url)
 
     def _create_batch(self, request: Request, body: object, where: Route) -> Response:
         requests = parse_requests(body)

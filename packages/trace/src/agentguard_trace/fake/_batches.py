@@ -194,6 +194,11 @@ class BatchStore:
             change(stored, self._wall_clock())
             return stored
 
+    def as_json(self, stored: StoredBatch, results_url: str) -> dict[str, object]:
+        """The ``message_batch`` object, read while no other request changes it."""
+        with self._lock:
+            return stored.as_json(results_url)
+
     def delete(self, batch_id: str) -> None:
         """Forget an ended batch.
 
