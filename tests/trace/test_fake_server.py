@@ -567,6 +567,9 @@ json_values = st.recursive(
 )
 
 
+VERTEX_MODELS = "/projects/p/locations/us-east5/publishers/anthropic/models"
+
+
 def test_fuzzed_bodies_never_get_a_5xx() -> None:
     with (
         FakeAnthropicServer(min_cacheable_tokens=1) as fake,
@@ -582,8 +585,18 @@ def test_fuzzed_bodies_never_get_a_5xx() -> None:
                 {"model": "m", "max_tokens": 9, "messages": body},
                 {"model": "m", "max_tokens": 9, "system": body, "tools": body, "messages": nested},
             ):
-                response = http.post("/v1/messages", content=json.dumps(payload).encode())
-                assert response.status_code in (200, 400), response.text
+                versioned = payload
+                if isinstance(payload, dict):
+                    versioned = {**payload, "anthropic_version": "2023-06-01"}
+                for path, sent in (
+                    ("/v1/messages", payload),
+                    ("/model/m/invoke", versioned),
+                    (f"{VERTEX_MODELS}/m:rawPredict", versioned),
+                    ("/v1/messages/batches", {"requests": [{"custom_id": "a", "params": payload}]}),
+                    ("/v1/messages/batches", {"requests": payload}),
+                ):
+                    response = http.post(path, content=json.dumps(sent).encode())
+                    assert response.status_code in (200, 400), (path, response.text)
 
         check()
 

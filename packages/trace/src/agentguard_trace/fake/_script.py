@@ -1,10 +1,22 @@
-"""Script steps: what the fake server answers, one queued step per ``POST /v1/messages``."""
+"""Script steps: what the fake server answers, one queued step per Messages request.
+
+:class:`Batch` steps script Message Batches and sit in a queue of their own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
+
+Speed: TypeAlias = Literal["standard", "fast"]
+"""The ``usage.speed`` values the Messages API sends."""
+ServiceTier: TypeAlias = Literal["standard", "priority", "batch"]
+"""The ``usage.service_tier`` values the Messages API sends."""
+BatchOutcome: TypeAlias = Literal["expired", "canceled"]
+"""A batch request that was never processed, as its result type names it."""
+Provider: TypeAlias = Literal["anthropic", "bedrock", "vertex"]
+"""The URL shapes the fake server answers."""
 
 StopReason: TypeAlias = Literal[
     "end_turn",
@@ -95,7 +107,45 @@ class Reply:
     cache_write_1h_tokens: int | None = None
     """Input tokens written to the 1-hour cache (``ephemeral_1h_input_tokens``)."""
     model: str | None = None
-    """The model named in the answer; ``None`` echoes the requested one."""
+    """The model named in the answer; ``None`` echoes the requested one, or what the
+    server's ``answer_model`` makes of it."""
+    thinking_tokens: int | None = None
+    """Output tokens spent thinking (``usage.output_tokens_details.thinking_tokens``). They
+    are part of ``output_tokens``: an estimated output adds them, a scripted one includes
+    them. ``None`` sends no ``output_tokens_details``."""
+    web_search_requests: int | None = None
+    """Web searches the server ran (``usage.server_tool_use.web_search_requests``);
+    ``None`` with ``web_fetch_requests`` also ``None`` sends no ``server_tool_use``."""
+    web_fetch_requests: int | None = None
+    """Web fetches the server ran (``usage.server_tool_use.web_fetch_requests``)."""
+    speed: Speed | None = None
+    """``usage.speed``; ``None`` sends the request's ``speed``, none if it has none."""
+    service_tier: ServiceTier | None = None
+    """``usage.service_tier``; ``None`` sends ``"standard"``, or ``"batch"`` in a batch."""
+    inference_geo: str | None = None
+    """``usage.inference_geo``, where the answer was computed (e.g. ``"us"``); ``None``
+    sends the request's ``inference_geo``, none if it has none."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+            "thinking_tokens",
+            "web_search_requests",
+            "web_fetch_requests",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"Reply({name}={value}) must not be negative")
+        output, thinking = self.output_tokens, self.thinking_tokens
+        if output is not None and thinking is not None and thinking > output:
+            raise ValueError(
+                f"Reply(thinking_tokens={thinking}) is part of output_tokens={output}, so "
+                "it cannot be larger; leave output_tokens=None to add it to an estimate"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,9 +242,44 @@ class Delay:
             raise ValueError(f"Delay(seconds={self.seconds}) must not be negative")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """How the next Message Batch created on the server is processed.
+
+    Each request's result comes from ``outcomes`` by its ``custom_id``: a :class:`Reply`
+    succeeds (with ``service_tier`` ``"batch"`` unless the reply names one), a :class:`Fail`
+    or :class:`FailMidStream` errors with the API's error body, ``"expired"`` and
+    ``"canceled"`` were never processed. A request not named gets ``default``. Batches
+    created with no ``Batch`` queued end at once with every request answered as a plain
+    request with an empty queue would be.
+    """
+
+    outcomes: Mapping[str, Answer | BatchOutcome] = field(default_factory=dict)
+    """Results by ``custom_id``."""
+    default: Answer | BatchOutcome | None = None
+    """The result of requests not in ``outcomes``; ``None`` is the derived reply."""
+    polls_in_progress: int = 0
+    """How many retrievals answer ``processing_status: "in_progress"`` before the batch
+    ends; meanwhile ``cancel`` moves it to ``"canceling"`` and the next retrieval ends it
+    with its unprocessed requests ``canceled``."""
+
+    def __post_init__(self) -> None:
+        if self.polls_in_progress < 0:
+            raise ValueError(f"Batch(polls_in_progress={self.polls_in_progress}) is negative")
+        for custom_id, outcome in self.outcomes.items():
+            if not isinstance(outcome, (Reply, Fail, FailMidStream)) and outcome not in (
+                "expired",
+                "canceled",
+            ):
+                raise TypeError(
+                    f"Batch outcome for {custom_id!r} must be a Reply, Fail, FailMidStream, "
+                    f"'expired' or 'canceled', not {outcome!r}"
+                )
+
+
 Answer: TypeAlias = Reply | Fail | FailMidStream
 """A step that answers a request."""
-Step: TypeAlias = Reply | Fail | FailMidStream | Delay
+Step: TypeAlias = Reply | Fail | FailMidStream | Delay | Batch
 """Anything :meth:`FakeAnthropicServer.enqueue` accepts."""
 
 
@@ -211,9 +296,9 @@ class RecordedRequest:
     ``idempotency-key``, ...); credentials are never recorded."""
     body: object
     """The JSON body, or ``None`` when it was not valid JSON."""
-    step: Answer | None
-    """The script step that answered; ``None`` for the default reply and for requests
-    rejected as malformed."""
+    step: Answer | Batch | None
+    """The script step that answered (the :class:`Batch` for a batch created by one);
+    ``None`` for the default reply, other requests and requests rejected as malformed."""
     delay_s: float
     """The scripted delay before the answer."""
     status: int
@@ -222,3 +307,11 @@ class RecordedRequest:
     """The ``request-id`` header sent back."""
     stream: bool
     """Whether the request asked for a stream."""
+    query: str = ""
+    """The raw query string, e.g. ``beta=true`` from the SDK's ``client.beta`` resources."""
+    provider: Provider = "anthropic"
+    """The URL shape the request used: ``"anthropic"`` (``/v1/...``, also under a prefix
+    as Foundry sends it), ``"bedrock"`` (``/model/{model}/invoke...``) or ``"vertex"``
+    (``/projects/.../models/{model}:rawPredict``)."""
+    model: str | None = None
+    """The model asked for, from the body or, for Bedrock and Vertex, from the URL."""

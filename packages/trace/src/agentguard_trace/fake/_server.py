@@ -5,17 +5,32 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Final
 
 import uvicorn
 
-from agentguard_trace.fake._app import ScriptedAPI
+from agentguard_trace.fake._app import AnswerModel, ScriptedAPI
 from agentguard_trace.fake._script import RecordedRequest, Step
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+DATED_MODELS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
+        "claude-haiku-4-5": "claude-haiku-4-5-20251001",
+        "claude-opus-4-5": "claude-opus-4-5-20251101",
+        "claude-opus-4-1": "claude-opus-4-1-20250805",
+        "claude-opus-4-0": "claude-opus-4-20250514",
+        "claude-sonnet-4-0": "claude-sonnet-4-20250514",
+        "claude-3-7-sonnet-latest": "claude-3-7-sonnet-20250219",
+        "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+    }
+)
+"""Model aliases and the dated model the API answers with; ``answer_model=DATED_MODELS``
+makes the fake answer like that."""
 
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 5.0
@@ -24,11 +39,13 @@ _STOP_TIMEOUT_S = 5.0
 class FakeAnthropicServer:
     """A local Anthropic Messages API for tests, examples and demos.
 
-    It answers ``POST /v1/messages`` (plain and streamed) and
-    ``POST /v1/messages/count_tokens`` with the bytes the real API sends, so the real
-    ``anthropic`` SDK parses its answers into its own types and exceptions. Queued script
-    steps answer requests in order; with the queue empty, a reply derived from the request
-    and the seed answers, with prompt caching emulated (see ``agentguard_trace.fake``).
+    It answers ``POST /v1/messages`` (plain and streamed, also with ``?beta=true``),
+    ``POST /v1/messages/count_tokens`` and the Message Batches endpoints with the bytes
+    the real API sends, so the real ``anthropic`` SDK parses its answers into its own types
+    and exceptions; Bedrock's and Vertex's URL shapes too, and the first-party ones under a
+    prefix (Foundry's ``/anthropic``). Queued script steps answer requests in order; with
+    the queue empty, a reply derived from the request and the seed answers, with prompt
+    caching emulated (see ``agentguard_trace.fake``).
 
     Example:
         >>> with FakeAnthropicServer(seed=7) as server:  # doctest: +SKIP
@@ -45,6 +62,10 @@ class FakeAnthropicServer:
             minimum is 1024 tokens for most models, 2048 or 4096 for some).
         shutdown_timeout_s: How long :meth:`stop` lets a slow answer finish before it is
             cancelled.
+        answer_model: The model an answer names, from the requested one: a mapping (models
+            not in it are echoed; :data:`DATED_MODELS` answers aliases with dated models),
+            a callable, or ``None`` to echo. A :class:`Reply` naming a ``model`` wins.
+        wall_clock: Unix seconds, for the timestamps of Message Batches.
     """
 
     def __init__(
@@ -56,8 +77,16 @@ class FakeAnthropicServer:
         clock: Callable[[], float] = time.monotonic,
         min_cacheable_tokens: int = 1024,
         shutdown_timeout_s: float = 1.0,
+        answer_model: AnswerModel = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._api = ScriptedAPI(seed=seed, clock=clock, min_cacheable_tokens=min_cacheable_tokens)
+        self._api = ScriptedAPI(
+            seed=seed,
+            clock=clock,
+            wall_clock=wall_clock,
+            min_cacheable_tokens=min_cacheable_tokens,
+            answer_model=answer_model,
+        )
         self._host = host
         self._requested_port = port
         self._shutdown_timeout_s = shutdown_timeout_s
@@ -95,7 +124,7 @@ class FakeAnthropicServer:
 
     @property
     def pending(self) -> tuple[Step, ...]:
-        """The queued steps not yet used."""
+        """The queued steps not yet used: Messages steps first, then :class:`Batch` steps."""
         return self._api.pending
 
     @property
@@ -104,18 +133,20 @@ class FakeAnthropicServer:
         return self._thread is not None and self._thread.is_alive()
 
     def enqueue(self, *steps: Step) -> None:
-        """Queue steps; each ``POST /v1/messages`` uses the next answer in order.
+        """Queue steps; each Messages request (any provider's shape) uses the next answer.
 
-        A :class:`Delay` holds the answer that follows it. ``count_tokens`` and malformed
-        requests use no steps.
+        A :class:`Delay` holds the answer that follows it. A :class:`Batch` goes to a queue
+        of its own and scripts the next batch created. ``count_tokens``, the other batch
+        endpoints and malformed requests use no steps.
 
         Raises:
-            TypeError: A step is not a ``Reply``, ``Fail``, ``FailMidStream`` or ``Delay``.
+            TypeError: A step is not a ``Reply``, ``Fail``, ``FailMidStream``, ``Delay`` or
+                ``Batch``.
         """
         self._api.enqueue(*steps)
 
     def reset(self) -> None:
-        """Forget queued steps, recorded requests, the request counter and the prompt cache.
+        """Forget queued steps, recorded requests, the counter, the prompt cache and batches.
 
         After a reset the server answers exactly like a new one with the same seed.
         """

@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from agentguard_trace.fake._prompt import CacheOutcome
+    from agentguard_trace.fake._script import Reply
 
 _ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _WORDS: Final = (
@@ -77,6 +81,12 @@ def make_id(prefix: str, *parts: object, length: int = 22) -> str:
     return prefix + "".join(chars)
 
 
+def make_uuid(*parts: object) -> str:
+    """A deterministic UUID-shaped id, as AWS request ids look."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
 def derived_text(seed: int, body: Mapping[str, object]) -> str:
     """A short sentence chosen by ``seed`` and the request body: same inputs, same text."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -94,36 +104,71 @@ def estimate_output_tokens(text: str, tool_input: Mapping[str, object] | None) -
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
-    """The usage numbers of one answer."""
+    """The usage numbers of one answer; ``None`` fields are not sent."""
 
     input_tokens: int
     output_tokens: int
     cache_read_input_tokens: int
     cache_write_5m_tokens: int
     cache_write_1h_tokens: int
+    service_tier: str = "standard"
+    thinking_tokens: int | None = None
+    web_search_requests: int | None = None
+    web_fetch_requests: int | None = None
+    speed: str | None = None
+    inference_geo: str | None = None
 
-    def as_json(self, *, output_tokens: int | None = None) -> dict[str, object]:
-        """The ``usage`` object of a message (``output_tokens`` overridable for streams)."""
+    def _input_json(self) -> dict[str, object]:
         return {
             "input_tokens": self.input_tokens,
             "cache_creation_input_tokens": self.cache_write_5m_tokens + self.cache_write_1h_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
+        }
+
+    def _counted_json(self) -> dict[str, object]:
+        """What accrues while the answer is generated: output, thinking, server tool use."""
+        counted: dict[str, object] = {"output_tokens": self.output_tokens}
+        if self.web_search_requests is not None or self.web_fetch_requests is not None:
+            counted["server_tool_use"] = {
+                "web_search_requests": self.web_search_requests or 0,
+                "web_fetch_requests": self.web_fetch_requests or 0,
+            }
+        if self.thinking_tokens is not None:
+            counted["output_tokens_details"] = {"thinking_tokens": self.thinking_tokens}
+        return counted
+
+    def as_json(self) -> dict[str, object]:
+        """The ``usage`` object of a message."""
+        usage = {
+            **self._input_json(),
             "cache_creation": {
                 "ephemeral_5m_input_tokens": self.cache_write_5m_tokens,
                 "ephemeral_1h_input_tokens": self.cache_write_1h_tokens,
             },
-            "output_tokens": self.output_tokens if output_tokens is None else output_tokens,
-            "service_tier": "standard",
+            **self._counted_json(),
+            "service_tier": self.service_tier,
         }
+        if self.speed is not None:
+            usage["speed"] = self.speed
+        if self.inference_geo is not None:
+            usage["inference_geo"] = self.inference_geo
+        return usage
+
+    def start_json(self) -> dict[str, object]:
+        """The ``usage`` of ``message_start``: input, tier, speed and geo; 1 output token.
+
+        What accrues later (server tool use, thinking) is left to ``message_delta``,
+        whose usage type has no tier, speed or geo: those only come here.
+        """
+        usage = self.as_json()
+        usage.pop("server_tool_use", None)
+        usage.pop("output_tokens_details", None)
+        usage["output_tokens"] = min(1, self.output_tokens)
+        return usage
 
     def delta_json(self) -> dict[str, object]:
         """The ``usage`` of ``message_delta``: cumulative totals, as the API sends them."""
-        return {
-            "input_tokens": self.input_tokens,
-            "cache_creation_input_tokens": self.cache_write_5m_tokens + self.cache_write_1h_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "output_tokens": self.output_tokens,
-        }
+        return {**self._input_json(), **self._counted_json()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,24 +220,25 @@ def text_chunks(text: str) -> list[str]:
     ]
 
 
-def _block_events(index: int, block: Mapping[str, object]) -> Iterator[bytes]:
+Event = Mapping[str, object]
+"""One Messages stream event; its ``type`` is the SSE event name."""
+
+
+def _block_events(index: int, block: Mapping[str, object]) -> Iterator[Event]:
     if block["type"] == "tool_use":
-        start = {**block, "input": {}}
-        yield sse("content_block_start", _start(index, start))
+        yield _start(index, {**block, "input": {}})
         partial = json.dumps(block["input"], separators=(",", ":"), ensure_ascii=False)
         deltas = [""] + [
             partial[i : i + _JSON_CHARS_PER_DELTA]
             for i in range(0, len(partial), _JSON_CHARS_PER_DELTA)
         ]
         for chunk in deltas:
-            yield sse(
-                "content_block_delta", _delta(index, "input_json_delta", "partial_json", chunk)
-            )
+            yield _delta(index, "input_json_delta", "partial_json", chunk)
     else:
-        yield sse("content_block_start", _start(index, {**block, "text": ""}))
+        yield _start(index, {**block, "text": ""})
         for chunk in text_chunks(str(block["text"])):
-            yield sse("content_block_delta", _delta(index, "text_delta", "text", chunk))
-    yield sse("content_block_stop", {"type": "content_block_stop", "index": index})
+            yield _delta(index, "text_delta", "text", chunk)
+    yield {"type": "content_block_stop", "index": index}
 
 
 def _start(index: int, block: Mapping[str, object]) -> dict[str, object]:
@@ -203,48 +249,146 @@ def _delta(index: int, kind: str, key: str, value: str) -> dict[str, object]:
     return {"type": "content_block_delta", "index": index, "delta": {"type": kind, key: value}}
 
 
-def message_start(message: Message) -> bytes:
+def message_start(message: Message) -> Event:
     """``message_start``: the message without content, its input usage and 1 output token."""
     started = {
         **message.as_json(),
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": message.usage.as_json(output_tokens=min(1, message.usage.output_tokens)),
+        "usage": message.usage.start_json(),
     }
-    return sse("message_start", {"type": "message_start", "message": started})
+    return {"type": "message_start", "message": started}
 
 
-def stream_events(message: Message) -> Iterator[bytes]:
-    """Every event of a streamed answer, from ``message_start`` to ``message_stop``."""
+def stream_events(message: Message, *, stop: Mapping[str, object] | None = None) -> Iterator[Event]:
+    """Every event of a streamed answer, from ``message_start`` to ``message_stop``.
+
+    Args:
+        message: The answer.
+        stop: Fields added to ``message_stop`` (Bedrock adds its invocation metrics).
+    """
     yield message_start(message)
+    ping = {"type": "ping"}
     for index, block in enumerate(message.content):
         events = _block_events(index, block)
         yield next(events)
         if index == 0:
-            yield sse("ping", {"type": "ping"})
+            yield ping
         yield from events
     if not message.content:
-        yield sse("ping", {"type": "ping"})
+        yield ping
     delta = {"stop_reason": message.stop_reason, "stop_sequence": message.stop_sequence}
-    yield sse(
-        "message_delta",
-        {"type": "message_delta", "delta": delta, "usage": message.usage.delta_json()},
-    )
-    yield sse("message_stop", {"type": "message_stop"})
+    yield {"type": "message_delta", "delta": delta, "usage": message.usage.delta_json()}
+    yield {"type": "message_stop", **(stop or {})}
 
 
-def broken_stream_events(
-    message: Message, after_deltas: int, error: Mapping[str, object]
-) -> Iterator[bytes]:
-    """The start of a streamed answer, then ``event: error`` after ``after_deltas`` deltas."""
+def broken_stream_events(message: Message, after_deltas: int) -> Iterator[Event]:
+    """The start of a streamed answer, up to ``after_deltas`` deltas; the error comes next."""
     sent = 0
     for event in stream_events(message):
-        if event.startswith(b"event: content_block_delta"):
+        kind = event["type"]
+        if kind == "content_block_delta":
             if sent >= after_deltas:
-                break
+                return
             sent += 1
-        elif event.startswith((b"event: content_block_stop", b"event: message_delta")):
-            break
+        elif kind in ("content_block_stop", "message_delta"):
+            return
         yield event
-    yield sse("error", error)
+
+
+def sse_stream(events: Iterator[Event]) -> Iterator[bytes]:
+    """The events as server-sent events, named by their ``type``."""
+    for event in events:
+        yield sse(str(event["type"]), event)
+
+
+def requested(
+    body: Mapping[str, object], name: str, allowed: tuple[str, ...] | None = None
+) -> str | None:
+    """A string option of the request (``speed``, ``inference_geo``) that usage reports."""
+    value = body.get(name)
+    if not isinstance(value, str) or (allowed is not None and value not in allowed):
+        return None
+    return value
+
+
+def reply_message(
+    reply: Reply,
+    body: Mapping[str, object],
+    *,
+    seed: int,
+    key: object,
+    account: Callable[[str, Mapping[str, object]], CacheOutcome],
+    answer_model: Callable[[str], str],
+    service_tier: str = "standard",
+) -> Message:
+    """The message a :class:`Reply` step makes of a valid request.
+
+    Args:
+        reply: The scripted reply; its ``None`` fields are derived from the request.
+        body: The request, with its ``model`` (Bedrock and Vertex name it in the URL).
+        seed: The server's seed, for derived texts and ids.
+        key: Makes the ids: the request number, or the batch and custom id.
+        account: Splits the input tokens between the prompt cache and fresh input.
+        answer_model: The model the answer names, from the requested one.
+        service_tier: ``usage.service_tier`` unless the reply names one.
+
+    Raises:
+        PromptError: The request's ``cache_control`` is malformed.
+    """
+    model = str(body["model"])
+    max_tokens = body["max_tokens"]
+    assert isinstance(max_tokens, int)
+    stop_reason = reply.stop_reason
+    text = reply.text
+    if text is None and reply.tool_use is None:
+        text = derived_text(seed, body)
+        if estimate_output_tokens(text, None) > max_tokens and stop_reason is None:
+            text = text[: max_tokens * 4]
+            stop_reason = "max_tokens"
+    content: list[Mapping[str, object]] = []
+    if text:
+        content.append({"type": "text", "text": text})
+    tool = reply.tool_use
+    if tool is not None:
+        tool_id = tool.id or make_id("toolu_01", seed, "toolu", key)
+        content.append(
+            {"type": "tool_use", "id": tool_id, "name": tool.name, "input": dict(tool.input)}
+        )
+    if reply.input_tokens is None:
+        outcome = account(model, body)
+        input_tokens = outcome.input_tokens
+        read = outcome.cache_read_input_tokens
+        write_5m, write_1h = outcome.cache_write_5m_tokens, outcome.cache_write_1h_tokens
+    else:
+        input_tokens = reply.input_tokens
+        read = reply.cache_read_input_tokens or 0
+        write_5m, write_1h = reply.cache_write_5m_tokens or 0, reply.cache_write_1h_tokens or 0
+    output_tokens = reply.output_tokens
+    if output_tokens is None:
+        output_tokens = estimate_output_tokens(text or "", tool.input if tool else None)
+        output_tokens += reply.thinking_tokens or 0
+    if stop_reason is None:
+        stop_reason = "tool_use" if tool is not None else "end_turn"
+    usage = Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_input_tokens=read,
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+        service_tier=reply.service_tier or service_tier,
+        thinking_tokens=reply.thinking_tokens,
+        web_search_requests=reply.web_search_requests,
+        web_fetch_requests=reply.web_fetch_requests,
+        speed=reply.speed or requested(body, "speed", ("standard", "fast")),
+        inference_geo=reply.inference_geo or requested(body, "inference_geo"),
+    )
+    return Message(
+        id=make_id("msg_01", seed, "msg", key),
+        model=reply.model or answer_model(model),
+        content=tuple(content),
+        stop_reason=stop_reason,
+        stop_sequence=reply.stop_sequence,
+        usage=usage,
+    )
