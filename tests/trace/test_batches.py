@@ -12,7 +12,7 @@ from genai_prices import Usage, calc_price
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard.testing import capture_events
-from agentguard_trace import instrument
+from agentguard_trace import _batches, instrument
 from agentguard_trace.fake import Batch, Fail, FakeAnthropicServer, Reply
 
 MODEL = "claude-opus-4-8"
@@ -36,6 +36,12 @@ OUTCOMES = Batch(
         "req-3": "expired",
     }
 )
+
+
+@pytest.fixture(autouse=True)
+def _forget_batches() -> None:
+    """The fake numbers batches from its seed, so each test's batch ids repeat: forget them."""
+    _batches._seen.clear()
 
 
 def batch_price() -> float:

@@ -425,6 +425,7 @@ def test_bad_usage_is_logged_once_per_episode(bus: Bus, caplog: pytest.LogCaptur
     from agentguard_trace import _calls
 
     _calls._BAD_USAGE.recovered("agentguard.trace.usage")  # a fresh episode for this test
+    caplog.clear()
     body = {
         "id": "msg_1",
         "type": "message",
