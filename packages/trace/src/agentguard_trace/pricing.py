@@ -74,7 +74,8 @@ _PLATFORMS: Final = {
 _COUNT_NAMES: Final = (*DIMENSIONS, "web_fetch_requests")
 _DATE_SUFFIX: Final = re.compile(r"[-@]\d{8}$")
 _BEDROCK_PREFIX: Final = re.compile(r"^(?:[a-z]{2,6}(?:-[a-z]{2,4})?\.)?anthropic\.")
-_BEDROCK_VERSION: Final = re.compile(r"-v\d+(?::\d+)?$")
+_BEDROCK_VERSION: Final = re.compile(r"(?<!^claude)-v\d+(?::\d+)?$")
+"""Bedrock's model version (``-v1:0``), not the name of Claude 2 (``claude-v2:1``)."""
 _VERTEX_DATE: Final = re.compile(r"@(\d{8})$")
 _MAX_CACHED: Final = 4096
 
