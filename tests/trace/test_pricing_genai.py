@@ -10,14 +10,27 @@ both lifetimes, long context, web searches, fast mode, batch), must agree with
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from datetime import time as dtime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import genai_prices
 import pytest
 from genai_prices import Usage
 from genai_prices.data import providers
+from genai_prices.data_snapshot import DataSnapshot
+from genai_prices.types import (
+    ClauseEquals,
+    ConditionalPrice,
+    ModelInfo,
+    ModelPrice,
+    Provider,
+    Tier,
+    TieredPrices,
+    TimeOfDateConstraint,
+)
 
+from agentguard_trace import _genai
 from agentguard_trace.pricing import (
     CallCost,
     CallUsage,
@@ -26,9 +39,6 @@ from agentguard_trace.pricing import (
     TokenCountError,
     normalize_model,
 )
-
-if TYPE_CHECKING:
-    from genai_prices.types import ModelInfo
 
 PLATFORMS = {"anthropic": "anthropic", "bedrock": "aws", "vertex": "google"}
 """Our platform names and the genai-prices provider whose data prices each."""
@@ -462,3 +472,80 @@ def test_call_usage_rejects_bad_counts_naming_the_field(field: str, value: objec
 def test_call_usage_rejects_a_speed_that_is_not_a_string() -> None:
     with pytest.raises(TypeError, match="speed"):
         CallUsage(speed=1)  # type: ignore[arg-type]  # the point: a wrong type
+
+
+# Caching by request time, and data genai-prices cannot apply
+
+
+def test_alternating_request_times_resolve_each_dated_window_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    original = ModelInfo.calc_price
+
+    def counting(self: ModelInfo, *args: Any, **kwargs: Any) -> Any:
+        calls.append(self.id)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelInfo, "calc_price", counting)
+    table = PriceTable()
+    usage = CallUsage(input_tokens=1_000, service_tier="batch")
+    before, after = (datetime(2026, 10, d, tzinfo=timezone.utc).timestamp() for d in (13, 14))
+    table.price("claude-opus-4-5", usage, at_unix_s=before)
+    table.price("claude-opus-4-5", usage, at_unix_s=after)
+    resolved = len(calls)
+    assert resolved > 0
+    for _ in range(50):
+        first = table.price("claude-opus-4-5", usage, at_unix_s=before)
+        second = table.price("claude-opus-4-5", usage, at_unix_s=after)
+        assert first is not None and second is not None
+        assert (first.total_usd, second.total_usd) == (0.005, 0.0025)
+    assert len(calls) == resolved
+
+
+def _snapshot_with(*models: ModelInfo) -> DataSnapshot:
+    provider = Provider(id="anthropic", name="Anthropic", api_pattern="x", models=list(models))
+    return DataSnapshot(providers=[provider], from_auto_update=False)
+
+
+def test_prices_genai_prices_cannot_apply_leave_the_model_unpriced_without_raising(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Tiers one token apart: no tier holds two input counts, so no rate can be derived.
+    close = ModelPrice(
+        input_mtok=TieredPrices(
+            base=Decimal(1),
+            tiers=[Tier(start=5, price=Decimal(2)), Tier(start=6, price=Decimal(3))],
+        ),
+        output_mtok=Decimal(1),
+    )
+    model = ModelInfo(id="claude-close", match=ClauseEquals(equals="claude-close"), prices=close)
+    monkeypatch.setattr(_genai, "bundled_snapshot", lambda: _snapshot_with(model))
+    table = PriceTable()
+    for _ in range(3):
+        assert table.price("claude-close", CallUsage(input_tokens=10)) is None
+    assert not table.is_priced("claude-close")
+    warnings = [r for r in caplog.records if "claude-close" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_time_of_day_price_is_resolved_for_each_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    off_peak = ConditionalPrice(
+        constraint=TimeOfDateConstraint(start_time=dtime(16, 30), end_time=dtime(0, 30)),
+        prices=ModelPrice(input_mtok=Decimal(1), output_mtok=Decimal(1)),
+    )
+    model = ModelInfo(
+        id="claude-off-peak",
+        match=ClauseEquals(equals="claude-off-peak"),
+        prices=[
+            ConditionalPrice(prices=ModelPrice(input_mtok=Decimal(2), output_mtok=Decimal(1))),
+            off_peak,
+        ],
+    )
+    monkeypatch.setattr(_genai, "bundled_snapshot", lambda: _snapshot_with(model))
+    table = PriceTable()
+    usage = CallUsage(input_tokens=1_000_000)
+    day = datetime(2026, 12, 1, 12, tzinfo=timezone.utc).timestamp()
+    evening = datetime(2026, 12, 1, 17, tzinfo=timezone.utc).timestamp()
+    totals = [table.price("claude-off-peak", usage, at_unix_s=t) for t in (day, evening, day)]
+    assert [c.total_usd if c else None for c in totals] == [2.0, 1.0, 2.0]

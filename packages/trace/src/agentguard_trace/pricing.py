@@ -34,6 +34,7 @@ The exceptions::
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -78,6 +79,9 @@ _BEDROCK_VERSION: Final = re.compile(r"(?<!^claude)-v\d+(?::\d+)?$")
 """Bedrock's model version (``-v1:0``), not the name of Claude 2 (``claude-v2:1``)."""
 _VERTEX_DATE: Final = re.compile(r"@(\d{8})$")
 _MAX_CACHED: Final = 4096
+_Key: TypeAlias = tuple[str, str, str | None, str | None]
+"""Model, platform, speed and service tier: what selects a model's rates besides the time."""
+_logger = logging.getLogger("agentguard.trace")
 
 PriceParts: TypeAlias = tuple[
     float, float, float, float, float, float, float, float, bool, tuple[str, ...]
@@ -257,7 +261,8 @@ class PriceTable:
         self._provider = provider
         self._clock = time.time if clock is None else clock
         self._overrides = load_overrides(overrides)
-        self._cache: dict[tuple[str, str, str | None, str | None], _Entry] = {}
+        self._cache: dict[_Key, _Entry] = {}
+        self._windows: dict[_Key, tuple[_Entry, ...]] = {}
 
     def is_priced(self, model: str, *, provider: str | None = None) -> bool:
         """Whether calls to ``model`` can be priced.
@@ -415,18 +420,25 @@ class PriceTable:
             return None
         return parts[0], parts[1], parts[2], parts[3], parts[4], parts[6], parts[7]
 
-    def _entry(
-        self, key: tuple[str, str, str | None, str | None], at_unix_s: float | None
-    ) -> _Entry:
+    def _entry(self, key: _Key, at_unix_s: float | None) -> _Entry:
         """The cached entry for ``key`` valid at the request time, resolved when there is none."""
         at = self._clock() if at_unix_s is None else at_unix_s
         entry = self._cache.get(key)
         if entry is not None and entry.valid_from_s <= at < entry.valid_until_s:
             return entry
+        # Calls on both sides of a dated price (Message Batches results priced at their
+        # request time beside live calls) keep each window's rates instead of resolving anew.
+        for other in self._windows.get(key, ()):
+            if other.valid_from_s <= at < other.valid_until_s:
+                self._cache[key] = other
+                return other
         if len(self._cache) >= _MAX_CACHED:
             self._cache.clear()
+            self._windows.clear()
         entry = self._resolve(*key, at)
         self._cache[key] = entry
+        if entry.dated and entry.valid_from_s < entry.valid_until_s:
+            self._windows[key] = (*self._windows.get(key, ()), entry)
         return entry
 
     def _resolve(
@@ -460,7 +472,13 @@ class PriceTable:
             fallback = (f"provider={provider}",)
         if found is None:
             return _Entry(None, (), dated=False)
-        resolved = _genai.resolve(*found, context, at)
+        try:
+            resolved = _genai.resolve(*found, context, at)
+        except (ValueError, ArithmeticError) as exc:
+            # Prices genai-prices itself cannot apply (none for Claude): unpriced, never raised
+            # into the agent's call. Logged once: the answer is cached.
+            _logger.warning("cannot price %r on %s: %s", model, provider, exc)
+            return _Entry(None, (), dated=False)
         unpriced = fallback + tuple(labels[pair] for pair in resolved.unapplied)
         dated = resolved.valid_from_s != -math.inf or resolved.valid_until_s != math.inf
         return _Entry(
