@@ -29,6 +29,8 @@ from genai_prices.types import (
     TieredPrices,
     TimeOfDateConstraint,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentguard_trace import _genai
 from agentguard_trace.pricing import (
@@ -208,6 +210,47 @@ def assert_unpriced_is_what_genai_prices_leaves_out(
     label = f"service_tier={usage.service_tier}" if usage.service_tier else f"speed={usage.speed}"
     varied = theirs.model_price != standard.model_price
     assert (label in cost.unpriced) is not varied, where
+
+
+usages = st.builds(
+    CallUsage,
+    input_tokens=st.integers(0, 400_000),
+    output_tokens=st.integers(0, 128_000),
+    cache_read_tokens=st.integers(0, 400_000),
+    cache_write_5m_tokens=st.integers(0, 200_000),
+    cache_write_1h_tokens=st.integers(0, 200_000),
+    web_search_requests=st.integers(0, 50),
+    web_fetch_requests=st.integers(0, 50),
+    speed=st.sampled_from([None, "standard", "fast"]),
+    service_tier=st.sampled_from([None, "standard", "batch"]),
+)
+PRICES = PriceTable()
+
+
+@settings(max_examples=400)
+@given(
+    case=st.sampled_from(MODELS),
+    usage=usages,
+    when=st.datetimes(
+        min_value=datetime(2026, 1, 1),
+        max_value=datetime(2027, 6, 1),
+        timezones=st.just(timezone.utc),
+    ),
+)
+def test_any_usage_at_any_time_costs_what_calc_price_says(
+    case: tuple[str, str, ModelInfo], usage: CallUsage, when: datetime
+) -> None:
+    platform, name, _ = case
+    cost = PRICES.price(name, usage, provider=platform, at_unix_s=when.timestamp())
+    theirs = genai_prices.calc_price(
+        genai_usage(usage),
+        name,
+        provider_id=PLATFORMS[platform],
+        genai_request_timestamp=when,
+        price_context=price_context(usage) or None,
+    )
+    assert cost is not None
+    assert cost.total_usd == float(theirs.total_price)
 
 
 # Every reported dimension
