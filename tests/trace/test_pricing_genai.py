@@ -421,6 +421,7 @@ def test_an_unknown_platform_fails_naming_the_known_ones() -> None:
             "claude-sonnet-4-20250514",
         ),
         ("claude-sonnet-4-5@20250929", "vertex", "claude-sonnet-4-5-20250929"),
+        ("claude-3-5-sonnet-v2@20241022", "vertex", "claude-3-5-sonnet-20241022"),
         ("publishers/anthropic/models/claude-haiku-4-5@20251001", "vertex",
          "claude-haiku-4-5-20251001"),
         ("claude-sonnet-4-5-20250929", "anthropic", "claude-sonnet-4-5-20250929"),

@@ -77,7 +77,8 @@ _DATE_SUFFIX: Final = re.compile(r"[-@]\d{8}$")
 _BEDROCK_PREFIX: Final = re.compile(r"^(?:[a-z]{2,6}(?:-[a-z]{2,4})?\.)?anthropic\.")
 _BEDROCK_VERSION: Final = re.compile(r"(?<!^claude)-v\d+(?::\d+)?$")
 """Bedrock's model version (``-v1:0``), not the name of Claude 2 (``claude-v2:1``)."""
-_VERTEX_DATE: Final = re.compile(r"@(\d{8})$")
+_VERTEX_DATE: Final = re.compile(r"(?:-v\d+)?@(\d{8})$")
+"""Vertex's date (``@20250929``) and its version (``claude-3-5-sonnet-v2@20241022``)."""
 _MAX_CACHED: Final = 4096
 _Key: TypeAlias = tuple[str, str, str | None, str | None]
 """Model, platform, speed and service tier: what selects a model's rates besides the time."""
