@@ -15,6 +15,7 @@ from bench._harness import Report
 BENCHMARKS = {
     "bus": "bench.bench_bus",
     "trace": "bench.bench_trace",
+    "pricing": "bench.bench_pricing",
     "classify": "bench.bench_classify",
     "breaker": "bench.bench_breaker",
     "loopguard": "bench.bench_loopguard",

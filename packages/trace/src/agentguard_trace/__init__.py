@@ -42,10 +42,13 @@ from agentguard_trace._summary_model import (
 )
 from agentguard_trace.pricing import (
     CallCost,
+    CallUsage,
     PriceOverrides,
+    PriceParts,
     PriceTable,
     PriceTableError,
     TokenCountError,
+    normalize_model,
 )
 from agentguard_trace.runs import BudgetExceededError, Run, RunScope, ToolScope, tool, traced
 from agentguard_trace.summary import SessionRecorder, print_summary
@@ -54,10 +57,12 @@ __all__ = [
     "CSV_COLUMNS",
     "BudgetExceededError",
     "CallCost",
+    "CallUsage",
     "CostBreakdown",
     "ErrorCount",
     "ModelStats",
     "PriceOverrides",
+    "PriceParts",
     "PriceTable",
     "PriceTableError",
     "Run",
@@ -74,6 +79,7 @@ __all__ = [
     "ToolScope",
     "ToolStats",
     "instrument",
+    "normalize_model",
     "print_summary",
     "tool",
     "traced",

@@ -1,98 +1,102 @@
-"""The cost of one Anthropic call, in US dollars, from its token counts.
+"""The cost of one Anthropic call, in US dollars, by genai-prices' own calculation.
 
 Prices come from the data bundled with `genai-prices`_ (read from ``genai_prices.data``,
-never from the network) and from overrides, which win. Arithmetic is exact (integer
-per-token prices over a power of ten); the floats of :class:`CallCost` are each rounded once,
-at the end, so ``total_usd`` is the correctly rounded sum of the exact parts.
+never from the network) and from overrides, which win. A call is priced as genai-prices'
+``calc_price`` prices it (its dated prices, its price variants ``processing=batch`` and
+``speed=fast``, its long-context tiers, its per-search web search prices, its treatment of
+cache tokens), but in about a microsecond instead of its ~90: for each (platform, model, price
+context) the exact per-unit rates are derived once from genai-prices' own
+``ModelInfo.calc_price`` on one-unit usages, per tier (see ``_genai``), and cached until the
+next dated price; a call then costs integer arithmetic. The floats of :class:`CallCost` are
+each rounded once, at the end, so ``total_usd`` is the correctly rounded exact total.
 
-Anthropic's rules, applied where a price is missing (overrides, or a model genai-prices knows
-without cache prices): a 5-minute cache write costs 1.25 x the input price, a 1-hour cache
-write 2 x, a cache read 0.1 x. Long-context tiers ("prompts above 200k input tokens") are
-decided by the call's *total* input (uncached input + cache reads + cache writes); once a call
-crosses a threshold, every token of it (output and cache tokens included) is priced at that
-tier, as genai-prices does.
+A reported dimension genai-prices has no price for is never priced in silence: the call is
+priced as genai-prices prices it (a priority tier at standard prices, web searches at 0, a
+1-hour cache write at the 5-minute price) and :attr:`CallCost.unpriced` names what is left
+out, with :attr:`CallCost.complete` ``False``.
+
+Platforms (``provider``): ``anthropic`` (the first-party API), ``bedrock`` (genai-prices'
+``aws`` data, Bedrock model ids with their ``global.``/``us.`` prefixes priced as listed),
+``vertex`` (genai-prices' ``google`` data, with its own fallback to Anthropic's prices), and
+``foundry``, ``aws`` (Claude Platform on AWS) and ``google_cloud`` (Claude Platform on Google
+Cloud), for which genai-prices has no data: they are priced at Anthropic's first-party prices.
+A Bedrock model genai-prices' ``aws`` data does not list is priced at Anthropic's price of its
+normalized name and marked ``provider=bedrock`` in ``unpriced``.
 
 The exceptions::
 
     AgentGuardError
-    ├── PriceTableError (ValueError)   a price override is wrong; names the model and key
-    └── TokenCountError (ValueError)   a token count given to ``cost`` is not an int >= 0
+    ├── PriceTableError (ValueError)   a price override or platform is wrong; names model and key
+    └── TokenCountError (ValueError)   a count given to ``cost`` or ``CallUsage`` is not an int >= 0
 
 .. _genai-prices: https://github.com/pydantic/genai-prices
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import re
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from datetime import time as dtime
-from decimal import Context, Decimal, InvalidOperation, Overflow
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
-
-from genai_prices.types import StartDateConstraint, TieredPrices
+from typing import Final, TypeAlias
 
 from agentguard import AgentGuardError
-
-if TYPE_CHECKING:
-    from genai_prices.data_snapshot import DataSnapshot
-    from genai_prices.types import ModelInfo, ModelPrice
+from agentguard_trace import _genai
+from agentguard_trace._overrides import load_overrides
+from agentguard_trace._rates import DIMENSIONS, Levels
 
 __all__ = [
     "CallCost",
+    "CallUsage",
     "PriceOverrides",
+    "PriceParts",
     "PriceTable",
     "PriceTableError",
     "TokenCountError",
+    "normalize_model",
 ]
 
 PriceOverrides: TypeAlias = Mapping[str, Mapping[str, object]] | str | Path
 """Price overrides: ``{model: {key: value}}``, or the path of a TOML or JSON file holding it."""
 
-_PRICE_KEYS: Final = (
-    "input_mtok",
-    "output_mtok",
-    "cache_read_mtok",
-    "cache_write_5m_mtok",
-    "cache_write_1h_mtok",
-)
-_LONG_PREFIX: Final = "long_context_"
-_THRESHOLD_KEY: Final = "long_context_threshold_tokens"
-_ALLOWED_KEYS: Final = frozenset(
-    (*_PRICE_KEYS, *(_LONG_PREFIX + key for key in _PRICE_KEYS), _THRESHOLD_KEY)
-)
-_CACHE_MULTIPLIERS: Final = {
-    "cache_read_mtok": Decimal("0.1"),
-    "cache_write_5m_mtok": Decimal("1.25"),
-    "cache_write_1h_mtok": Decimal("2"),
+_PLATFORMS: Final = {
+    "anthropic": "anthropic",
+    "bedrock": "aws",
+    "vertex": "google",
+    "foundry": "anthropic",
+    "aws": "anthropic",
+    "google_cloud": "anthropic",
 }
+"""Each platform and the genai-prices provider whose data prices it."""
+_COUNT_NAMES: Final = (*DIMENSIONS, "web_fetch_requests")
 _DATE_SUFFIX: Final = re.compile(r"[-@]\d{8}$")
-_COUNT_NAMES: Final = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-)
-_MAX_CACHED_MODELS: Final = 4096
-# Every price is exact at 60 digits (tokens < 10**15 times prices of a few digits); the private
-# context keeps a caller's ``decimal.getcontext()`` from rounding our money.
-_CTX: Final = Context(prec=60, traps=[InvalidOperation, Overflow])
+_BEDROCK_PREFIX: Final = re.compile(r"^(?:[a-z]{2,6}(?:-[a-z]{2,4})?\.)?anthropic\.")
+_BEDROCK_VERSION: Final = re.compile(r"(?<!^claude)-v\d+(?::\d+)?$")
+"""Bedrock's model version (``-v1:0``), not the name of Claude 2 (``claude-v2:1``)."""
+_VERTEX_DATE: Final = re.compile(r"(?:-v\d+)?@(\d{8})$")
+"""Vertex's date (``@20250929``) and its version (``claude-3-5-sonnet-v2@20241022``)."""
+_MAX_CACHED: Final = 4096
+_Key: TypeAlias = tuple[str, str, str | None, str | None]
+"""Model, platform, speed and service tier: what selects a model's rates besides the time."""
+_logger = logging.getLogger("agentguard.trace")
+
+PriceParts: TypeAlias = tuple[
+    float, float, float, float, float, float, float, float, bool, tuple[str, ...]
+]
+""":meth:`PriceTable.price_parts`' answer, in :class:`CallCost`'s field order."""
 
 
 class PriceTableError(AgentGuardError, ValueError):
-    """A price override is wrong: a bad value, an unknown key, or an unreadable file.
+    """A price override is wrong (bad value, unknown key, unreadable file), or a platform is.
 
     Attributes:
         model: The model whose override is wrong, or ``None`` when the whole source is.
-        key: The offending key, or ``None`` when the whole entry or file is wrong.
+        key: The offending key (``"provider"`` for a platform), or ``None`` when the whole
+            entry or file is wrong.
     """
 
     def __init__(self, message: str, *, model: str | None = None, key: str | None = None) -> None:
@@ -102,7 +106,7 @@ class PriceTableError(AgentGuardError, ValueError):
 
 
 class TokenCountError(AgentGuardError, ValueError):
-    """A token count passed to :meth:`PriceTable.cost` is not an ``int`` >= 0.
+    """A count passed to :meth:`PriceTable.cost` or :class:`CallUsage` is not an ``int`` >= 0.
 
     Attributes:
         field: The name of the offending argument.
@@ -114,8 +118,58 @@ class TokenCountError(AgentGuardError, ValueError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallUsage:
+    """What the API reported one call used, in the Anthropic API's terms.
+
+    Raises:
+        TokenCountError: A count is not an ``int`` >= 0.
+        TypeError: ``speed`` or ``service_tier`` is not a string or ``None``.
+    """
+
+    input_tokens: int = 0
+    """Uncached input tokens (``usage.input_tokens``, which excludes cache reads and writes)."""
+    output_tokens: int = 0
+    """Output tokens, thinking included."""
+    cache_read_tokens: int = 0
+    """``usage.cache_read_input_tokens``."""
+    cache_write_5m_tokens: int = 0
+    """Tokens written to the cache with the 5-minute lifetime."""
+    cache_write_1h_tokens: int = 0
+    """Tokens written to the cache with the 1-hour lifetime."""
+    web_search_requests: int = 0
+    """``usage.server_tool_use.web_search_requests``: billed per search."""
+    web_fetch_requests: int = 0
+    """``usage.server_tool_use.web_fetch_requests``: Anthropic bills web fetches as the tokens
+    they add only, so they cost nothing by themselves."""
+    speed: str | None = None
+    """``usage.speed``: ``"fast"`` selects genai-prices' ``speed=fast`` variant."""
+    service_tier: str | None = None
+    """``usage.service_tier``: ``"batch"`` selects genai-prices' ``processing=batch`` variant;
+    ``"priority"`` has no price in genai-prices (the call is then marked incomplete)."""
+
+    def __post_init__(self) -> None:
+        _check_counts(self.counts())
+        for name in ("speed", "service_tier"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a string or None, got {value!r}")
+
+    def counts(self) -> tuple[int, int, int, int, int, int, int]:
+        """The seven counts in field order, as :meth:`PriceTable.price_parts` takes them."""
+        return (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_5m_tokens,
+            self.cache_write_1h_tokens,
+            self.web_search_requests,
+            self.web_fetch_requests,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallCost:
-    """What one call cost, split by kind of token, in US dollars."""
+    """What one call cost, split by component, in US dollars."""
 
     input_usd: float
     """Uncached input tokens."""
@@ -127,98 +181,70 @@ class CallCost:
     """Input tokens written to the cache with the 5-minute lifetime."""
     cache_write_1h_usd: float
     """Input tokens written to the cache with the 1-hour lifetime."""
+    web_search_usd: float = 0.0
+    """Server-side web searches (0 when unpriced: see :attr:`unpriced`)."""
     total_usd: float
-    """The whole call: the exact sum of the five parts, rounded once."""
+    """The whole call: the exact sum of the parts, rounded once."""
     without_cache_usd: float
     """The same call with every input token priced as uncached input (at the tier the call
-    falls in), plus the same output: what the call would have cost without prompt caching."""
+    falls in), plus the same output and web searches: what it would cost without caching."""
+    complete: bool = True
+    """Whether every dimension the API reported has a price of its own."""
+    unpriced: tuple[str, ...] = ()
+    """The reported dimensions left unpriced or priced by another dimension's price:
+    ``"service_tier=priority"``, ``"speed=fast"`` (a model without a fast variant),
+    ``"web_search_requests"`` (no search price), ``"cache_write_1h_tokens"`` (priced at the
+    5-minute write price), ``"provider=bedrock"`` (Anthropic's prices stood in)."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Rates:
-    """US dollars per token as exact integers over one power of ten, ``scale``.
-
-    A cost is ``rate * tokens / scale`` in Python ints: exact, and ``int / int`` is correctly
-    rounded to the nearest float, so nothing is rounded before the result is a float.
-    """
-
-    scale: int
-    input: int
-    output: int
-    cache_read: int
-    cache_write_5m: int
-    cache_write_1h: int
-
-
-@dataclass(frozen=True, slots=True)
-class _ModelPrices:
-    base: _Rates
-    tiers: tuple[tuple[int, _Rates], ...]
-    """``(threshold_tokens, rates)`` ascending; a tier applies when total input > threshold."""
-
-    def rates_for(self, total_input_tokens: int) -> _Rates:
-        for threshold, rates in reversed(self.tiers):
-            if total_input_tokens > threshold:
-                return rates
-        return self.base
-
-
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    prices: _ModelPrices | None
-    valid_until_s: float
-
-
-def _rates(per_mtok: Mapping[str, Decimal]) -> _Rates:
-    """Per-token rates from per-million prices, the cache ones derived when missing."""
-    base = per_mtok["input_mtok"]
-    full = {key: per_mtok.get(key, _CTX.multiply(base, m)) for key, m in _CACHE_MULTIPLIERS.items()}
-    per_token = [
-        _CTX.scaleb(price, -6)
-        for price in (
-            base,
-            per_mtok["output_mtok"],
-            full["cache_read_mtok"],
-            full["cache_write_5m_mtok"],
-            full["cache_write_1h_mtok"],
-        )
-    ]
-    digits = max(0, *(-int(rate.as_tuple().exponent) for rate in per_token))
-    scaled = [int(_CTX.scaleb(rate, digits)) for rate in per_token]
-    return _Rates(10**digits, *scaled)
+class _Entry:
+    levels: Levels | None
+    unpriced: tuple[str, ...]
+    dated: bool
+    """Whether the entry holds only between ``valid_from_s`` and ``valid_until_s``."""
+    valid_from_s: float = -math.inf
+    valid_until_s: float = math.inf
 
 
 class PriceTable:
-    """Prices Anthropic calls from genai-prices' bundled data, with overrides that win.
+    """Prices Anthropic calls by genai-prices' own calculation, with overrides that win.
 
-    Model names are matched as the API returns them: aliases (``claude-sonnet-4-5``) and dated
-    names (``claude-sonnet-4-5-20250929``) alike. An override for ``claude-x`` also prices
-    ``claude-x-20250101``. Prices resolved for a model are cached; genai-prices prices that
-    change on a known date are looked up again once that date has come.
+    Model names are matched by genai-prices as the API returns them: aliases
+    (``claude-sonnet-4-5``), dated names (``claude-sonnet-4-5-20250929``), Bedrock ids
+    (``global.anthropic.claude-sonnet-4-5-20250929-v1:0``) and Vertex names
+    (``claude-sonnet-4-5@20250929``). An override for ``claude-x`` also prices
+    ``claude-x-20250101`` and the Bedrock and Vertex names of it. Rates resolved for a model are
+    cached; genai-prices prices that change on a known date are resolved again for calls on the
+    other side of that date.
 
     genai-prices is never asked to update itself: this table reads the data bundled in the
     installed package and ignores any snapshot a ``genai_prices.UpdatePrices`` task fetched.
-    Where genai-prices knows no 1-hour cache write price (every current Claude model has one),
-    it is taken as 2 x the input price, and likewise 0.1 x for reads and 1.25 x for 5-minute
-    writes.
 
-    The trap: genai-prices gives some models a long-context tier (Claude Sonnet 4.5: above
-    200k input tokens, input 6.00 and output 22.50 per million) but not others that Anthropic
-    prices the same way with the 1M-context beta (Claude Sonnet 4, ``claude-sonnet-4-20250514``,
-    stays at 3.00 / 15.00). Give such a model an override with ``long_context_*`` keys.
+    The traps: genai-prices' data decides. Where a model has no 1-hour cache write price
+    (several Bedrock and Vertex entries), genai-prices prices 1-hour writes at its cache write
+    price, and the cost says so in ``unpriced``. Some models Anthropic prices with a
+    long-context tier (Claude Sonnet 4, ``claude-sonnet-4-20250514``, with the 1M-context beta)
+    have none in genai-prices: give such a model an override with ``long_context_*`` keys.
+
+    Hot paths: :meth:`price_parts` answers a plain tuple (no objects built); :meth:`parts` is
+    the older five-count form, kept for callers of it.
 
     Args:
         overrides: ``{model: {key: USD per million tokens}}`` or the path (``str`` or
             ``Path``) of a ``.toml`` or ``.json`` file holding the same. Keys: ``input_mtok``
             and ``output_mtok`` (required), ``cache_read_mtok``, ``cache_write_5m_mtok``,
-            ``cache_write_1h_mtok`` (derived from the input price when omitted), and for a
-            long-context tier ``long_context_threshold_tokens`` (an int: the tier applies when
-            the call's total input is above it) with ``long_context_input_mtok`` and
-            ``long_context_output_mtok`` (required with a threshold) and the optional
-            ``long_context_cache_*`` prices. An override replaces genai-prices' prices for that
-            model entirely.
-        provider: The genai-prices provider id whose models are looked up.
-        clock: Seconds since the epoch; decides which dated genai-prices price applies.
+            ``cache_write_1h_mtok`` (by Anthropic's rules 0.1 x, 1.25 x and 2 x the input
+            price when omitted), ``web_search_per_k`` (USD per 1,000 searches, Anthropic's $10
+            when omitted), and for a long-context tier ``long_context_threshold_tokens`` (an
+            int: the tier applies when the call's total input is above it) with
+            ``long_context_input_mtok`` and ``long_context_output_mtok`` (required with a
+            threshold) and the optional ``long_context_cache_*`` prices. An override replaces
+            genai-prices' prices for that model entirely, on every platform; it has no batch
+            or fast prices, so such calls to it are marked incomplete.
+        provider: The platform :meth:`cost`, :meth:`parts` and :meth:`is_priced` price for
+            (see the module docstring).
+        clock: Seconds since the epoch; the request time when a call gives none.
 
     Raises:
         PriceTableError: An override is negative, NaN, infinite, not a number, has an unknown
@@ -232,30 +258,115 @@ class PriceTable:
         provider: str = "anthropic",
         clock: Callable[[], float] | None = None,
     ) -> None:
+        _genai_provider(provider)
         self._provider = provider
         self._clock = time.time if clock is None else clock
-        self._overrides = _load_overrides(overrides)
-        self._cache: dict[str, _Cached] = {}
-        self._snapshot = _bundled_snapshot()
-        try:
-            self._snapshot.find_provider(None, provider, None)
-        except LookupError:
-            raise PriceTableError(
-                f"genai-prices knows no provider {provider!r}; pass a provider id such as "
-                f"'anthropic'",
-                key="provider",
-            ) from None
+        self._overrides = load_overrides(overrides)
+        self._cache: dict[_Key, _Entry] = {}
+        self._windows: dict[_Key, tuple[_Entry, ...]] = {}
 
-    def is_priced(self, model: str) -> bool:
+    def is_priced(self, model: str, *, provider: str | None = None) -> bool:
         """Whether calls to ``model`` can be priced.
 
         Args:
             model: The model name as the API returns it.
+            provider: The platform; the table's own when ``None``.
 
         Returns:
-            ``True`` when an override or genai-prices has input and output prices for it.
+            ``True`` when an override or genai-prices has prices for it.
         """
-        return self._lookup(model) is not None
+        platform = self._provider if provider is None else provider
+        key = (model, platform, None, None)
+        return self._entry(key, None).levels is not None
+
+    def price(
+        self,
+        model: str,
+        usage: CallUsage,
+        *,
+        provider: str = "anthropic",
+        at_unix_s: float | None = None,
+    ) -> CallCost | None:
+        """Price one call.
+
+        Args:
+            model: The model name as the API returns it (or the platform names it).
+            usage: What the API reported the call used.
+            provider: The platform that served it: ``anthropic``, ``bedrock``, ``vertex``,
+                ``foundry``, ``aws`` or ``google_cloud``.
+            at_unix_s: When the request was made (dated prices); now when ``None``.
+
+        Returns:
+            The cost, or ``None`` when the model is not priced (never a cost of $0 for it).
+
+        Raises:
+            PriceTableError: ``provider`` is unknown.
+        """
+        parts = self.price_parts(
+            model,
+            usage.counts(),
+            speed=usage.speed,
+            service_tier=usage.service_tier,
+            provider=provider,
+            at_unix_s=at_unix_s,
+        )
+        return None if parts is None else _call_cost(parts)
+
+    def price_parts(
+        self,
+        model: str,
+        counts: tuple[int, int, int, int, int, int, int],
+        *,
+        speed: str | None = None,
+        service_tier: str | None = None,
+        provider: str = "anthropic",
+        at_unix_s: float | None = None,
+    ) -> PriceParts | None:
+        """:meth:`price` as a plain tuple in :class:`CallCost`'s field order, for hot paths.
+
+        ``counts`` are :meth:`CallUsage.counts`: input, output, cache read, 5-minute write,
+        1-hour write, web searches, web fetches. They are not checked: pass ints >= 0.
+        """
+        key = (model, provider, speed, service_tier)
+        entry = self._cache.get(key)
+        if entry is None or (
+            entry.dated
+            and not (
+                entry.valid_from_s
+                <= (self._clock() if at_unix_s is None else at_unix_s)
+                < entry.valid_until_s
+            )
+        ):
+            entry = self._entry(key, at_unix_s)
+        levels = entry.levels
+        if levels is None:
+            return None
+        tokens, output, read, write_5m, write_1h, searches, _fetches = counts
+        all_input = tokens + read + write_5m + write_1h
+        rates = levels.rates_for(all_input)
+        input_usd = rates.input * tokens
+        output_usd = rates.output * output
+        read_usd = rates.cache_read * read
+        write_5m_usd = rates.cache_write_5m * write_5m
+        write_1h_usd = rates.cache_write_1h * write_1h
+        search_usd = rates.web_search * searches
+        rest = output_usd + search_usd + rates.request
+        scale = rates.scale
+        unpriced = entry.unpriced
+        if levels.missing:
+            unpriced += tuple(name for index, name in levels.missing if counts[index])
+        return (
+            input_usd / scale,
+            output_usd / scale,
+            read_usd / scale,
+            write_5m_usd / scale,
+            write_1h_usd / scale,
+            search_usd / scale,
+            (input_usd + read_usd + write_5m_usd + write_1h_usd + rest) / scale,
+            (rates.input * all_input + rest) / scale,
+            not unpriced,
+            unpriced,
+        )
 
     def cost(
         self,
@@ -267,7 +378,7 @@ class PriceTable:
         cache_write_5m_tokens: int = 0,
         cache_write_1h_tokens: int = 0,
     ) -> CallCost | None:
-        """Price one call.
+        """Price one call of the table's platform, now, from its token counts.
 
         Args:
             model: The model name as the API returns it.
@@ -290,284 +401,140 @@ class PriceTable:
             cache_read_tokens,
             cache_write_5m_tokens,
             cache_write_1h_tokens,
+            0,
+            0,
         )
-        for count in counts:
-            if type(count) is not int or count < 0:
-                _reject_counts(counts)
-        parts = self.parts(model, counts)
-        if parts is None:
-            return None
-        input_usd, output_usd, read_usd, write_5m_usd, write_1h_usd, total_usd, without = parts
-        return CallCost(
-            input_usd=input_usd,
-            output_usd=output_usd,
-            cache_read_usd=read_usd,
-            cache_write_5m_usd=write_5m_usd,
-            cache_write_1h_usd=write_1h_usd,
-            total_usd=total_usd,
-            without_cache_usd=without,
-        )
+        _check_counts(counts)
+        parts = self.price_parts(model, counts, provider=self._provider)
+        return None if parts is None else _call_cost(parts)
 
     def parts(
         self, model: str, counts: tuple[int, int, int, int, int]
     ) -> tuple[float, float, float, float, float, float, float] | None:
-        """:meth:`cost` as a plain tuple in :class:`CallCost`'s field order, for hot paths.
+        """:meth:`cost` as a plain tuple: the five token parts, the total, the cost without cache.
 
         ``counts`` are the five token counts in :meth:`cost`'s order, not checked: pass
-        ints >= 0 (``cost`` checks them).
+        ints >= 0. :meth:`price_parts` is the form with every dimension.
         """
-        (
-            input_tokens,
-            output_tokens,
-            cache_read_tokens,
-            cache_write_5m_tokens,
-            cache_write_1h_tokens,
-        ) = counts
-        prices = self._lookup(model)
-        if prices is None:
+        parts = self.price_parts(model, (*counts, 0, 0), provider=self._provider)
+        if parts is None:
             return None
-        all_input = input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
-        rates = prices.rates_for(all_input)
-        input_usd = rates.input * input_tokens
-        output_usd = rates.output * output_tokens
-        read_usd = rates.cache_read * cache_read_tokens
-        write_5m_usd = rates.cache_write_5m * cache_write_5m_tokens
-        write_1h_usd = rates.cache_write_1h * cache_write_1h_tokens
-        scale = rates.scale
-        return (
-            input_usd / scale,
-            output_usd / scale,
-            read_usd / scale,
-            write_5m_usd / scale,
-            write_1h_usd / scale,
-            (input_usd + output_usd + read_usd + write_5m_usd + write_1h_usd) / scale,
-            (rates.input * all_input + output_usd) / scale,
+        return parts[0], parts[1], parts[2], parts[3], parts[4], parts[6], parts[7]
+
+    def _entry(self, key: _Key, at_unix_s: float | None) -> _Entry:
+        """The cached entry for ``key`` valid at the request time, resolved when there is none."""
+        at = self._clock() if at_unix_s is None else at_unix_s
+        entry = self._cache.get(key)
+        if entry is not None and entry.valid_from_s <= at < entry.valid_until_s:
+            return entry
+        # Calls on both sides of a dated price (Message Batches results priced at their
+        # request time beside live calls) keep each window's rates instead of resolving anew.
+        for other in self._windows.get(key, ()):
+            if other.valid_from_s <= at < other.valid_until_s:
+                self._cache[key] = other
+                return other
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+            self._windows.clear()
+        entry = self._resolve(*key, at)
+        self._cache[key] = entry
+        if entry.dated and entry.valid_from_s < entry.valid_until_s:
+            self._windows[key] = (*self._windows.get(key, ()), entry)
+        return entry
+
+    def _resolve(
+        self, model: str, provider: str, speed: str | None, service_tier: str | None, at: float
+    ) -> _Entry:
+        genai_provider = _genai_provider(provider)
+        context: dict[str, str] = {}
+        labels: dict[tuple[str, str], str] = {}
+        if service_tier is not None and service_tier != "standard":
+            pair = (
+                ("processing", "batch")
+                if service_tier == "batch"
+                else ("service_tier", service_tier)
+            )
+            context[pair[0]] = pair[1]
+            labels[pair] = f"service_tier={service_tier}"
+        if speed is not None and speed != "standard":
+            context["speed"] = speed
+            labels[("speed", speed)] = f"speed={speed}"
+        name = normalize_model(model, provider)
+        for candidate in (model.lower(), name.lower(), _DATE_SUFFIX.sub("", name.lower())):
+            override = self._overrides.get(candidate)
+            if override is not None:
+                return _Entry(override, tuple(labels.values()), dated=False)
+        fallback: tuple[str, ...] = ()
+        found = _genai.find(genai_provider, model)
+        if found is None and name != model:
+            found = _genai.find(genai_provider, name)
+        if found is None and genai_provider != "anthropic":
+            found = _genai.find("anthropic", name)
+            fallback = (f"provider={provider}",)
+        if found is None:
+            return _Entry(None, (), dated=False)
+        try:
+            resolved = _genai.resolve(*found, context, at)
+        except (ValueError, ArithmeticError) as exc:
+            # Prices genai-prices itself cannot apply (none for Claude): unpriced, never raised
+            # into the agent's call. Logged once: the answer is cached.
+            _logger.warning("cannot price %r on %s: %s", model, provider, exc)
+            return _Entry(None, (), dated=False)
+        unpriced = fallback + tuple(labels[pair] for pair in resolved.unapplied)
+        dated = resolved.valid_from_s != -math.inf or resolved.valid_until_s != math.inf
+        return _Entry(
+            resolved.levels, unpriced, dated, resolved.valid_from_s, resolved.valid_until_s
         )
 
-    def _lookup(self, model: str) -> _ModelPrices | None:
-        cached = self._cache.get(model)
-        if cached is not None and (
-            cached.valid_until_s == math.inf or self._clock() < cached.valid_until_s
-        ):
-            return cached.prices
-        if len(self._cache) >= _MAX_CACHED_MODELS:
-            self._cache.clear()
-        fresh = self._resolve(model)
-        self._cache[model] = fresh
-        return fresh.prices
 
-    def _resolve(self, model: str) -> _Cached:
-        name = model.lower()
-        override = self._overrides.get(name)
-        if override is None:
-            override = self._overrides.get(_DATE_SUFFIX.sub("", name))
-        if override is not None:
-            return _Cached(override, math.inf)
-        try:
-            _, info = self._snapshot.find_provider_model(name, None, self._provider, None)
-        except LookupError:
-            return _Cached(None, math.inf)
-        now_s = self._clock()
-        at = datetime.fromtimestamp(now_s, tz=timezone.utc)
-        return _Cached(_from_genai(info.get_prices(at)), _valid_until(info, now_s))
+@lru_cache(maxsize=4096)
+def normalize_model(model: str, provider: str = "anthropic") -> str:
+    """The Anthropic name of a model as a platform names it, for labels and prices.
+
+    ``global.anthropic.claude-sonnet-4-5-20250929-v1:0`` (Bedrock, any region prefix, or an
+    inference-profile ARN ending in it) and ``claude-sonnet-4-5@20250929`` (Vertex) both give
+    ``claude-sonnet-4-5-20250929``; a first-party name comes back as it is. Every platform's
+    forms are recognized whatever ``provider`` says: they cannot be mistaken for each other.
+
+    Raises:
+        PriceTableError: ``provider`` is not a known platform.
+    """
+    _genai_provider(provider)
+    name = model.rsplit("/", 1)[-1]
+    if _BEDROCK_PREFIX.match(name):
+        name = _BEDROCK_VERSION.sub("", _BEDROCK_PREFIX.sub("", name))
+    return _VERTEX_DATE.sub(r"-\1", name)
 
 
-@cache
-def _bundled_snapshot() -> DataSnapshot:
-    """genai-prices' bundled data, never the process-wide snapshot an updater may replace."""
-    from genai_prices.data import providers
-    from genai_prices.data_snapshot import DataSnapshot
-
-    return DataSnapshot(providers=providers, from_auto_update=False)
-
-
-def _valid_until(info: ModelInfo, now_s: float) -> float:
-    """When the prices resolved at ``now_s`` may change: the next dated price, if any."""
-    if not isinstance(info.prices, list):
-        return math.inf
-    until = math.inf
-    for conditional in info.prices:
-        constraint = conditional.constraint
-        if constraint is None:
-            continue
-        if not isinstance(constraint, StartDateConstraint):
-            return now_s  # time-of-day prices: resolve on every call
-        start = datetime.combine(constraint.start_date, dtime(), tzinfo=timezone.utc).timestamp()
-        if start > now_s:
-            until = min(until, start)
-    return until
+def _genai_provider(provider: str) -> str:
+    genai_provider = _PLATFORMS.get(provider)
+    if genai_provider is None:
+        raise PriceTableError(
+            f"agentguard prices no provider {provider!r}; pass one of: {', '.join(_PLATFORMS)}",
+            key="provider",
+        )
+    return genai_provider
 
 
-def _from_genai(price: ModelPrice) -> _ModelPrices | None:
-    """Our rates from a genai-prices ``ModelPrice``; ``None`` without input or output price."""
-    by_key: dict[str, Decimal | TieredPrices | None] = {
-        "input_mtok": price.input_mtok,
-        "output_mtok": price.output_mtok,
-        "cache_read_mtok": price.cache_read_mtok,
-        "cache_write_5m_mtok": (
-            price.cache_write_mtok
-            if price.cache_write_5m_mtok is None
-            else price.cache_write_5m_mtok
-        ),
-        "cache_write_1h_mtok": price.cache_write_1h_mtok,
-    }
-    if by_key["input_mtok"] is None or by_key["output_mtok"] is None:
-        return None
-    thresholds = sorted(
-        {tier.start for p in by_key.values() if isinstance(p, TieredPrices) for tier in p.tiers}
+def _call_cost(parts: PriceParts) -> CallCost:
+    return CallCost(
+        input_usd=parts[0],
+        output_usd=parts[1],
+        cache_read_usd=parts[2],
+        cache_write_5m_usd=parts[3],
+        cache_write_1h_usd=parts[4],
+        web_search_usd=parts[5],
+        total_usd=parts[6],
+        without_cache_usd=parts[7],
+        complete=parts[8],
+        unpriced=parts[9],
     )
 
-    def at_level(threshold: int | None) -> _Rates:
-        level: dict[str, Decimal] = {}
-        for key, p in by_key.items():
-            if isinstance(p, TieredPrices):
-                applicable = [
-                    t.price for t in p.tiers if threshold is not None and t.start <= threshold
-                ]
-                level[key] = applicable[-1] if applicable else p.base
-            elif p is not None:
-                level[key] = p
-        return _rates(level)
 
-    return _ModelPrices(at_level(None), tuple((t, at_level(t)) for t in thresholds))
-
-
-def _reject_counts(counts: tuple[object, ...]) -> None:
-    for name, count in zip(_COUNT_NAMES, counts, strict=True):
+def _check_counts(counts: tuple[object, ...]) -> None:
+    for name, count in zip(_COUNT_NAMES, counts, strict=False):
         if type(count) is not int or count < 0:
             raise TokenCountError(
                 f"{name} must be an int >= 0, got {count!r}; pass 0 for a count the API left out",
                 field=name,
             )
-
-
-def _load_overrides(overrides: PriceOverrides | None) -> dict[str, _ModelPrices]:
-    if overrides is None:
-        return {}
-    source: object = (
-        _read_file(Path(overrides)) if isinstance(overrides, (str, Path)) else overrides
-    )
-    if not isinstance(source, Mapping):
-        raise PriceTableError(
-            f"price overrides must be a mapping of model to prices, or a file path; got "
-            f"{type(source).__name__}"
-        )
-    table: dict[str, _ModelPrices] = {}
-    for model, entry in source.items():
-        if not isinstance(model, str) or not model:
-            raise PriceTableError(
-                f"price override model names must be non-empty strings: {model!r}"
-            )
-        name = model.lower()
-        if name in table:
-            raise PriceTableError(
-                f"price override for model {model!r} is given twice (names ignore case)",
-                model=model,
-            )
-        table[name] = _parse_entry(model, entry)
-    return table
-
-
-def _read_file(path: Path) -> Any:
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".json"):
-        raise PriceTableError(f"price override file {str(path)!r} must end in .toml or .json")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PriceTableError(f"cannot read price override file {str(path)!r}: {exc}") from exc
-    try:
-        if suffix == ".json":
-            return json.loads(text)
-        return _parse_toml(text)
-    except ValueError as exc:  # json.JSONDecodeError and TOMLDecodeError are ValueErrors
-        raise PriceTableError(f"price override file {str(path)!r} is not valid: {exc}") from exc
-
-
-def _parse_toml(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            raise PriceTableError(
-                "reading a .toml price override file on Python 3.10 needs the 'tomli' package; "
-                "install it or use a .json file"
-            ) from None
-    parsed: dict[str, Any] = tomllib.loads(text)
-    return parsed
-
-
-def _parse_entry(model: str, entry: object) -> _ModelPrices:
-    if not isinstance(entry, Mapping):
-        raise PriceTableError(
-            f"price override for model {model!r} must be a mapping of keys to prices, got "
-            f"{type(entry).__name__}",
-            model=model,
-        )
-    for key in entry:
-        if key not in _ALLOWED_KEYS:
-            raise PriceTableError(
-                f"price override for model {model!r} has unknown key {key!r}; known keys: "
-                f"{', '.join(sorted(_ALLOWED_KEYS))}",
-                model=model,
-                key=str(key),
-            )
-    prices = {
-        key: _price(model, key, value) for key, value in entry.items() if key != _THRESHOLD_KEY
-    }
-    base = {key: prices[key] for key in _PRICE_KEYS if key in prices}
-    long = {key: prices[_LONG_PREFIX + key] for key in _PRICE_KEYS if _LONG_PREFIX + key in prices}
-    _require(model, base, ("input_mtok", "output_mtok"))
-    if _THRESHOLD_KEY not in entry:
-        if long:
-            key = _LONG_PREFIX + next(iter(long))
-            raise PriceTableError(
-                f"price override for model {model!r} has {key!r} but no {_THRESHOLD_KEY!r}",
-                model=model,
-                key=key,
-            )
-        return _ModelPrices(_rates(base), ())
-    threshold = entry[_THRESHOLD_KEY]
-    if type(threshold) is not int or threshold <= 0:
-        raise PriceTableError(
-            f"price override for model {model!r}: {_THRESHOLD_KEY!r} must be an int > 0 "
-            f"(tokens), got {threshold!r}",
-            model=model,
-            key=_THRESHOLD_KEY,
-        )
-    _require(model, long, ("input_mtok", "output_mtok"), prefix=_LONG_PREFIX)
-    return _ModelPrices(_rates(base), ((threshold, _rates(long)),))
-
-
-def _require(
-    model: str, prices: Mapping[str, Decimal], keys: tuple[str, ...], *, prefix: str = ""
-) -> None:
-    for key in keys:
-        if key not in prices:
-            raise PriceTableError(
-                f"price override for model {model!r} is missing {prefix + key!r}",
-                model=model,
-                key=prefix + key,
-            )
-
-
-def _price(model: str, key: str, value: object) -> Decimal:
-    """An exact, finite price >= 0 from an int, float or Decimal (floats by their repr)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise PriceTableError(
-            f"price override for model {model!r}: {key!r} must be a number (USD per million "
-            f"tokens), got {value!r}",
-            model=model,
-            key=key,
-        )
-    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    if not exact.is_finite() or exact < 0:
-        raise PriceTableError(
-            f"price override for model {model!r}: {key!r} must be a finite number >= 0, got "
-            f"{value!r}",
-            model=model,
-            key=key,
-        )
-    return exact
