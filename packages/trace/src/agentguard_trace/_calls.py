@@ -13,7 +13,7 @@ from agentguard import Bus
 from agentguard._episodes import FailureEpisodes
 from agentguard.context import current_run
 from agentguard.events import LLMCallFinished
-from agentguard_trace.pricing import CallUsage, normalize_model
+from agentguard_trace.pricing import normalize_model
 
 if TYPE_CHECKING:
     from agentguard_trace._ledger import RunLedger
@@ -30,7 +30,7 @@ CURRENT_CALL: contextvars.ContextVar[LLMCall | None] = contextvars.ContextVar(
 _UNPRICED: Final[tuple[None, ...]] = (None,) * 8
 """The cost parts of a call whose model has no price."""
 _FREE: Final[tuple[float, ...]] = (0.0,) * 8
-"""The cost parts of a failed call that reported no usage."""
+"""The cost parts of a failed call that reported no usage and names no model."""
 
 _logger = logging.getLogger("agentguard.trace")
 _BAD_USAGE: Final = FailureEpisodes(_logger)
@@ -216,17 +216,6 @@ class LLMCall:
             if value is not None:
                 setattr(self, name, value)
 
-    def _billed(self) -> bool:
-        """Whether the API reported anything it bills for."""
-        return bool(
-            self.input_tokens
-            or self.output_tokens
-            or self.cache_read_tokens
-            or self.cache_write_5m_tokens
-            or self.cache_write_1h_tokens
-            or self.web_search_requests
-        )
-
     def first_token(self) -> None:
         """Note the time of the first content of a stream (the first one noted counts)."""
         if self.first_token_s is None:
@@ -240,38 +229,40 @@ class LLMCall:
             self._done = True
         now = self._clock()
         run = self._run
-        usage = CallUsage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-            cache_write_5m_tokens=self.cache_write_5m_tokens,
-            cache_write_1h_tokens=self.cache_write_1h_tokens,
-            web_search_requests=self.web_search_requests,
-            web_fetch_requests=self.web_fetch_requests,
-            speed=self.speed,
-            service_tier=self.service_tier,
+        counts = (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_5m_tokens,
+            self.cache_write_1h_tokens,
+            self.web_search_requests,
+            self.web_fetch_requests,
         )
         provider = self.provider
+        price = self._prices.price_parts
         cost = None
         if self.request_model is not None and provider == "bedrock":
             # A Bedrock inference profile (``global.``, ``us.``) decides the price.
-            cost = self._prices.price(self.request_model, usage, provider=provider)
+            cost = price(
+                self.request_model,
+                counts,
+                speed=self.speed,
+                service_tier=self.service_tier,
+                provider=provider,
+            )
         if cost is None and self.model:
-            cost = self._prices.price(self.model, usage, provider=provider)
+            cost = price(
+                self.model,
+                counts,
+                speed=self.speed,
+                service_tier=self.service_tier,
+                provider=provider,
+            )
+        parts: tuple[float | None, ...]
         unpriced: str | None
         if cost is not None:
-            parts: tuple[float | None, ...] = (
-                cost.input_usd,
-                cost.output_usd,
-                cost.cache_read_usd,
-                cost.cache_write_5m_usd,
-                cost.cache_write_1h_usd,
-                cost.web_search_usd,
-                cost.total_usd,
-                cost.without_cache_usd,
-            )
-            complete, unpriced = cost.complete, ",".join(cost.unpriced) or None
-        elif not ok and not self._billed():
+            parts, complete, unpriced = cost[:8], cost[8], ",".join(cost[9]) or None
+        elif not ok and not any(counts):
             # A failed call of a model we cannot name (a batch result) cost nothing.
             parts, complete, unpriced = _FREE, True, None
         else:
