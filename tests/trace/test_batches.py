@@ -16,7 +16,7 @@ from agentguard_trace import _batches, instrument
 from agentguard_trace.fake import Batch, Fail, FakeAnthropicServer, Reply
 
 MODEL = "claude-opus-4-8"
-USAGE = {"input_tokens": 2_000, "output_tokens": 400, "cache_read_input_tokens": 1_000}
+SCRIPTED = Reply(model=MODEL, input_tokens=2_000, output_tokens=400, cache_read_input_tokens=1_000)
 REQUESTS: list[Any] = [
     {
         "custom_id": f"req-{i}",
@@ -30,8 +30,8 @@ REQUESTS: list[Any] = [
 ]
 OUTCOMES = Batch(
     outcomes={
-        "req-0": Reply(model=MODEL, **USAGE),  # type: ignore[arg-type]  # usage keys are Reply's
-        "req-1": Reply(model=MODEL, **USAGE),  # type: ignore[arg-type]  # usage keys are Reply's
+        "req-0": SCRIPTED,
+        "req-1": SCRIPTED,
         "req-2": Fail(status=400, message="max_tokens: too large"),
         "req-3": "expired",
     }

@@ -35,6 +35,15 @@ USAGE = {
 }
 
 
+REPORTED = {"input_tokens": 2_000, "output_tokens": 500, "cache_read_input_tokens": 1_000}
+
+
+def reply(usage: dict[str, int] = USAGE, **extra: Any) -> Reply:
+    """A scripted answer from ``ANSWERED`` with ``usage`` and any other ``Reply`` fields."""
+    values: dict[str, Any] = {"model": ANSWERED, **usage, **extra}
+    return Reply(**values)
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str
@@ -95,7 +104,7 @@ def client_of(platform: Platform, fake: FakeAnthropicServer, *, sync: bool, **op
 
 @pytest.fixture
 def scripted(fake: FakeAnthropicServer) -> FakeAnthropicServer:
-    fake.enqueue(*[Reply(text="On its way.", model=ANSWERED, **USAGE)] * 4)  # type: ignore[arg-type]  # usage keys are Reply's
+    fake.enqueue(*[reply(text="On its way.")] * 4)
     return fake
 
 
@@ -136,7 +145,7 @@ async def call_async(messages: Any, style: str, model: str) -> None:
 
 
 def only_call(events: Any) -> LLMCallFinished:
-    calls = events.of(LLMCallFinished)
+    calls: list[LLMCallFinished] = events.of(LLMCallFinished)
     assert len(calls) == 1, calls
     return calls[0]
 
@@ -192,7 +201,7 @@ def test_every_client_and_call_style_is_one_exact_event(
 def test_a_529_then_success_is_one_event_with_one_retry(
     fake: FakeAnthropicServer, bus: Bus, platform: Platform, where: str, style: str
 ) -> None:
-    fake.enqueue(Fail(status=529, retry_after_s=0.01), Reply(model=ANSWERED, **USAGE))  # type: ignore[arg-type]  # usage keys are Reply's
+    fake.enqueue(Fail(status=529, retry_after_s=0.01), reply())
     client = instrument(client_of(platform, fake, sync=True, max_retries=2), bus=bus)
     with capture_events(bus) as events, client:
         call_sync(resource(client.with_options(timeout=20.0), where), style, platform.requested)
@@ -206,7 +215,7 @@ def test_a_529_then_success_is_one_event_with_one_retry(
 def test_a_beta_stream_abandoned_midway_is_still_one_event(
     fake: FakeAnthropicServer, bus: Bus, where: str
 ) -> None:
-    fake.enqueue(Reply(text="word " * 200, model=ANSWERED, **USAGE))  # type: ignore[arg-type]  # usage keys are Reply's
+    fake.enqueue(reply(text="word " * 200))
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
         stream = resource(client, where).create(
@@ -221,7 +230,7 @@ def test_a_beta_stream_abandoned_midway_is_still_one_event(
 
 
 def test_raw_and_streaming_responses_are_measured(fake: FakeAnthropicServer, bus: Bus) -> None:
-    fake.enqueue(*[Reply(model=ANSWERED, **USAGE)] * 3)  # type: ignore[arg-type]  # usage keys are Reply's
+    fake.enqueue(*[reply()] * 3)
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     kwargs: dict[str, Any] = {"model": "claude-opus-4-8", "max_tokens": 64, "messages": MESSAGES}
     with capture_events(bus) as events, client:
@@ -258,7 +267,7 @@ def test_with_middleware_and_nested_copies_are_measured_once(
         seen.append("attempt")
         return call_next(request)
 
-    fake.enqueue(*[Reply(model=ANSWERED, **USAGE)] * 2)  # type: ignore[arg-type]  # usage keys are Reply's
+    fake.enqueue(*[reply()] * 2)
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
         if hasattr(client, "with_middleware"):
@@ -299,14 +308,11 @@ def genai_price(model: str, provider: str = "anthropic", **usage: Any) -> float:
     )
 
 
-REPORTED = {"input_tokens": 2_000, "output_tokens": 500, "cache_read_input_tokens": 1_000}
-
-
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
 def test_web_searches_are_a_cost_component_of_their_own(
     fake: FakeAnthropicServer, bus: Bus, streamed: bool
 ) -> None:
-    fake.enqueue(Reply(model=ANSWERED, web_search_requests=3, web_fetch_requests=2, **REPORTED))
+    fake.enqueue(reply(REPORTED, web_search_requests=3, web_fetch_requests=2))
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
         call_sync(
@@ -326,7 +332,7 @@ def test_web_searches_are_a_cost_component_of_their_own(
 def test_fast_mode_is_priced_by_the_fast_variant(
     fake: FakeAnthropicServer, bus: Bus, streamed: bool
 ) -> None:
-    fake.enqueue(Reply(model=ANSWERED, speed="fast", **REPORTED))
+    fake.enqueue(reply(REPORTED, speed="fast"))
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
         call_sync(client.messages, "create_stream" if streamed else "create", "claude-opus-4-8")
@@ -347,8 +353,8 @@ def test_fast_mode_is_priced_by_the_fast_variant(
 
 def test_what_has_no_price_marks_the_cost_incomplete(fake: FakeAnthropicServer, bus: Bus) -> None:
     fake.enqueue(
-        Reply(model=ANSWERED, service_tier="priority", **REPORTED),
-        Reply(model="claude-sonnet-4-6", speed="fast", **REPORTED),
+        reply(REPORTED, service_tier="priority"),
+        reply(REPORTED, model="claude-sonnet-4-6", speed="fast"),
     )
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
@@ -368,7 +374,7 @@ def test_what_has_no_price_marks_the_cost_incomplete(fake: FakeAnthropicServer, 
 def test_thinking_and_region_are_reported(
     fake: FakeAnthropicServer, bus: Bus, streamed: bool
 ) -> None:
-    fake.enqueue(Reply(model=ANSWERED, thinking_tokens=120, inference_geo="us", **REPORTED))
+    fake.enqueue(reply(REPORTED, thinking_tokens=120, inference_geo="us"))
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
         call_sync(client.messages, "create_stream" if streamed else "create", "claude-opus-4-8")
@@ -426,7 +432,7 @@ def test_bad_usage_is_logged_once_per_episode(bus: Bus, caplog: pytest.LogCaptur
 
     _calls._BAD_USAGE.recovered("agentguard.trace.usage")  # a fresh episode for this test
     caplog.clear()
-    body = {
+    body: dict[str, Any] = {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
@@ -482,7 +488,7 @@ def test_the_tool_runner_is_one_event_per_request(fake: FakeAnthropicServer, bus
 
 
 def test_parse_is_measured(fake: FakeAnthropicServer, bus: Bus) -> None:
-    fake.enqueue(Reply(model=ANSWERED, text='{"status": "shipped"}', **REPORTED))
+    fake.enqueue(reply(REPORTED, text='{"status": "shipped"}'))
     client = instrument(client_of(PLATFORMS[0], fake, sync=True), bus=bus)
     with capture_events(bus) as events, client:
         parsed = client.messages.parse(model="claude-opus-4-8", max_tokens=64, messages=MESSAGES)

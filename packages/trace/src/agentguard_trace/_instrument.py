@@ -287,7 +287,7 @@ def instrument(
     Raises:
         TypeError: ``client`` is not a client of the anthropic SDK.
     """
-    cls = type(client)
+    cls: type[Any] = type(client)
     if getattr(cls, _MARK, None) is not None:
         return client
     if isinstance(client, SyncAPIClient):
