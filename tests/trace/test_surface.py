@@ -180,15 +180,16 @@ def test_every_client_and_call_style_is_one_exact_event(
     with capture_events(bus) as events:
         if sync:
             client = instrument(client_of(platform, scripted, sync=True), bus=bus)
-            with client:
-                call_sync(resource(derive(client, how), where), style, platform.requested)
+            derived = derive(client, how)
+            with client, derived:  # a copy may hold an HTTP client of its own (anthropic 1.0)
+                call_sync(resource(derived, where), style, platform.requested)
         else:
 
             async def main() -> None:
                 client = instrument(client_of(platform, scripted, sync=False), bus=bus)
-                async with client:
-                    messages = resource(derive(client, how), where)
-                    await call_async(messages, style, platform.requested)
+                derived = derive(client, how)
+                async with client, derived:
+                    await call_async(resource(derived, where), style, platform.requested)
 
             asyncio.run(main())
     assert len(scripted.requests) == 1
