@@ -16,7 +16,7 @@ import httpx2
 from anthropic import Middleware
 
 from agentguard import Bus
-from agentguard_trace import instrument, tool
+from agentguard_trace import instrument, instrument_all, tool, uninstrument_all
 from bench._harness import Report, ns_per_call
 
 if TYPE_CHECKING:
@@ -126,6 +126,27 @@ def _block_ns(
     return best
 
 
+def _switch_ns(client: anthropic.Anthropic, request: dict[str, Any], bus: Bus) -> float:
+    """What ``instrument_all()`` adds to ``client``'s calls: blocks with it off and on in turn."""
+    best = {False: float("inf"), True: float("inf")}
+    try:
+        for _ in range(40):
+            for on in (False, True):
+                if on:
+                    instrument_all(bus=bus)
+                else:
+                    uninstrument_all()
+                best[on] = min(
+                    best[on],
+                    _block_ns({"call": lambda: client.messages.create(**request)}, rounds=1)[
+                        "call"
+                    ],
+                )
+    finally:
+        uninstrument_all()
+    return best[True] - best[False]
+
+
 class _NoopMiddleware(Middleware):
     def handle(self, request: APIRequest, call_next: CallNext) -> APIResponse[Any]:
         return call_next(request)
@@ -183,6 +204,13 @@ def run() -> Report:
             25,
             "us",
         )
+
+    report.target(
+        "instrument_all(): added per call to a client nobody instrumented",
+        _switch_ns(plain, request, bus) / 1000,
+        25,
+        "us",
+    )
 
     def work() -> int:
         return 1

@@ -25,7 +25,7 @@ tests, examples and the demo (extra ``fake``).
 
 from __future__ import annotations
 
-from agentguard_trace._instrument import instrument
+from agentguard_trace._instrument import instrument, instrument_all, uninstrument_all
 from agentguard_trace._summary_model import (
     CSV_COLUMNS,
     CostBreakdown,
@@ -79,8 +79,10 @@ __all__ = [
     "ToolScope",
     "ToolStats",
     "instrument",
+    "instrument_all",
     "normalize_model",
     "print_summary",
     "tool",
     "traced",
+    "uninstrument_all",
 ]

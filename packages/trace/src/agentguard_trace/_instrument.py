@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 import httpx2
 from anthropic._base_client import AsyncAPIClient, BaseClient, SyncAPIClient
@@ -48,7 +49,7 @@ from agentguard_trace._errors import error_kind
 from agentguard_trace._ledger import CURRENT_LEDGER
 from agentguard_trace.pricing import PriceTable
 
-__all__ = ["instrument"]
+__all__ = ["instrument", "instrument_all", "uninstrument_all"]
 
 _Client = TypeVar("_Client", bound=BaseClient[Any, Any])
 
@@ -176,13 +177,17 @@ def _route(options: Any) -> str | None:
     return None
 
 
-def _sync_class(cls: type[SyncAPIClient], tracer: _Tracer) -> type:
-    parent_request = cls.request
-    parent_sleep = cls._sleep_for_retry
+TracerOf: TypeAlias = Callable[[Any], "_Tracer | None"]
+"""Who measures a client's call: its ``instrument()`` tracer, the process-wide one, or none."""
+
+
+def _sync_methods(parent_request: Any, parent_sleep: Any, tracer_of: TracerOf) -> dict[str, Any]:
+    """``request`` and ``_sleep_for_retry`` of a sync client, measuring through ``tracer_of``."""
 
     def request(self: Any, cast_to: Any, options: Any, *, stream: bool = False, **rest: Any) -> Any:
         route = _route(options)
-        if route is None:
+        tracer = None if route is None else tracer_of(self)
+        if route is None or tracer is None:
             return parent_request(self, cast_to, options, stream=stream, **rest)
         if route != "call":
             result = parent_request(self, cast_to, options, stream=stream, **rest)
@@ -202,22 +207,22 @@ def _sync_class(cls: type[SyncAPIClient], tracer: _Tracer) -> type:
 
     def _sleep_for_retry(self: Any, **kwargs: Any) -> None:
         call = CURRENT_CALL.get()
-        if call is not None:
+        if call is not None and tracer_of(self) is not None:
             call.retries += 1
         parent_sleep(self, **kwargs)
 
-    return _subclass(cls, tracer, request=request, _sleep_for_retry=_sleep_for_retry)
+    return {"request": request, "_sleep_for_retry": _sleep_for_retry}
 
 
-def _async_class(cls: type[AsyncAPIClient], tracer: _Tracer) -> type:
-    parent_request = cls.request
-    parent_sleep = cls._sleep_for_retry
+def _async_methods(parent_request: Any, parent_sleep: Any, tracer_of: TracerOf) -> dict[str, Any]:
+    """``request`` and ``_sleep_for_retry`` of an async client, measuring through ``tracer_of``."""
 
     async def request(
         self: Any, cast_to: Any, options: Any, *, stream: bool = False, **rest: Any
     ) -> Any:
         route = _route(options)
-        if route is None:
+        tracer = None if route is None else tracer_of(self)
+        if route is None or tracer is None:
             return await parent_request(self, cast_to, options, stream=stream, **rest)
         if route != "call":
             result = await parent_request(self, cast_to, options, stream=stream, **rest)
@@ -237,11 +242,11 @@ def _async_class(cls: type[AsyncAPIClient], tracer: _Tracer) -> type:
 
     async def _sleep_for_retry(self: Any, **kwargs: Any) -> None:
         call = CURRENT_CALL.get()
-        if call is not None:
+        if call is not None and tracer_of(self) is not None:
             call.retries += 1
         await parent_sleep(self, **kwargs)
 
-    return _subclass(cls, tracer, request=request, _sleep_for_retry=_sleep_for_retry)
+    return {"request": request, "_sleep_for_retry": _sleep_for_retry}
 
 
 def _subclass(cls: type, tracer: _Tracer, **methods: Any) -> type:
@@ -291,15 +296,99 @@ def instrument(
     if getattr(cls, _MARK, None) is not None:
         return client
     if isinstance(client, SyncAPIClient):
-        tracer = _Tracer(bus or default_bus, _prices(prices), _provider(cls))
-        client.__class__ = _sync_class(cls, tracer)
+        methods = _sync_methods
     elif isinstance(client, AsyncAPIClient):
-        tracer = _Tracer(bus or default_bus, _prices(prices), _provider(cls))
-        client.__class__ = _async_class(cls, tracer)
+        methods = _async_methods
     else:
         raise TypeError(
             "instrument() takes a client of the anthropic SDK (anthropic.Anthropic, "
             "AsyncAnthropic, AnthropicBedrock, AnthropicVertex, AnthropicFoundry or their "
             f"async twins), got {cls.__qualname__}"
         )
+    tracer = _Tracer(bus or default_bus, _prices(prices), _provider(cls))
+    client.__class__ = _subclass(
+        cls, tracer, **methods(cls.request, cls._sleep_for_retry, lambda _: tracer)
+    )
     return client
+
+
+class _Everywhere:
+    """The process-wide switch: the SDK's two client base classes, patched once, reversibly."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.settings: tuple[Bus, PriceTable] | None = None
+        self.tracers: dict[type, _Tracer] = {}
+        self.originals: dict[tuple[type, str], Any] = {}
+
+    def tracer_of(self, client: Any) -> _Tracer | None:
+        """The process-wide tracer of ``client``'s class; ``None`` when off or instrumented."""
+        cls = type(client)
+        tracer = self.tracers.get(cls)
+        if tracer is not None:
+            return tracer
+        settings = self.settings
+        if settings is None or getattr(cls, _MARK, None) is not None:
+            return None  # off, or measured by its own instrument()
+        tracer = self.tracers[cls] = _Tracer(settings[0], settings[1], _provider(cls))
+        return tracer
+
+    def on(self, bus: Bus, prices: PriceTable) -> None:
+        with self.lock:
+            if self.settings is not None:
+                return
+            self.settings = (bus, prices)
+            self.tracers.clear()
+            for base, methods in ((SyncAPIClient, _sync_methods), (AsyncAPIClient, _async_methods)):
+                request, sleep = base.request, base._sleep_for_retry
+                self.originals[base, "request"] = request
+                self.originals[base, "_sleep_for_retry"] = sleep
+                for name, method in methods(request, sleep, self.tracer_of).items():
+                    setattr(base, name, method)
+
+    def off(self) -> None:
+        with self.lock:
+            if self.settings is None:
+                return
+            for (base, name), original in self.originals.items():
+                setattr(base, name, original)
+            self.originals.clear()
+            self.settings = None
+            self.tracers.clear()
+
+
+_EVERYWHERE = _Everywhere()
+
+
+def instrument_all(
+    *,
+    bus: Bus | None = None,
+    prices: PriceTable | Mapping[str, Any] | str | Path | None = None,
+) -> None:
+    """Measure every anthropic client of the process, as :func:`instrument` measures one.
+
+    Covers the clients made before the call and after it, of every class (first-party,
+    Bedrock, Vertex, Foundry, ..., sync and async), including those a framework creates
+    inside and never hands you (pydantic-ai's Anthropic model, LangChain's ``ChatAnthropic``).
+    It patches the two base classes every client derives from, ``SyncAPIClient`` and
+    ``AsyncAPIClient`` of ``anthropic._base_client`` (their ``request`` and
+    ``_sleep_for_retry``), once and reversibly: the SDK has no process-wide hook (its
+    middleware is per client), and that one method is the funnel of every request.
+
+    A client also passed to :func:`instrument` is measured once, by its own settings. Calling
+    this again while it is on changes nothing (not even ``bus`` or ``prices``); call
+    :func:`uninstrument_all` first to change them.
+
+    Args:
+        bus: Where events go; the default bus by default.
+        prices: A :class:`PriceTable`, or overrides for one; the bundled data by default.
+    """
+    _EVERYWHERE.on(bus or default_bus, _prices(prices))
+
+
+def uninstrument_all() -> None:
+    """Undo :func:`instrument_all`: the SDK's classes as they were.
+
+    Clients passed to :func:`instrument` stay measured. Harmless when it is off.
+    """
+    _EVERYWHERE.off()
