@@ -497,3 +497,43 @@ def test_attach_twice_is_one_subscription_and_close_stops_listening(otel: Otel) 
 def test_max_runs_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="max_runs must be at least 1"):
         OTelSubscriber(max_runs=0)
+
+
+def test_the_requested_and_the_answering_model_and_what_the_api_reported(otel: Otel) -> None:
+    otel.bus.publish(
+        LLMCallFinished(
+            at_unix_s=1_000.0,
+            duration_s=1.0,
+            provider="bedrock",
+            model="claude-opus-4-8-20261015",
+            request_model="global.anthropic.claude-opus-4-8-v1:0",
+            input_tokens=100,
+            output_tokens=50,
+            thinking_tokens=20,
+            web_search_requests=2,
+            service_tier="batch",
+            speed="fast",
+            batch_id="msgbatch_1",
+            custom_id="req-1",
+            cost_usd=0.01,
+            cost_complete=False,
+            unpriced="service_tier=batch",
+        )
+    )
+    (span,) = otel.spans()
+    assert span.name == "chat global.anthropic.claude-opus-4-8-v1:0", "semconv: the request model"
+    attributes = dict(span.attributes or {})
+    assert attributes["gen_ai.provider.name"] == "aws.bedrock"
+    assert attributes["gen_ai.request.model"] == "global.anthropic.claude-opus-4-8-v1:0"
+    assert attributes["gen_ai.response.model"] == "claude-opus-4-8-20261015"
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == 20
+    assert attributes["anthropic.usage.web_search_requests"] == 2
+    assert attributes["anthropic.response.service_tier"] == "batch"
+    assert attributes["anthropic.response.speed"] == "fast"
+    assert attributes["anthropic.message.batch.id"] == "msgbatch_1"
+    assert attributes["anthropic.message.batch.custom_id"] == "req-1"
+    assert attributes["agentguard.cost_unpriced"] == "service_tier=batch"
+    (point,) = otel.points("gen_ai.client.operation.duration")
+    assert (point.attributes or {})[
+        "gen_ai.request.model"
+    ] == "global.anthropic.claude-opus-4-8-v1:0"
