@@ -198,7 +198,7 @@ def test_every_client_and_call_style_is_one_exact_event(
 
 @pytest.mark.parametrize("platform", PLATFORMS, ids=lambda p: p.name)
 @pytest.mark.parametrize("where", ["messages", "beta"])
-@pytest.mark.parametrize("style", ["create", "create_stream"])
+@pytest.mark.parametrize("style", ["create", "create_stream", "stream"])
 def test_a_529_then_success_is_one_event_with_one_retry(
     fake: FakeAnthropicServer, bus: Bus, platform: Platform, where: str, style: str
 ) -> None:
