@@ -67,7 +67,7 @@ def test_bad_options_exit_with_a_usage_error(capsys: pytest.CaptureFixture[str])
         ),
         (["--handler", "no_such_module_anywhere:f"], "cannot import"),
         (["--handler", "json"], "'package.module:function'"),
-        (["--max-body-bytes", "0"], "max_body_bytes must be >= 1"),
+        (["--max-body-bytes", "0"], "--max-body-bytes: must be at least 1"),
     ],
 )
 def test_bad_handler_options_exit_with_a_usage_error(

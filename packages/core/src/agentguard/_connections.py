@@ -18,7 +18,15 @@ A connection is always in one of three phases, each with its own clock:
 - answering: no deadline (an event stream answers for as long as the client listens).
 
 A connection over its deadline gets ``408 Request Timeout`` if it had sent part of a request
-(nothing if it had sent nothing, as after a keep-alive) and is closed. A connection beyond
+(nothing if it had sent nothing, as after a keep-alive) and is closed.
+
+An answer given before the request's body was all in (a 413, a 401) leaves the rest of the
+body on its way. uvicorn reads and drops it, however large (a 100 MB upload refused with a
+413 was still read to its end). Closing at once is no better: a socket closed with unread
+data sends a reset, and the client loses the answer it has not read yet. So the rest is
+drained up to :data:`DRAIN_BYTES` (and within ``header_timeout_s``), which lets a client
+that sent a modest body read its answer and keep its connection; past that the connection is
+closed. A connection beyond
 ``max_connections`` is answered 503 and closed as soon as it is accepted, so the process never
 runs out of file descriptors and the log never fills with ``accept()`` failures.
 """
@@ -39,6 +47,9 @@ __all__ = ["guarded_protocol"]
 logger = logging.getLogger("agentguard.serving")
 
 _HEADERS, _BODY, _ANSWER = "headers", "body", "answer"
+
+DRAIN_BYTES = 1024 * 1024
+"""Bytes of a refused request's body read and dropped before its connection is closed."""
 
 
 def _plain(status: str, code: str, message: str, retry_after_s: int | None = None) -> bytes:
@@ -82,6 +93,8 @@ def guarded_protocol(limits: ConnectionLimits, max_connections: int) -> type[asy
         _deadline: asyncio.TimerHandle | None = None
         _refused = False
         _heard = False
+        _draining = -1  # bytes of an answered request's body dropped so far; -1: none
+        _answered: object = None  # the request whose body is being dropped
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             if len(self.connections) >= max_connections:
@@ -104,10 +117,20 @@ def guarded_protocol(limits: ConnectionLimits, max_connections: int) -> type[asy
             if self._refused:
                 return
             self._heard = True
+            if self._draining >= 0:
+                self._draining += len(data)
+                if self._draining > DRAIN_BYTES:
+                    self.transport.close()
+                    return
             super().data_received(data)
+            if self._draining >= 0 and self.cycle is not self._answered:
+                self._draining, self._answered = -1, None  # the next request came
             self._track()
 
         def on_response_complete(self) -> None:
+            cycle = self.cycle
+            if cycle is not None and cycle.more_body:
+                self._draining, self._answered = 0, cycle
             super().on_response_complete()
             self._track()
 
@@ -146,7 +169,8 @@ def guarded_protocol(limits: ConnectionLimits, max_connections: int) -> type[asy
                 return
             cycle = self.cycle
             started = cycle is not None and not cycle.response_complete and cycle.response_started
-            if (self._heard or self._phase == _BODY) and not started:
+            answered = self._draining >= 0
+            if (self._heard or self._phase == _BODY) and not started and not answered:
                 self.transport.write(_TIMED_OUT)
             self.transport.close()
 

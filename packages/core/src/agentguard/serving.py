@@ -13,9 +13,11 @@ and the packages that serve declare ``agentguard[serving]``.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -28,15 +30,19 @@ if TYPE_CHECKING:
     import uvicorn
 
 __all__ = [
+    "FD_RESERVE",
     "GRACE_S",
     "BackgroundServer",
     "ConnectionLimits",
+    "add_limit_arguments",
     "ascii_int",
     "ascii_number",
+    "limits_from_arguments",
+    "number_argument",
     "serve",
 ]
 
-logger = logging.getLogger("agentguard.serving")
+_logger = logging.getLogger("agentguard.serving")
 
 _S = TypeVar("_S", bound="BackgroundServer")
 
@@ -95,7 +101,7 @@ def _connection_cap(wanted: int) -> int:
     if soft == resource.RLIM_INFINITY or wanted <= soft - FD_RESERVE:
         return wanted
     cap = max(1, soft - FD_RESERVE)
-    logger.warning(
+    _logger.warning(
         "max_connections lowered from %d to %d: the process may open %d files (ulimit -n); "
         "raise that limit to keep more connections",
         wanted,
@@ -136,6 +142,96 @@ def ascii_number(text: str) -> float:
     if not _ASCII_NUMBER.fullmatch(text):
         raise ValueError(f"expected digits 0-9 with an optional .fraction, got {text!r}")
     return float(text)
+
+
+_N = TypeVar("_N", int, float)
+
+
+def number_argument(
+    parse: Callable[[str], _N],
+    what: str,
+    low: float,
+    high: float,
+    rule: str,
+    *,
+    low_open: bool = False,
+) -> Callable[[str], _N]:
+    """An argparse ``type``: ``parse``d text within ``low`` to ``high``, else a one-line error.
+
+    Pass :func:`ascii_int` or :func:`ascii_number` as ``parse``, so a flag takes what a
+    request parameter takes. The error names ``what`` and ``rule`` when the text does not
+    parse, ``rule`` when the number is out of range.
+    """
+
+    def convert(text: str) -> _N:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {what} in digits 0-9 ({rule}), got {text!r}"
+            ) from None
+        if not ((low < value) if low_open else (low <= value)) or not value <= high:
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+
+    return convert
+
+
+_SECONDS = number_argument(
+    ascii_number, "seconds", 0, 86400, "must be between 0 and 86400 seconds", low_open=True
+)
+_LIMIT_ARGUMENTS: tuple[tuple[str, str, str, Callable[[str], float]], ...] = (
+    (
+        "max_connections",
+        "--max-connections",
+        "N",
+        number_argument(ascii_int, "a number of connections", 1, 10**7, "must be at least 1"),
+    ),
+    ("header_timeout_s", "--header-timeout", "S", _SECONDS),
+    ("body_timeout_s", "--body-timeout", "S", _SECONDS),
+    ("keep_alive_s", "--keep-alive-timeout", "S", _SECONDS),
+)
+_LIMIT_HELP = {
+    "max_connections": "open connections at most; more are answered 503 and closed",
+    "header_timeout_s": "seconds a client has to send a request's headers",
+    "body_timeout_s": "seconds a client has to send a request's body, once its headers are in",
+    "keep_alive_s": "seconds an idle connection is kept after an answer",
+}
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser, *, env_prefix: str | None = None) -> None:
+    """Add the options of :class:`ConnectionLimits` to a command line, as a group.
+
+    ``--max-connections N``, ``--header-timeout S``, ``--body-timeout S`` and
+    ``--keep-alive-timeout S``, with the defaults of :class:`ConnectionLimits`. With
+    ``env_prefix``, each is also read from an environment variable (a flag wins):
+    ``<prefix>MAX_CONNECTIONS``, ``<prefix>HEADER_TIMEOUT``, ``<prefix>BODY_TIMEOUT``,
+    ``<prefix>KEEP_ALIVE_TIMEOUT``. Read them back with :func:`limits_from_arguments`.
+    """
+    group = parser.add_argument_group("connection limits")
+    defaults = ConnectionLimits()
+    for field, flag, metavar, convert in _LIMIT_ARGUMENTS:
+        default: object = getattr(defaults, field)
+        help_text = f"{_LIMIT_HELP[field]} (default {default}"
+        if env_prefix is not None:
+            name = env_prefix + flag.removeprefix("--").replace("-", "_").upper()
+            default = os.environ.get(name, default)
+            help_text += f"; ${name}"
+        group.add_argument(
+            flag,
+            dest=f"limits_{field}",
+            type=convert,
+            default=default,
+            metavar=metavar,
+            help=help_text + ")",
+        )
+
+
+def limits_from_arguments(args: argparse.Namespace) -> ConnectionLimits:
+    """The :class:`ConnectionLimits` parsed by options of :func:`add_limit_arguments`."""
+    return ConnectionLimits(
+        **{field: getattr(args, f"limits_{field}") for field, *_ in _LIMIT_ARGUMENTS}
+    )
 
 
 def _server(
