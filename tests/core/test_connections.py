@@ -141,32 +141,49 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(
     assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200")
 
 
-def test_connections_beyond_the_cap_get_503_and_the_rest_are_served() -> None:
+HALF_BODY = (
+    b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\nhalf"
+)
+
+
+def test_at_the_cap_a_new_connection_displaces_the_longest_idle_one() -> None:
     limits = ConnectionLimits(header_timeout_s=30.0, max_connections=20)
     with BackgroundServer(echo_length, host="127.0.0.1", limits=limits) as server:
-        held = [connect(server) for _ in range(20)]
+        held = [connect(server) for _ in range(20)]  # a flood of idle connections
         try:
+            held[0].sendall(GET)  # held[0] is served, so held[1] is now the longest idle
+            assert read_response(held[0]).startswith(b"HTTP/1.1 200")
+            for n in range(3):  # real clients are served, and keep their connections
+                real = connect(server)
+                held.append(real)
+                real.sendall(GET)
+                assert read_response(real).startswith(b"HTTP/1.1 200"), n
+            assert [read_until_closed(sock) for sock in held[1:4]] == [b""] * 3
+            for sock in (held[0], held[4], held[-1]):  # the others were kept
+                sock.sendall(GET)
+                assert read_response(sock).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_at_the_cap_with_every_connection_busy_a_new_one_gets_503() -> None:
+    limits = ConnectionLimits(body_timeout_s=30.0, max_connections=20)
+    with BackgroundServer(echo_length, host="127.0.0.1", limits=limits) as server:
+        busy = [connect(server) for _ in range(20)]
+        try:
+            for sock in busy:  # each is reading a body: none may be displaced
+                sock.sendall(HALF_BODY)
+                assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"  # the body is read
             with connect(server) as extra:
                 refused = read_until_closed(extra)
             assert refused.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
             assert b"retry-after: 1\r\n" in refused
             assert json.loads(refused.partition(b"\r\n\r\n")[2])["error"] == "TOO_MANY_CONNECTIONS"
-            held[0].sendall(GET)  # connections within the cap are served all along
-            assert read_response(held[0]).startswith(b"HTTP/1.1 200")
+            busy[0].sendall(b"x" * 96)  # the busy ones are served all along
+            assert read_response(busy[0]).endswith(b"\r\n\r\n100")
         finally:
-            for sock in held[:5]:
-                sock.close()
-        try:
-            deadline = time.monotonic() + SLACK_S
-            while True:  # the server sees the five closes soon after they happen
-                with connect(server) as sock:
-                    sock.sendall(GET)
-                    answer = read_response(sock)
-                if answer.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
-                    break
-            assert answer.startswith(b"HTTP/1.1 200")
-        finally:
-            for sock in held[5:]:
+            for sock in busy:
                 sock.close()
 
 

@@ -20,15 +20,21 @@ A connection is always in one of three phases, each with its own clock:
 A connection over its deadline gets ``408 Request Timeout`` if it had sent part of a request
 (nothing if it had sent nothing, as after a keep-alive) and is closed.
 
+At ``max_connections``, a new connection takes the place of the one that has waited longest
+for a request's headers (idle, or trickling them), which is closed as its deadline would
+close it: a flood of idle connections then only displaces itself, and a real client, which
+sends its request at once, is served. Only when every connection is busy (reading a body or
+answering) is the new one answered 503 and closed. Either way the process never holds more
+than the cap, never runs out of file descriptors, and its log never fills with ``accept()``
+failures.
+
 An answer given before the request's body was all in (a 413, a 401) leaves the rest of the
 body on its way. uvicorn reads and drops it, however large (a 100 MB upload refused with a
 413 was still read to its end). Closing at once is no better: a socket closed with unread
 data sends a reset, and the client loses the answer it has not read yet. So the rest is
 drained up to :data:`DRAIN_BYTES` (and within ``header_timeout_s``), which lets a client
 that sent a modest body read its answer and keep its connection; past that the connection is
-closed. A connection beyond
-``max_connections`` is answered 503 and closed as soon as it is accepted, so the process never
-runs out of file descriptors and the log never fills with ``accept()`` failures.
+closed.
 """
 
 from __future__ import annotations
@@ -85,6 +91,8 @@ def guarded_protocol(limits: ConnectionLimits, max_connections: int) -> type[asy
     base: Any = AutoHTTPProtocol
     episodes = FailureEpisodes(logger)
     refusing = "agentguard.serving: connection cap"
+    waiting: dict[Any, None] = {}  # connections waiting for headers, longest-waiting first
+    closing: set[Any] = set()  # connections closed for new ones, not yet gone
 
     class GuardedProtocol(base):  # type: ignore[misc]  # uvicorn's pick is only known at runtime
         """uvicorn's HTTP protocol with a deadline per phase and a cap on connections."""
@@ -97,7 +105,12 @@ def guarded_protocol(limits: ConnectionLimits, max_connections: int) -> type[asy
         _answered: object = None  # the request whose body is being dropped
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            if len(self.connections) >= max_connections:
+            if len(self.connections) - len(closing) >= max_connections and waiting:
+                oldest = next(iter(waiting))
+                oldest._expire()
+                closing.add(oldest)
+                waiting.pop(oldest, None)
+            if len(self.connections) - len(closing) >= max_connections:
                 self._refused = True
                 episodes.failed(
                     refusing,
@@ -137,6 +150,8 @@ def guarded_protocol(limits: ConnectionLimits, max_connections: int) -> type[asy
         def connection_lost(self, exc: Exception | None) -> None:
             if self._refused:
                 return
+            waiting.pop(self, None)
+            closing.discard(self)
             self._disarm()
             super().connection_lost(exc)
 
@@ -154,6 +169,9 @@ def guarded_protocol(limits: ConnectionLimits, max_connections: int) -> type[asy
             self._phase = phase
             self._heard = False
             self._disarm()
+            waiting.pop(self, None)
+            if phase == _HEADERS:
+                waiting[self] = None
             if phase != _ANSWER and not self.transport.is_closing():
                 timeout_s = limits.header_timeout_s if phase == _HEADERS else limits.body_timeout_s
                 self._deadline = self.loop.call_later(timeout_s, self._expire)

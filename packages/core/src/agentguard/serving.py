@@ -62,8 +62,10 @@ class ConnectionLimits:
     The defaults suit the metrics service and the receiver on one machine; every server and
     command takes its own (``--max-connections``, ``--header-timeout``, ``--body-timeout``,
     ``--keep-alive-timeout``). A client over a deadline gets ``408 Request Timeout`` (nothing
-    if it had sent nothing) and its connection is closed; a connection beyond the cap is
-    answered ``503 TOO_MANY_CONNECTIONS`` and closed at once.
+    if it had sent nothing) and its connection is closed. At the cap a new connection takes
+    the place of the one that has waited longest for a request (idle, or trickling it),
+    which is closed; only when every connection is busy is the new one answered
+    ``503 TOO_MANY_CONNECTIONS`` and closed at once.
 
     Raises:
         ValueError: a timeout that is not a positive number of seconds, or a cap below 1.
@@ -192,7 +194,8 @@ _LIMIT_ARGUMENTS: tuple[tuple[str, str, str, Callable[[str], float]], ...] = (
     ("keep_alive_s", "--keep-alive-timeout", "S", _SECONDS),
 )
 _LIMIT_HELP = {
-    "max_connections": "open connections at most; more are answered 503 and closed",
+    "max_connections": "open connections at most; a new one displaces the longest idle, "
+    "or gets 503 when all are busy",
     "header_timeout_s": "seconds a client has to send a request's headers",
     "body_timeout_s": "seconds a client has to send a request's body, once its headers are in",
     "keep_alive_s": "seconds an idle connection is kept after an answer",
