@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx2
 import pytest
 
+from agentguard.serving import ConnectionLimits
 from agentguard.testing import FakeClock
 from agentguard_metrics import MemoryStore, MetricsService, create_app
 from agentguard_metrics.store import Bucket
@@ -426,6 +429,36 @@ def test_a_client_may_hold_only_so_many_streams(serve: Serve, data: MemoryStore)
                 break
     else:
         raise AssertionError("streams were not given back when their clients left")
+
+
+def test_idle_connections_are_closed_and_streams_outlive_the_deadlines(data: MemoryStore) -> None:
+    limits = ConnectionLimits(header_timeout_s=0.5, body_timeout_s=0.5, keep_alive_s=0.5)
+    app = create_app(data, rate_limit_per_s=None, stream_interval_s=0.1)
+    with MetricsService(app, limits=limits) as service:
+        idle = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(100)]
+        half = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(100)]
+        try:
+            for sock in half:
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            with httpx2.Client(base_url=service.url, timeout=10.0) as http:
+                assert http.get("/metrics").status_code == 200  # served among 200 open
+                with http.stream("GET", "/api/v1/stream") as response:
+                    lines = response.iter_lines()
+                    started = time.monotonic()
+                    while time.monotonic() - started < 1.5:  # three header deadlines long
+                        assert _events(lines, 1)[0][0] == "snapshot"
+            answers = []
+            for sock in idle + half:  # each closed within its deadline (and a slack)
+                sock.settimeout(5.5)
+                received = b""
+                while chunk := sock.recv(65536):
+                    received += chunk
+                answers.append(received)
+            assert answers[:100] == [b""] * 100
+            assert all(a.startswith(b"HTTP/1.1 408") for a in answers[100:])
+        finally:
+            for sock in idle + half:
+                sock.close()
 
 
 def test_misuse_fails_fast() -> None:
