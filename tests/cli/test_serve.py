@@ -219,6 +219,9 @@ def test_rules_are_evaluated_centrally_and_their_webhook_delivered(
         (["--redis", "redis://127.0.0.1:1/0", "--port", "70000"], "65535"),
         (["--redis", "redis://127.0.0.1:1/0", "--rules", "/nope.toml"], "cannot read the rules"),
         (["--redis", "redis://127.0.0.1:1/0", "--budget-usd-per-month", "-3"], "positive"),
+        (["--redis", "redis://127.0.0.1:1/0", "--port", "\uff19\uff14\uff16\uff14"], "0-9"),
+        (["--redis", "redis://127.0.0.1:1/0", "--max-streams-per-client", "0"], "1 to 10000"),
+        (["--redis", "redis://127.0.0.1:1/0", "--body-timeout", "inf"], "seconds in digits"),
     ],
 )
 def test_bad_options_fail_in_one_line(args: list[str], message: str) -> None:

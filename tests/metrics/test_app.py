@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx2
 import pytest
 
+from agentguard.serving import ConnectionLimits
 from agentguard.testing import FakeClock
 from agentguard_metrics import MemoryStore, MetricsService, create_app
 from agentguard_metrics.store import Bucket
@@ -368,6 +371,96 @@ def test_the_stream_ends_when_the_server_shuts_down(data: MemoryStore) -> None:
     reader.join(5.0)
 
 
+class CountingStore(MemoryStore):
+    """A memory store that counts its gauge reads (a snapshot makes a fixed number of them)."""
+
+    gauge_reads = 0
+
+    def gauge(self, *args: Any, **kwargs: Any) -> Any:
+        self.gauge_reads += 1
+        return super().gauge(*args, **kwargs)
+
+
+def test_every_stream_shares_one_snapshot_per_tick(serve: Serve, clock: FakeClock) -> None:
+    store = CountingStore(clock=clock.time)
+    http = serve(store, clock=clock.time, stream_interval_s=0.2, max_streams_per_client=20)
+    before = store.gauge_reads
+    http.get("/api/v1/snapshot")
+    per_snapshot = store.gauge_reads - before
+    assert per_snapshot > 0
+    clients, received = 10, []
+    ready = threading.Barrier(clients)
+
+    def listen() -> None:
+        with http.stream("GET", "/api/v1/stream") as response:
+            ready.wait(10.0)  # all ten are open before any reads
+            received.append(_events(response.iter_lines(), 4))
+
+    before = store.gauge_reads
+    readers = [threading.Thread(target=listen) for _ in range(clients)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(30.0)
+    assert len(received) == clients
+    assert all(kind == "snapshot" for events in received for kind, _ in events)
+    snapshots = (store.gauge_reads - before) / per_snapshot
+    # 10 clients x 4 events: one snapshot per tick for all of them (a handful of ticks, more
+    # on a loaded machine), where a snapshot per client per tick would make 40 at least.
+    assert snapshots <= 15, f"{snapshots:.0f} snapshots computed for 10 clients' 4 events"
+
+
+def test_a_client_may_hold_only_so_many_streams(serve: Serve, data: MemoryStore) -> None:
+    http = serve(data, stream_interval_s=0.05, max_streams_per_client=2)
+    with http.stream("GET", "/api/v1/stream") as first:
+        first_lines = first.iter_lines()  # kept: a dropped iterator closes the response
+        _events(first_lines, 1)
+        with http.stream("GET", "/api/v1/stream") as second:
+            second_lines = second.iter_lines()
+            _events(second_lines, 1)
+            refused = http.get("/api/v1/stream", timeout=5.0)
+            body = assert_error(refused, 429, "TOO_MANY_STREAMS")
+            assert "2 streams" in body["message"]
+            assert refused.headers["retry-after"] == "5"
+    for _ in range(200):  # the server notices the two leave within a tick or two
+        with http.stream("GET", "/api/v1/stream") as again:
+            if again.status_code == 200:
+                assert _events(again.iter_lines(), 1)[0][0] == "snapshot"
+                break
+    else:
+        raise AssertionError("streams were not given back when their clients left")
+
+
+def test_idle_connections_are_closed_and_streams_outlive_the_deadlines(data: MemoryStore) -> None:
+    limits = ConnectionLimits(header_timeout_s=0.5, body_timeout_s=0.5, keep_alive_s=0.5)
+    app = create_app(data, rate_limit_per_s=None, stream_interval_s=0.1)
+    with MetricsService(app, limits=limits) as service:
+        idle = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(100)]
+        half = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(100)]
+        try:
+            for sock in half:
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            with httpx2.Client(base_url=service.url, timeout=10.0) as http:
+                assert http.get("/metrics").status_code == 200  # served among 200 open
+                with http.stream("GET", "/api/v1/stream") as response:
+                    lines = response.iter_lines()
+                    started = time.monotonic()
+                    while time.monotonic() - started < 1.5:  # three header deadlines long
+                        assert _events(lines, 1)[0][0] == "snapshot"
+            answers = []
+            for sock in idle + half:  # each closed within its deadline (and a slack)
+                sock.settimeout(5.5)
+                received = b""
+                while chunk := sock.recv(65536):
+                    received += chunk
+                answers.append(received)
+            assert answers[:100] == [b""] * 100
+            assert all(a.startswith(b"HTTP/1.1 408") for a in answers[100:])
+        finally:
+            for sock in idle + half:
+                sock.close()
+
+
 def test_misuse_fails_fast() -> None:
     with pytest.raises(TypeError, match="Store"):
         create_app(object())  # type: ignore[arg-type]  # the misuse under test
@@ -377,6 +470,8 @@ def test_misuse_fails_fast() -> None:
         create_app(MemoryStore(), rate_limit_per_s=0)
     with pytest.raises(ValueError, match="stream_interval_s"):
         create_app(MemoryStore(), stream_interval_s=0)
+    with pytest.raises(ValueError, match="max_streams_per_client must be >= 1"):
+        create_app(MemoryStore(), max_streams_per_client=0)
     with pytest.raises(ValueError, match="budget"):
         create_app(MemoryStore(), budget_usd_per_month=-1.0)
 

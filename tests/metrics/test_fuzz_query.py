@@ -22,6 +22,7 @@ from agentguard_metrics import (
     create_app,
 )
 from metrics import dataset
+from support.digits import numeric_text, with_non_ascii_digits
 
 _KNOWN_VALUES = [*TIMEFRAMES, *GRANULARITIES, *GROUPS, *AGGREGATIONS, *FORMATS, "support"]
 _NAMES = st.sampled_from(PARAMETERS) | st.text(max_size=12)
@@ -55,3 +56,44 @@ def test_any_query_gets_200_or_400(http: httpx2.Client, pairs: list[tuple[str, s
         assert set(body["details"]) == {"parameter", "value", "allowedValues"}
     else:
         assert "Traceback" not in response.text
+
+
+_WITH_DIGITS = {
+    "timeframe": [*TIMEFRAMES],
+    "granularity": [*GRANULARITIES],
+    "aggregation": [a for a in AGGREGATIONS if any(c.isdigit() for c in a)],
+}
+
+
+@st.composite
+def _other_digits(draw: st.DrawFn) -> tuple[str, str]:
+    parameter = draw(st.sampled_from(sorted(_WITH_DIGITS)))
+    value = draw(st.sampled_from(_WITH_DIGITS[parameter]))
+    return parameter, draw(with_non_ascii_digits(value))
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pair=_other_digits())
+def test_values_in_other_digits_are_refused(http: httpx2.Client, pair: tuple[str, str]) -> None:
+    parameter, value = pair  # "\uff124h", "p\u06695": each looks like a valid value, none is
+    response = http.get("/api/v1/metrics?" + urlencode([pair]))
+    assert response.status_code == 400, response.text
+    assert response.json()["details"] == {
+        "parameter": parameter,
+        "value": value,
+        "allowedValues": response.json()["details"]["allowedValues"],
+    }
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["/api/v1/snapshot", "/api/v1/stream"]),
+    name=st.sampled_from(["limit", "interval", "since"]),
+    value=numeric_text(),
+)
+def test_routes_without_parameters_refuse_numbers_in_any_digits(
+    http: httpx2.Client, path: str, name: str, value: str
+) -> None:
+    response = http.get(path, params={name: value})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "INVALID_PARAMETERS"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import httpx2
 import pytest
 
 from agentguard_receiver import main
-from receiver.webhooks import SECRET, encode, notification, signed_headers
+from receiver.webhooks import OTHER_SECRET, SECRET, TOKEN, encode, notification, signed_headers
 from support.system import free_port
 
 
@@ -50,6 +51,82 @@ def test_the_module_serves_until_terminated(tmp_path: Path) -> None:
     assert b"agentguard_receiver.alerts: FIRING FromTheCommandLine" in stderr
 
 
+def _serve_and_deliver(args: list[str], env: dict[str, str]) -> tuple[tuple[int, int], bytes]:
+    """Run the module with ``args`` and ``env``; a signed and a bearer delivery's statuses."""
+    port = free_port()
+    command = [sys.executable, "-m", "agentguard_receiver", "--port", str(port), *args]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
+                break
+            except httpx2.TransportError:
+                assert process.poll() is None, process.communicate()[1].decode()
+                assert time.monotonic() < deadline, "the receiver did not start"
+                time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/webhooks/alerts"
+        body = encode(notification())
+        signed = httpx2.post(url, content=body, headers=signed_headers(body)).status_code
+        bearer = httpx2.post(
+            url,
+            content=body,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        ).status_code
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    return (signed, bearer), stderr
+
+
+def _environment(**more: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTGUARD_RECEIVER_")}
+    return {**env, **more}
+
+
+def test_secrets_and_token_come_from_files_out_of_sight_of_ps(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.write_text(f"# rotated in on Monday\n{OTHER_SECRET}\n\n{SECRET}\n", encoding="utf-8")
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n", encoding="utf-8")
+    args = ["--secret-file", str(secrets), "--token-file", str(token)]
+    statuses, stderr = _serve_and_deliver(args, _environment())
+    assert statuses == (200, 200)
+    assert TOKEN.encode() not in stderr and SECRET.removeprefix("whsec_").encode() not in stderr
+
+
+def test_secrets_and_token_come_from_the_environment() -> None:
+    env = _environment(
+        AGENTGUARD_RECEIVER_SECRETS=f"{OTHER_SECRET} {SECRET}", AGENTGUARD_RECEIVER_TOKEN=TOKEN
+    )
+    statuses, _ = _serve_and_deliver([], env)
+    assert statuses == (200, 200)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--secret-file", "/no/such/file"], "cannot read '/no/such/file'"),
+        (["--token", "t", "--token-file", "/dev/null"], "--token or --token-file, not both"),
+        (["--token-file", "/dev/null"], "must hold one token on one line"),
+        (["--db", "/no/such/folder/alerts.db"], "cannot keep alerts in '/no/such/folder"),
+        (["--port", "\u0669\u0664\u0666\u0665"], "expected a port number in digits 0-9"),
+        (["--max-connections", "0"], "--max-connections: must be at least 1"),
+        (["--header-timeout", "1e3"], "expected seconds in digits 0-9"),
+    ],
+)
+def test_bad_sources_exit_with_one_line(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--secret", SECRET, *options])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert "Traceback" not in error
+
+
 def test_bad_options_exit_with_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--secret", "whsec_not base64!"])
@@ -67,7 +144,7 @@ def test_bad_options_exit_with_a_usage_error(capsys: pytest.CaptureFixture[str])
         ),
         (["--handler", "no_such_module_anywhere:f"], "cannot import"),
         (["--handler", "json"], "'package.module:function'"),
-        (["--max-body-bytes", "0"], "max_body_bytes must be >= 1"),
+        (["--max-body-bytes", "0"], "--max-body-bytes: must be at least 1"),
     ],
 )
 def test_bad_handler_options_exit_with_a_usage_error(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import logging
 import socket
 import sqlite3
@@ -160,6 +162,23 @@ def test_create_app_refuses_bad_configuration() -> None:
     assert "not base64!" not in str(caught.value)
     with pytest.raises(TypeError, match="secrets=\\[secret\\]"):
         create_app(secrets=SECRET)
+    one_byte = "whsec_" + base64.b64encode(b"x").decode()
+    with pytest.raises(ValueError, match="at least 24 random bytes, this one holds 1") as caught:
+        create_app(secrets=[one_byte])
+    assert one_byte.removeprefix("whsec_") not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["missing-folder/alerts.db", ".", "/sys/agentguard-alerts.db"],
+    ids=["a folder that does not exist", "a folder", "a file system that refuses writes"],
+)
+def test_an_unusable_database_fails_at_once_in_one_line(tmp_path: Path, where: str) -> None:
+    path = tmp_path / where if not where.startswith("/") else Path(where)
+    with pytest.raises(ValueError, match="cannot keep alerts in") as caught:
+        create_app(secrets=[SECRET], db_path=path)
+    message = str(caught.value)
+    assert "\n" not in message and "leave out --db" in message
 
 
 def test_replay_ids_are_kept_as_long_as_a_replay_could_pass_and_then_pruned(
@@ -217,7 +236,9 @@ def test_many_slow_clients_trickling_bytes_do_not_hold_up_real_deliveries(
                 ]
             ):
                 for sock in slow:  # every slow client sends one more piece, then waits
-                    sock.sendall(chunk)
+                    # Once its headers are in it is answered 401 and closed, not read on.
+                    with contextlib.suppress(OSError):
+                        sock.sendall(chunk)
                 body = encode(notification(alertname=f"Prompt{step}"))
                 started = time.monotonic()
                 answer = _post(http, body, signed_headers(body))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from agentguard_receiver import Receiver, create_app
 from agentguard_receiver._payload import MalformedPayload, parse_notification
 from receiver.webhooks import SECRET, TOKEN, encode, notification, signed_headers
+from support.digits import numeric_text, with_non_ascii_digits
 
 _HEADER_NAMES = st.sampled_from(
     [
@@ -100,6 +101,31 @@ def test_random_requests_never_get_a_5xx(
 def test_random_queries_never_get_a_5xx(http: httpx2.Client, query: dict[str, str]) -> None:
     response = http.get("/api/v1/alerts", params=query)
     assert response.status_code in (200, 400), response.text
+
+
+def test_a_superscript_limit_is_a_400_not_a_500(http: httpx2.Client) -> None:
+    response = http.get("/api/v1/alerts?limit=%C2%B2")  # "²": str.isdigit says yes, int() no
+    assert response.status_code == 400
+    assert response.json()["details"]["parameter"] == "limit"
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    query=st.one_of(
+        st.tuples(st.just("limit"), numeric_text() | with_non_ascii_digits("100")),
+        st.tuples(
+            st.just("since"),
+            numeric_text()
+            | with_non_ascii_digits("1767225600.5")
+            | with_non_ascii_digits("2026-01-01T00:00:00Z"),
+        ),
+    )
+)
+def test_numbers_in_other_digits_are_refused(http: httpx2.Client, query: tuple[str, str]) -> None:
+    parameter, value = query
+    response = http.get("/api/v1/alerts", params={parameter: value})
+    assert response.status_code == 400, (value, response.text)
+    assert response.json()["details"]["parameter"] == parameter
 
 
 @given(body=_bodies())

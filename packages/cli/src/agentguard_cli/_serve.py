@@ -29,8 +29,9 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from agentguard import Bus
+from agentguard.serving import ConnectionLimits
 from agentguard_cli._ports import check_port
-from agentguard_metrics import MetricsService, create_app
+from agentguard_metrics import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, create_app
 from agentguard_redis import (
     DEFAULT_PREFIX,
     SERVICE_READ_STALENESS_S,
@@ -65,6 +66,10 @@ class ServeOptions:
     """A bearer token every data route needs."""
     budget_usd_per_month: float | None = None
     """The monthly budget the ``costs`` group compares spending with."""
+    max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT
+    """``/api/v1/stream`` responses one client address may hold open."""
+    limits: ConnectionLimits | None = None
+    """The connection limits; :class:`~agentguard.serving.ConnectionLimits`'s defaults if None."""
 
 
 def redact(url: str) -> str:
@@ -167,9 +172,14 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     say: Callable[[str], None] = lambda text: console.print(text, highlight=False, soft_wrap=True)  # noqa: E731 (one line)
     watch = RedisWatch(store, shown, say)
     evaluator = None
-    app = create_app(store, token=options.token, budget_usd_per_month=options.budget_usd_per_month)
+    app = create_app(
+        store,
+        token=options.token,
+        budget_usd_per_month=options.budget_usd_per_month,
+        max_streams_per_client=options.max_streams_per_client,
+    )
     with _stopping_on_signals() as stop:
-        service = MetricsService(app, host=options.host, port=options.port)
+        service = MetricsService(app, host=options.host, port=options.port, limits=options.limits)
         try:
             say(f"agentguard serve: {service.url} over Redis {shown} (prefix {options.prefix!r})")
             say(f"  dashboard {service.url}/   metrics {service.url}/metrics")

@@ -6,15 +6,24 @@ Bad flags and a busy port end with one line on standard error and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from rich.console import Console
+
+from agentguard.serving import (
+    add_limit_arguments,
+    ascii_int,
+    ascii_number,
+    limits_from_arguments,
+    number_argument,
+)
 
 __all__ = ["main"]
 
@@ -27,9 +36,13 @@ ENVIRONMENT = {
     "port": "AGENTGUARD_PORT",
     "rules": "AGENTGUARD_RULES",
     "budget": "AGENTGUARD_BUDGET_USD_PER_MONTH",
+    "max_streams_per_client": "AGENTGUARD_MAX_STREAMS_PER_CLIENT",
 }
 """The environment variable each option of ``agentguard serve`` is also read from (a flag
-wins)."""
+wins); the connection limits' are ``AGENTGUARD_MAX_CONNECTIONS``, ``AGENTGUARD_HEADER_TIMEOUT``,
+``AGENTGUARD_BODY_TIMEOUT`` and ``AGENTGUARD_KEEP_ALIVE_TIMEOUT``
+(:func:`agentguard.serving.add_limit_arguments`)."""
+_ENV_PREFIX = "AGENTGUARD_"
 _TOKEN_ENV = "AGENTGUARD_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 """The bearer token of ``serve`` and ``top``."""
 
@@ -41,38 +54,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-_N = TypeVar("_N", int, float)
-
-
-def _number(
-    convert: Callable[[str], _N],
-    what: str,
-    low: float,
-    high: float,
-    rule: str,
-    *,
-    low_open: bool = False,
-) -> Callable[[str], _N]:
-    """An argparse type: ``convert``ed text within ``low`` to ``high``, else ``rule``."""
-
-    def parse(text: str) -> _N:
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not ((low < value) if low_open else (low <= value)) or not value <= high:
-            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
-        return value
-
-    return parse
-
-
-_positive = _number(float, "seconds", 0, 3600, "must be between 0 and 3600 seconds", low_open=True)
-_non_negative = _number(float, "seconds", 0, 86400, "must be between 0 and 86400 seconds")
-_port = _number(int, "a port number", 0, 65535, "must be 0 (a free port) to 65535")
-_workers = _number(int, "a number of processes", 1, 16, "must be 1 to 16")
-_budget = _number(
-    float, "dollars", 0, sys.float_info.max, "must be a positive number of dollars", low_open=True
+_positive = number_argument(
+    ascii_number, "seconds", 0, 3600, "must be between 0 and 3600 seconds", low_open=True
+)
+_non_negative = number_argument(
+    ascii_number, "seconds", 0, 86400, "must be between 0 and 86400 seconds"
+)
+_port = number_argument(ascii_int, "a port number", 0, 65535, "must be 0 (a free port) to 65535")
+_workers = number_argument(ascii_int, "a number of processes", 1, 16, "must be 1 to 16")
+_streams = number_argument(ascii_int, "a number of streams", 1, 10_000, "must be 1 to 10000")
+_budget = number_argument(
+    ascii_number,
+    "dollars",
+    0,
+    sys.float_info.max,
+    "must be a positive number of dollars",
+    low_open=True,
 )
 
 
@@ -199,6 +196,17 @@ def _parser() -> _Parser:
         metavar="USD",
         help=f"the monthly budget of the costs view (${ENVIRONMENT['budget']})",
     )
+    serve.add_argument(
+        "--max-streams-per-client",
+        type=_streams,
+        default=os.environ.get(ENVIRONMENT["max_streams_per_client"]),
+        metavar="N",
+        help=(
+            "/api/v1/stream responses one client address may hold open "
+            f"(default 8; ${ENVIRONMENT['max_streams_per_client']})"
+        ),
+    )
+    add_limit_arguments(serve, env_prefix=_ENV_PREFIX)
     top = commands.add_parser(
         "top",
         help="a live terminal dashboard of a metrics service",
@@ -313,7 +321,10 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
         rules=args.rules,
         token=args.token,
         budget_usd_per_month=args.budget_usd_per_month,
+        limits=limits_from_arguments(args),
     )
+    if args.max_streams_per_client is not None:
+        options = dataclasses.replace(options, max_streams_per_client=args.max_streams_per_client)
     try:
         return run_serve(options, Console(stderr=True))
     except RuleConfigError as exc:

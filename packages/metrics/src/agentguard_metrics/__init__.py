@@ -23,7 +23,12 @@ and served over HTTP (Prometheus, a snapshot, the time-series query, a page)::
 from __future__ import annotations
 
 from agentguard_metrics.aggregator import Aggregator
-from agentguard_metrics.app import DEFAULT_RATE_LIMIT_PER_S, create_app, stop_streams
+from agentguard_metrics.app import (
+    DEFAULT_MAX_STREAMS_PER_CLIENT,
+    DEFAULT_RATE_LIMIT_PER_S,
+    create_app,
+    stop_streams,
+)
 from agentguard_metrics.batch import (
     BASE_RESOLUTION_S,
     BucketKey,
@@ -74,6 +79,7 @@ __all__ = [
     "BASE_RESOLUTION_S",
     "DEFAULT_GRANULARITY",
     "DEFAULT_HOST",
+    "DEFAULT_MAX_STREAMS_PER_CLIENT",
     "DEFAULT_PORT",
     "DEFAULT_RATE_LIMIT_PER_S",
     "DEFAULT_RELATIVE_ACCURACY",

@@ -1,13 +1,11 @@
-"""The mechanics of the HTTP app: handlers, errors, bearer auth, rate limit, stream shutdown."""
+"""The mechanics of the HTTP app: handlers, errors, bearer auth, rate limit."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client.exposition import choose_encoder
@@ -20,11 +18,12 @@ from starlette.authentication import (
     SimpleUser,
 )
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from agentguard import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
 from agentguard_metrics._static import PAGE_HEADERS, page_html
+from agentguard_metrics._stream import Stopping, StreamHub
 from agentguard_metrics.exposition import StoreCollector
 from agentguard_metrics.params import InvalidParameter, parse_query
 from agentguard_metrics.query import QueryEngine
@@ -77,39 +76,6 @@ class GuardedStore:
                 raise StoreUnavailable(f"{type(exc).__name__} from {name}") from exc
 
         return call
-
-
-class Stopping:
-    """Tells open streams that the server is shutting down; set from any thread.
-
-    uvicorn waits for open responses before it stops, so an endless event stream would hold a
-    shutdown until its grace period ran out: :meth:`stop` ends every stream at once.
-    """
-
-    def __init__(self) -> None:
-        self._stopped = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
-
-    def stop(self) -> None:
-        """End every stream (callable from any thread, and more than once)."""
-        self._stopped = True
-        loop, event = self._loop, self._event
-        if loop is not None and event is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(event.set)
-
-    async def wait(self, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s``; whether the server is stopping."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._event is None:
-            self._loop, self._event = loop, asyncio.Event()
-        if self._stopped:
-            return True
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            return self._stopped
-        return True
 
 
 class BearerBackend(AuthenticationBackend):
@@ -178,13 +144,24 @@ def _no_parameters(request: Request) -> None:
 class Handlers:
     """The routes' handlers over one engine and one collector registry."""
 
-    def __init__(self, engine: QueryEngine, stopping: Stopping, interval_s: float) -> None:
+    def __init__(
+        self,
+        engine: QueryEngine,
+        stopping: Stopping,
+        interval_s: float,
+        max_streams_per_client: int,
+    ) -> None:
         self.engine = engine
-        self.stopping = stopping
-        self.interval_s = interval_s
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(engine.store))
         self.episodes = FailureEpisodes(logger)
+        self.hub = StreamHub(
+            self._event,
+            interval_s=interval_s,
+            stopping=stopping,
+            max_per_client=max_streams_per_client,
+        )
+        self.max_streams_per_client = max_streams_per_client
 
     def _served(self) -> None:
         if self.episodes.failing(_STORE_KEY):
@@ -210,25 +187,27 @@ class Handlers:
 
     async def stream(self, request: Request) -> Response:
         _no_parameters(request)
-        return StreamingResponse(
-            self._events(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        response = self.hub.open(request.client.host if request.client else "unknown")
+        if response is None:
+            return error(
+                429,
+                "TOO_MANY_STREAMS",
+                f"This client has {self.max_streams_per_client} streams open, the most allowed; "
+                "close one (every stream carries the same events)",
+                {"Retry-After": str(RETRY_AFTER_S)},
+            )
+        return response
 
-    async def _events(self) -> AsyncIterator[str]:
-        while True:
-            try:
-                document = await run_in_threadpool(self.engine.snapshot)
-            except StoreUnavailable as exc:
-                self.episodes.failed(_STORE_KEY, f"the store failed: {exc}", exc.__cause__)
-                body = {"error": "STORE_UNAVAILABLE", "message": "the metrics store failed"}
-                yield f"event: error\ndata: {json.dumps(body)}\n\n"
-            else:
-                self._served()
-                yield f"event: snapshot\ndata: {json.dumps(document, allow_nan=False)}\n\n"
-            if await self.stopping.wait(self.interval_s):
-                return
+    def _event(self) -> str:
+        """One event of the stream: the snapshot now, or the store's failure."""
+        try:
+            document = self.engine.snapshot()
+        except StoreUnavailable as exc:
+            self.episodes.failed(_STORE_KEY, f"the store failed: {exc}", exc.__cause__)
+            body = {"error": "STORE_UNAVAILABLE", "message": "the metrics store failed"}
+            return f"event: error\ndata: {json.dumps(body)}\n\n"
+        self._served()
+        return f"event: snapshot\ndata: {json.dumps(document, allow_nan=False)}\n\n"
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -8,15 +8,17 @@ Routes (DESIGN.md section 5):
 - ``GET /api/v1/metrics``: the time-series query (:mod:`agentguard_metrics.params`).
 - ``GET /api/v1/stream``: server-sent events, a ``snapshot`` event every ``stream_interval_s``
   (an ``error`` event instead while the store fails); ends when the client leaves or the
-  server shuts down.
+  server shuts down. One snapshot is computed per tick and shared by every open stream;
+  a client address holds at most ``max_streams_per_client`` of them.
 - ``GET /healthz``; ``GET /`` (the dashboard page) and ``GET /static/...`` (its files, from
   the package's ``static`` folder; see ``agentguard_metrics._static``).
 
 Every error is JSON ``{"error": CODE, "message": ...}``: 400 ``INVALID_PARAMETERS`` (with
 ``details``: ``parameter``, ``value``, ``allowedValues``), 401 ``UNAUTHENTICATED``, 404
 ``NOT_FOUND``, 405 ``METHOD_NOT_ALLOWED``, 429 ``RATE_LIMIT_EXCEEDED`` (with ``details`` and
-``Retry-After``), 503 ``STORE_UNAVAILABLE`` (with ``Retry-After``; logged once per episode of
-failures). Requests are checked in this order: rate limit, token, route, parameters.
+``Retry-After``), 429 ``TOO_MANY_STREAMS`` (with ``Retry-After``), 503 ``STORE_UNAVAILABLE``
+(with ``Retry-After``; logged once per episode of failures). Requests are checked in this
+order: rate limit, token, route, parameters.
 """
 
 from __future__ import annotations
@@ -38,19 +40,28 @@ from agentguard_metrics._http import (
     GuardedStore,
     Handlers,
     RateLimit,
-    Stopping,
     StoreUnavailable,
     unauthenticated,
 )
 from agentguard_metrics._static import PageFiles
+from agentguard_metrics._stream import Stopping
 from agentguard_metrics.params import InvalidParameter
 from agentguard_metrics.query import QueryEngine
 from agentguard_metrics.store import Store
 
-__all__ = ["DEFAULT_RATE_LIMIT_PER_S", "create_app", "stop_streams"]
+__all__ = [
+    "DEFAULT_MAX_STREAMS_PER_CLIENT",
+    "DEFAULT_RATE_LIMIT_PER_S",
+    "create_app",
+    "stop_streams",
+]
 
 DEFAULT_RATE_LIMIT_PER_S = 10.0
 """Requests a second allowed per client address (bursts of twice as many)."""
+
+DEFAULT_MAX_STREAMS_PER_CLIENT = 8
+"""``/api/v1/stream`` responses one client address may hold open at once (a few dashboard
+tabs and an ``agentguard top``; every stream carries the same events)."""
 
 
 def create_app(
@@ -61,6 +72,7 @@ def create_app(
     rate_limit_per_s: float | None = DEFAULT_RATE_LIMIT_PER_S,
     rate_limit_burst: float | None = None,
     stream_interval_s: float = 1.0,
+    max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """Build the metrics service's app over ``store`` (serve it with ``MetricsService``).
@@ -74,6 +86,8 @@ def create_app(
             ``None`` for no limit.
         rate_limit_burst: The burst allowed per client; twice the rate (at least 1) by default.
         stream_interval_s: Seconds between two events of ``/api/v1/stream``.
+        max_streams_per_client: Streams one client address may hold open; one more answers
+            429 ``TOO_MANY_STREAMS``.
         clock: Unix time now: the end of every query window, uptime and rate limits.
 
     Raises:
@@ -86,6 +100,10 @@ def create_app(
         raise ValueError("token may not be empty; pass None for no token")
     if not stream_interval_s > 0:
         raise ValueError(f"stream_interval_s must be > 0, got {stream_interval_s!r}")
+    if isinstance(max_streams_per_client, bool) or not isinstance(max_streams_per_client, int):
+        raise TypeError(f"max_streams_per_client must be an int, got {max_streams_per_client!r}")
+    if max_streams_per_client < 1:
+        raise ValueError(f"max_streams_per_client must be >= 1, got {max_streams_per_client!r}")
     middleware: list[Middleware] = []
     if rate_limit_per_s is not None:
         burst = rate_limit_burst if rate_limit_burst is not None else max(1.0, 2 * rate_limit_per_s)
@@ -101,7 +119,7 @@ def create_app(
     guarded = cast("Store", GuardedStore(store))
     engine = QueryEngine(guarded, clock=clock, budget_usd_per_month=budget_usd_per_month)
     stopping = Stopping()
-    handlers = Handlers(engine, stopping, stream_interval_s)
+    handlers = Handlers(engine, stopping, stream_interval_s, max_streams_per_client)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

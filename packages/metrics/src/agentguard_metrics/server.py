@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agentguard.serving import BackgroundServer
+from agentguard.serving import BackgroundServer, ConnectionLimits
 from agentguard.serving import serve as _serve
 from agentguard_metrics.app import stop_streams
 
@@ -33,9 +33,19 @@ DEFAULT_PORT = 9464
 """The port of ``agentguard serve`` (Prometheus exporters' customary 9464)."""
 
 
-def serve(app: Starlette, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve ``app`` until interrupted (Ctrl-C or SIGTERM), logging as uvicorn does."""
-    _serve(app, host=host, port=port, on_stop=lambda: stop_streams(app))
+def serve(
+    app: Starlette,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    limits: ConnectionLimits | None = None,
+) -> None:
+    """Serve ``app`` until interrupted (Ctrl-C or SIGTERM), logging as uvicorn does.
+
+    ``limits``: the connection limits (:class:`agentguard.serving.ConnectionLimits`'s defaults
+    if None).
+    """
+    _serve(app, host=host, port=port, on_stop=lambda: stop_streams(app), limits=limits)
 
 
 class MetricsService(BackgroundServer):
@@ -43,7 +53,8 @@ class MetricsService(BackgroundServer):
 
     ``port=0`` picks a free port; read the one chosen from :attr:`port` or :attr:`url`. Use
     it as a context manager, or call :meth:`close`, which ends open event streams first and
-    waits at most ``timeout_s`` for the thread.
+    waits at most ``timeout_s`` for the thread. ``limits`` are the connection limits
+    (:class:`agentguard.serving.ConnectionLimits`'s defaults if None).
 
     Raises:
         RuntimeError: the server did not start within ``startup_timeout_s`` (the port is
@@ -57,6 +68,7 @@ class MetricsService(BackgroundServer):
         host: str = DEFAULT_HOST,
         port: int = 0,
         startup_timeout_s: float = 10.0,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         super().__init__(
             app,
@@ -65,4 +77,5 @@ class MetricsService(BackgroundServer):
             name="the metrics service",
             startup_timeout_s=startup_timeout_s,
             on_stop=lambda: stop_streams(app),
+            limits=limits,
         )

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "MIN_SECRET_BYTES",
     "TIMESTAMP_TOLERANCE_S",
     "Authenticator",
     "Rejected",
@@ -20,6 +21,9 @@ __all__ = [
 
 TIMESTAMP_TOLERANCE_S = 300.0
 """How far a ``webhook-timestamp`` may lie from our clock, either way (Standard Webhooks)."""
+
+MIN_SECRET_BYTES = 24
+"""The shortest webhook secret accepted, in bytes (Standard Webhooks: 24 to 64 random bytes)."""
 
 _SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
 _ID = re.compile(r"[\x21-\x7e]{1,256}")
@@ -44,7 +48,8 @@ def decode_secret(secret: str) -> bytes:
     """The key bytes of a ``whsec_<base64>`` secret (the prefix is optional).
 
     Raises:
-        ValueError: the secret is empty or not base64; the message never contains it.
+        ValueError: the secret is not base64 or holds fewer than :data:`MIN_SECRET_BYTES`
+            bytes; the message never contains it.
     """
     if not isinstance(secret, str):
         raise TypeError("a webhook secret must be a str like 'whsec_<base64>'")
@@ -55,8 +60,12 @@ def decode_secret(secret: str) -> bytes:
         raise ValueError(
             "a webhook secret must be 'whsec_' followed by base64 (the secret is not shown)"
         ) from None
-    if not key:
-        raise ValueError("a webhook secret may not be empty")
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"a webhook secret must hold at least {MIN_SECRET_BYTES} random bytes, this one "
+            f'holds {len(key)} (make one with: python -c "import base64, secrets; '
+            f"print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\")"
+        )
     return key
 
 

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from agentguard._episodes import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
+from agentguard.serving import ascii_int, ascii_number
 from agentguard_receiver._auth import Authenticator, Rejected
 from agentguard_receiver._page import render_page
 from agentguard_receiver._payload import MalformedPayload, parse_notification
@@ -51,9 +52,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     too_large = Rejected(413, "PAYLOAD_TOO_LARGE", f"the body may be at most {limit} bytes")
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise Rejected(400, "MALFORMED_HEADERS", "Content-Length must be a number")
-        if int(declared) > limit:
+        try:
+            length = ascii_int(declared)
+        except ValueError:
+            raise Rejected(400, "MALFORMED_HEADERS", "Content-Length must be a number") from None
+        if length > limit:
             raise too_large
     chunks: list[bytes] = []
     size = 0
@@ -71,21 +74,22 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _since(raw: str | None) -> float | None:
+    """Unix seconds (ASCII ``digits[.digits]``) or an ISO 8601 time (UTC unless it says)."""
     if raw is None or raw == "":
         return None
     try:
-        value = float(raw)
+        return ascii_number(raw)
     except ValueError:
-        try:
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(raw) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment.timestamp()
-    if not math.isfinite(value):
+        pass
+    if not raw.isascii():
         raise ValueError(raw)
-    return value
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(raw) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def _invalid(parameter: str, value: str, allowed: str) -> JSONResponse:
@@ -192,12 +196,18 @@ class Endpoints:
         try:
             since_s = _since(params.get("since"))
         except ValueError:
-            return _invalid("since", params.get("since", ""), "unix seconds or an ISO 8601 time")
+            return _invalid(
+                "since", params.get("since", ""), "unix seconds (digits 0-9) or an ISO 8601 time"
+            )
         raw_limit = params.get("limit", "100")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= _MAX_LIST:
-            return _invalid("limit", raw_limit, f"1 to {_MAX_LIST}")
         try:
-            alerts = await self._store.query(status=status, since_s=since_s, limit=int(raw_limit))
+            limit = ascii_int(raw_limit)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= _MAX_LIST:
+            return _invalid("limit", raw_limit, f"1 to {_MAX_LIST} (digits 0-9)")
+        try:
+            alerts = await self._store.query(status=status, since_s=since_s, limit=limit)
         except sqlite3.Error as exc:
             self._episodes.failed(
                 "alert store", f"could not read alerts: {type(exc).__name__}", exc

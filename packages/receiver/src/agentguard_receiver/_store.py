@@ -51,10 +51,23 @@ class AlertStore:
     """
 
     def __init__(self, path: str | Path | None, *, keep_ids_s: float) -> None:
+        """Open (or create) the database at ``path``; ``None`` keeps it in memory.
+
+        Raises:
+            ValueError: the file cannot be opened, created or written (a read-only file
+                system, a missing folder, a file that is not a database), said in one line.
+        """
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="agentguard-receiver-db"
         )
-        self._connection = self._executor.submit(self._open, path).result()
+        try:
+            self._connection = self._executor.submit(self._open, path).result()
+        except sqlite3.Error as exc:
+            self._executor.shutdown()
+            raise ValueError(
+                f"cannot keep alerts in {str(path)!r}: {exc} "
+                "(give a writable file in a folder that exists, or leave out --db)"
+            ) from None
         self._closed = False
         self._keep_ids_s = keep_ids_s
         self._pruned_at = -float("inf")
@@ -64,10 +77,17 @@ class AlertStore:
         connection = sqlite3.connect(
             ":memory:" if path is None else str(path), isolation_level=None
         )
-        if path is not None:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(_SCHEMA)
+        try:
+            if path is not None:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA)
+            # Fails now, not at the first alert, when the file is there but read-only.
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     async def record(

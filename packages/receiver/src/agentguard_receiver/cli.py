@@ -1,16 +1,50 @@
-"""``python -m agentguard_receiver`` (and ``agentguard receive``): the command line."""
+"""``python -m agentguard_receiver`` (and ``agentguard receive``): the command line.
+
+Secrets and the token should not be flags: every user of the machine can read a process's
+command line (``ps``). They come, besides ``--secret``/``--token``, from files
+(``--secret-file``, ``--token-file``: one secret a line, ``#`` comments and blank lines
+skipped) and from the environment (:data:`SECRETS_ENV`, space-separated, and
+:data:`TOKEN_ENV`). Every source given is used; the environment is read only when no flag
+names a secret (or a token).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 
+from agentguard.serving import (
+    add_limit_arguments,
+    ascii_int,
+    limits_from_arguments,
+    number_argument,
+)
 from agentguard_receiver.app import DEFAULT_MAX_BODY_BYTES, create_app
 from agentguard_receiver.handlers import Handler, forward_to, load_handler, log_alerts
 from agentguard_receiver.server import DEFAULT_HOST, DEFAULT_PORT, serve
 
-__all__ = ["main"]
+__all__ = ["ENV_PREFIX", "SECRETS_ENV", "TOKEN_ENV", "main"]
+
+ENV_PREFIX = "AGENTGUARD_RECEIVER_"
+"""The prefix of every environment variable the command reads."""
+SECRETS_ENV = ENV_PREFIX + "SECRETS"
+"""Webhook secrets, space-separated (several during a rotation)."""
+TOKEN_ENV = ENV_PREFIX + "TOKEN"
+"""The bearer token."""
+
+
+def _lines(path: str) -> list[str]:
+    """The secrets of a file: one a line, ``#`` comments and blank lines skipped."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ValueError(f"cannot read {path!r}: {reason}") from None
+    found = [line.strip() for line in text.splitlines()]
+    return [line for line in found if line and not line.startswith("#")]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,11 +57,21 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="whsec_...",
-        help="a Standard Webhooks secret; repeat it to accept several during a rotation",
+        help="a Standard Webhooks secret; repeat it to accept several during a rotation "
+        f"(visible in ps: prefer --secret-file or ${SECRETS_ENV}, space-separated)",
     )
     parser.add_argument(
-        "--token", help="a bearer token for senders that cannot sign (Alertmanager)"
+        "--secret-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a file of secrets, one a line (repeatable)",
     )
+    parser.add_argument(
+        "--token",
+        help=f"a bearer token for senders that cannot sign (Alertmanager; prefer ${TOKEN_ENV})",
+    )
+    parser.add_argument("--token-file", metavar="FILE", help="a file holding the bearer token")
     parser.add_argument(
         "--db", metavar="FILE", help="the SQLite file to keep alerts in (default: memory)"
     )
@@ -35,11 +79,16 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default=DEFAULT_HOST, help=f"the address to bind (default {DEFAULT_HOST})"
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"the port (default {DEFAULT_PORT})"
+        "--port",
+        type=number_argument(
+            ascii_int, "a port number", 0, 65535, "must be 0 (a free port) to 65535"
+        ),
+        default=DEFAULT_PORT,
+        help=f"the port (default {DEFAULT_PORT}; 0 picks a free one)",
     )
     parser.add_argument(
         "--max-body-bytes",
-        type=int,
+        type=number_argument(ascii_int, "a number of bytes", 1, 2**31, "must be at least 1"),
         default=DEFAULT_MAX_BODY_BYTES,
         metavar="N",
         help=f"the largest body accepted (default {DEFAULT_MAX_BODY_BYTES}, 64 KiB)",
@@ -79,7 +128,31 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow forward URLs on loopback and private networks",
     )
+    add_limit_arguments(parser, env_prefix=ENV_PREFIX)
     return parser
+
+
+def _secrets(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """The webhook secrets and the token from flags, files and the environment."""
+    secrets = list(args.secret)
+    for path in args.secret_file:
+        found = _lines(path)
+        if not found:
+            raise ValueError(f"--secret-file {path!r} holds no secret")
+        secrets.extend(found)
+    if not args.secret and not args.secret_file:
+        secrets.extend(os.environ.get(SECRETS_ENV, "").split())
+    token = args.token
+    if args.token_file is not None:
+        if token is not None:
+            raise ValueError("give --token or --token-file, not both")
+        found = _lines(args.token_file)
+        if len(found) != 1:
+            raise ValueError(f"--token-file {args.token_file!r} must hold one token on one line")
+        token = found[0]
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    return secrets, token
 
 
 def _handlers(args: argparse.Namespace) -> list[Handler]:
@@ -110,10 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        secrets, token = _secrets(args)
+        limits = limits_from_arguments(args)
         handlers = _handlers(args)
         app = create_app(
-            secrets=args.secret,
-            token=args.token,
+            secrets=secrets,
+            token=token,
             db_path=args.db,
             max_body_bytes=args.max_body_bytes,
             handlers=handlers,
@@ -121,5 +196,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, ImportError) as exc:
         parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    serve(app, host=args.host, port=args.port)
+    serve(app, host=args.host, port=args.port, limits=limits)
     return 0
