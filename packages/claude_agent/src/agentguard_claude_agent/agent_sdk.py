@@ -80,6 +80,16 @@ _MISMATCH_TOLERANCE: Final = 1e-4
 
 
 @dataclass
+class _Turn:
+    """The model request being streamed."""
+
+    model: str
+    began_s: float
+    usage: dict[str, Any]
+    stop_reason: str | None = None
+
+
+@dataclass
 class GuardedRun:
     """One agent run as the guard knows it; :attr:`ClaudeAgentGuard.runs` keeps the latest."""
 
@@ -104,7 +114,7 @@ class GuardedRun:
     denied: int = 0
     """Tool calls the guard denied."""
     _tools: OrderedDict[str, tuple[str, float, Any]] = field(default_factory=OrderedDict)
-    _turn: tuple[str, float, dict[str, object]] | None = None
+    _turn: _Turn | None = None
 
     @property
     def cost_usd(self) -> float | None:
@@ -264,26 +274,25 @@ class ClaudeAgentGuard:
 
     def _stream_event(self, run: GuardedRun, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
+        turn = run._turn
         if kind == "message_start":
             message = event.get("message") or {}
             usage = dict(message.get("usage") or {})
-            run._turn = (str(message.get("model") or ""), self._clock(), usage)
-        elif kind == "message_delta" and run._turn is not None:
-            run._turn[2].update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+            run._turn = _Turn(str(message.get("model") or ""), self._clock(), usage)
+        elif kind == "message_delta" and turn is not None:
+            # Running totals: the fields present replace what message_start said.
+            turn.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
             stop = (event.get("delta") or {}).get("stop_reason")
-            if isinstance(stop, str):
-                run._turn[2]["_stop_reason"] = stop
-        elif kind == "message_stop" and run._turn is not None:
-            model, began, usage = run._turn
+            turn.stop_reason = stop if isinstance(stop, str) else turn.stop_reason
+        elif kind == "message_stop" and turn is not None:
             run._turn = None
-            stop_reason = usage.pop("_stop_reason", None)
             self._spend(
                 run,
-                model,
-                Usage.from_api(usage),
-                duration_s=self._clock() - began,
+                turn.model,
+                Usage.from_api(turn.usage),
+                duration_s=self._clock() - turn.began_s,
                 streamed=True,
-                stop_reason=stop_reason if isinstance(stop_reason, str) else None,
+                stop_reason=turn.stop_reason,
             )
 
     def _result(self, run: GuardedRun, result: ResultMessage) -> None:
@@ -355,15 +364,33 @@ class ClaudeAgentGuard:
             run.unpriced_calls += 1
             return
         run.spent_usd = math.fsum((run.spent_usd, event.cost_usd))
-        self._check_budget(run, "run", self.max_cost_usd, run.spent_usd)
         with self._lock:
             spent = self._sessions.setdefault(run.context.session_id, [0.0])
             self._sessions.move_to_end(run.context.session_id)
             if len(self._sessions) > _MAX_RUNS:
                 self._sessions.popitem(last=False)
             spent[0] = math.fsum((spent[0], event.cost_usd))
-            session_spent = spent[0]
-        self._check_budget(run, "session", self.session_max_cost_usd, session_spent)
+        self._check_budgets(run)
+
+    def _check_budgets(self, run: GuardedRun, in_flight_usd: float = 0.0) -> None:
+        with self._lock:
+            session = self._sessions.get(run.context.session_id, [0.0])[0]
+        self._check_budget(run, "run", self.max_cost_usd, run.spent_usd + in_flight_usd)
+        self._check_budget(run, "session", self.session_max_cost_usd, session + in_flight_usd)
+
+    def _in_flight_usd(self, run: GuardedRun) -> float:
+        """What the request being streamed has cost so far (its input is known at its start).
+
+        The CLI starts a tool as soon as its block is streamed, before the request's final
+        usage: without this, the tool call of the request that spends the budget would run.
+        """
+        turn = run._turn
+        if turn is None:
+            return 0.0
+        parts = (self._prices or default_prices()).price_parts(
+            turn.model, Usage.from_api(turn.usage).counts()
+        )
+        return 0.0 if parts is None else parts[6]
 
     def _check_budget(
         self, run: GuardedRun, scope: BudgetScope, limit: float | None, spent: float
@@ -413,6 +440,10 @@ class ClaudeAgentGuard:
     def _admit(self, hook_input: Mapping[str, Any], tool_use_id: str | None) -> HookJSONOutput:
         run = self._run_of(hook_input)
         tool = str(hook_input.get("tool_name") or "unknown")
+        if run.budget_crossed is None and (
+            self.max_cost_usd is not None or self.session_max_cost_usd is not None
+        ):
+            self._check_budgets(run, self._in_flight_usd(run))
         if run.budget_crossed is not None:
             scope = run.budget_crossed
             limit = self.max_cost_usd if scope == "run" else self.session_max_cost_usd
