@@ -26,6 +26,7 @@ BENCHMARKS = {
     "metrics": "bench.bench_metrics",
     "redis": "bench.bench_redis",
     "query": "bench.bench_query",
+    "claude_agent": "bench.bench_claude_agent",
 }
 
 

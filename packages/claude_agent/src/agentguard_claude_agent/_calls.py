@@ -39,9 +39,13 @@ def word(value: object) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Usage:
-    """One model request's usage in the Messages API's terms."""
+    """One model request's usage in the Messages API's terms.
+
+    Not frozen: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
+    which costs more than the rest of a hook's work (``bench/bench_claude_agent.py``).
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import typing
 from collections import deque
@@ -24,6 +25,9 @@ from agentguard.events import (
 from agentguard_claude_agent._calls import EPISODES, Usage, llm_call, publish
 from agentguard_trace.pricing import PriceTable
 
+_logger = logging.getLogger("agentguard.claude_agent")
+_WARNED: set[str] = set()
+"""Unknown event types already logged (once per process each)."""
 _MAX_SEEN: Final = 100_000
 _MAX_PENDING: Final = 10_000
 
@@ -72,7 +76,7 @@ def _known_types() -> frozenset[str]:
 KNOWN_TYPES: Final = _known_types()
 
 
-def field_of(obj: object, name: str) -> Any:  # noqa: ANN401 (an SDK model or a decoded dict)
+def field_of(obj: object, name: str) -> Any:
     """``obj.name`` of an SDK model or ``obj[name]`` of a dict; ``None`` when absent."""
     if isinstance(obj, Mapping):
         return obj.get(name)
@@ -226,21 +230,26 @@ class Follower:
             self._error(field_of(event, "error"))
         elif kind == "session.usage":
             self.cross_check(field_of(event, "usage"))
-        elif kind == "session.status_idle":
+        else:
+            self._status(str(kind), event)
+
+    def _status(self, kind: str, event: object) -> None:
+        if kind == "session.status_idle":
             reason = field_of(field_of(event, "stop_reason"), "type")
             if reason != "requires_action":  # waits on the client: not the end
                 self.ended = str(reason or "idle")
         elif kind in _ENDS_WATCH:
-            self.ended = str(kind).rpartition(".")[2].removeprefix("status_")
+            self.ended = kind.rpartition(".")[2].removeprefix("status_")
         elif kind not in KNOWN_TYPES:
-            name = str(kind)[:64]
+            name = kind[:64]
             self.unknown[name] = self.unknown.get(name, 0) + 1
             if len(self.unknown) > 100:
                 del self.unknown[next(iter(self.unknown))]
-            EPISODES.failed(
-                "claude_agent.unknown_event",
-                f"session events of type {name!r} are not known to this SDK; counted, ignored",
-            )
+            if name not in _WARNED and len(_WARNED) < 100:
+                _WARNED.add(name)
+                _logger.warning(
+                    "session events of type %r are not known to this SDK: counted, ignored", name
+                )
 
     @staticmethod
     def _remember(pending: dict[str, Any], key: str, value: object) -> None:

@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from claude_agent_sdk import (
     AssistantMessage,
@@ -49,7 +49,6 @@ from claude_agent_sdk import (
     StreamEvent,
     SystemMessage,
 )
-from claude_agent_sdk.types import HookEvent
 
 from agentguard import Bus, default_bus
 from agentguard.context import RunContext, new_id, run_context
@@ -57,6 +56,9 @@ from agentguard.events import BudgetExceeded, BudgetScope, RunFinished, RunStart
 from agentguard_claude_agent._calls import EPISODES, Usage, default_prices, llm_call, publish
 from agentguard_loopguard import LoopGuard, ToolLoopDetected
 from agentguard_trace.pricing import PriceTable
+
+if TYPE_CHECKING:
+    from claude_agent_sdk.types import HookEvent
 
 __all__ = ["ClaudeAgentGuard", "GuardedRun"]
 
@@ -115,6 +117,7 @@ class GuardedRun:
     """Tool calls the guard denied."""
     _tools: OrderedDict[str, tuple[str, float, Any]] = field(default_factory=OrderedDict)
     _turn: _Turn | None = None
+    _context: contextvars.Context | None = None
 
     @property
     def cost_usd(self) -> float | None:
@@ -156,7 +159,9 @@ class ClaudeAgentGuard:
         if bus is not None and not isinstance(bus, Bus):
             raise TypeError(f"bus must be an agentguard.Bus, got {bus!r}")
         if loop_guard is not None and not isinstance(loop_guard, LoopGuard):
-            raise TypeError(f"loop_guard must be an agentguard_loopguard.LoopGuard, got {loop_guard!r}")
+            raise TypeError(
+                f"loop_guard must be an agentguard_loopguard.LoopGuard, got {loop_guard!r}"
+            )
         if prices is not None and not isinstance(prices, PriceTable):
             raise TypeError(f"prices must be an agentguard_trace.PriceTable, got {prices!r}")
         self.agent: Final = agent
@@ -281,7 +286,9 @@ class ClaudeAgentGuard:
             run._turn = _Turn(str(message.get("model") or ""), self._clock(), usage)
         elif kind == "message_delta" and turn is not None:
             # Running totals: the fields present replace what message_start said.
-            turn.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+            turn.usage.update(
+                {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
+            )
             stop = (event.get("delta") or {}).get("stop_reason")
             turn.stop_reason = stop if isinstance(stop, str) else turn.stop_reason
         elif kind == "message_stop" and turn is not None:
@@ -303,8 +310,10 @@ class ClaudeAgentGuard:
             for model, usage in _result_usage(result):
                 self._spend(run, model, usage, duration_s=result.duration_api_ms / 1000)
         reported, ours = result.total_cost_usd, run.cost_usd
-        if reported is not None and ours is not None and not math.isclose(
-            reported, ours, rel_tol=_MISMATCH_TOLERANCE, abs_tol=1e-9
+        if (
+            reported is not None
+            and ours is not None
+            and not math.isclose(reported, ours, rel_tol=_MISMATCH_TOLERANCE, abs_tol=1e-9)
         ):
             with self._lock:
                 self.cost_mismatches += 1
@@ -316,7 +325,9 @@ class ClaudeAgentGuard:
         kind = None
         if result.is_error:
             status = result.api_error_status
-            kind = _STATUS_KINDS.get(status or 0, "server_error" if (status or 0) >= 500 else "unknown")
+            kind = _STATUS_KINDS.get(
+                status or 0, "server_error" if (status or 0) >= 500 else "unknown"
+            )
         self._finish(run, ok=not result.is_error, error_kind=kind)
 
     def _finish(self, run: GuardedRun, *, ok: bool, error_kind: str | None) -> None:
@@ -457,7 +468,7 @@ class ClaudeAgentGuard:
             guard = self.loop_guard
             args = hook_input.get("tool_input")
             try:
-                call = _in_run(run.context, lambda: guard.before(tool, args))
+                call = _in_run(run, lambda: guard.before(tool, args))
             except ToolLoopDetected as loop:
                 return self._deny(
                     run,
@@ -527,25 +538,29 @@ class ClaudeAgentGuard:
             result = None if failed else hook_input.get("tool_response")
             try:
                 if failed:
-                    _in_run(context, lambda: guard.after(call, error=error))
+                    _in_run(run, lambda: guard.after(call, error=error))
                 else:
-                    _in_run(context, lambda: guard.after(call, result=result))
+                    _in_run(run, lambda: guard.after(call, result=result))
             except ToolLoopDetected:
                 pass  # published; the next call that goes on with the loop is denied
 
 
-def _in_run(context: RunContext, fn: Callable[[], _R]) -> _R:
-    """Call ``fn`` with ``context`` as the current run, in a fresh context.
+def _in_run(run: GuardedRun, fn: Callable[[], _R]) -> _R:
+    """Call ``fn`` with the run as the current run (the loop guard keys its state by it).
 
-    The SDK calls hooks from its own task, whose context is not the run's; the loop guard
-    keys its state by the current run.
+    The SDK calls hooks from its own task, whose context is not the run's. The run's context
+    is made once and copied per call (a copy is cheap, and never entered twice at once).
     """
+    context = run._context
+    if context is None:
 
-    def call() -> _R:
-        with run_context(context.agent, run_id=context.run_id, session_id=context.session_id):
-            return fn()
+        def capture() -> contextvars.Context:
+            ids = run.context
+            with run_context(ids.agent, run_id=ids.run_id, session_id=ids.session_id):
+                return contextvars.copy_context()
 
-    return contextvars.Context().run(call)
+        context = run._context = contextvars.Context().run(capture)
+    return context.copy().run(fn)
 
 
 def _result_usage(result: ResultMessage) -> list[tuple[str, Usage]]:
@@ -553,7 +568,7 @@ def _result_usage(result: ResultMessage) -> list[tuple[str, Usage]]:
     per_model = result.model_usage or {}
     found: list[tuple[str, Usage]] = []
     for model, raw in per_model.items():
-        item: Mapping[str, Any] = raw  # type: ignore[assignment]  # a TypedDict is a Mapping
+        item: Mapping[str, Any] = raw
         found.append(
             (
                 model,
@@ -582,7 +597,10 @@ def _result_usage(result: ResultMessage) -> list[tuple[str, Usage]]:
 
 
 def _exception_kind(exc: BaseException) -> str:
-    if isinstance(exc, (GeneratorExit, KeyboardInterrupt)) or type(exc).__name__ == "CancelledError":
+    if (
+        isinstance(exc, (GeneratorExit, KeyboardInterrupt))
+        or type(exc).__name__ == "CancelledError"
+    ):
         return "cancelled"
     return "unknown"
 

@@ -40,7 +40,7 @@ from agentguard_claude_agent._follow import Follower, SessionReport, field_of
 from agentguard_trace.pricing import PriceTable
 
 if TYPE_CHECKING:
-    from anthropic.types.beta.sessions import BetaManagedAgentsSession
+    from anthropic.types.beta import BetaManagedAgentsSession
 
 __all__ = ["SessionNotFoundError", "SessionReport", "awatch_session", "watch_session"]
 
@@ -95,13 +95,29 @@ def _follower(
     )
 
 
-def _lost(follower: Follower, exc: BaseException) -> None:
+def _lost(follower: Follower, exc: BaseException, max_reconnects: int) -> None:
+    """Count a drop; give up (``ended="disconnected"``) past ``max_reconnects``."""
     follower.reconnects += 1
     EPISODES.failed(
         "claude_agent.session_stream",
         f"the event stream of session {follower.context.session_id} dropped ({exc!r}); "
-        "resuming",
+        + ("giving up" if follower.reconnects > max_reconnects else "resuming"),
     )
+    if follower.reconnects > max_reconnects:
+        follower.ended = "disconnected"
+
+
+def _final_check(follower: Follower, final: object) -> None:
+    """Cross-check the session's usage at the end (or log why it could not be read)."""
+    if isinstance(final, BaseException):
+        EPISODES.failed(
+            "claude_agent.session_usage", f"retrieving the session's usage failed: {final!r}"
+        )
+    else:
+        follower.cross_check(field_of(final, "usage"))
+
+
+_ENDED_EARLY = "the stream ended before the session did"
 
 
 def watch_session(
@@ -145,31 +161,31 @@ def watch_session(
     except anthropic.NotFoundError:
         raise SessionNotFoundError(session_id) from None
     follower = _follower(session, agent=agent, bus=bus, prices=prices, clock=clock)
-    ended: str | None = None
-    while ended is None:
+    while follower.ended is None:
         try:
             with sessions.events.stream(session_id) as stream:
-                for event in sessions.events.list(session_id, limit=100):
-                    if follower.feed(event):
+                for listed in sessions.events.list(session_id, limit=100):
+                    if follower.feed(listed):
                         break
                 if follower.ended is None:
                     for event in stream:
                         if follower.feed(event):
                             break
-            if follower.ended is not None:
-                break
-            _lost(follower, ConnectionError("the stream ended before the session did"))
+            if follower.ended is None:
+                _lost(follower, ConnectionError(_ENDED_EARLY), max_reconnects)
         except anthropic.NotFoundError:
-            ended = "deleted"
-            break
+            follower.ended = "deleted"
         except _DROPS as exc:
-            _lost(follower, exc)
-        if follower.reconnects > max_reconnects:
-            ended = "disconnected"
-            break
-        sleep(backoff_s)
-    _final_check(follower, lambda: sessions.retrieve(session_id))
-    return follower.finish(ended)
+            _lost(follower, exc, max_reconnects)
+        if follower.ended is None:
+            sleep(backoff_s)
+    final: object
+    try:
+        final = sessions.retrieve(session_id)
+    except _DROPS as exc:
+        final = exc
+    _final_check(follower, final)
+    return follower.finish()
 
 
 async def awatch_session(
@@ -192,42 +208,28 @@ async def awatch_session(
     except anthropic.NotFoundError:
         raise SessionNotFoundError(session_id) from None
     follower = _follower(session, agent=agent, bus=bus, prices=prices, clock=clock)
-    ended: str | None = None
-    while ended is None:
+    while follower.ended is None:
         try:
             async with await sessions.events.stream(session_id) as stream:
-                async for event in sessions.events.list(session_id, limit=100):
-                    if follower.feed(event):
+                async for listed in sessions.events.list(session_id, limit=100):
+                    if follower.feed(listed):
                         break
                 if follower.ended is None:
                     async for event in stream:
                         if follower.feed(event):
                             break
-            if follower.ended is not None:
-                break
-            _lost(follower, ConnectionError("the stream ended before the session did"))
+            if follower.ended is None:
+                _lost(follower, ConnectionError(_ENDED_EARLY), max_reconnects)
         except anthropic.NotFoundError:
-            ended = "deleted"
-            break
+            follower.ended = "deleted"
         except _DROPS as exc:
-            _lost(follower, exc)
-        if follower.reconnects > max_reconnects:
-            ended = "disconnected"
-            break
-        await sleep(backoff_s)
+            _lost(follower, exc, max_reconnects)
+        if follower.ended is None:
+            await sleep(backoff_s)
+    final: object
     try:
         final = await sessions.retrieve(session_id)
     except _DROPS as exc:
-        EPISODES.failed("claude_agent.session_usage", "retrieving the session's usage failed", exc)
-    else:
-        follower.cross_check(field_of(final, "usage"))
-    return follower.finish(ended)
-
-
-def _final_check(follower: Follower, retrieve: Callable[[], object]) -> None:
-    try:
-        final = retrieve()
-    except _DROPS as exc:
-        EPISODES.failed("claude_agent.session_usage", "retrieving the session's usage failed", exc)
-    else:
-        follower.cross_check(field_of(final, "usage"))
+        final = exc
+    _final_check(follower, final)
+    return follower.finish()

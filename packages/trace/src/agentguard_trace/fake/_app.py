@@ -14,13 +14,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as StarletteRoute
 
 from agentguard_trace.fake._batches import BatchError, BatchStore, StoredBatch, parse_requests
-from agentguard_trace.fake._sessions import (
-    ManagedSession,
-    SessionRoute,
-    SessionStore,
-    StoredSession,
-    session_route,
-)
 from agentguard_trace.fake._prompt import PromptCache, PromptError, estimate_input_tokens
 from agentguard_trace.fake._script import (
     Answer,
@@ -34,6 +27,13 @@ from agentguard_trace.fake._script import (
     Reply,
     ServiceTier,
     Step,
+)
+from agentguard_trace.fake._sessions import (
+    ManagedSession,
+    SessionRoute,
+    SessionStore,
+    StoredSession,
+    session_route,
 )
 from agentguard_trace.fake._shapes import (
     InvalidRequestError,
@@ -113,8 +113,10 @@ class ScriptedAPI:
         )
 
     def enqueue(self, *steps: Step | ManagedSession) -> None:
-        """Append steps to the script (a :class:`Batch` to the batch queue, a
-        :class:`ManagedSession` to the sessions' queue), checking types."""
+        """Append steps to the script, checking types.
+
+        A :class:`Batch` goes to the batch queue, a :class:`ManagedSession` to the sessions'.
+        """
         for step in steps:
             if not isinstance(step, (Reply, Fail, FailMidStream, Delay, Batch, ManagedSession)):
                 raise TypeError(
@@ -343,7 +345,9 @@ class ScriptedAPI:
             return self._session_ok(request, body, self.sessions.as_json(stored))
         allowed = "POST" if what == "sessions" else "GET"
         if method != allowed:
-            fail = Fail(status=405, error_type="invalid_request_error", message="Method Not Allowed")
+            fail = Fail(
+                status=405, error_type="invalid_request_error", message="Method Not Allowed"
+            )
             return self._reject(request, body, None, fail)
         found = self.sessions.get(session_id or "")
         if found is None:

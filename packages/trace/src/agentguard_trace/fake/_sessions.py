@@ -32,13 +32,13 @@ _PATH: Final = re.compile(
 _START: Final = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
-class ScriptedDrop(ConnectionResetError):
+class ScriptedDropError(ConnectionResetError):
     """Cuts a session's event stream where the script says; uvicorn then resets the socket."""
 
 
 def _not_a_scripted_drop(record: logging.LogRecord) -> bool:
     exc = record.exc_info[1] if record.exc_info else None
-    return not isinstance(exc, ScriptedDrop)
+    return not isinstance(exc, ScriptedDropError)
 
 
 # A scripted drop is the fake working, not failing: keep it out of uvicorn's error log.
@@ -280,7 +280,9 @@ class SessionStore:
         for step in script.steps:
             builder.step(step)
         if script.end == "idle":
-            builder.add({"type": "session.status_idle", "stop_reason": {"type": script.stop_reason}})
+            builder.add(
+                {"type": "session.status_idle", "stop_reason": {"type": script.stop_reason}}
+            )
         else:
             builder.add({"type": "session.status_terminated"})
         stored = StoredSession(
@@ -313,7 +315,7 @@ class SessionStore:
         """The events one stream connection delivers; raises where a drop cuts it.
 
         Raises:
-            ScriptedDrop: The scripted drop, after ``drop_after`` events.
+            ScriptedDropError: The scripted drop, after ``drop_after`` events.
         """
         with self._lock:
             start = stored.processed
@@ -327,7 +329,7 @@ class SessionStore:
                     stored.processed = min(
                         cut + stored.script.missed_while_dropped, len(stored.events)
                     )
-                raise ScriptedDrop("the scripted drop of the session's event stream")
+                raise ScriptedDropError("the scripted drop of the session's event stream")
             with self._lock:
                 stored.processed = max(stored.processed, index + 1)
             yield stored.events[index]
