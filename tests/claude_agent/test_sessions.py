@@ -12,6 +12,7 @@ import pytest
 
 from agentguard import Bus
 from agentguard.events import (
+    BudgetExceeded,
     ErrorClassified,
     LLMCallFinished,
     RunFinished,
@@ -215,6 +216,26 @@ def test_a_terminated_session_finishes_the_run_not_ok(
     assert report.ended == "terminated"
     (finished,) = events.of(RunFinished)
     assert not finished.ok and finished.error_kind == "rate_limited" and finished.agent == "mine"
+
+
+def test_a_session_its_budget_stopped_publishes_budget_exceeded(
+    fake: FakeAnthropicServer, client: anthropic.Anthropic, bus: Bus
+) -> None:
+    session_id = fake.add_session(
+        ManagedSession(
+            model=MODEL,
+            steps=[REQUESTS[0], UsageSnapshot()],
+            stop_reason="budget_reached",
+            budget_cents=20,
+        )
+    )
+    with capture_events(bus) as events:
+        report = watch_session(client, session_id, bus=bus)
+    assert report.ended == "budget_reached"
+    (exceeded,) = events.of(BudgetExceeded)
+    assert (exceeded.scope, exceeded.limit_usd) == ("session", 0.20)
+    assert exceeded.spent_usd == pytest.approx(round(_cost(REQUESTS[0]) * 100) / 100)
+    assert not events.of(RunFinished)[0].ok
 
 
 def test_a_session_created_through_the_sdk_is_scripted_by_the_queue(

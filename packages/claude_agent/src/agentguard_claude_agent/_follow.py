@@ -16,6 +16,7 @@ from anthropic.types.beta.sessions import BetaManagedAgentsStreamSessionEvents
 from agentguard import Bus
 from agentguard.context import RunContext, new_id
 from agentguard.events import (
+    BudgetExceeded,
     ErrorClassified,
     ErrorSource,
     RunFinished,
@@ -101,9 +102,9 @@ def _when(value: object) -> float | None:
     return None
 
 
-def list_cost_usd(usage: object) -> float | None:
+def list_cost_usd(usage: object, name: str = "list_cost") -> float | None:
     """``usage.list_cost`` in US dollars (it is sent in cents); ``None`` if absent or not USD."""
-    cost = field_of(usage, "list_cost")
+    cost = field_of(usage, name)
     amount, currency = field_of(cost, "amount"), field_of(cost, "currency")
     if currency != "USD" or not isinstance(amount, str) or not amount.isdigit():
         return None
@@ -156,6 +157,7 @@ class Follower:
         agent: str,
         model: str,
         speed: str | None,
+        budget_usd: float | None,
         bus: Bus,
         prices: PriceTable,
         clock: Callable[[], float],
@@ -163,6 +165,7 @@ class Follower:
         self.context = RunContext(run_id=new_id(), agent=agent, session_id=session_id)
         self._model = model
         self._speed = speed
+        self._budget_usd = budget_usd
         self._bus = bus
         self._prices = prices
         self._clock = clock
@@ -236,6 +239,8 @@ class Follower:
     def _status(self, kind: str, event: object) -> None:
         if kind == "session.status_idle":
             reason = field_of(field_of(event, "stop_reason"), "type")
+            if reason == "budget_reached":
+                self._budget_reached()
             if reason != "requires_action":  # waits on the client: not the end
                 self.ended = str(reason or "idle")
         elif kind in _ENDS_WATCH:
@@ -319,6 +324,21 @@ class Follower:
             ),
         )
         self.errors += 1
+
+    def _budget_reached(self) -> None:
+        """The session's own budget stopped it: ``BudgetExceeded`` for the session."""
+        spent = self.list_cost_usd if self.list_cost_usd is not None else self._spent_usd
+        publish(
+            self._bus,
+            BudgetExceeded(
+                run_id=self.context.run_id,
+                agent=self.context.agent,
+                session_id=self.context.session_id,
+                scope="session",
+                limit_usd=self._budget_usd if self._budget_usd is not None else spent,
+                spent_usd=spent,
+            ),
+        )
 
     def cross_check(self, usage: object) -> None:
         """Compare a usage snapshot's ``list_cost`` with our sum; a mismatch is counted."""

@@ -12,7 +12,9 @@ each tool use (built-in, MCP, custom) and its result a ``ToolCallFinished``; eac
 ``overloaded``, ``billing_error`` ``spend_limited``, an MCP connection failure ``connection``
 from a tool, ...). The watch is one run: ``RunStarted`` first, ``RunFinished`` (with our
 cost) when the session goes idle for good (any stop reason but ``requires_action``), is
-terminated or deleted, or the stream is lost.
+terminated or deleted, or the stream is lost. A session its own budget stopped
+(``budget_reached``) also publishes ``BudgetExceeded`` (scope ``session``, its
+``max_list_cost`` and list cost).
 
 The session's own ``list_cost`` (each ``session.usage`` snapshot, and the session at the end)
 is compared with our sum: a difference of more than a cent is logged and counted
@@ -36,7 +38,7 @@ import httpx2
 
 from agentguard import AgentGuardError, Bus, default_bus
 from agentguard_claude_agent._calls import EPISODES, default_prices
-from agentguard_claude_agent._follow import Follower, SessionReport, field_of
+from agentguard_claude_agent._follow import Follower, SessionReport, field_of, list_cost_usd
 from agentguard_trace.pricing import PriceTable
 
 if TYPE_CHECKING:
@@ -89,6 +91,7 @@ def _follower(
         agent=agent or str(field_of(agent_config, "name") or "managed-agent"),
         model=model if isinstance(model, str) else "",
         speed=field_of(model_config, "speed"),
+        budget_usd=list_cost_usd(field_of(session, "budget"), "max_list_cost"),
         bus=bus or default_bus,
         prices=prices or default_prices(),
         clock=clock,

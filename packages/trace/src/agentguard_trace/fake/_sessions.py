@@ -116,6 +116,8 @@ class ManagedSession:
     """Events processed between the cut and the next connection."""
     list_cost_cents: int | None = None
     """The retrieved session's ``usage.list_cost``; ``None`` prices every request."""
+    budget_cents: int | None = None
+    """The session's ``budget.max_list_cost`` (with ``stop_reason="budget_reached"``)."""
 
     def __post_init__(self) -> None:
         for step in self.steps:
@@ -363,4 +365,12 @@ class SessionStore:
             "stats": {},
             "usage": stored.usage,
             "vault_ids": [],
+            "budget": (
+                None
+                if script.budget_cents is None
+                else {
+                    "type": "limit",
+                    "max_list_cost": {"amount": str(script.budget_cents), "currency": "USD"},
+                }
+            ),
         }
