@@ -204,3 +204,33 @@ def test_options_keep_the_users_and_refuse_what_is_not_options(bus: Bus) -> None
 def test_bad_arguments_fail_at_once(kwargs: dict[str, Any], error: type[Exception]) -> None:
     with pytest.raises(error):
         ClaudeAgentGuard(**kwargs)
+
+
+def test_interleaved_sub_agent_requests_are_each_counted_once(bus: Bus) -> None:
+    def start(inputs: int) -> dict[str, Any]:
+        return {
+            "type": "message_start",
+            "message": {"model": MODEL, "usage": {"input_tokens": inputs}},
+        }
+
+    def delta(outputs: int) -> dict[str, Any]:
+        return {"type": "message_delta", "usage": {"output_tokens": outputs}, "delta": {}}
+
+    stop: dict[str, Any] = {"type": "message_stop"}
+    order = [
+        ("toolu_a", start(100)),
+        ("toolu_b", start(200)),
+        ("toolu_a", delta(10)),
+        ("toolu_b", delta(20)),
+        ("toolu_b", stop),
+        ("toolu_a", stop),
+    ]
+    stream = [
+        StreamEvent(uuid=str(i), session_id=SESSION, event=event, parent_tool_use_id=parent)
+        for i, (parent, event) in enumerate(order)
+    ]
+    guard = ClaudeAgentGuard("coder", bus=bus)
+    with capture_events(bus) as events:
+        _watch(guard, [_init(), *stream, _result()])
+    calls = events.of(LLMCallFinished)
+    assert sorted((c.input_tokens, c.output_tokens) for c in calls) == [(100, 10), (200, 20)]

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from claude_agent_sdk import (
-    AssistantMessage,
     ClaudeAgentOptions,
     HookContext,
     HookInput,
@@ -116,7 +115,7 @@ class GuardedRun:
     denied: int = 0
     """Tool calls the guard denied."""
     _tools: OrderedDict[str, tuple[str, float, Any]] = field(default_factory=OrderedDict)
-    _turn: _Turn | None = None
+    _turns: dict[str | None, _Turn] = field(default_factory=dict)
     _context: contextvars.Context | None = None
 
     @property
@@ -233,8 +232,8 @@ class ClaudeAgentGuard:
             if run is not None:
                 self._finish(run, ok=False, error_kind=_exception_kind(exc))
             raise
-        if run is not None:
-            self._finish(run, ok=False, error_kind="cancelled")
+        if run is not None:  # the stream ended without its ResultMessage
+            self._finish(run, ok=False, error_kind="unknown")
 
     @property
     def runs(self) -> tuple[GuardedRun, ...]:
@@ -250,11 +249,9 @@ class ClaudeAgentGuard:
             if run is None:
                 run = self._start(session_id if isinstance(session_id, str) else None, started)
             if isinstance(message, StreamEvent):
-                self._stream_event(run, message.event)
+                self._stream_event(run, message.event, message.parent_tool_use_id)
             elif isinstance(message, ResultMessage):
                 self._result(run, message)
-            elif isinstance(message, AssistantMessage) and message.error is not None:
-                pass  # the ResultMessage reports the failure
         except Exception as exc:  # noqa: BLE001 (a message we misread never reaches the agent)
             EPISODES.failed("claude_agent.read", "reading an Agent SDK message failed", exc)
         return run
@@ -277,13 +274,14 @@ class ClaudeAgentGuard:
         )
         return run
 
-    def _stream_event(self, run: GuardedRun, event: Mapping[str, Any]) -> None:
+    def _stream_event(self, run: GuardedRun, event: Mapping[str, Any], thread: str | None) -> None:
+        """Follow one request's stream; sub-agents' requests (``thread``) interleave."""
         kind = event.get("type")
-        turn = run._turn
+        turn = run._turns.get(thread)
         if kind == "message_start":
             message = event.get("message") or {}
             usage = dict(message.get("usage") or {})
-            run._turn = _Turn(str(message.get("model") or ""), self._clock(), usage)
+            run._turns[thread] = _Turn(str(message.get("model") or ""), self._clock(), usage)
         elif kind == "message_delta" and turn is not None:
             # Running totals: the fields present replace what message_start said.
             turn.usage.update(
@@ -292,7 +290,7 @@ class ClaudeAgentGuard:
             stop = (event.get("delta") or {}).get("stop_reason")
             turn.stop_reason = stop if isinstance(stop, str) else turn.stop_reason
         elif kind == "message_stop" and turn is not None:
-            run._turn = None
+            del run._turns[thread]
             self._spend(
                 run,
                 turn.model,
@@ -390,18 +388,17 @@ class ClaudeAgentGuard:
         self._check_budget(run, "session", self.session_max_cost_usd, session + in_flight_usd)
 
     def _in_flight_usd(self, run: GuardedRun) -> float:
-        """What the request being streamed has cost so far (its input is known at its start).
+        """What the requests being streamed have cost so far (input is known at their start).
 
         The CLI starts a tool as soon as its block is streamed, before the request's final
         usage: without this, the tool call of the request that spends the budget would run.
         """
-        turn = run._turn
-        if turn is None:
-            return 0.0
-        parts = (self._prices or default_prices()).price_parts(
-            turn.model, Usage.from_api(turn.usage).counts()
-        )
-        return 0.0 if parts is None else parts[6]
+        prices = self._prices or default_prices()
+        total = 0.0
+        for turn in list(run._turns.values()):
+            parts = prices.price_parts(turn.model, Usage.from_api(turn.usage).counts())
+            total += 0.0 if parts is None else parts[6]
+        return total
 
     def _check_budget(
         self, run: GuardedRun, scope: BudgetScope, limit: float | None, spent: float
