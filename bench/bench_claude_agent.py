@@ -110,6 +110,13 @@ def run() -> Report:
 
     guarded = _per_tool_call(pre, post, 20_000)
     bare = _per_tool_call(noop, noop, 20_000)
+    unguarded = ClaudeAgentGuard("bench", bus=bus).hooks()
+    report.measured(
+        "per tool call: the hooks, no loop guard",
+        _per_tool_call(
+            unguarded["PreToolUse"][0].hooks[0], unguarded["PostToolUse"][0].hooks[0], 20_000
+        ),
+    )
     report.measured("per tool call: PreToolUse + PostToolUse, loop guard on", guarded)
     report.measured("    reference: the same two awaits of no-op hooks", bare)
     report.measured("    added by agentguard per tool call", guarded - bare)
