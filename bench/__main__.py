@@ -27,6 +27,7 @@ BENCHMARKS = {
     "redis": "bench.bench_redis",
     "query": "bench.bench_query",
     "streams": "bench.bench_streams",
+    "claude_agent": "bench.bench_claude_agent",
 }
 
 

@@ -30,6 +30,9 @@ def test_each_package_has_its_files_and_names(package: Package) -> None:
 
 EXTENDS = {"redis": "agentguard-metrics"}
 """Packages that are a backend of another (the Redis store is a store of agentguard-metrics)."""
+INTEGRATES = {"claude_agent": {"agentguard-trace", "agentguard-loopguard"}}
+"""Integrations that bring producers to someone else's agent loop: the Claude Agent SDK's
+hooks price through the tracer and act through the loop guard instead of writing either twice."""
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.dir_name)
@@ -38,6 +41,7 @@ def test_packages_depend_on_the_core_never_on_each_other(package: Package) -> No
         pytest.skip("the command-line package is the one that brings the others together")
     pyproject = tomllib.loads((package.path / "pyproject.toml").read_text(encoding="utf-8"))
     allowed = {"agentguard", package.dist_name, EXTENDS.get(package.dir_name, "")}
+    allowed |= INTEGRATES.get(package.dir_name, set())
     others = {p.dist_name for p in PACKAGES} - allowed
     for requirement in pyproject["project"]["dependencies"]:
         name = requirement.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip()

@@ -24,7 +24,11 @@ class Package:
     @property
     def dist_name(self) -> str:
         """The distribution name: ``agentguard`` or ``agentguard-<x>``."""
-        return "agentguard" if self.dir_name == "core" else f"agentguard-{self.dir_name}"
+        return (
+            "agentguard"
+            if self.dir_name == "core"
+            else f"agentguard-{self.dir_name.replace('_', '-')}"
+        )
 
     @property
     def import_name(self) -> str:

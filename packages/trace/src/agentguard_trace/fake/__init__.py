@@ -45,6 +45,14 @@ Message Batches: create, retrieve, list, cancel, delete and JSONL results; every
 answered as a plain one would be, at the ``batch`` tier, and ended at once, unless a queued
 :class:`Batch` scripts outcomes per ``custom_id`` and retrievals that stay ``in_progress``.
 
+Managed Agents sessions (``client.beta.sessions``: create, retrieve, ``events.list`` and
+``events.stream``), scripted from model requests, tool runs, error events and usage
+snapshots, with a stream that drops on cue::
+
+    session_id = server.add_session(ManagedSession(steps=[
+        ModelRequest(input_tokens=900, output_tokens=120), ToolRun(name="bash"),
+        SessionError(type="model_overloaded_error")], drop_after=3, missed_while_dropped=1))
+
 Needs the ``fake`` extra (starlette, uvicorn): ``pip install 'agentguard-trace[fake]'``.
 """
 
@@ -67,6 +75,15 @@ from agentguard_trace.fake._script import (
     ToolUse,
 )
 from agentguard_trace.fake._server import DATED_MODELS, FakeAnthropicServer
+from agentguard_trace.fake._sessions import (
+    ManagedSession,
+    ModelRequest,
+    RawEvent,
+    SessionError,
+    SessionStep,
+    ToolRun,
+    UsageSnapshot,
+)
 
 __all__ = [
     "DATED_MODELS",
@@ -77,12 +94,19 @@ __all__ = [
     "Fail",
     "FailMidStream",
     "FakeAnthropicServer",
+    "ManagedSession",
+    "ModelRequest",
     "Provider",
+    "RawEvent",
     "RecordedRequest",
     "Reply",
     "ServiceTier",
+    "SessionError",
+    "SessionStep",
     "Speed",
     "Step",
     "StopReason",
+    "ToolRun",
     "ToolUse",
+    "UsageSnapshot",
 ]

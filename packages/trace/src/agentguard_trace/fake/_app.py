@@ -6,11 +6,11 @@ import asyncio
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as StarletteRoute
 
 from agentguard_trace.fake._batches import BatchError, BatchStore, StoredBatch, parse_requests
@@ -27,6 +27,13 @@ from agentguard_trace.fake._script import (
     Reply,
     ServiceTier,
     Step,
+)
+from agentguard_trace.fake._sessions import (
+    ManagedSession,
+    SessionRoute,
+    SessionStore,
+    StoredSession,
+    session_route,
 )
 from agentguard_trace.fake._shapes import (
     InvalidRequestError,
@@ -45,6 +52,7 @@ from agentguard_trace.fake._wire import (
     make_id,
     make_uuid,
     reply_message,
+    sse,
     stream_events,
 )
 
@@ -93,6 +101,7 @@ class ScriptedAPI:
         self.seed = seed
         self.cache = PromptCache(clock=clock, min_cacheable_tokens=min_cacheable_tokens)
         self.batches = BatchStore(wall_clock=wall_clock)
+        self.sessions = SessionStore(seed=seed)
         self._answer_model = _answering(answer_model)
         self._lock = threading.Lock()
         self._queue: deque[Answer | Delay] = deque()
@@ -103,16 +112,22 @@ class ScriptedAPI:
             routes=[StarletteRoute("/{path:path}", self._dispatch, methods=_METHODS)]
         )
 
-    def enqueue(self, *steps: Step) -> None:
-        """Append steps to the script (a :class:`Batch` to the batch queue), checking types."""
+    def enqueue(self, *steps: Step | ManagedSession) -> None:
+        """Append steps to the script, checking types.
+
+        A :class:`Batch` goes to the batch queue, a :class:`ManagedSession` to the sessions'.
+        """
         for step in steps:
-            if not isinstance(step, (Reply, Fail, FailMidStream, Delay, Batch)):
+            if not isinstance(step, (Reply, Fail, FailMidStream, Delay, Batch, ManagedSession)):
                 raise TypeError(
-                    f"enqueue() takes Reply, Fail, FailMidStream, Delay or Batch, not {step!r}"
+                    "enqueue() takes Reply, Fail, FailMidStream, Delay, Batch or "
+                    f"ManagedSession, not {step!r}"
                 )
         with self._lock:
             for step in steps:
-                if isinstance(step, Batch):
+                if isinstance(step, ManagedSession):
+                    self.sessions.enqueue(step)
+                elif isinstance(step, Batch):
                     self._batch_queue.append(step)
                 else:
                     self._queue.append(step)
@@ -126,6 +141,7 @@ class ScriptedAPI:
             self._count = 0
         self.cache.clear()
         self.batches.clear()
+        self.sessions.clear()
 
     @property
     def requests(self) -> tuple[RecordedRequest, ...]:
@@ -220,6 +236,9 @@ class ScriptedAPI:
         except (ValueError, RecursionError) as error:
             parse_error = f"There was an error parsing the body: {error}"
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        sessions = session_route(raw_path.decode("latin-1"))
+        if sessions is not None:
+            return self._sessions_endpoint(request, body, *sessions)
         where = route(raw_path.decode("latin-1"))
         if where is None:
             return self._reject(request, body, None, Fail(status=404, message="Not Found"))
@@ -314,6 +333,58 @@ class ScriptedAPI:
             answer_model=self._answer_model,
             service_tier=service_tier,
         )
+
+    # Managed Agents sessions
+
+    def _sessions_endpoint(
+        self, request: Request, body: object, what: SessionRoute, session_id: str | None
+    ) -> Response:
+        method = request.method
+        if what == "sessions" and method == "POST":
+            stored = self.sessions.create()
+            return self._session_ok(request, body, self.sessions.as_json(stored))
+        allowed = "POST" if what == "sessions" else "GET"
+        if method != allowed:
+            fail = Fail(
+                status=405, error_type="invalid_request_error", message="Method Not Allowed"
+            )
+            return self._reject(request, body, None, fail)
+        found = self.sessions.get(session_id or "")
+        if found is None:
+            message = f"Session {session_id!r} not found" if session_id else "Not Found"
+            return self._reject(request, body, None, Fail(status=404, message=message))
+        if what == "session":
+            return self._session_ok(request, body, self.sessions.as_json(found))
+        if what == "events":
+            try:
+                limit = int(request.query_params.get("limit", "20"))
+            except ValueError:
+                fail = Fail(status=400, message="limit: Input should be a valid integer")
+                return self._reject(request, body, None, fail)
+            page = self.sessions.page(found, limit=limit, page=request.query_params.get("page"))
+            return self._session_ok(request, body, page)
+        return self._session_stream(request, body, found)
+
+    def _session_ok(self, request: Request, body: object, content: object) -> Response:
+        request_id = self._request_id(self._next_number())
+        self._record(request, body, None, status=200, request_id=request_id)
+        return JSONResponse(content, headers={"request-id": request_id})
+
+    def _session_stream(self, request: Request, body: object, stored: StoredSession) -> Response:
+        request_id = self._request_id(self._next_number())
+        self._record(request, body, None, status=200, request_id=request_id, stream=True)
+        events = self.sessions.stream(stored)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for event in events:
+                yield sse(str(event["type"]), event)
+
+        headers = {"request-id": request_id, "cache-control": "no-cache"}
+        return StreamingResponse(chunks(), media_type="text/event-stream", headers=headers)
+
+    def add_session(self, script: ManagedSession | None) -> str:
+        """Add a session now and return its id."""
+        return self.sessions.create(script).id
 
     # Message Batches
 

@@ -13,6 +13,7 @@ import uvicorn
 
 from agentguard_trace.fake._app import AnswerModel, ScriptedAPI
 from agentguard_trace.fake._script import RecordedRequest, Step
+from agentguard_trace.fake._sessions import ManagedSession
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -132,18 +133,27 @@ class FakeAnthropicServer:
         """Whether the server is serving."""
         return self._thread is not None and self._thread.is_alive()
 
-    def enqueue(self, *steps: Step) -> None:
+    def enqueue(self, *steps: Step | ManagedSession) -> None:
         """Queue steps; each Messages request (any provider's shape) uses the next answer.
 
         A :class:`Delay` holds the answer that follows it. A :class:`Batch` goes to a queue
-        of its own and scripts the next batch created. ``count_tokens``, the other batch
+        of its own and scripts the next batch created; a :class:`ManagedSession` scripts the
+        next session created with ``client.beta.sessions.create``. ``count_tokens``, the other batch
         endpoints and malformed requests use no steps.
 
         Raises:
-            TypeError: A step is not a ``Reply``, ``Fail``, ``FailMidStream``, ``Delay`` or
-                ``Batch``.
+            TypeError: A step is not a ``Reply``, ``Fail``, ``FailMidStream``, ``Delay``,
+                ``Batch`` or ``ManagedSession``.
         """
         self._api.enqueue(*steps)
+
+    def add_session(self, script: ManagedSession | None = None) -> str:
+        """Add a Managed Agents session scripted by ``script`` (an empty one by default).
+
+        Returns:
+            Its id, for ``client.beta.sessions.retrieve`` and ``.events.stream``/``.list``.
+        """
+        return self._api.add_session(script)
 
     def reset(self) -> None:
         """Forget queued steps, recorded requests, the counter, the prompt cache and batches.
