@@ -318,7 +318,7 @@ INVALID_VALUES = _m(
     "counter",
     "",
     ("field",),
-    "Values refused because they were NaN, infinite or negative where that cannot be.",
+    "Values refused because they were out of their field's range (agentguard.limits).",
 )
 
 SELF_METRICS: Final[tuple[Metric, ...]] = (

@@ -148,7 +148,7 @@ def models(w: Window, name: str, *, whole: bool) -> list[dict[str, object]]:
         found.append(("other", sum(v for v, _ in totals[MODEL_SERIES_MAX:]), rest))
     if whole:
         return [
-            {"model": m, "total": count(total), "values": [round(v) for v in steps]}
+            {"model": m, "total": count(total), "values": [count(v) for v in steps]}
             for m, total, steps in found
         ]
     return [{"model": m, "total": total, "values": list(steps)} for m, total, steps in found]

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 
 from agentguard import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
+from agentguard_metrics._formats import to_json
 from agentguard_metrics._static import PAGE_HEADERS, page_html
 from agentguard_metrics.exposition import StoreCollector
 from agentguard_metrics.params import InvalidParameter, parse_query
@@ -200,7 +201,7 @@ class Handlers:
         _no_parameters(request)
         document = self.engine.snapshot()
         self._served()
-        return JSONResponse(document)
+        return Response(to_json(document), media_type="application/json")
 
     def query(self, request: Request) -> Response:
         params = parse_query(request.query_params.multi_items())
@@ -226,7 +227,7 @@ class Handlers:
                 yield f"event: error\ndata: {json.dumps(body)}\n\n"
             else:
                 self._served()
-                yield f"event: snapshot\ndata: {json.dumps(document, allow_nan=False)}\n\n"
+                yield f"event: snapshot\ndata: {to_json(document)}\n\n"
             if await self.stopping.wait(self.interval_s):
                 return
 

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from agentguard.limits import admits_total
 from agentguard_metrics.sketch import Sketch
 
 _QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
-def count(value: float) -> int:
-    """A count read as a float (stores keep floats), as the integer it is (``round``)."""
-    return round(value)
+def count(value: float) -> int | None:
+    """A count read as a float (stores keep floats), as the integer it is (``round``).
+
+    ``None`` (JSON ``null``) for a total no honest count can be (:func:`amount`).
+    """
+    return round(value) if admits_total(value) else None
+
+
+def amount(value: float) -> float | None:
+    """``value``, or ``None`` when it is refused: NaN, infinite or past ``MAX_TOTAL``.
+
+    Stores refuse such sums on write (:mod:`agentguard.limits`), but a total written before
+    they did (``1e308`` added twice is infinity) stays in Redis: it is read as refused, never
+    served, so a JSON answer never holds ``Infinity`` or ``NaN``.
+    """
+    return value if admits_total(value) else None
 
 
 def stat(sketch: Sketch | None, how: str) -> float | None:
