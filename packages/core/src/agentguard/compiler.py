@@ -255,8 +255,12 @@ def _rule(
     declared = _field_type(cls, rule.value)
     lines.append(f"{indent}a = {source.expression(rule.value)}")
     limit = _limit(rule)
-    if limit is not None:
-        check = f"{source.bind('LO', limit.low)} <= a <= {source.bind('HI', limit.high)}"
+    # The bounds are literals: a bound name would be one more keyword default to fill in on
+    # every call. An int field gets int bounds: comparing an int with a float is slower.
+    if limit is not None and declared is int:
+        check = f"{int(limit.low)!r} <= a <= {int(limit.high)!r}"
+    elif limit is not None:
+        check = f"{float(limit.low)!r} <= a <= {float(limit.high)!r}"
     elif rule.op == "set":
         check = "-INF < a < INF"
     else:
