@@ -4,7 +4,7 @@
 ``sequence:chunk`` with the highest its process applied (``{p}:seq``), and only when it is
 higher runs the chunk's operations and records the new mark, in the same script, so a chunk
 sent again after a lost reply changes nothing. Before its first write it checks the whole
-chunk (known operations, every amount finite and within ``+-MAX_TOTAL`` of
+chunk (known operations, every float amount finite and within ``+-MAX_TOTAL`` of
 :mod:`agentguard.limits`) and refuses it with an ``agentguard: invalid chunk`` error, so a
 chunk is written whole or not at all: Redis does not roll a script back on an error, and an
 ``HINCRBYFLOAT`` to infinity halfway through used to leave the writes before it in place.
@@ -63,24 +63,27 @@ if mark then
   end
 end
 -- Check the whole chunk before its first write, so a chunk is all or nothing: every
--- operation known, every amount a finite number within +-MAX_TOTAL.
-local arity = {f = 4, i = 4, l = 4, h = 4, x = 3, z = 4, r = 4, s = 3, g = 5}
-local amount = {f = true, i = true, l = true, h = true, g = true}
-local j = 6
-while j <= #ARGV do
+-- operation known, every float amount (the only kind a write can fail on: HINCRBYFLOAT to
+-- infinity) a number within +-MAX_TOTAL. NaN fails both comparisons.
+local j, n = 6, #ARGV
+while j <= n do
   local op = ARGV[j]
-  local size = arity[op]
-  if not size then
-    return redis.error_reply('agentguard: invalid chunk: unknown operation ' .. tostring(op))
-  end
-  if amount[op] then
+  if op == 'f' then
     local v = tonumber(ARGV[j + 3])
-    if v == nil or v ~= v or v > MAX_TOTAL or v < -MAX_TOTAL then
+    if not (v and v <= MAX_TOTAL and v >= -MAX_TOTAL) then
       return redis.error_reply('agentguard: invalid chunk: value ' .. tostring(ARGV[j + 3])
         .. ' out of range for ' .. tostring(KEYS[tonumber(ARGV[j + 1])]))
     end
+    j = j + 4
+  elseif op == 'i' or op == 'z' or op == 'l' or op == 'h' or op == 'r' then
+    j = j + 4
+  elseif op == 'x' or op == 's' then
+    j = j + 3
+  elseif op == 'g' then
+    j = j + 5
+  else
+    return redis.error_reply('agentguard: invalid chunk: unknown operation ' .. tostring(op))
   end
-  j = j + size
 end
 redis.call('HSETNX', KEYS[3], 'epoch', ARGV[5])
 local version = redis.call('HINCRBY', KEYS[3], 'version', 1)
