@@ -20,7 +20,7 @@ def test_every_amount_a_metric_sums_has_a_finite_range() -> None:
     from agentguard.metricmap import RULES
 
     read = {
-        rule.value.name  # type: ignore[attr-defined]  # Field-like getters have a name
+        rule.value.name
         for rules in RULES.values()
         for rule in rules
         if rule.op != "set" and hasattr(rule.value, "name")
