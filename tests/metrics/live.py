@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -20,14 +22,23 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=_no_constant)
 
 
-def snapshot_and_stream(store: Store) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The snapshot and the stream's first snapshot of a real service over ``store``.
+QUERY = "/api/v1/metrics?timeframe=24h&metrics=performance,usage,costs,errors,cache,tools"
 
-    Both must answer 200 with valid JSON.
+
+def snapshot_and_stream(
+    store: Store, clock: Callable[[], float] = time.time
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The snapshot, the stream's first snapshot and a query of the day up to ``clock()``.
+
+    Each from a real service over ``store``; each must answer 200 with valid JSON.
     """
-    service = MetricsService(create_app(store, rate_limit_per_s=None, stream_interval_s=0.05))
+    app = create_app(store, rate_limit_per_s=None, stream_interval_s=0.05, clock=clock)
+    service = MetricsService(app)
     try:
         with httpx2.Client(base_url=service.url, timeout=10.0) as http:
+            response = http.get(QUERY)
+            assert response.status_code == 200, response.text
+            query: dict[str, Any] = strict_json(response.text)
             response = http.get("/api/v1/snapshot")
             assert response.status_code == 200, response.text
             snapshot: dict[str, Any] = strict_json(response.text)
@@ -39,7 +50,7 @@ def snapshot_and_stream(store: Store) -> tuple[dict[str, Any], dict[str, Any]]:
                         kind = line.removeprefix("event: ")
                     elif line.startswith("data: "):
                         assert kind == "snapshot", line
-                        return snapshot, strict_json(line.removeprefix("data: "))
+                        return snapshot, strict_json(line.removeprefix("data: ")), query
     finally:
         service.close()
     raise AssertionError("the stream ended without a snapshot")

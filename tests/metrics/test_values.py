@@ -48,7 +48,9 @@ def test_extreme_values_never_reach_the_snapshot_or_the_stream(clock: FakeClock)
     bus.publish(call(clock, input_cost_usd=math.inf, duration_s=-1.0))
     assert aggregator.close(1.0)
 
-    snapshot, streamed = snapshot_and_stream(store)
+    snapshot, streamed, query = snapshot_and_stream(store, clock.time)
+    assert query["summary"]["totalExecutions"] == 5
+    assert query["summary"]["totalCost"] == pytest.approx(0.25 * 2)
     for document in (snapshot, streamed):
         assert document["total_executions"] == 5  # every call counts; its bad value does not
         assert document["cost_usd_total"] == pytest.approx(0.25 * 2)

@@ -63,8 +63,9 @@ def test_a_poisoned_flush_is_refused_and_the_worker_flows_on(
     assert worker.failed_flushes == 0
     assert worker.quarantined_batches == 0
     assert worker.redis_store.skipped_chunks == 0  # nothing was sent twice
-    snapshot, streamed = snapshot_and_stream(reader)
+    snapshot, streamed, query = snapshot_and_stream(reader, clock.time)
     assert snapshot["cost_usd_total"] == streamed["cost_usd_total"] == pytest.approx(327.5)
+    assert query["summary"]["totalCost"] == pytest.approx(327.5)
 
 
 def _poisoned(clock: FakeClock) -> DeltaBatch:
@@ -136,7 +137,9 @@ def test_totals_poisoned_before_are_read_as_refused(client: redis.Redis, clock: 
     clock.advance(60.0)
     worker.record(call(clock, cost=0.125))  # the reads now sum 1e308 and more: infinity
     assert worker.flush(2.0)
-    snapshot, streamed = snapshot_and_stream(store)
+    snapshot, streamed, query = snapshot_and_stream(store, clock.time)
+    assert query["summary"]["totalCost"] is None
+    assert query["summary"]["averageLatency"] is None
     for document in (snapshot, streamed):
         assert document["cost_usd_total"] is None
         assert document["endpoints"]["llm:m"]["avg_duration_ms"] is None

@@ -30,6 +30,7 @@ from agentguard.metricmap import (
     TOOL_DURATION,
 )
 from agentguard_metrics._stats import (
+    amount,
     count,
     latency_stats,
     merged,
@@ -71,7 +72,7 @@ def summary(w: Window) -> dict[str, object]:
         "successfulExecutions": count(calls - failed),
         "failedExecutions": count(failed),
         "successRate": percent(calls - failed, calls),
-        "totalCost": w.total(LLM_COST.name),
+        "totalCost": amount(w.total(LLM_COST.name)),
         **latency_stats(latency),
     }
 

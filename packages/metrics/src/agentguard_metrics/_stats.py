@@ -85,7 +85,11 @@ def percent(part: float, whole: float) -> float | None:
 def latency_stats(sketch: Sketch | None) -> dict[str, float | None]:
     """``averageLatency``, ``p95Latency`` and ``p99Latency`` of a sketch, in seconds."""
     return {
-        "averageLatency": stat(sketch, "avg"),
-        "p95Latency": stat(sketch, "p95"),
-        "p99Latency": stat(sketch, "p99"),
+        "averageLatency": _refused(stat(sketch, "avg")),
+        "p95Latency": _refused(stat(sketch, "p95")),
+        "p99Latency": _refused(stat(sketch, "p99")),
     }
+
+
+def _refused(value: float | None) -> float | None:
+    return None if value is None else amount(value)
