@@ -304,7 +304,8 @@ EVENTS_DROPPED = _m(
     "counter",
     "",
     ("reason",),
-    "Events that could not be handled, by reason.",
+    "Events that could not be handled, by reason: series_cap, loop_closed, async_backlog; "
+    "batch_quarantined counts batches a store refused for their content.",
 )
 SERIES_DROPPED = _m(
     "agentguard_series_dropped_total",
