@@ -243,7 +243,9 @@ class Aggregator:
 
         With a flusher thread the work runs there and this waits at most ``timeout_s``, even
         when the store hangs; otherwise it runs here. Never raises: a refused batch stays held,
-        is counted, and is sent again first by the next flush.
+        is counted, and is sent again first by the next flush. A batch refused for its content
+        (:class:`~agentguard_metrics.batch.InvalidBatch`) is quarantined instead and no longer
+        held, so it does not make this ``False``; :attr:`quarantined_batches` counts it.
         """
         flusher = self._flusher
         if flusher is not None and flusher.alive:
