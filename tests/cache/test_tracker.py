@@ -92,7 +92,15 @@ def test_mixed_call() -> None:
 
 @pytest.mark.parametrize(
     ("cost_usd", "cost_without_cache_usd"),
-    [(None, None), (0.01, None), (None, 0.03), (math.nan, 0.03), (0.01, math.inf)],
+    [
+        (None, None),
+        (0.01, None),
+        (None, 0.03),
+        (math.nan, 0.03),
+        (0.01, math.inf),
+        (0.01, 1e308),  # finite, but out of agentguard.limits: summed twice it is infinity
+        (-0.01, 0.03),
+    ],
 )
 def test_unknown_cost_gives_saved_usd_none(
     cost_usd: float | None, cost_without_cache_usd: float | None
@@ -325,9 +333,10 @@ def test_invalid_token_counts_are_skipped_without_raising() -> None:
     with capture_events(bus, to=PromptCacheUsage) as events:
         bus.publish(_call(input_tokens=-1, cache_read_tokens=10))
         bus.publish(_call(cache_read_tokens=1.5))
+        bus.publish(_call(input_tokens=10**300, cache_read_tokens=10))  # past 1e9
         bus.publish(_call(input_tokens=10, cache_read_tokens=10))
     assert [e.hit_ratio for e in events.of(PromptCacheUsage)] == [0.5]
-    assert tracker.invalid_calls == 2
+    assert tracker.invalid_calls == 3
     assert tracker.stats().calls == 1
 
 

@@ -332,3 +332,52 @@ def test_events_for_a_closed_loop_are_counted_as_dropped() -> None:
     asyncio.run(main())  # the loop closes when run() returns
     bus.publish(_tool())
     assert bus.events_dropped() == {"loop_closed": 1}
+
+
+def test_an_async_subscriber_behind_its_publisher_holds_a_bounded_backlog(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = Bus(max_pending=3)
+    seen: list[Event] = []
+    fast: list[Event] = []
+
+    async def slow(event: Event) -> None:
+        seen.append(event)
+
+    async def main() -> None:
+        bus.subscribe(slow, name="slow")
+        bus.subscribe(fast.append)
+        for _ in range(10):  # from the loop's thread: nothing runs until it awaits
+            bus.publish(_tool())
+        await bus.drain()
+        bus.publish(_tool())  # the backlog ran: room again
+        await bus.drain()
+
+    with caplog.at_level(logging.ERROR, logger="agentguard.bus"):
+        asyncio.run(main())
+    assert len(seen) == 4
+    assert len(fast) == 11  # the others miss nothing
+    assert bus.events_dropped() == {"async_backlog": 7}
+    assert len([r for r in caplog.records if "async_backlog" in r.getMessage()]) == 1
+    assert bus.subscriber_errors() == {}
+
+
+def test_a_subscription_sets_its_own_backlog_bound() -> None:
+    bus = Bus()
+    seen: list[Event] = []
+
+    async def handler(event: Event) -> None:
+        seen.append(event)
+
+    async def main() -> None:
+        bus.subscribe(handler, max_pending=1)
+        bus.publish(_tool())
+        bus.publish(_tool())
+        await bus.drain()
+
+    asyncio.run(main())
+    assert (len(seen), bus.events_dropped()) == (1, {"async_backlog": 1})
+    with pytest.raises(ValueError, match="max_pending must be an int >= 1"):
+        Bus(max_pending=0)
+    with pytest.raises(ValueError, match="max_pending must be an int >= 1"):
+        bus.subscribe(seen.append, max_pending=-1)

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from agentguard import Bus
 from agentguard_loopguard import LoopGuard
-from agentguard_loopguard._canonical import MAX_KEY_CHARS, canonical_key, error_key
+from agentguard_loopguard._canonical import (
+    MAX_KEY_CHARS,
+    MAX_NODES,
+    canonical_key,
+    canonical_text,
+    error_key,
+)
 
 
 class Opaque:
@@ -117,7 +123,9 @@ def test_cycles_huge_blobs_and_hostile_objects() -> None:
     ]
     for value in values:
         assert small(canonical_key(value))
-    assert canonical_key(blob) != canonical_key(blob[:-1] + "y")  # digests, never cut
+    assert canonical_key(blob) != canonical_key(blob[:-1] + "y")  # both ends are hashed
+    assert canonical_key(blob) != canonical_key("y" + blob[1:])
+    assert canonical_key(blob) != canonical_key(blob + "x")  # and the length is in the key
     assert canonical_key({"b": 1, "a": 2}) == canonical_key({"a": 2, "b": 1})
     assert canonical_key({1, 2, 3}) == canonical_key({3, 2, 1})
     assert small(error_key(Hostile()))  # type: ignore[arg-type]  # a non-exception, defended
@@ -134,3 +142,32 @@ def test_the_guard_takes_weird_arguments_and_still_sees_repeats() -> None:
     assert detection is not None
     with pytest.raises(TypeError, match="Hostile"):
         guard.check("tool", cyclic, error=Hostile())  # type: ignore[arg-type]  # the misuse
+
+
+class Huge:
+    def __repr__(self) -> str:
+        return "h" * 5_000_000
+
+
+def test_huge_arguments_are_cut_and_the_cut_is_noted() -> None:
+    text = canonical_text({"q": "a" * 10_000_000})
+    assert len(text) < 200
+    assert "<str 10000000 chars, blake2b of the first and last 65536: " in text
+    listed = canonical_text(list(range(1_000_000)))
+    assert listed.endswith(f',"<+{1_000_000 - MAX_NODES + 1} more>"]')
+    assert "Huge repr 5000000 chars, blake2b of the first and last 65536: " in canonical_text(
+        Huge()
+    )
+    mapping = canonical_text({f"k{i}": i for i in range(200_000)})
+    assert '"<+' in mapping and " more>" in mapping
+    # what is cut is not compared: equal heads and tails, equal lengths, one key
+    middle = "m" * 300_000
+    assert canonical_key(middle) == canonical_key(middle[:150_000] + "X" + middle[150_001:])
+
+
+def test_plain_values_below_the_bounds_keep_their_exact_keys() -> None:
+    items = list(range(4_000))  # under the fast path's bound: the C encoder, nothing cut
+    assert canonical_text(items) == "[" + ",".join(map(str, items)) + "]"
+    assert canonical_key(items) != canonical_key([*items[:-1], -1])
+    long = "b" * 200_000
+    assert canonical_text({"t": long}) == '{"t":"' + long + '"}'

@@ -21,7 +21,7 @@ from agentguard.events import (
     ToolCallFinished,
 )
 from agentguard.testing import FakeClock
-from agentguard_metrics import Aggregator, DeltaBatch, GaugeSet, Sketch, Store
+from agentguard_metrics import Aggregator, DeltaBatch, GaugeSet, InvalidBatch, Sketch, Store
 from metrics.conftest import StoreFactory
 
 CALLS = "agentguard_llm_calls_total"
@@ -82,6 +82,25 @@ class StoreContract:
         store.apply(batch("p1:8", counters={key: 1.0}))
         store.apply(batch("p2:1", counters={key: 1.0}))  # sequences are per process
         assert store.counter(CALLS) == 6.0
+
+    @pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 1e308, 2.0**53 + 2])
+    def test_a_batch_out_of_range_is_refused_whole(self, store: Store, bad: float) -> None:
+        key = (CALLS, ("m", "ok", ""), T0)
+        cost = ("agentguard_llm_cost_usd_total", ("m", "input", ""), T0)
+        refused = batch(
+            "p1:1",
+            counters={key: 2.0, cost: bad},
+            histograms={(DURATION, ("m", ""), T0): sketch_of(0.5)},
+        )
+        with pytest.raises(InvalidBatch, match="p1:1 refused: agentguard_llm_cost_usd_total"):
+            store.apply(refused)
+        huge = batch("p1:2", histograms={(DURATION, ("m", ""), T0): sketch_of(1e308, 1e308)})
+        with pytest.raises(InvalidBatch, match=f"p1:2 refused: {DURATION}"):
+            store.apply(huge)  # each observation finite, their sum not
+        assert store.counter(CALLS) == 0.0  # none of either was written
+        assert store.histogram(DURATION).count == 0
+        store.apply(batch("p1:3", counters={key: 3.0}))  # and they left no mark behind
+        assert store.counter(CALLS) == 3.0
 
     def test_label_filters_match_named_labels_only(self, store: Store) -> None:
         store.apply(

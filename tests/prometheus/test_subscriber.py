@@ -154,7 +154,7 @@ def test_runs_in_progress_returns_to_zero_after_failed_runs(
     assert value(registry, "agentguard_runs_total", agent="a", status="error") == 1
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, -1.0])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, -1.0, 1e308, 2e9])
 def test_invalid_amounts_never_reach_a_metric(
     registry: CollectorRegistry,
     bus: Bus,

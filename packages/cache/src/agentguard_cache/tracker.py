@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from agentguard import Bus, FailureEpisodes, Subscription, default_bus
 from agentguard.events import LLMCallFinished, PromptCacheRegressed, PromptCacheUsage
+from agentguard.limits import LIMITS
 from agentguard_cache._window import RegressionWindow
 from agentguard_cache.errors import TrackerAttachedError
 from agentguard_cache.stats import CacheStats, _snapshot, _Totals
@@ -26,6 +27,8 @@ from agentguard_cache.stats import CacheStats, _snapshot, _Totals
 __all__ = ["PromptCacheTracker"]
 
 _logger = logging.getLogger("agentguard.cache")
+_TOKENS = LIMITS["input_tokens"]
+_USD = LIMITS["cost_usd"]
 _NAME = "agentguard_cache.PromptCacheTracker"
 _TOKEN_FIELDS = (
     "input_tokens",
@@ -153,7 +156,7 @@ class PromptCacheTracker:
 
     @property
     def invalid_calls(self) -> int:
-        """Calls skipped because their token counts were not non-negative integers."""
+        """Calls skipped because their token counts were not integers in range (0 to 1e9)."""
         with self._lock:
             return self._invalid_calls
 
@@ -193,7 +196,7 @@ class PromptCacheTracker:
             self._episodes.failed(
                 _NAME,
                 "skipped a call whose model is not a string or whose token counts are not "
-                f"non-negative integers (model={call.model!r})",
+                f"integers from 0 to 1e9, agentguard.limits (model={call.model!r})",
             )
             return None, None
         read = call.cache_read_tokens
@@ -255,18 +258,22 @@ def _valid(call: LLMCallFinished) -> bool:
         return False
     for name in _TOKEN_FIELDS:
         value = getattr(call, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not _TOKENS.admits(value):
             return False
     return True
 
 
 def _saved_usd(call: LLMCallFinished) -> float | None:
-    """``cost_without_cache_usd - cost_usd`` when both are known and finite, else ``None``."""
+    """``cost_without_cache_usd - cost_usd`` when both are known and in range, else ``None``.
+
+    In range: each within what :mod:`agentguard.limits` allows a cost (``1e308`` is not).
+    """
     cost, without = call.cost_usd, call.cost_without_cache_usd
     if not isinstance(cost, (int, float)) or not isinstance(without, (int, float)):
         return None
-    saved = float(without) - float(cost)
-    return saved if math.isfinite(saved) else None
+    if not (_USD.admits(cost) and _USD.admits(without)):
+        return None
+    return float(without) - float(cost)
 
 
 def _seconds(name: str, value: object, *, allow_inf: bool) -> float:

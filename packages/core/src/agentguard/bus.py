@@ -20,7 +20,11 @@ the loop's own thread directly, from other threads through
 loop runs, subscribing raises :class:`~agentguard.errors.NoRunningLoopError`. Errors in the
 task are counted and logged like those of sync handlers; events for a loop that has closed are
 counted in :meth:`Bus.events_dropped` under ``loop_closed``. ``await bus.drain()`` waits for
-the scheduled handlers.
+the scheduled handlers. An async subscriber holds at most ``max_pending`` scheduled tasks
+(:class:`Bus`, 10,000 by default, or per :meth:`Bus.subscribe`): a loop that falls behind a fast
+publisher would otherwise hold every event it has not run yet (100,000 pending tasks are some
+250 MB). Past the bound an event is not scheduled for that subscriber: it is counted under
+``async_backlog`` and logged once per episode, and the publisher goes on.
 
 Threads: publish, subscribe and close may run concurrently from any number of threads. A
 handler subscribed throughout a publish sees that event; a publish that is in flight while a
@@ -134,6 +138,8 @@ class Bus:
         name: Name of the bus, used in its blinker namespace's signal docs and in logs.
         log_quiet_s: Seconds between log lines about a subscriber that keeps failing.
         clock: Monotonic clock for the logging episodes (inject one in tests).
+        max_pending: Scheduled tasks an async subscriber may hold before events for it are
+            dropped and counted (``async_backlog``); :meth:`subscribe` may set its own.
     """
 
     __slots__ = (
@@ -144,6 +150,7 @@ class Bus:
         "_episodes",
         "_errors",
         "_lock",
+        "_max_pending",
         "_pending",
         "_seq",
         "_signals",
@@ -156,8 +163,11 @@ class Bus:
         name: str = "agentguard",
         log_quiet_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        max_pending: int = 10_000,
     ) -> None:
+        _check_max_pending(max_pending)
         self.name = name
+        self._max_pending = max_pending
         self._signals = blinker.Namespace()
         self._signals.signal(_ALL, doc=f"every event published on bus {name!r}")
         for cls in EVENT_TYPES:
@@ -205,6 +215,7 @@ class Bus:
         to: type[Event] | None = None,
         *,
         name: str | None = None,
+        max_pending: int | None = None,
     ) -> Subscription:
         """Call ``handler(event)`` for every event of class ``to`` (every event if ``None``).
 
@@ -213,9 +224,12 @@ class Bus:
                 loop running here (see the module docstring).
             to: An event class from :mod:`agentguard.events`, or ``None`` for all events.
             name: Name for error counts and logs; by default the handler's qualified name.
+            max_pending: For an async handler, the scheduled tasks it may hold before events
+                for it are dropped and counted; the bus's ``max_pending`` if ``None``.
 
         Raises:
             TypeError: ``handler`` is not callable or ``to`` is not an event class.
+            ValueError: ``max_pending`` is below 1.
             NoRunningLoopError: ``handler`` is async and no event loop is running.
         """
         if not callable(handler):
@@ -225,8 +239,11 @@ class Bus:
                 "to= must be an event class from agentguard.events (for example "
                 f"LLMCallFinished) or None for every event, got {to!r}"
             )
+        if max_pending is None:
+            max_pending = self._max_pending
+        _check_max_pending(max_pending)
         name = name or _describe(handler)
-        call = self._async_caller(handler, name) if _is_async(handler) else handler
+        call = self._async_caller(handler, name, max_pending) if _is_async(handler) else handler
         receiver = _Receiver(next(self._seq), name, call, handler)
         signal = self._signals[_ALL if to is None else to.kind]
         with self._lock:
@@ -240,7 +257,7 @@ class Bus:
             return dict(self._errors)
 
     def events_dropped(self) -> dict[str, int]:
-        """Events that could not be handed to a handler, by reason (``loop_closed``)."""
+        """Events not handed to a handler, by reason (``loop_closed``, ``async_backlog``)."""
         with self._counts_lock:
             return dict(self._dropped)
 
@@ -296,7 +313,16 @@ class Bus:
     def _async_failed(self, name: str, exc: BaseException) -> None:
         self._report(name, exc)
 
-    def _async_caller(self, handler: Handler, name: str) -> Handler:
+    def _drop(self, reason: str, name: str) -> None:
+        with self._counts_lock:
+            self._dropped[reason] += 1
+        self._episodes.failed(
+            f"bus {self.name!r} subscriber {name}: {reason}",
+            f"an event was dropped ({reason}); counted in Bus.events_dropped() and "
+            "agentguard_events_dropped_total",
+        )
+
+    def _async_caller(self, handler: Handler, name: str, max_pending: int) -> Handler:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -306,8 +332,12 @@ class Bus:
                 "sync handler that hands events to your loop"
             ) from None
 
+        pending = [0]  # this subscriber's scheduled tasks, under self._counts_lock
+
         def done(future: _Future) -> None:
             self._pending.discard(future)
+            with self._counts_lock:
+                pending[0] -= 1
             if future.cancelled():
                 return
             exc = future.exception()
@@ -315,7 +345,19 @@ class Bus:
                 self._async_failed(name, exc)
 
         def call(event: Event) -> None:
-            coroutine = cast("Coroutine[Any, Any, object]", handler(event))
+            with self._counts_lock:
+                full = pending[0] >= max_pending
+                if not full:
+                    pending[0] += 1
+            if full:
+                self._drop("async_backlog", name)
+                return
+            try:
+                coroutine = cast("Coroutine[Any, Any, object]", handler(event))
+            except BaseException:
+                with self._counts_lock:
+                    pending[0] -= 1
+                raise
             try:
                 running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
@@ -330,6 +372,7 @@ class Bus:
                     coroutine.close()
                     with self._counts_lock:
                         self._dropped["loop_closed"] += 1
+                        pending[0] -= 1
                     return
             self._pending.add(future)
             future.add_done_callback(done)
@@ -338,6 +381,11 @@ class Bus:
 
     def __repr__(self) -> str:
         return f"<Bus {self.name!r}>"
+
+
+def _check_max_pending(max_pending: int) -> None:
+    if type(max_pending) is not int or max_pending < 1:
+        raise ValueError(f"max_pending must be an int >= 1, got {max_pending!r}")
 
 
 def _is_async(handler: Handler) -> bool:

@@ -13,8 +13,10 @@ The compiled function does what :func:`~agentguard.metricmap.effects` says, in t
 (each subscriber's tests check it against ``effects`` for every kind):
 
 - a rule whose ``when`` does not hold, or whose amount reads ``None``, does nothing;
-- the amount is checked (``inc``, ``dec`` and ``observe`` need a finite number >= 0, ``set``
-  a finite one); a refused amount goes to the backend's :meth:`Backend.invalid`;
+- the amount is checked (``inc``, ``dec`` and ``observe`` need a number in the range
+  :func:`agentguard.limits.limit_for` gives the field it reads, or a finite number >= 0 when
+  it has none; ``set`` a finite one); a refused amount goes to the backend's
+  :meth:`Backend.invalid`, so an extreme value (``1e308``) is never summed;
 - rules whose labels read the same fields share one cache lookup (a *group*): all the
   ``model``-labelled rules of an ``LLMCallFinished`` cost one dict lookup, not fifteen. The
   cache maps the group's *key* (the label values that are not constants, then the backend's
@@ -39,6 +41,7 @@ from typing import Any, Protocol
 
 from agentguard import events
 from agentguard.events import Event
+from agentguard.limits import Limit, limit_for
 from agentguard.metricmap import (
     BREAKER_STATE_NUMBERS,
     EVENTS_PUBLISHED,
@@ -176,6 +179,14 @@ class Group:
         return target
 
 
+def _limit(rule: Rule) -> Limit | None:
+    """The range of the field ``rule`` reads its amount from (:mod:`agentguard.limits`)."""
+    if rule.op == "set":
+        return None
+    name = getattr(rule.value, "name", None)
+    return limit_for(name) if isinstance(name, str) else None
+
+
 def _valid(op: str, amount: float) -> bool:
     if op == "set":
         return -math.inf < amount < math.inf
@@ -243,12 +254,20 @@ def _rule(
         return
     declared = _field_type(cls, rule.value)
     lines.append(f"{indent}a = {source.expression(rule.value)}")
-    if declared is not int:  # an int field is never None, NaN or infinite by the catalog
-        check = "-INF < a < INF" if rule.op == "set" else "0.0 <= a < INF"
+    limit = _limit(rule)
+    # The bounds are literals: a bound name would be one more keyword default to fill in on
+    # every call. An int field gets int bounds: comparing an int with a float is slower.
+    if limit is not None and declared is int:
+        check = f"{int(limit.low)!r} <= a <= {int(limit.high)!r}"
+    elif limit is not None:
+        check = f"{float(limit.low)!r} <= a <= {float(limit.high)!r}"
+    elif rule.op == "set":
+        check = "-INF < a < INF"
+    else:
+        check = "0.0 <= a < INF"
+    if declared is not int:  # an int field is never None by the catalog
         lines.append(f"{indent}if a is not None:")
         indent += "    "
-    else:
-        check = "a >= 0" if rule.op != "set" else "True"
     # A value of the wrong type (the catalog does not check at runtime) raises here; the bus
     # isolates it and counts it against the subscriber.
     lines.append(f"{indent}if {check}:")

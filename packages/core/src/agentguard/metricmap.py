@@ -339,7 +339,8 @@ EVENTS_DROPPED = _m(
     "counter",
     "",
     ("reason",),
-    "Events that could not be handled, by reason.",
+    "Events that could not be handled, by reason: series_cap, loop_closed, async_backlog; "
+    "batch_quarantined counts batches a store refused for their content.",
 )
 SERIES_DROPPED = _m(
     "agentguard_series_dropped_total",
@@ -353,7 +354,7 @@ INVALID_VALUES = _m(
     "counter",
     "",
     ("field",),
-    "Values refused because they were NaN, infinite or negative where that cannot be.",
+    "Values refused because they were out of their field's range (agentguard.limits).",
 )
 
 SELF_METRICS: Final[tuple[Metric, ...]] = (

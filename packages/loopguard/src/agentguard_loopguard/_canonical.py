@@ -6,12 +6,33 @@ with their type, sets are sorted, cycles become ``"<cycle>"``, other objects the
 and anything that still fails its type name. A text longer than :data:`MAX_KEY_CHARS` is kept
 as a 16-byte BLAKE2b digest of the whole text, never cut (a cut would make different
 arguments look equal), so each key costs at most a few dozen bytes of memory.
+
+**Bounded work.** A check must stay well under a millisecond whatever the arguments (a 10 MB
+string, a million-item list, a 200,000-key dict, an object with a 50 MB ``repr`` took 40 to
+430 ms). So the fast path (the C JSON encoder) is taken only after a probe of at most
+:data:`FAST_NODES` values and :data:`FAST_CHARS` characters says the value is small and plain
+JSON; anything else takes the slow path, which is bounded too and notes every cut in the key:
+
+- at most :data:`MAX_NODES` values are walked; a container past the budget keeps its first
+  items and a ``"<+N more>"`` marker (a dict past it: its first items in insertion order, so
+  only there does the key order matter);
+- a string, bytes or ``repr`` longer than :data:`MAX_STRING_CHARS` becomes
+  ``"<str N chars, blake2b of the first and last M: ...>"``: its length and a digest of its
+  first and last :data:`PREFIX_CHARS` characters, while :data:`HASH_BUDGET_CHARS` last for
+  the whole value; after that ``"<str N chars>"``.
+
+Two huge values of the same length that differ only in what is not hashed (the middle of a
+string past 128 KiB, the items of a container past the node budget) get the same key: the
+guard may see a repeat there. The ``repr`` call itself is the object's own
+and cannot be bounded here; its result is cut at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+from collections.abc import Iterable
 from typing import TypeAlias
 
 Key: TypeAlias = "str | bytes"
@@ -19,8 +40,20 @@ Key: TypeAlias = "str | bytes"
 
 MAX_KEY_CHARS = 64
 """Texts longer than this are kept as a digest."""
+FAST_NODES = 4_096
+"""Values the probe looks at before it sends a value down the bounded slow path."""
+FAST_CHARS = 262_144
+"""Characters of strings the fast path takes at most."""
+MAX_NODES = 512
+"""Values the slow path walks; past them containers are cut (``"<+N more>"``)."""
+MAX_STRING_CHARS = 1_024
+"""A string (bytes, ``repr``) longer than this is kept as its length and a prefix digest."""
+PREFIX_CHARS = 65_536
+"""Characters at each end of a long string that its digest covers."""
+HASH_BUDGET_CHARS = 262_144
+"""Characters the slow path keeps or hashes for one value, all strings together."""
 _MAX_DEPTH = 64
-_MAX_NODES = 20_000
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 _HUGE_INT = 10**300
 
@@ -36,34 +69,29 @@ def _type_name(obj: object) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _opaque(obj: object) -> str:
-    """An object JSON does not know: its type and its ``repr``, or just its type."""
-    try:
-        return f"<{_type_name(obj)} {obj!r}>"
-    except Exception:  # noqa: BLE001 (a user's __repr__ may raise anything; a key must not)
-        return f"<{_type_name(obj)}>"
-
-
 class _Walker:
-    """The slow path: turns anything into plain JSON values within a node budget."""
+    """The slow path: turns anything into plain JSON values within a node and character budget."""
 
-    __slots__ = ("nodes", "path")
+    __slots__ = ("budget", "nodes", "path")
 
     def __init__(self) -> None:
         self.nodes = 0
+        self.budget = HASH_BUDGET_CHARS
         self.path: set[int] = set()
 
     def walk(self, obj: object, depth: int) -> object:
         self.nodes += 1
-        if self.nodes > _MAX_NODES:
+        if self.nodes > MAX_NODES:
             return "<truncated>"
-        if obj is None or isinstance(obj, (bool, float, str)):
+        if obj is None or isinstance(obj, (bool, float)):
             return obj
+        if isinstance(obj, str):
+            return self._string(obj, "str")
         if isinstance(obj, int):
             try:
                 return int(obj) if abs(obj) < _HUGE_INT else f"<int {hash(obj)}>"
             except Exception:  # noqa: BLE001 (an int subclass may misbehave)
-                return _opaque(obj)
+                return self._repr(obj)
         if depth > _MAX_DEPTH:
             return "<too deep>"
         if isinstance(obj, (dict, list, tuple, set, frozenset)):
@@ -75,9 +103,49 @@ class _Walker:
             finally:
                 self.path.discard(id(obj))
         if isinstance(obj, (bytes, bytearray, memoryview)):
-            data = bytes(obj)
-            return "<bytes " + hashlib.blake2b(data, digest_size=16).hexdigest() + ">"
-        return _opaque(obj)
+            return self._bytes(obj)
+        return self._repr(obj)
+
+    def _repr(self, obj: object) -> str:
+        """An object JSON does not know: its type and its ``repr`` (cut), or just its type."""
+        try:
+            text = repr(obj)
+        except Exception:  # noqa: BLE001 (a user's __repr__ may raise anything; a key must not)
+            return f"<{_type_name(obj)}>"
+        if len(text) <= MAX_STRING_CHARS and len(text) <= self.budget:
+            self.budget -= len(text)
+            return f"<{_type_name(obj)} {text}>"
+        return self._string(text, f"{_type_name(obj)} repr")
+
+    def _string(self, text: str, kind: str) -> str:
+        """``text`` itself when short and the budget allows, else its length and a digest."""
+        size = len(text)
+        if size <= MAX_STRING_CHARS and size <= self.budget:
+            self.budget -= size
+            return text
+        cut = min(size, PREFIX_CHARS, self.budget // 2)
+        if cut <= 0:
+            return f"<{kind} {size} chars>"
+        self.budget -= 2 * cut
+        ends = (text[:cut] + text[-cut:]).encode("utf-8", "surrogatepass")
+        digest = hashlib.blake2b(ends, digest_size=16).hexdigest()
+        return f"<{kind} {size} chars, blake2b of the first and last {cut}: {digest}>"
+
+    def _bytes(self, data: bytes | bytearray | memoryview) -> str:
+        try:
+            size = data.nbytes if isinstance(data, memoryview) else len(data)
+            cut = min(size, PREFIX_CHARS, self.budget // 2)
+            self.budget -= 2 * cut
+            flat = data.cast("B") if isinstance(data, memoryview) else data
+            ends = bytes(flat[:cut]) + bytes(flat[size - cut :]) if cut else b""
+            digest = hashlib.blake2b(ends, digest_size=16).hexdigest()
+        except Exception:  # noqa: BLE001 (a strided or released memoryview)
+            return f"<{_type_name(data)}>"
+        return f"<bytes {size} bytes, blake2b of the first and last {cut}: {digest}>"
+
+    def _room(self, size: int) -> int:
+        """How many items of a container of ``size`` fit in what is left of the node budget."""
+        return max(0, min(size, MAX_NODES - self.nodes))
 
     def _container(
         self,
@@ -88,23 +156,71 @@ class _Walker:
         | frozenset[object],
         depth: int,
     ) -> object:
+        size = len(obj)
+        room = self._room(size)
+        more = f"<+{size - room} more>" if room < size else None
         if isinstance(obj, dict):
             items = [
-                (self._key_text(key, depth), self.walk(value, depth)) for key, value in obj.items()
+                (self._key_text(key, depth), self.walk(value, depth))
+                for key, value in itertools.islice(obj.items(), room)
             ]
             items.sort(key=lambda item: item[0])
+            if more is not None:
+                items.append((more, None))
             return dict(items)
         if isinstance(obj, (set, frozenset)):
-            return sorted(self._text(item, depth) for item in obj)
-        return [self.walk(item, depth) for item in obj]
+            texts = sorted(self._text(item, depth) for item in itertools.islice(obj, room))
+            return [*texts, more] if more is not None else texts
+        walked = [self.walk(item, depth) for item in itertools.islice(obj, room)]
+        return [*walked, more] if more is not None else walked
 
     def _key_text(self, key: object, depth: int) -> str:
         if isinstance(key, str):
-            return key
+            return self._string(key, "str")
         return f"<{type(key).__name__}>{self._text(key, depth)}"
 
     def _text(self, obj: object, depth: int) -> str:
         return json.dumps(self.walk(obj, depth), sort_keys=True, separators=(",", ":"))
+
+
+def _small(value: object) -> bool:
+    """Whether ``value`` is plain JSON within :data:`FAST_NODES` and :data:`FAST_CHARS`.
+
+    Exact types only (a subclass, a non-string key, anything else takes the slow path); a
+    cycle runs out of the node budget. Scalars are looked at in their container's loop, so a
+    flat dict of a few fields costs one pass over it.
+    """
+    plain = _PLAIN
+    if type(value) is str:
+        return len(value) <= FAST_CHARS
+    if type(value) in plain:
+        return True
+    stack: list[object] = [value]  # containers only: scalars are looked at in their loop
+    nodes = chars = 0
+    while stack:
+        obj = stack.pop()
+        cls = type(obj)
+        if cls is not dict and cls is not list and cls is not tuple:
+            return False
+        nodes += len(obj)  # type: ignore[arg-type]  # a dict, list or tuple
+        if nodes > FAST_NODES:
+            return False
+        items: Iterable[object] = obj  # type: ignore[assignment]  # same
+        if cls is dict:
+            for key in obj:  # type: ignore[attr-defined]  # a dict
+                if type(key) is not str:
+                    return False
+                chars += len(key)
+            items = obj.values()  # type: ignore[attr-defined]  # same
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                chars += len(item)  # type: ignore[arg-type]  # a str
+            elif kind not in plain:
+                stack.append(item)
+        if chars > FAST_CHARS:
+            return False
+    return chars <= FAST_CHARS
 
 
 def _fast_default(obj: object) -> object:
@@ -115,11 +231,16 @@ _fast = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_fast_de
 
 
 def canonical_text(value: object) -> str:
-    """The canonical JSON-like text of ``value``; never raises (except ``BaseException``)."""
-    try:
-        return _fast(value)
-    except Exception:  # noqa: BLE001 (foreign objects, cycles, deep nesting: the slow path)
-        return _slow_text(value)
+    """The canonical JSON-like text of ``value``; never raises (except ``BaseException``).
+
+    Bounded work whatever ``value`` holds (see the module docstring).
+    """
+    if _small(value):
+        try:
+            return _fast(value)
+        except Exception:  # noqa: BLE001, S110 (huge ints, deep nesting: the slow path below)
+            pass
+    return _slow_text(value)
 
 
 def _slow_text(value: object) -> str:

@@ -43,7 +43,8 @@ class LoopGuard:
 
     A call is the tool's name plus its arguments, canonicalized (JSON with sorted keys; what
     JSON cannot carry falls back to a type-tagged ``repr``, long texts to a digest; never
-    raises), optionally with its result or error. The policy (by default
+    raises; bounded work, so huge arguments are cut, noted in the key, and cost well under a
+    millisecond), optionally with its result or error. The policy (by default
     ``max_repeated_errors(3) | max_polls(5) | max_repeats(4) | max_cycle(6)``) is asked about
     the run after each thing the guard learns: when a call is *admitted* (about to run) and
     when it is *settled* (its result or error known). :meth:`check` does both at once.

@@ -34,8 +34,10 @@ from agentguard_metrics.batch import (
     BucketKey,
     DeltaBatch,
     GaugeSet,
+    InvalidBatch,
     SeriesKey,
     bucket_start,
+    check_batch,
 )
 from agentguard_metrics.exposition import StoreCollector, bucket_counts
 from agentguard_metrics.insights import Insight, Severity
@@ -96,6 +98,7 @@ __all__ = [
     "DerivedReads",
     "GaugeSet",
     "Insight",
+    "InvalidBatch",
     "InvalidParameter",
     "MemoryStore",
     "MetricsService",
@@ -109,6 +112,7 @@ __all__ = [
     "StoreCollector",
     "bucket_counts",
     "bucket_start",
+    "check_batch",
     "create_app",
     "is_histogram",
     "label_names",

@@ -41,13 +41,13 @@ def _by_rule_and_state(per_series: dict[tuple[str, ...], float]) -> dict[tuple[s
     return out
 
 
-def alert_counts(store: Store) -> dict[str, dict[str, int]]:
+def alert_counts(store: Store) -> dict[str, dict[str, int | None]]:
     """Per rule, all-time: ``fired``, ``resolved`` and ``firing_now`` (the snapshot's)."""
     return {
         rule: {
             "fired": count(n["firing"]),
             "resolved": count(n["resolved"]),
-            "firing_now": max(0, count(n["firing"] - n["resolved"])),
+            "firing_now": max(0, count(n["firing"] - n["resolved"]) or 0),
         }
         for rule, n in sorted(_per_rule(_by_rule_and_state(store.counters(ALERTS.name))).items())
     }

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from agentguard import FailureEpisodes
 from agentguard.compiler import Group, Handler, Source, compile_handler
 from agentguard.events import Event
 from agentguard.metricmap import (
@@ -126,6 +127,7 @@ class DeltaBackend:
             dropped (written to a scratch cell that is thrown away) and counted.
         relative_accuracy: Of the histograms' sketches.
         clock: Unix time now, for the bucket of counts made outside an event.
+        episodes: Where refused amounts are logged, once per episode per metric.
     """
 
     def __init__(
@@ -134,8 +136,10 @@ class DeltaBackend:
         max_series: int,
         relative_accuracy: float,
         clock: Callable[[], float],
+        episodes: FailureEpisodes | None = None,
     ) -> None:
         self.caps = caps
+        self.episodes = episodes
         self.max_series = max_series
         self.accuracy = relative_accuracy
         self.clock = clock
@@ -243,10 +247,20 @@ class DeltaBackend:
 
         def refuse(amount: object) -> None:
             self.state[0].count((INVALID_VALUES.name, (name, ""), self._bucket()))
+            if self.episodes is not None:
+                self.episodes.failed(
+                    f"agentguard_metrics: invalid values for {name}",
+                    f"refused {amount!r} from {where} (out of range, agentguard.limits); "
+                    f"counted in {INVALID_VALUES.name}",
+                )
 
         return refuse
 
     # --- mechanics -----------------------------------------------------------------------
+
+    def dropped(self, reason: str) -> None:
+        """Count something dropped for ``reason`` now (the caller holds the aggregator's lock)."""
+        self.state[0].count((EVENTS_DROPPED.name, (reason, ""), self._bucket()))
 
     def _room(self, buffer: Buffer) -> bool:
         if buffer.series_count() < self.max_series:

@@ -29,7 +29,12 @@ _Doc = Mapping[str, object]
 
 
 def to_json(document: _Doc) -> str:
-    """The document as compact JSON (``NaN`` never appears: statistics of nothing are ``null``).
+    """The document as compact JSON; ``NaN`` and infinities never appear, they are ``null``.
+
+    Statistics of nothing are ``None`` already; orjson writes a float that is NaN or infinite
+    (a ratio of two refused totals, say) as ``null`` too, where ``json.dumps`` would write
+    ``Infinity``, which is not JSON, or raise. Every JSON answer of the service goes
+    through here: the query, the snapshot and the stream.
 
     orjson, not the standard library: a day at one-minute steps is about 1.5 MB of JSON, which
     ``json.dumps`` takes some 20 ms to write, a fifth of P6's budget for the whole query.

@@ -30,6 +30,7 @@ from agentguard.metricmap import (
     TOOL_DURATION,
 )
 from agentguard_metrics._stats import (
+    amount,
     count,
     latency_stats,
     merged,
@@ -71,7 +72,7 @@ def summary(w: Window) -> dict[str, object]:
         "successfulExecutions": count(calls - failed),
         "failedExecutions": count(failed),
         "successRate": percent(calls - failed, calls),
-        "totalCost": w.total(LLM_COST.name),
+        "totalCost": amount(w.total(LLM_COST.name)),
         **latency_stats(latency),
     }
 
@@ -148,7 +149,7 @@ def models(w: Window, name: str, *, whole: bool) -> list[dict[str, object]]:
         found.append(("other", sum(v for v, _ in totals[MODEL_SERIES_MAX:]), rest))
     if whole:
         return [
-            {"model": m, "total": count(total), "values": [round(v) for v in steps]}
+            {"model": m, "total": count(total), "values": [count(v) for v in steps]}
             for m, total, steps in found
         ]
     return [{"model": m, "total": total, "values": list(steps)} for m, total, steps in found]

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from agentguard import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
+from agentguard_metrics._formats import to_json
 from agentguard_metrics._static import PAGE_HEADERS, page_html
 from agentguard_metrics._stream import Stopping, StreamHub
 from agentguard_metrics.exposition import StoreCollector
@@ -177,7 +178,7 @@ class Handlers:
         _no_parameters(request)
         document = self.engine.snapshot()
         self._served()
-        return JSONResponse(document)
+        return Response(to_json(document), media_type="application/json")
 
     def query(self, request: Request) -> Response:
         params = parse_query(request.query_params.multi_items())
@@ -207,7 +208,7 @@ class Handlers:
             body = {"error": "STORE_UNAVAILABLE", "message": "the metrics store failed"}
             return f"event: error\ndata: {json.dumps(body)}\n\n"
         self._served()
-        return f"event: snapshot\ndata: {json.dumps(document, allow_nan=False)}\n\n"
+        return f"event: snapshot\ndata: {to_json(document)}\n\n"
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

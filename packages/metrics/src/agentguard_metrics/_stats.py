@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from agentguard.limits import admits_total
 from agentguard_metrics.sketch import Sketch
 
 _QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
-def count(value: float) -> int:
-    """A count read as a float (stores keep floats), as the integer it is (``round``)."""
-    return round(value)
+def count(value: float) -> int | None:
+    """A count read as a float (stores keep floats), as the integer it is (``round``).
+
+    ``None`` (JSON ``null``) for a total no honest count can be (:func:`amount`).
+    """
+    return round(value) if admits_total(value) else None
+
+
+def amount(value: float) -> float | None:
+    """``value``, or ``None`` when it is refused: NaN, infinite or past ``MAX_TOTAL``.
+
+    Stores refuse such sums on write (:mod:`agentguard.limits`), but a total written before
+    they did (``1e308`` added twice is infinity) stays in Redis: it is read as refused, never
+    served, so a JSON answer never holds ``Infinity`` or ``NaN``.
+    """
+    return value if admits_total(value) else None
 
 
 def stat(sketch: Sketch | None, how: str) -> float | None:
@@ -71,7 +85,11 @@ def percent(part: float, whole: float) -> float | None:
 def latency_stats(sketch: Sketch | None) -> dict[str, float | None]:
     """``averageLatency``, ``p95Latency`` and ``p99Latency`` of a sketch, in seconds."""
     return {
-        "averageLatency": stat(sketch, "avg"),
-        "p95Latency": stat(sketch, "p95"),
-        "p99Latency": stat(sketch, "p99"),
+        "averageLatency": _refused(stat(sketch, "avg")),
+        "p95Latency": _refused(stat(sketch, "p95")),
+        "p99Latency": _refused(stat(sketch, "p99")),
     }
+
+
+def _refused(value: float | None) -> float | None:
+    return None if value is None else amount(value)

@@ -5,10 +5,11 @@ never restated; compiled once into a function per event class by :mod:`agentguar
 held in process and keyed by series (the metric's labels, then the event's ``agent``) and
 1-minute time bucket of the event's ``at_unix_s``:
 
-- counters (``inc``) add; amounts that are NaN, infinite or negative are refused and counted
-  in ``agentguard_invalid_values_total{field=<metric>}``;
+- counters (``inc``) add; amounts out of their field's range (:mod:`agentguard.limits`: NaN,
+  infinite, negative, ``1e308``) are refused and counted in
+  ``agentguard_invalid_values_total{field=<metric>}``;
 - histograms (``observe``) merge into a :class:`~agentguard_metrics.sketch.Sketch` per series
-  and bucket; NaN, infinite or negative observations are refused and counted the same way;
+  and bucket; observations out of range are refused and counted the same way;
 - ``inc``/``dec`` gauges (``agentguard_runs_in_progress``) keep this process's net change,
   which the store adds to this process's contribution; it counts while the process
   heartbeats (every flush is a heartbeat), so a dead process's runs drop out;
@@ -28,6 +29,15 @@ was lost ignores it when it comes again) and new deltas keep merging in the buff
 at most two sets of series are held, whatever the number of events. The failure is logged once
 per episode and counted in :attr:`Aggregator.failed_flushes`; nothing raises into the
 publisher, and the publisher never waits for the store.
+
+**Bad values.** An amount out of the range :mod:`agentguard.limits` gives its field
+(``input_cost_usd=1e308``) is refused when the event is recorded and counted in
+``agentguard_invalid_values_total{field=<metric>}``; the rest of the event counts. A batch the
+store refuses for its content (:class:`~agentguard_metrics.batch.InvalidBatch`: a sum out of
+range, a key of the wrong type in Redis) is not kept for the next flush, where it would hold up
+every later batch for ever: it is *quarantined*, set aside in :attr:`Aggregator.quarantined`,
+counted in ``agentguard_events_dropped_total{reason="batch_quarantined"}`` and logged once
+per episode.
 
 **Bounded waits.** :meth:`Aggregator.flush` hands the work to the flusher thread and waits at
 most ``timeout_s`` for it, so a store that hangs (Redis blackholed) never holds the caller
@@ -50,13 +60,15 @@ import socket
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from agentguard import Bus, FailureEpisodes, Subscription, default_bus
 from agentguard.events import Event
+from agentguard.metricmap import EVENTS_DROPPED
 from agentguard_metrics._buffer import Buffer, DeltaBackend, LabelCaps
-from agentguard_metrics.batch import DeltaBatch
+from agentguard_metrics.batch import DeltaBatch, InvalidBatch
 from agentguard_metrics.memory import MemoryStore
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, mapping_for
 from agentguard_metrics.store import Store
@@ -65,6 +77,7 @@ __all__ = ["Aggregator"]
 
 _logger = logging.getLogger("agentguard_metrics")
 _LIVE: weakref.WeakSet[Aggregator] = weakref.WeakSet()
+_QUARANTINE_KEPT = 8
 
 
 def _default_process_id() -> str:
@@ -116,11 +129,11 @@ class Aggregator:
         self._clock = clock
         self._interval_s = interval_s
         self._exit_timeout_s = exit_timeout_s
+        self._episodes = FailureEpisodes(_logger)
         self._backend = DeltaBackend(
-            LabelCaps(max_label_values), max_series, relative_accuracy, clock
+            LabelCaps(max_label_values), max_series, relative_accuracy, clock, self._episodes
         )
         self._handlers = self._backend.handlers
-        self._episodes = FailureEpisodes(_logger)
         self._attached: dict[Bus, Subscription] = {}
         self._failed_flushes = 0
         self._start()
@@ -134,6 +147,8 @@ class Aggregator:
         self._backend.state = self._state
         self._flush_lock = threading.Lock()
         self._pending: DeltaBatch | None = None
+        self._quarantined: deque[DeltaBatch] = deque(maxlen=_QUARANTINE_KEPT)
+        self._quarantined_count = 0
         self._sequence = 0
         self._flusher: _Flusher | None = None
 
@@ -159,6 +174,20 @@ class Aggregator:
     def failed_flushes(self) -> int:
         """How many times the store refused a batch (each kept and sent again later)."""
         return self._failed_flushes
+
+    @property
+    def quarantined(self) -> tuple[DeltaBatch, ...]:
+        """The latest batches the store refused for their content (at most 8), oldest first.
+
+        Such a batch is never sent again (it could not succeed), so it no longer holds up the
+        batches after it; it is kept here to be looked at.
+        """
+        return tuple(self._quarantined)
+
+    @property
+    def quarantined_batches(self) -> int:
+        """How many batches the store refused for their content since this process started."""
+        return self._quarantined_count
 
     @property
     def held_series(self) -> int:
@@ -214,7 +243,9 @@ class Aggregator:
 
         With a flusher thread the work runs there and this waits at most ``timeout_s``, even
         when the store hangs; otherwise it runs here. Never raises: a refused batch stays held,
-        is counted, and is sent again first by the next flush.
+        is counted, and is sent again first by the next flush. A batch refused for its content
+        (:class:`~agentguard_metrics.batch.InvalidBatch`) is quarantined instead and no longer
+        held, so it does not make this ``False``; :attr:`quarantined_batches` counts it.
         """
         flusher = self._flusher
         if flusher is not None and flusher.alive:
@@ -250,12 +281,27 @@ class Aggregator:
         key = f"agentguard_metrics: store {type(self._store).__name__}"
         try:
             self._store.apply(batch)
+        except InvalidBatch as exc:
+            self._quarantine(batch, exc)
+            return True
         except Exception as exc:  # noqa: BLE001 (any store's failure: kept, logged, counted)
             self._failed(key, f"a batch of {batch.series_count} series was kept", exc)
             return False
         if self._episodes.failing(key):
             self._episodes.recovered(key)
         return True
+
+    def _quarantine(self, batch: DeltaBatch, exc: InvalidBatch) -> None:
+        """Set aside a batch the store refused for its content; count it, log it, go on."""
+        self._quarantined.append(batch)
+        self._quarantined_count += 1
+        with self._lock:
+            self._backend.dropped("batch_quarantined")
+        self._episodes.failed(
+            f"agentguard_metrics: batches refused by store {type(self._store).__name__}",
+            f"{exc}; {batch.series_count} series set aside (Aggregator.quarantined) and "
+            f'counted in {EVENTS_DROPPED.name}{{reason="batch_quarantined"}}',
+        )
 
     def _beat(self, now: float) -> bool:
         key = f"agentguard_metrics: store {type(self._store).__name__}"

@@ -7,6 +7,11 @@ process's id and a sequence number that grows by one with each batch the process
 process sends a batch only once every earlier one was applied, so a store applies a batch only
 when its sequence is above the highest it applied for that process. A batch sent again after a
 lost reply is then ignored, and the store remembers one number per process, not every id.
+
+A store refuses a batch for its content, before writing any of it, when an amount is not a
+sum it may keep (:func:`check_batch`: NaN, infinite, or past
+:data:`agentguard.limits.MAX_TOTAL`); it raises :class:`InvalidBatch`, and the aggregator
+quarantines that batch instead of sending it again (sending it again could never succeed).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
+from agentguard.errors import AgentGuardError
+from agentguard.limits import admits_total
 from agentguard_metrics.sketch import Sketch
 
 __all__ = [
@@ -22,8 +29,10 @@ __all__ = [
     "BucketKey",
     "DeltaBatch",
     "GaugeSet",
+    "InvalidBatch",
     "SeriesKey",
     "bucket_start",
+    "check_batch",
 ]
 
 BASE_RESOLUTION_S: Final = 60
@@ -91,3 +100,42 @@ class DeltaBatch:
 
     def __bool__(self) -> bool:
         return self.series_count > 0
+
+
+class InvalidBatch(AgentGuardError, ValueError):  # noqa: N818 (reads as what the batch is)
+    """A store refused a batch for its content (not for an outage); nothing of it was written.
+
+    Sending it again cannot succeed: the aggregator quarantines it (keeps it aside, counts it
+    in ``agentguard_events_dropped_total{reason="batch_quarantined"}``, logs it) and goes on.
+    """
+
+    def __init__(self, batch_id: str, metric: str, why: str) -> None:
+        super().__init__(f"batch {batch_id} refused: {metric} {why}")
+        self.batch_id = batch_id
+        """The refused batch's ``process_id:sequence``."""
+        self.metric = metric
+        """The metric whose amount was refused."""
+
+
+def check_batch(batch: DeltaBatch) -> None:
+    """Raise :class:`InvalidBatch` if an amount of ``batch`` is not a sum a store may keep.
+
+    Amounts, sketch sums and extremes and gauge values must be finite and within
+    ``+-MAX_TOTAL`` (:func:`agentguard.limits.admits_total`); the work is one comparison per
+    entry.
+    """
+    for (name, _, _), amount in batch.counters.items():
+        if not admits_total(amount):
+            raise InvalidBatch(batch.batch_id, name, f"amount {amount!r} is out of range")
+    for (name, _, _), sketch in batch.histograms.items():
+        for value in (sketch.sum, sketch.min, sketch.max):
+            if sketch.count and not admits_total(value):
+                raise InvalidBatch(batch.batch_id, name, f"observation {value!r} is out of range")
+    for (name, _), delta in batch.gauge_deltas.items():
+        if not admits_total(delta):
+            raise InvalidBatch(batch.batch_id, name, f"gauge change {delta!r} is out of range")
+    for (name, _), setting in batch.gauge_sets.items():
+        if not admits_total(setting.value):
+            raise InvalidBatch(
+                batch.batch_id, name, f"gauge value {setting.value!r} is out of range"
+            )

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
-from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
+from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start, check_batch
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
 from agentguard_metrics.store import (
     ROLLUPS,
@@ -116,7 +116,12 @@ class MemoryStore(DerivedReads):
     # --- writes ---------------------------------------------------------------------------
 
     def apply(self, batch: DeltaBatch) -> None:
-        """Add ``batch`` unless its sequence was passed already; also a heartbeat."""
+        """Add ``batch`` unless its sequence was passed already; also a heartbeat.
+
+        Raises:
+            InvalidBatch: an amount is out of range (:func:`check_batch`); nothing was added.
+        """
+        check_batch(batch)
         now = self._clock()
         with self._lock:
             if now - self._pruned_at >= _PRUNE_EVERY_S:

@@ -83,7 +83,12 @@ class QueryEngine:
         return self._store
 
     def snapshot(self) -> dict[str, object]:
-        """The all-time figures and the state now (DESIGN.md section 5)."""
+        """The all-time figures and the state now (DESIGN.md section 5).
+
+        A figure read from a total the store holds out of range (infinite, NaN, past
+        :data:`agentguard.limits.MAX_TOTAL`: written before stores refused such sums) is
+        ``None`` (JSON ``null``): refused, never served.
+        """
         store = self._store
         endpoints: dict[str, dict[str, object]] = {}
         for kind, calls, duration in (
@@ -98,8 +103,8 @@ class QueryEngine:
                 p95 = _stats.stat(sketch, "p95")
                 endpoints[f"{kind}:{name}"] = {
                     "requests_total": _stats.count(requests[name]),
-                    "avg_duration_ms": None if avg is None else avg * 1000.0,
-                    "p95_duration_ms": None if p95 is None else p95 * 1000.0,
+                    "avg_duration_ms": None if avg is None else _stats.amount(avg * 1000.0),
+                    "p95_duration_ms": None if p95 is None else _stats.amount(p95 * 1000.0),
                 }
         tokens = dict.fromkeys(_groups.TOKEN_TYPES, 0.0)
         at = label_position(LLM_TOKENS.name, "token_type")
@@ -115,7 +120,7 @@ class QueryEngine:
             "active_executions": _stats.count(store.gauge(RUNS_IN_PROGRESS.name)),
             "error_count": _stats.count(store.counter(ERRORS.name)),
             "endpoints": endpoints,
-            "cost_usd_total": store.counter(LLM_COST.name),
+            "cost_usd_total": _stats.amount(store.counter(LLM_COST.name)),
             "unpriced_calls": _stats.count(store.counter(LLM_UNPRICED.name)),
             "cost_incomplete_calls": _stats.count(store.counter(LLM_COST_INCOMPLETE.name)),
             "tokens_total": {t: _stats.count(v) for t, v in tokens.items()},

@@ -106,7 +106,10 @@ class Store(Protocol):
         """Add ``batch``'s deltas, unless its sequence is not above its process's highest.
 
         Also a heartbeat of ``batch.process_id`` at ``batch.sent_at_unix_s``. Raises on a
-        failure to store (the aggregator keeps the batch and sends it again).
+        failure to store (the aggregator keeps the batch and sends it again), and
+        :class:`~agentguard_metrics.batch.InvalidBatch`, having written none of it, when
+        the content cannot be stored (:func:`~agentguard_metrics.batch.check_batch`; the
+        aggregator quarantines it: sending it again could not succeed).
         """
         ...
 

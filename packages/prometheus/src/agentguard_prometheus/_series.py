@@ -86,7 +86,7 @@ class SeriesTable:
         self._count(INVALID_VALUES, metric.name)
         self._episodes.failed(
             f"agentguard_prometheus: invalid values for {metric.name}",
-            f"refused {value!r} from {source} (NaN, infinite or negative); counted in "
+            f"refused {value!r} from {source} (out of range, agentguard.limits); counted in "
             f"{INVALID_VALUES.name}",
         )
 

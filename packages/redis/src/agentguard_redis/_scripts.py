@@ -3,9 +3,14 @@
 ``APPLY`` applies one chunk of a batch atomically, once: it compares the chunk's
 ``sequence:chunk`` with the highest its process applied (``{p}:seq``), and only when it is
 higher runs the chunk's operations and records the new mark, in the same script, so a chunk
-sent again after a lost reply changes nothing. The operations are a flat list the client
-compiles (:mod:`agentguard_redis._ops`); the script is a small interpreter over them, so the
-rules of what a delta writes (roll-ups, totals, TTLs) live in Python, where they are tested.
+sent again after a lost reply changes nothing. Before its first write it checks the whole
+chunk (known operations, every float amount finite and within ``+-MAX_TOTAL`` of
+:mod:`agentguard.limits`) and refuses it with an ``agentguard: invalid chunk`` error, so a
+chunk is written whole or not at all: Redis does not roll a script back on an error, and an
+``HINCRBYFLOAT`` to infinity halfway through used to leave the writes before it in place.
+The operations are a flat list the client compiles (:mod:`agentguard_redis._ops`); the
+script is a small interpreter over them, so the rules of what a delta writes (roll-ups,
+totals, TTLs) live in Python, where they are tested.
 
 The ``#!lua`` line makes Redis refuse the script whole when it is out of memory, before any
 write, instead of failing halfway through a chunk.
@@ -25,6 +30,8 @@ day at one-minute buckets is 1,440 keys, and one script call costs far less on t
 from __future__ import annotations
 
 from typing import Final
+
+from agentguard.limits import MAX_TOTAL
 
 __all__ = ["APPLY", "CHANGES", "OPS", "PRUNE", "READ_HASHES", "READ_MEMBERS"]
 
@@ -53,6 +60,29 @@ if mark then
   if seq < s or (seq == s and chunk <= c) then
     redis.call('ZADD', KEYS[2], 'GT', ARGV[4], pid)
     return 0
+  end
+end
+-- Check the whole chunk before its first write, so a chunk is all or nothing: every
+-- operation known, every float amount (the only kind a write can fail on: HINCRBYFLOAT to
+-- infinity) a number within +-MAX_TOTAL. NaN fails both comparisons.
+local j, n = 6, #ARGV
+while j <= n do
+  local op = ARGV[j]
+  if op == 'f' then
+    local v = tonumber(ARGV[j + 3])
+    if not (v and v <= MAX_TOTAL and v >= -MAX_TOTAL) then
+      return redis.error_reply('agentguard: invalid chunk: value ' .. tostring(ARGV[j + 3])
+        .. ' out of range for ' .. tostring(KEYS[tonumber(ARGV[j + 1])]))
+    end
+    j = j + 4
+  elseif op == 'i' or op == 'z' or op == 'l' or op == 'h' or op == 'r' then
+    j = j + 4
+  elseif op == 'x' or op == 's' then
+    j = j + 3
+  elseif op == 'g' then
+    j = j + 5
+  else
+    return redis.error_reply('agentguard: invalid chunk: unknown operation ' .. tostring(op))
   end
 end
 redis.call('HSETNX', KEYS[3], 'epoch', ARGV[5])
@@ -108,7 +138,7 @@ end
 redis.call('HSET', KEYS[1], pid, ARGV[2] .. ':' .. ARGV[3])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[4], pid)
 return 1
-"""
+""".replace("MAX_TOTAL", repr(MAX_TOTAL))
 
 PRUNE: Final = """#!lua
 -- KEYS[1] {p}:seq, KEYS[2] {p}:hb, KEYS[3..] gauge-delta hashes; ARGV[1] the cutoff time,

@@ -36,8 +36,10 @@ from agentguard_metrics import (
     Bucket,
     DeltaBatch,
     DerivedReads,
+    InvalidBatch,
     Sketch,
     bucket_start,
+    check_batch,
     is_histogram,
     label_names,
     matcher,
@@ -76,6 +78,8 @@ SERVICE_READ_STALENESS_S: Final = 0.25
 quarter of a second is within what a reader sees anyway, and it spares a round trip for every
 metric of a query."""
 
+_CONTENT_ERRORS: Final = ("agentguard: invalid chunk", "WRONGTYPE")
+"""Errors of ``APPLY`` that say what the chunk holds or meets, not that Redis is unwell."""
 _PRUNE_EVERY_S: Final = 60.0
 _MAX_CANDIDATES: Final = 4096
 """A bounded range with at most this many buckets is read without asking the index first."""
@@ -213,17 +217,27 @@ class RedisStore(DerivedReads):
         """Apply ``batch`` once: chunk by chunk, each skipped if its process applied it already.
 
         Raises:
+            InvalidBatch: the batch's content was refused, here (:func:`check_batch`, nothing
+                written) or by Redis (a chunk the script refused before writing; a key of
+                another type, written by something else, which may leave that chunk half
+                written): sending it again cannot succeed, so the caller sets it aside.
             redis.RedisError: Redis did not answer or refused (the caller keeps the batch and
                 sends it again; the chunks already applied are skipped then).
         """
+        check_batch(batch)
         now = self._clock()
         head = [self._keys.seq, self._keys.hb, self._keys.meta]
         pid, sequence, beat = batch.process_id, str(batch.sequence), repr(batch.sent_at_unix_s)
         for number, chunk in enumerate(compile_batch(batch, self._keys, now, self._max_args)):
-            applied = self._apply(
-                keys=[*head, *chunk.keys],
-                args=[pid, sequence, number, beat, self._epoch, *chunk.args],
-            )
+            try:
+                applied = self._apply(
+                    keys=[*head, *chunk.keys],
+                    args=[pid, sequence, number, beat, self._epoch, *chunk.args],
+                )
+            except redis.ResponseError as exc:
+                if not str(exc).startswith(_CONTENT_ERRORS):
+                    raise
+                raise InvalidBatch(batch.batch_id, "chunk", f"{number}: {exc}") from exc
             if not applied:
                 self._skipped += 1
         self._maybe_prune(now)
