@@ -20,6 +20,7 @@ from genai_prices import Usage, calc_price
 
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
+from agentguard.limits import invalid_field
 from agentguard.testing import capture_events
 from agentguard_trace import instrument
 from agentguard_trace.fake import Fail, FakeAnthropicServer, Reply
@@ -496,3 +497,28 @@ def test_parse_is_measured(fake: FakeAnthropicServer, bus: Bus) -> None:
     assert parsed.usage.output_tokens == 500
     event = only_call(events)
     assert event.model == ANSWERED and event.output_tokens == 500
+
+
+def test_a_count_past_the_limits_is_refused_at_the_edge(bus: Bus) -> None:
+    import httpx2
+
+    body: dict[str, Any] = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": ANSWERED,
+        "content": [],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 10**18, "output_tokens": 7, "cache_read_input_tokens": 10**9},
+    }
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=body))
+    raw = anthropic.Anthropic(
+        api_key="k", base_url="http://proxy.invalid", http_client=httpx2.Client(transport=transport)
+    )
+    with capture_events(bus) as events, instrument(raw, bus=bus) as client:
+        client.messages.create(model="claude-opus-4-8", max_tokens=5, messages=MESSAGES)
+    event = only_call(events)
+    assert (event.input_tokens, event.output_tokens) == (0, 7), "10**18 tokens is garbage"
+    assert event.cache_read_tokens == 10**9, "the limit itself is in range"
+    assert invalid_field(event) is None

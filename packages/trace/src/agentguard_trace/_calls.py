@@ -13,6 +13,7 @@ from agentguard import Bus
 from agentguard._episodes import FailureEpisodes
 from agentguard.context import current_run
 from agentguard.events import LLMCallFinished
+from agentguard.limits import limit_for
 from agentguard_trace.pricing import normalize_model
 
 if TYPE_CHECKING:
@@ -32,19 +33,26 @@ _UNPRICED: Final[tuple[None, ...]] = (None,) * 8
 _FREE: Final[tuple[float, ...]] = (0.0,) * 8
 """The cost parts of a failed call that reported no usage and names no model."""
 
+_MAX_COUNT: Final = int(limit_for("input_tokens").high)  # type: ignore[union-attr]  # tokens have a range
+"""The largest token or request count one call may report (:mod:`agentguard.limits`)."""
+
 _logger = logging.getLogger("agentguard.trace")
 _BAD_USAGE: Final = FailureEpisodes(_logger)
 
 
 def _count(value: object, field: str) -> int:
-    """A usage count as an int >= 0: missing or null is 0; anything else wrong is 0, logged."""
-    if type(value) is int and value >= 0:
+    """A usage count in range: missing or null is 0; anything else wrong is 0, logged.
+
+    The range is the tokens' of :mod:`agentguard.limits`: a count past it is a proxy's or a
+    parser's garbage, refused here, at the producer's edge, before it is priced and summed.
+    """
+    if type(value) is int and 0 <= value <= _MAX_COUNT:
         return value
     if value is not None:
         _BAD_USAGE.failed(
             "agentguard.trace.usage",
-            f"usage field {field!r} is {type(value).__name__} {value!r}, not an int >= 0; "
-            f"counted as 0 (a proxy or an old SDK?)",
+            f"usage field {field!r} is {type(value).__name__} {value!r:.40}, not an int from "
+            f"0 to {_MAX_COUNT:,}; counted as 0 (a proxy or an old SDK?)",
         )
     return 0
 
