@@ -34,11 +34,9 @@ from agentguard.metricmap import (
     Rule,
 )
 from agentguard_metrics.batch import BASE_RESOLUTION_S, BucketKey, DeltaBatch, GaugeSet, SeriesKey
+from agentguard_metrics.caps import OTHER
 from agentguard_metrics.sketch import Sketch, mapping_for
 from agentguard_metrics.store import AGENT
-
-OTHER = "other"
-"""The label value that label values past a cap fold into."""
 
 _BY_AGENT = frozenset(m.name for m in METRICS if AGENT in m.labels)
 _K = TypeVar("_K", BucketKey, SeriesKey)

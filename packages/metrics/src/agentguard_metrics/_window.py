@@ -17,8 +17,6 @@ from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
 from agentguard_metrics.store import AGENT, Bucket, Store, series_labels
 
 _BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
-_COARSE_STEPS = (86400, 3600, 900, 300)
-_BULK_SPAN_S = 3600
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -26,27 +24,6 @@ def iso(unix_s: float) -> str:
     """``2026-01-01T00:00:00Z``: an ISO 8601 UTC time, to the second."""
     moment = datetime.fromtimestamp(unix_s, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def spans(start: int, end: int, step_s: int) -> list[tuple[int, int, int]]:
-    """``[start, end)`` cut into ranges of whole coarse steps, with fine steps at the edges.
-
-    Each ``(a, b, step)`` is read with ``store.buckets(step_s=step)``, which reads the
-    coarsest roll-up dividing ``step``: a day of a 24 h window at 1-minute steps is then a
-    few hourly buckets plus the minutes at either edge instead of 1,440 minutes.
-    """
-    for coarse in _COARSE_STEPS:
-        if coarse <= step_s or coarse % step_s:
-            continue
-        first = -(-start // coarse) * coarse
-        last = end // coarse * coarse
-        if last - first >= coarse:
-            return [
-                *spans(start, first, step_s),
-                (first, last, coarse),
-                *spans(last, end, step_s),
-            ]
-    return [(start, end, step_s)] if end > start else []
 
 
 def agent_position(name: str) -> int:
@@ -172,54 +149,41 @@ class Window:
         ]
 
     def sketch(self, name: str, labels: Mapping[str, str] | None = None) -> Sketch:
-        """A histogram's observations over the window (of the series matching ``labels``)."""
+        """A histogram's observations over the window (of the series matching ``labels``).
+
+        One read of the store for the whole window (it reads whole coarse buckets where the
+        window holds them: see ``plan_range``).
+        """
         labels = labels or {}
-        start, end = self.start, self.end
-        key = (name, tuple(sorted(labels.items())), start, end)
+        key = (name, tuple(sorted(labels.items())), self.start, self.end)
         found = self._sketches.get(key)
         if found is None:
             found = Sketch(DEFAULT_RELATIVE_ACCURACY)
-            ranges = spans(start, end, self.step_s) if self._any_series(name, labels) else []
-            for a, b, step in ranges:
-                for bucket in self.store.buckets(name, self._filter(labels) or None, a, b, step):
-                    if bucket.sketch is not None and bucket.sketch.count:
-                        found.merge(bucket.sketch)
+            if self._any_series(name, labels):
+                found = self.store.histogram(
+                    name, self._filter(labels) or None, self.start, self.end
+                )
             self._sketches[key] = found
         return found
 
     def sketches_by(self, name: str, label: str) -> dict[str, Sketch]:
         """A histogram's observations over the window, per value of ``label``.
 
-        The window's spans (see :func:`spans`) of at most an hour are read for every series
-        at once (``histograms``); longer ones, read from a coarse roll-up, per label value
-        (``buckets``), as ``histograms`` would read them from the finest roll-up.
+        One read of every series at once (``histograms``), whatever the number of values.
         """
+        if not self._any_series(name, {}):
+            return {}
         at = label_position(name, label)
         agent_at = agent_position(name)
         out: dict[str, Sketch] = {}
-
-        def add(value: str, sketch: Sketch) -> None:
-            held = out.get(value)
+        for labels, sketch in self.store.histograms(name, self.start, self.end).items():
+            if not sketch.count or (self.agent is not None and labels[agent_at] != self.agent):
+                continue
+            held = out.get(labels[at])
             if held is None:
-                out[value] = sketch.copy()
+                out[labels[at]] = sketch.copy()
             else:
                 held.merge(sketch)
-
-        values: list[str] | None = None
-        if not self._any_series(name, {}):
-            return out
-        for a, b, step in spans(self.start, self.end, self.step_s):
-            if b - a <= _BULK_SPAN_S:
-                for labels, sketch in self.store.histograms(name, a, b).items():
-                    if sketch.count and (self.agent is None or labels[agent_at] == self.agent):
-                        add(labels[at], sketch)
-                continue
-            if values is None:
-                values = self.label_values(name, label)
-            for value in values:
-                for bucket in self.store.buckets(name, self._filter({label: value}), a, b, step):
-                    if bucket.sketch is not None and bucket.sketch.count:
-                        add(value, bucket.sketch)
         return out
 
     def counter(self, name: str, start: float | None, end: float | None, **labels: str) -> float:

@@ -57,6 +57,7 @@ from agentguard import Bus, FailureEpisodes, Subscription, default_bus
 from agentguard.events import Event
 from agentguard_metrics._buffer import Buffer, DeltaBackend, LabelCaps
 from agentguard_metrics.batch import DeltaBatch
+from agentguard_metrics.caps import DEFAULT_MAX_LABEL_VALUES, check_max_label_values
 from agentguard_metrics.memory import MemoryStore
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, mapping_for
 from agentguard_metrics.store import Store
@@ -83,7 +84,8 @@ class Aggregator:
         interval_s: Seconds between background flushes once attached; ``None`` flushes only
             when :meth:`flush` or :meth:`close` is called.
         exit_timeout_s: How long the flush at interpreter exit may take.
-        max_label_values: Distinct values kept per label per metric before ``other``.
+        max_label_values: Distinct values kept per label per metric before ``other``, in
+            this process (the store caps them across processes too: :mod:`.caps`).
         max_series: Entries held between flushes before new series are dropped (counted).
         relative_accuracy: Of the histograms' sketches.
     """
@@ -96,14 +98,13 @@ class Aggregator:
         clock: Callable[[], float] = time.time,
         interval_s: float | None = 1.0,
         exit_timeout_s: float = 2.0,
-        max_label_values: int = 100,
+        max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
         max_series: int = 100_000,
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
     ) -> None:
         if store is not None and not isinstance(store, Store):
             raise TypeError(f"store must follow agentguard_metrics.Store, got {store!r}")
-        if max_label_values < 1:
-            raise ValueError(f"max_label_values must be >= 1, got {max_label_values!r}")
+        check_max_label_values(max_label_values)
         if max_series < 1:
             raise ValueError(f"max_series must be >= 1, got {max_series!r}")
         if interval_s is not None and not interval_s > 0:

@@ -4,8 +4,12 @@ Roll-ups are made on write: every delta is added to its bucket at each resolutio
 :data:`~agentguard_metrics.store.ROLLUPS` (counters add, sketches merge, so a coarse bucket is
 exactly the sum of its fine ones), and also to the metric's total over every series, so a read
 without a label filter takes one cell per bucket. Buckets older than their roll-up's retention
-are dropped, at most once a minute, when a batch is applied; reads pick the finest roll-up
-that still holds the start of the range.
+are dropped, at most once a minute, when a batch is applied; a read starts at the finest
+roll-up that still holds the start of its range and reads the whole coarser buckets inside it
+there (:func:`~agentguard_metrics.store.plan_range`).
+
+Label values past ``max_label_values`` per label per metric, over every batch applied, are
+stored as ``other`` (:mod:`agentguard_metrics.caps`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
+from agentguard_metrics.caps import (
+    DEFAULT_MAX_LABEL_VALUES,
+    FORGET_LABEL_VALUES_S,
+    LabelValue,
+    batch_label_values,
+    check_max_label_values,
+    fold_batch,
+)
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
 from agentguard_metrics.store import (
     ROLLUPS,
@@ -28,8 +40,8 @@ from agentguard_metrics.store import (
     label_names,
     matcher,
     matches,
+    plan_range,
     plan_steps,
-    rollup_for,
 )
 
 __all__ = ["MemoryStore"]
@@ -86,6 +98,8 @@ class MemoryStore(DerivedReads):
         forget_processes_s: How long the store remembers a silent process: its highest
             applied sequence and its gauge contributions (a batch it sent again later than
             this would count twice).
+        max_label_values: Values kept per label per metric across every writer; later ones
+            are stored as ``other``, counted (see :mod:`agentguard_metrics.caps`).
     """
 
     def __init__(
@@ -94,11 +108,13 @@ class MemoryStore(DerivedReads):
         clock: Callable[[], float] = time.time,
         liveness_s: float = 30.0,
         forget_processes_s: float = 24 * 3600.0,
+        max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
     ) -> None:
         if not liveness_s > 0:
             raise ValueError(f"liveness_s must be > 0, got {liveness_s!r}")
         if not forget_processes_s > 0:
             raise ValueError(f"forget_processes_s must be > 0, got {forget_processes_s!r}")
+        self._max_label_values = check_max_label_values(max_label_values)
         self._clock = clock
         self._liveness_s = liveness_s
         self._forget_s = max(forget_processes_s, liveness_s)
@@ -112,6 +128,8 @@ class MemoryStore(DerivedReads):
         self._applied: dict[str, int] = {}
         self._pruned_at = -float("inf")
         self._oldest: float | None = None
+        # per metric and label position: the values admitted, with when each was last written
+        self._known: dict[tuple[str, int], dict[str, float]] = {}
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -126,6 +144,7 @@ class MemoryStore(DerivedReads):
             if batch.sequence <= self._applied.get(pid, 0):
                 return
             self._applied[pid] = batch.sequence
+            batch = fold_batch(batch, self._refused(batch, now))
             for _, _, at in (*batch.counters, *batch.histograms):
                 if self._oldest is None or at < self._oldest:
                     self._oldest = at
@@ -138,6 +157,18 @@ class MemoryStore(DerivedReads):
                         cells[b] = cells.get(b, 0.0) + amount
             self._add_sketches(batch)
             self._add_gauges(batch)
+
+    def _refused(self, batch: DeltaBatch, now: float) -> set[LabelValue]:
+        """The label values of ``batch`` past the cap; the others are marked written now."""
+        refused: set[LabelValue] = set()
+        for (name, position), values in batch_label_values(batch).items():
+            known = self._known.setdefault((name, position), {})
+            for value in values:
+                if value in known or len(known) < self._max_label_values:
+                    known[value] = now
+                else:
+                    refused.add((name, position, value))
+        return refused
 
     def _add_sketches(self, batch: DeltaBatch) -> None:
         for (name, labels, at), sketch in batch.histograms.items():
@@ -183,6 +214,10 @@ class MemoryStore(DerivedReads):
                     for cells in by_labels.values():
                         for b in [b for b in cells if b < oldest]:
                             del cells[b]
+        forgotten = now - FORGET_LABEL_VALUES_S
+        for known in self._known.values():
+            for value in [v for v, at in known.items() if at < forgotten]:
+                del known[value]
         dead = now - self._forget_s
         for pid in [p for p, at in self._seen.items() if at < dead]:
             del self._seen[pid]
@@ -202,11 +237,11 @@ class MemoryStore(DerivedReads):
     ) -> float:
         """The sum of counter ``name`` over the matching series and ``start <= t < end``."""
         wanted = matcher(name, labels)
-        index, lo, hi = self._range(start, end)
         total = 0.0
         with self._lock:
-            for cells in _matching(self._counters[index].get(name, {}), wanted):
-                total += sum(v for b, v in cells.items() if lo <= b < hi)
+            for index, lo, hi, starts in self._parts(start, end):
+                for cells in _matching(self._counters[index].get(name, {}), wanted):
+                    total += sum(v for b, v in _within(cells, starts) if lo <= b < hi)
         return total
 
     def histogram(
@@ -218,17 +253,14 @@ class MemoryStore(DerivedReads):
     ) -> Sketch:
         """The merged sketch of histogram ``name`` over the matching series and time range."""
         wanted = matcher(name, labels)
-        index, lo, hi = self._range(start, end)
-        merged: Sketch | None = None
+        merged = Sketch(DEFAULT_RELATIVE_ACCURACY)
         with self._lock:
-            for cells in _matching(self._sketches[index].get(name, {}), wanted):
-                for b, sketch in cells.items():
-                    if lo <= b < hi:
-                        if merged is None:
-                            merged = sketch.copy()
-                        else:
+            for index, lo, hi, starts in self._parts(start, end):
+                for cells in _matching(self._sketches[index].get(name, {}), wanted):
+                    for b, sketch in _within(cells, starts):
+                        if lo <= b < hi:
                             merged.merge(sketch)
-        return merged if merged is not None else Sketch(DEFAULT_RELATIVE_ACCURACY)
+        return merged
 
     def series(self, name: str) -> list[tuple[str, ...]]:
         """Every label-value tuple metric ``name`` has had (within the longest retention)."""
@@ -246,32 +278,32 @@ class MemoryStore(DerivedReads):
     ) -> dict[_Labels, float]:
         """Counter ``name`` over ``start <= t < end``, per series."""
         label_names(name)
-        index, lo, hi = self._range(start, end)
-        starts = _starts(lo, hi, ROLLUPS[index].resolution_s)
+        found: dict[_Labels, float] = {}
         with self._lock:
-            return {
-                values: sum(v for b, v in _within(cells, starts) if lo <= b < hi)
-                for values, cells in self._counters[index].get(name, {}).items()
-                if values
-            }
+            for index, lo, hi, starts in self._parts(start, end):
+                for values, cells in self._counters[index].get(name, {}).items():
+                    if values:
+                        amount = sum(v for b, v in _within(cells, starts) if lo <= b < hi)
+                        found[values] = found.get(values, 0.0) + amount
+        return found
 
     def histograms(
         self, name: str, start: float | None = None, end: float | None = None
     ) -> dict[_Labels, Sketch]:
         """Histogram ``name`` over ``start <= t < end``, per series."""
         label_names(name)
-        index, lo, hi = self._range(start, end)
-        starts = _starts(lo, hi, ROLLUPS[index].resolution_s)
         found: dict[_Labels, Sketch] = {}
         with self._lock:
-            for values, cells in self._sketches[index].get(name, {}).items():
-                if not values:
-                    continue
-                merged = Sketch(DEFAULT_RELATIVE_ACCURACY)
-                for b, sketch in _within(cells, starts):
-                    if lo <= b < hi:
-                        merged.merge(sketch)
-                found[values] = merged
+            for index, lo, hi, starts in self._parts(start, end):
+                for values, cells in self._sketches[index].get(name, {}).items():
+                    if not values:
+                        continue
+                    merged = found.get(values)
+                    if merged is None:
+                        merged = found[values] = Sketch(DEFAULT_RELATIVE_ACCURACY)
+                    for b, sketch in _within(cells, starts):
+                        if lo <= b < hi:
+                            merged.merge(sketch)
         return found
 
     def gauges(self, name: str) -> dict[_Labels, float]:
@@ -290,11 +322,14 @@ class MemoryStore(DerivedReads):
                 found[values] = found.get(values, 0.0) + setting.value
         return found
 
-    def _range(self, start: float | None, end: float | None) -> tuple[int, float, float]:
-        """The roll-up index to read ``[start, end)`` from, and the bounds in its buckets."""
-        index = ROLLUPS.index(rollup_for(self._oldest if start is None else start, self._clock()))
-        lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
-        return index, lo, hi
+    def _parts(
+        self, start: float | None, end: float | None
+    ) -> list[tuple[int, float, float, range | None]]:
+        """The roll-up indexes, bounds and bucket starts of a read (see ``plan_range``)."""
+        return [
+            (ROLLUPS.index(rollup), lo, hi, _starts(lo, hi, rollup.resolution_s))
+            for rollup, lo, hi in plan_range(start, end, self._clock(), self._oldest)
+        ]
 
     def buckets(
         self,
@@ -370,12 +405,6 @@ class MemoryStore(DerivedReads):
         if amounts is None:
             amounts = [0.0] * len(steps)
         return list(map(Bucket, steps, amounts))
-
-    @staticmethod
-    def _bounds(start: float | None, end: float | None, resolution_s: int) -> tuple[float, float]:
-        lo = -float("inf") if start is None else bucket_start(start, resolution_s)
-        hi = float("inf") if end is None else end
-        return lo, hi
 
     def __repr__(self) -> str:
         return f"<MemoryStore processes={len(self._seen)}>"

@@ -31,19 +31,25 @@ from redis.retry import Retry
 
 from agentguard.metricmap import RULES
 from agentguard_metrics import (
+    DEFAULT_MAX_LABEL_VALUES,
     DEFAULT_RELATIVE_ACCURACY,
+    FORGET_LABEL_VALUES_S,
     ROLLUPS,
     Bucket,
     DeltaBatch,
     DerivedReads,
+    LabelValue,
     Sketch,
+    batch_label_values,
     bucket_start,
+    check_max_label_values,
+    fold_batch,
     is_histogram,
     label_names,
     matcher,
     matches,
+    plan_range,
     plan_steps,
-    rollup_for,
 )
 from agentguard_redis._cache import BucketCache
 from agentguard_redis._keys import (
@@ -53,7 +59,7 @@ from agentguard_redis._keys import (
     decode_labels,
 )
 from agentguard_redis._ops import compile_batch
-from agentguard_redis._scripts import APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
+from agentguard_redis._scripts import ADMIT, APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
 
 __all__ = ["DEFAULT_PREFIX", "SERVICE_READ_STALENESS_S", "RedisStore", "connect"]
 
@@ -80,6 +86,9 @@ _PRUNE_EVERY_S: Final = 60.0
 _MAX_CANDIDATES: Final = 4096
 """A bounded range with at most this many buckets is read without asking the index first."""
 _KEYS_PER_CALL: Final = 8192
+_RECHECK_CAP_S: Final = 60.0
+"""How long a writer trusts Redis's answer about a label value and the cap (see _refused)."""
+_MAX_VERDICTS: Final = 100_000
 _TOTAL: Final = TOTAL_LABELS.encode()
 _Labels = tuple[str, ...]
 _Flat = list[bytes]
@@ -129,6 +138,9 @@ class RedisStore(DerivedReads):
             only what the change log says was written since is read again).
         read_staleness_s: How long a reader trusts its last look at what changed (0: it
             looks on every read). The metrics service uses :data:`SERVICE_READ_STALENESS_S`.
+        max_label_values: Values kept per label per metric across every process writing to
+            this prefix; later ones are stored as ``other``, counted (the register is in
+            Redis: see :mod:`agentguard_metrics.caps`). Every writer should use the same.
     """
 
     def __init__(
@@ -143,11 +155,13 @@ class RedisStore(DerivedReads):
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
         max_cached: int = 500_000,
         read_staleness_s: float = 0.0,
+        max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
     ) -> None:
         if not liveness_s > 0:
             raise ValueError(f"liveness_s must be > 0, got {liveness_s!r}")
         if not forget_processes_s > 0:
             raise ValueError(f"forget_processes_s must be > 0, got {forget_processes_s!r}")
+        self._max_label_values = check_max_label_values(max_label_values)
         if max_args < 100:
             raise ValueError(f"max_args must be at least 100, got {max_args!r}")
         if isinstance(client, str):
@@ -162,6 +176,7 @@ class RedisStore(DerivedReads):
         self._max_args = max_args
         self._accuracy = relative_accuracy
         self._apply = client.register_script(APPLY)
+        self._admit = client.register_script(ADMIT)
         self._prune = client.register_script(PRUNE)
         self._read_hashes = client.register_script(READ_HASHES)
         self._read_members = client.register_script(READ_MEMBERS)
@@ -176,6 +191,7 @@ class RedisStore(DerivedReads):
         self._pruned_at = -math.inf
         self._prune_lock = threading.Lock()
         self._skipped = 0
+        self._verdicts: dict[LabelValue, tuple[bool, float]] = {}
 
     @classmethod
     def from_url(
@@ -217,6 +233,7 @@ class RedisStore(DerivedReads):
                 sends it again; the chunks already applied are skipped then).
         """
         now = self._clock()
+        batch = fold_batch(batch, self._refused(batch, now))
         head = [self._keys.seq, self._keys.hb, self._keys.meta]
         pid, sequence, beat = batch.process_id, str(batch.sequence), repr(batch.sent_at_unix_s)
         for number, chunk in enumerate(compile_batch(batch, self._keys, now, self._max_args)):
@@ -227,6 +244,46 @@ class RedisStore(DerivedReads):
             if not applied:
                 self._skipped += 1
         self._maybe_prune(now)
+
+    def _refused(self, batch: DeltaBatch, now: float) -> set[LabelValue]:
+        """The label values of ``batch`` past the cap.
+
+        Redis is asked (one script call) about the values this store has not asked about
+        within :data:`_RECHECK_CAP_S`; its answers are held that long. An answer changes
+        only when a value is forgotten after a month unwritten, so holding it changes nothing
+        but the cost of a flush.
+        """
+        checked = time.monotonic()
+        verdicts = self._verdicts
+        refused: set[LabelValue] = set()
+        asked: dict[tuple[str, int], list[str]] = {}
+        for (name, position), values in batch_label_values(batch).items():
+            for value in values:
+                held = verdicts.get((name, position, value))
+                if held is None or checked - held[1] >= _RECHECK_CAP_S:
+                    asked.setdefault((name, position), []).append(value)
+                elif not held[0]:
+                    refused.add((name, position, value))
+        if not asked:
+            return refused
+        args: list[str | int] = [
+            self._max_label_values,
+            repr(now),
+            repr(now - FORGET_LABEL_VALUES_S),
+        ]
+        for values in asked.values():
+            args += (len(values), *values)
+        keys = [self._keys.known_values(name, position) for name, position in asked]
+        answers = iter(cast("list[int]", self._admit(keys=keys, args=args)))
+        if len(verdicts) > _MAX_VERDICTS:
+            verdicts.clear()
+        for (name, position), values in asked.items():
+            for value in values:
+                admitted = bool(next(answers))
+                verdicts[(name, position, value)] = (admitted, checked)
+                if not admitted:
+                    refused.add((name, position, value))
+        return refused
 
     def heartbeat(self, process_id: str, at_unix_s: float) -> None:
         """Record that ``process_id`` was alive at ``at_unix_s`` (the latest time wins)."""
@@ -255,8 +312,7 @@ class RedisStore(DerivedReads):
     ) -> float:
         """The sum of counter ``name`` over the matching series and ``start <= t < end``."""
         wanted = matcher(name, labels)
-        res, buckets = self._buckets(name, start, end)
-        rows = self._counter_rows(res, name, buckets)
+        rows = self._rows(name, start, end)
         if not wanted:
             return sum(row.total for row in rows)
         return sum(_Matcher(wanted).totals(rows))
@@ -270,10 +326,10 @@ class RedisStore(DerivedReads):
     ) -> Sketch:
         """The merged sketch of histogram ``name`` over the matching series and time range."""
         wanted = matcher(name, labels)
-        res, buckets = self._buckets(name, start, end)
         merged = Sketch(self._accuracy)
-        for _, _, sketch in self._sketches(name, res, buckets, wanted):
-            merged.merge(sketch)
+        for res, buckets in self._parts(name, start, end):
+            for _, _, sketch in self._sketches(name, res, buckets, wanted):
+                merged.merge(sketch)
         return merged
 
     def gauges(self, name: str) -> dict[_Labels, float]:
@@ -313,10 +369,9 @@ class RedisStore(DerivedReads):
     ) -> dict[_Labels, float]:
         """Counter ``name`` over ``start <= t < end``, per series."""
         label_names(name)
-        res, buckets = self._buckets(name, start, end)
         # rows sharing a set of fields are added up column by column (in C), then by field
         by_fields: dict[int, tuple[tuple[bytes, ...], list[tuple[float, ...]]]] = {}
-        for row in self._counter_rows(res, name, buckets):
+        for row in self._rows(name, start, end):
             by_fields.setdefault(id(row.raws), (row.raws, []))[1].append(row.values)
         sums: dict[bytes, float] = {}
         for raws, columns in by_fields.values():
@@ -330,14 +385,14 @@ class RedisStore(DerivedReads):
     ) -> dict[_Labels, Sketch]:
         """Histogram ``name`` over ``start <= t < end``, per series."""
         label_names(name)
-        res, buckets = self._buckets(name, start, end)
         found: dict[_Labels, Sketch] = {}
-        for values, _, sketch in self._sketches(name, res, buckets, None):
-            held = found.get(values)
-            if held is None:
-                found[values] = sketch.copy()  # the store's own is never changed
-            else:
-                held.merge(sketch)
+        for res, buckets in self._parts(name, start, end):
+            for values, _, sketch in self._sketches(name, res, buckets, None):
+                held = found.get(values)
+                if held is None:
+                    found[values] = sketch.copy()  # the store's own is never changed
+                else:
+                    held.merge(sketch)
         return found
 
     def buckets(
@@ -385,19 +440,30 @@ class RedisStore(DerivedReads):
 
     # --- read mechanics -------------------------------------------------------------------
 
-    def _buckets(self, name: str, start: float | None, end: float | None) -> tuple[int, list[int]]:
-        """The roll-up to read ``[start, end)`` from, and the buckets to read there."""
-        now = self._clock()
+    def _parts(
+        self, name: str, start: float | None, end: float | None
+    ) -> list[tuple[int, list[int]]]:
+        """The parts of a read of ``[start, end)``: each a resolution and its buckets to read.
+
+        See ``plan_range``: whole coarse buckets where the range holds them, fine ones at
+        the edges.
+        """
+        oldest: float | None = None
         if start is None:
-            oldest = self._client.hget(self._keys.meta, "oldest")
-            anchor = None if oldest is None else float(cast("bytes", oldest))
-        else:
-            anchor = start
-        rollup = ROLLUPS[-1] if anchor is None else rollup_for(anchor, now)
-        res = rollup.resolution_s
-        lo = -math.inf if start is None else bucket_start(start, res)
-        hi = math.inf if end is None else end
-        return res, self._candidates(name, res, lo, hi)
+            held = self._client.hget(self._keys.meta, "oldest")
+            oldest = None if held is None else float(cast("bytes", held))
+        return [
+            (rollup.resolution_s, self._candidates(name, rollup.resolution_s, lo, hi))
+            for rollup, lo, hi in plan_range(start, end, self._clock(), oldest)
+        ]
+
+    def _rows(self, name: str, start: float | None, end: float | None) -> list[_Row]:
+        """The counter rows of every part of a read of ``[start, end)``."""
+        return [
+            row
+            for res, buckets in self._parts(name, start, end)
+            for row in self._counter_rows(res, name, buckets)
+        ]
 
     def _candidates(self, name: str, res: int, lo: float, hi: float) -> list[int]:
         """The buckets of roll-up ``res`` in ``lo <= b < hi`` to read.
