@@ -11,7 +11,9 @@ held in process and keyed by series (the metric's labels, then the event's ``age
   and bucket; NaN, infinite or negative observations are refused and counted the same way;
 - ``inc``/``dec`` gauges (``agentguard_runs_in_progress``) keep this process's net change,
   which the store adds to this process's contribution; it counts while the process
-  heartbeats (every flush is a heartbeat), so a dead process's runs drop out;
+  heartbeats (every flush is a heartbeat), so a dead process's runs drop out. A process's
+  contribution never goes below zero: a ``RunFinished`` without its ``RunStarted`` in this
+  process moves nothing and is counted in ``agentguard_invalid_values_total{field=<metric>}``;
 - ``set`` gauges (``agentguard_breaker_state``) keep the latest value with its event time;
   the store keeps the latest across processes.
 
@@ -133,6 +135,7 @@ class Aggregator:
         self._lock = threading.Lock()
         self._state: list[Any] = self._backend.fresh_state()
         self._backend.state = self._state
+        self._backend.levels.clear()  # a forked child's runs start at none
         self._flush_lock = threading.Lock()
         self._pending: DeltaBatch | None = None
         self._sequence = 0

@@ -89,6 +89,7 @@ _KEYS_PER_CALL: Final = 8192
 _RECHECK_CAP_S: Final = 60.0
 """How long a writer trusts Redis's answer about a label value and the cap (see _refused)."""
 _MAX_VERDICTS: Final = 100_000
+_SUMS_PER_ROW: Final = 64
 _TOTAL: Final = TOTAL_LABELS.encode()
 _Labels = tuple[str, ...]
 _Flat = list[bytes]
@@ -427,9 +428,11 @@ class RedisStore(DerivedReads):
                 for s in steps
                 for sk in [sketches.get(s) or Sketch(self._accuracy)]
             ]
-        amounts = dict.fromkeys(steps, 0.0)
         rows = self._counter_rows(res, name, stored)
         found = _Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
+        if step_s == res and len(stored) == len(steps) and stored[:1] == [steps.start]:
+            return list(map(Bucket, steps, found))  # every step read, in order
+        amounts = dict.fromkeys(steps, 0.0)
         if step_s == res:  # one stored bucket a step: no rounding to do
             for b, amount in zip(stored, found, strict=True):
                 amounts[b] += amount
@@ -520,7 +523,7 @@ class RedisStore(DerivedReads):
             raws = self._raws.setdefault(raws, raws)  # one tuple per set of fields: see _Matcher
             values = tuple(map(float, flat[1::2]))
             total = values[raws.index(_TOTAL)] if _TOTAL in raws else 0.0
-            rows.append(_Row(raws, values, total))
+            rows.append(_Row(raws, values, total, {}))
         if len(self._raws) > 10_000:
             self._raws.clear()
         return rows
@@ -582,6 +585,9 @@ class _Row(NamedTuple):
     """The amounts, in the order of ``raws``."""
     total: float
     """The amount of every series (the ``[]`` field), 0 when the bucket is empty."""
+    sums: dict[tuple[tuple[int, str], ...], float]
+    """The sum of the series matching each filter read so far (a row is cached and never
+    changes, so the next query with the filter adds nothing up again)."""
 
 
 class _Matcher:
@@ -601,10 +607,18 @@ class _Matcher:
 
     def totals(self, rows: Sequence[_Row]) -> list[float]:
         """The sum of the matching series of each row (one bucket each)."""
-        masks, mask_of = self._masks, self._mask
-        return [
-            sum(compress(row.values, masks.get(id(row.raws)) or mask_of(row.raws))) for row in rows
-        ]
+        wanted, masks, mask_of = self._wanted, self._masks, self._mask
+        found: list[float] = []
+        for row in rows:
+            amount = row.sums.get(wanted)
+            if amount is None:
+                mask = masks.get(id(row.raws)) or mask_of(row.raws)
+                amount = sum(compress(row.values, mask), 0.0)
+                if len(row.sums) >= _SUMS_PER_ROW:
+                    row.sums.clear()
+                row.sums[wanted] = amount
+            found.append(amount)
+        return found
 
 
 _P, _M = ord("p"), ord("m")
