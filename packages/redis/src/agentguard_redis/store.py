@@ -60,6 +60,7 @@ from agentguard_redis._keys import (
 )
 from agentguard_redis._ops import compile_batch
 from agentguard_redis._scripts import ADMIT, APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
+from agentguard_redis.errors import credentials_refused
 
 __all__ = ["DEFAULT_PREFIX", "SERVICE_READ_STALENESS_S", "RedisStore", "connect"]
 
@@ -90,6 +91,7 @@ _RECHECK_CAP_S: Final = 60.0
 """How long a writer trusts Redis's answer about a label value and the cap (see _refused)."""
 _MAX_VERDICTS: Final = 100_000
 _SUMS_PER_ROW: Final = 64
+_CHECKED_METRIC: Final = "agentguard_llm_calls_total"
 _TOTAL: Final = TOTAL_LABELS.encode()
 _Labels = tuple[str, ...]
 _Flat = list[bytes]
@@ -223,6 +225,24 @@ class RedisStore(DerivedReads):
     def prefix(self) -> str:
         """The prefix of every key."""
         return self._keys.tag[1:-1]
+
+    def check(self) -> None:
+        """Raise unless Redis answers this client and lets it read (a ping, a read script).
+
+        Raises:
+            RedisCredentialsError: Redis refused the login or a command (``WRONGPASS``,
+                ``NOAUTH``, ``NOPERM``): a mistake in the URL or the user's ACL, which no
+                retry mends.
+            redis.RedisError: Redis cannot be reached or does not answer (an outage).
+        """
+        try:
+            self._client.ping()
+            self._changes(ROLLUPS[0].resolution_s, _CHECKED_METRIC, -1)
+        except redis.RedisError as exc:
+            refused = credentials_refused(exc)
+            if refused is not None:
+                raise refused from None
+            raise
 
     # --- writes ---------------------------------------------------------------------------
 
