@@ -259,7 +259,9 @@ def test_a_refused_login_fails_in_one_line_and_is_not_retried(
     redis_server: RedisServer, user: str, password: str | None, code: str
 ) -> None:
     admin = redis.Redis.from_url(redis_server.url)
-    admin.execute_command("ACL", "SETUSER", "reader", "on", ">readerpass-9c1", "~*", "+ping")
+    admin.acl_setuser(
+        "reader", enabled=True, passwords=["+readerpass-9c1"], keys=["*"], commands=["+ping"]
+    )
     admin.config_set("requirepass", "s3cret-admin-pass")
     admin.close()
     login = "" if password is None else f"{user}:{password}@"
@@ -288,7 +290,7 @@ def test_a_password_changed_while_serving_stops_the_service_once(
     try:
         service.wait_for("dashboard")
         admin.config_set("requirepass", "rotated-pass-41")
-        admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        admin.client_kill_filter(_type="normal", skipme=True)
         assert service.process.wait(60) == 2  # the watch checks every few seconds
     finally:
         admin.close()

@@ -21,7 +21,7 @@ from agentguard.events import (
     ToolCallFinished,
 )
 from agentguard.testing import FakeClock
-from agentguard_metrics import Aggregator, DeltaBatch, GaugeSet, Sketch, Store
+from agentguard_metrics import Aggregator, Bucket, DeltaBatch, GaugeSet, Sketch, Store
 from metrics.conftest import StoreFactory
 
 CALLS = "agentguard_llm_calls_total"
@@ -399,6 +399,10 @@ class StoreContract:
             )
             by_series = store.histograms(DURATION, start, end)
             assert by_series[("m2", "")] == sketch_of(*(1.0 + m for m, _ in chosen if m % 3 == 2))
+        last_hour = int(clock.time()) // 3600 * 3600
+        steps = store.buckets(CALLS, {"model": "m1"}, last_hour - 3600, last_hour, 60)
+        assert sum(b.value for b in steps) > 0
+        assert all(type(b.value) is float for b in steps)  # also the steps nothing matched in
 
     def test_a_window_planned_a_moment_ago_is_still_read_at_its_resolution(
         self, store: Store, clock: FakeClock
@@ -411,3 +415,43 @@ class StoreContract:
         steps = store.buckets(CALLS, None, start, start + 86400, 60)
         assert len(steps) == 1440
         assert steps[-1].value == 1.0
+
+    def test_buckets_by_a_label_reads_every_value_at_once(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        store.apply(
+            batch(
+                "p1:1",
+                counters={
+                    (CALLS, ("a", "ok", "x"), T0): 1.0,
+                    (CALLS, ("a", "error", "x"), T0 + 60): 2.0,
+                    (CALLS, ("b", "ok", "y"), T0 + 120): 4.0,
+                    (CALLS, ("c", "ok", "x"), T0 + 3600): 8.0,
+                },
+                histograms={
+                    (DURATION, ("a", "x"), T0): sketch_of(1.0),
+                    (DURATION, ("a", "y"), T0 + 60): sketch_of(2.0),
+                    (DURATION, ("b", "x"), T0 + 120): sketch_of(3.0),
+                },
+            )
+        )
+        clock.advance(7200)
+
+        def amounts(found: dict[str, list[Bucket]]) -> dict[str, list[float]]:
+            return {k: [b.value for b in v] for k, v in found.items() if any(b.value for b in v)}
+
+        by_model = store.buckets_by(CALLS, "model", start=T0, end=T0 + 180, step_s=60)
+        assert amounts(by_model) == {"a": [1.0, 2.0, 0.0], "b": [0.0, 0.0, 4.0]}
+        for model, steps in by_model.items():  # each value: what buckets() reads for it
+            assert steps == store.buckets(CALLS, {"model": model}, T0, T0 + 180, 60)
+        by_status = store.buckets_by(
+            CALLS, "status", {"agent": "x"}, start=T0, end=T0 + 7200, step_s=3600
+        )
+        assert amounts(by_status) == {"ok": [1.0, 8.0], "error": [2.0, 0.0]}
+        sketches = store.buckets_by(DURATION, "model", start=T0, end=T0 + 180, step_s=60)
+        assert [b.sketch for b in sketches["a"]] == [sketch_of(1.0), sketch_of(2.0), Sketch()]
+        by_agent = store.buckets_by(DURATION, "agent", start=T0, end=T0 + 300, step_s=300)
+        assert by_agent["x"][0].sketch == sketch_of(1.0, 3.0)
+        assert by_agent["y"][0].sketch == sketch_of(2.0)
+        with pytest.raises(ValueError, match="no label 'tool'"):
+            store.buckets_by(CALLS, "tool", start=T0, end=T0 + 60, step_s=60)

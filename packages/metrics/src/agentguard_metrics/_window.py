@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from agentguard.metricmap import METRICS, Metric
 from agentguard_metrics.batch import bucket_start
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
-from agentguard_metrics.store import AGENT, Bucket, Store, series_labels
+from agentguard_metrics.store import AGENT, Bucket, Store, label_position, series_labels
 
 _BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 Labels = tuple[tuple[str, str], ...]
@@ -29,11 +29,6 @@ def iso(unix_s: float) -> str:
 def agent_position(name: str) -> int:
     """Where ``agent`` sits in the label values a store keeps ``name`` by."""
     return series_labels(_BY_NAME[name]).index(AGENT)
-
-
-def label_position(name: str, label: str) -> int:
-    """Where ``label`` sits in the label values a store keeps ``name`` by."""
-    return series_labels(_BY_NAME[name]).index(label)
 
 
 class Window:
@@ -62,6 +57,8 @@ class Window:
         self._steps: dict[tuple[str, Labels], list[Sketch | float]] = {}
         self._sketches: dict[tuple[str, Labels, int, int], Sketch] = {}
         self._grouped: dict[tuple[str, int, int], dict[tuple[str, ...], float]] = {}
+        self._by: dict[tuple[str, str, Labels], dict[str, list[float]]] = {}
+        self._zeros = [0.0] * len(self.starts)
 
     def timestamps(self) -> list[str]:
         """Every step's start, in ISO 8601."""
@@ -102,14 +99,46 @@ class Window:
             buckets = self.store.buckets(
                 name, self._filter(labels) or None, self.start, self.end, self.step_s
             )
-            if len(buckets) != len(self.starts) or (
-                buckets and buckets[0].start_unix_s != self.starts[0]
-            ):
-                by_start = {b.start_unix_s: b for b in buckets}
-                buckets = [by_start.get(s) or Bucket(s, 0.0) for s in self.starts]
-            found = [b.value if b.sketch is None else b.sketch for b in buckets]
-            self._steps[key] = found
+            found = self._steps[key] = self._aligned(buckets)
         return found
+
+    def _aligned(self, buckets: list[Bucket]) -> list[Sketch | float]:
+        """One value (or sketch) per step of the window, whatever steps the store listed."""
+        if len(buckets) != len(self.starts) or (
+            buckets and buckets[0].start_unix_s != self.starts[0]
+        ):
+            by_start = {b.start_unix_s: b for b in buckets}
+            buckets = [by_start.get(s) or Bucket(s, 0.0) for s in self.starts]
+        return [b.value if b.sketch is None else b.sketch for b in buckets]
+
+    def counts_by(self, name: str, label: str, **labels: str) -> dict[str, list[float]]:
+        """:meth:`counts` per value of ``label``, from one read of the store for every value.
+
+        Values with nothing in the window may be missing: read them with :meth:`zeros`.
+        """
+        key = (name, label, tuple(sorted(labels.items())))
+        found = self._by.get(key)
+        if found is None:
+            found = self._by[key] = {}
+            if self._any_series(name, labels):
+                per_value = self.store.buckets_by(
+                    name,
+                    label,
+                    self._filter(labels) or None,
+                    start=self.start,
+                    end=self.end,
+                    step_s=self.step_s,
+                )
+                for value, buckets in per_value.items():
+                    found[value] = [
+                        v if isinstance(v, float) else float(v.count)
+                        for v in self._aligned(buckets)
+                    ]
+        return found
+
+    def zeros(self) -> list[float]:
+        """0 for every step (a list shared by the callers: do not change it)."""
+        return self._zeros
 
     def counts(self, name: str, **labels: str) -> list[float]:
         """A counter's increase in every step (a list shared by the callers: do not change it)."""

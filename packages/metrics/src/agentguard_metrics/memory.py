@@ -20,7 +20,7 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
 from agentguard_metrics.caps import (
@@ -36,8 +36,10 @@ from agentguard_metrics.store import (
     ROLLUPS,
     Bucket,
     DerivedReads,
+    Rollup,
     is_histogram,
     label_names,
+    label_position,
     matcher,
     matches,
     plan_range,
@@ -356,58 +358,89 @@ class MemoryStore(DerivedReads):
         """Counter increases or histogram sketches per step of ``step_s`` seconds."""
         wanted = matcher(name, labels)
         rollup, steps = plan_steps(start, end, step_s, self._clock())
-        index = ROLLUPS.index(rollup)
-        first = steps.start
-        resolution = ROLLUPS[index].resolution_s
-        if step_s == resolution:
-            with self._lock:
-                return self._steps_at_resolution(name, wanted, index, steps)
-        amounts = dict.fromkeys(steps, 0.0)
-        sketches: dict[int, Sketch] = {}
-        held_range = range(first, first + len(steps) * step_s, resolution)
         with self._lock:
-            for cells in _matching(self._counters[index].get(name, {}), wanted):
-                for b, v in _within(cells, held_range):
-                    s = b - b % step_s  # bucket starts are ints: bucket_start(b, step_s)
-                    if s in amounts:
-                        amounts[s] += v
-            for scells in _matching(self._sketches[index].get(name, {}), wanted):
+            series = self._tier(name, rollup)
+            return self._steps(name, list(_matching(series, wanted)), rollup, steps)
+
+    def buckets_by(
+        self,
+        name: str,
+        label: str,
+        labels: Mapping[str, str] | None = None,
+        *,
+        start: float,
+        end: float,
+        step_s: int,
+    ) -> dict[str, list[Bucket]]:
+        """:meth:`buckets` for every value of ``label`` at once: one pass over the series."""
+        wanted = matcher(name, labels)
+        at = label_position(name, label)
+        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        with self._lock:
+            groups: dict[str, list[dict[int, Any]]] = {}
+            for values, cells in self._tier(name, rollup).items():
+                if values and matches(values, wanted):
+                    groups.setdefault(values[at], []).append(cells)
+            return {v: self._steps(name, found, rollup, steps) for v, found in groups.items()}
+
+    def _tier(self, name: str, rollup: Rollup) -> Mapping[_Labels, dict[int, Any]]:
+        """The cells of metric ``name`` in ``rollup``, per series (the total under ``()``)."""
+        tiers = self._sketches if is_histogram(name) else self._counters
+        series: Mapping[_Labels, dict[int, Any]] = tiers[ROLLUPS.index(rollup)].get(name, {})
+        return series
+
+    def _steps(
+        self, name: str, found: list[dict[int, Any]], rollup: Rollup, steps: range
+    ) -> list[Bucket]:
+        """The steps of the series ``found`` (their cells in ``rollup``), added up."""
+        if steps.step == rollup.resolution_s:
+            return self._steps_at_resolution(name, found, steps)
+        step_s, first = steps.step, steps.start
+        held_range = range(first, first + len(steps) * step_s, rollup.resolution_s)
+        if is_histogram(name):
+            sketches: dict[int, Sketch] = {}
+            for scells in found:
                 for b, sketch in _within(scells, held_range):
-                    s = b - b % step_s
-                    if s in amounts:
+                    s = b - b % step_s  # bucket starts are ints: bucket_start(b, step_s)
+                    if first <= s < steps.stop:
                         held = sketches.get(s)
                         if held is None:
                             sketches[s] = sketch.copy()
                         else:
                             held.merge(sketch)
-        if is_histogram(name):
             return [
                 Bucket(s, float(sk.count), sk)
                 for s in steps
                 for sk in [sketches.get(s) or Sketch(DEFAULT_RELATIVE_ACCURACY)]
             ]
+        amounts = dict.fromkeys(steps, 0.0)
+        for cells in found:
+            for b, v in _within(cells, held_range):
+                s = b - b % step_s
+                if s in amounts:
+                    amounts[s] += v
         return [Bucket(s, amounts[s]) for s in steps]
 
     def _steps_at_resolution(
-        self, name: str, wanted: tuple[tuple[int, str], ...], index: int, steps: range
+        self, name: str, found: list[dict[int, Any]], steps: range
     ) -> list[Bucket]:
-        """:meth:`buckets` when each step is one bucket of the roll-up: looked up, not scanned."""
+        """:meth:`_steps` when each step is one bucket of the roll-up: looked up, not scanned."""
         if is_histogram(name):
-            found: list[Sketch | None] = [None] * len(steps)
-            for scells in _matching(self._sketches[index].get(name, {}), wanted):
+            sketches: list[Sketch | None] = [None] * len(steps)
+            for scells in found:
                 for i, sketch in _by_step(scells, steps):
-                    held = found[i]
+                    held = sketches[i]
                     if held is None:
-                        found[i] = sketch.copy()
+                        sketches[i] = sketch.copy()
                     else:
                         held.merge(sketch)
             return [
                 Bucket(s, float(sk.count), sk)
-                for s, held in zip(steps, found, strict=True)
+                for s, held in zip(steps, sketches, strict=True)
                 for sk in [held or Sketch(DEFAULT_RELATIVE_ACCURACY)]
             ]
         amounts: list[float] | None = None
-        for cells in _matching(self._counters[index].get(name, {}), wanted):
+        for cells in found:
             if len(cells) * _SPARSE < len(steps):
                 amounts = amounts or [0.0] * len(steps)
                 for i, amount in _by_step(cells, steps):

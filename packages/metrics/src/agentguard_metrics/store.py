@@ -39,6 +39,7 @@ __all__ = [
     "Store",
     "is_histogram",
     "label_names",
+    "label_position",
     "matcher",
     "matches",
     "plan_range",
@@ -192,6 +193,25 @@ class Store(Protocol):
         """
         ...
 
+    def buckets_by(
+        self,
+        name: str,
+        label: str,
+        labels: Mapping[str, str] | None = None,
+        *,
+        start: float,
+        end: float,
+        step_s: int,
+    ) -> dict[str, list[Bucket]]:
+        """:meth:`buckets` of the series matching ``labels``, per value of ``label``.
+
+        One pass over the store for every value at once (a query's models, token types,
+        error sources), where a :meth:`buckets` call per value would read every series again
+        each time. Each value's list is as :meth:`buckets` gives it; values without a series
+        matching ``labels`` may be left out. ``ValueError`` for a label the metric lacks.
+        """
+        ...
+
 
 class DerivedReads:
     """The reads every store derives from its others the same way: a base for stores.
@@ -250,6 +270,14 @@ def label_names(name: str) -> tuple[str, ...]:
         return _LABELS[name]
     except KeyError:
         raise ValueError(f"unknown metric {name!r}; see agentguard.metricmap.METRICS") from None
+
+
+def label_position(name: str, label: str) -> int:
+    """Where ``label`` sits in the label values a store keeps ``name`` by (``series_labels``)."""
+    names = label_names(name)
+    if label not in names:
+        raise ValueError(f"{name} has no label {label!r}; its labels are {names}")
+    return names.index(label)
 
 
 def matcher(name: str, labels: Mapping[str, str] | None) -> tuple[tuple[int, str], ...]:

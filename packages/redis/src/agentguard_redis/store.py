@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, NamedTuple, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -46,6 +46,7 @@ from agentguard_metrics import (
     fold_batch,
     is_histogram,
     label_names,
+    label_position,
     matcher,
     matches,
     plan_range,
@@ -430,36 +431,54 @@ class RedisStore(DerivedReads):
         res = rollup.resolution_s
         stored = self._candidates(name, res, steps.start, steps.stop)
         if is_histogram(name):
-            sketches: dict[int, Sketch] = {}
-            merging: set[int] = set()
-            for _, b, sketch in self._sketches(name, res, stored, wanted):
-                s = bucket_start(b, step_s)
-                held = sketches.get(s)
-                if held is None:
-                    sketches[s] = sketch  # shared with the cache: a Bucket's sketch is read-only
-                elif s in merging:
-                    held.merge(sketch)
-                else:  # a second sketch in the step: merge into a copy, never the cache's own
-                    merging.add(s)
-                    sketches[s] = held.copy()
-                    sketches[s].merge(sketch)
-            return [
-                Bucket(s, float(sk.count), sk)
-                for s in steps
-                for sk in [sketches.get(s) or Sketch(self._accuracy)]
-            ]
+            found = (
+                (None, b, sketch) for _, b, sketch in self._sketches(name, res, stored, wanted)
+            )
+            return self._sketch_steps(_by_step(found, step_s).get(None, {}), steps)
         rows = self._counter_rows(res, name, stored)
-        found = _Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
+        amounts = _Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
         if step_s == res and len(stored) == len(steps) and stored[:1] == [steps.start]:
-            return list(map(Bucket, steps, found))  # every step read, in order
-        amounts = dict.fromkeys(steps, 0.0)
-        if step_s == res:  # one stored bucket a step: no rounding to do
-            for b, amount in zip(stored, found, strict=True):
-                amounts[b] += amount
-        else:
-            for b, amount in zip(stored, found, strict=True):
-                amounts[bucket_start(b, step_s)] += amount
-        return list(map(Bucket, steps, map(amounts.__getitem__, steps)))
+            return list(map(Bucket, steps, amounts))  # every step read, in order
+        return _counter_steps(zip(stored, amounts, strict=True), steps)
+
+    def buckets_by(
+        self,
+        name: str,
+        label: str,
+        labels: Mapping[str, str] | None = None,
+        *,
+        start: float,
+        end: float,
+        step_s: int,
+    ) -> dict[str, list[Bucket]]:
+        """:meth:`buckets` for every value of ``label`` at once: each bucket read once."""
+        wanted = matcher(name, labels)
+        at = label_position(name, label)
+        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        res = rollup.resolution_s
+        stored = self._candidates(name, res, steps.start, steps.stop)
+        if is_histogram(name):
+            found = (
+                (values[at], b, sketch)
+                for values, b, sketch in self._sketches(name, res, stored, wanted or None)
+            )
+            return {
+                value: self._sketch_steps(by_start, steps)
+                for value, by_start in _by_step(found, step_s).items()
+            }
+        rows = self._counter_rows(res, name, stored)
+        per_value: dict[str, list[tuple[int, float]]] = {}
+        for b, sums in zip(stored, _Grouper(wanted, at).sums(rows), strict=True):
+            for value, amount in sums.items():
+                per_value.setdefault(value, []).append((b, amount))
+        return {value: _counter_steps(found, steps) for value, found in per_value.items()}
+
+    def _sketch_steps(self, by_start: Mapping[int, Sketch], steps: range) -> list[Bucket]:
+        return [
+            Bucket(s, float(sk.count), sk)
+            for s in steps
+            for sk in [by_start.get(s) or Sketch(self._accuracy)]
+        ]
 
     # --- read mechanics -------------------------------------------------------------------
 
@@ -543,7 +562,7 @@ class RedisStore(DerivedReads):
             raws = self._raws.setdefault(raws, raws)  # one tuple per set of fields: see _Matcher
             values = tuple(map(float, flat[1::2]))
             total = values[raws.index(_TOTAL)] if _TOTAL in raws else 0.0
-            rows.append(_Row(raws, values, total, {}))
+            rows.append(_Row(raws, values, total, {}, {}))
         if len(self._raws) > 10_000:
             self._raws.clear()
         return rows
@@ -608,6 +627,8 @@ class _Row(NamedTuple):
     sums: dict[tuple[tuple[int, str], ...], float]
     """The sum of the series matching each filter read so far (a row is cached and never
     changes, so the next query with the filter adds nothing up again)."""
+    groups: dict[tuple[int, tuple[tuple[int, str], ...]], dict[str, float]]
+    """The same per value of a label (``buckets_by``), by label position and filter."""
 
 
 class _Matcher:
@@ -639,6 +660,74 @@ class _Matcher:
                 row.sums[wanted] = amount
             found.append(amount)
         return found
+
+
+class _Grouper:
+    """Sums the series of rows that match a filter per value of one label, once a row."""
+
+    __slots__ = ("_at", "_key", "_wanted")
+
+    def __init__(self, wanted: tuple[tuple[int, str], ...], at: int) -> None:
+        self._wanted = wanted
+        self._at = at
+        self._key = (at, wanted)
+
+    def sums(self, rows: Sequence[_Row]) -> list[dict[str, float]]:
+        """Each row's (bucket's) amount per value of the label."""
+        found: list[dict[str, float]] = []
+        key, wanted, at = self._key, self._wanted, self._at
+        for row in rows:
+            held = row.groups.get(key)
+            if held is None:
+                held = {}
+                for raw, amount in zip(row.raws, row.values, strict=True):
+                    if raw == _TOTAL:
+                        continue
+                    values = decode_labels(raw)
+                    if not wanted or matches(values, wanted):
+                        held[values[at]] = held.get(values[at], 0.0) + amount
+                if len(row.groups) >= _SUMS_PER_ROW:
+                    row.groups.clear()
+                row.groups[key] = held
+            found.append(held)
+        return found
+
+
+_K = TypeVar("_K")
+
+
+def _by_step(found: Iterable[tuple[_K, int, Sketch]], step_s: int) -> dict[_K, dict[int, Sketch]]:
+    """Sketches ``(group, bucket, sketch)`` merged per group and step of ``step_s``.
+
+    A step with one sketch keeps the cache's own (a Bucket's sketch is read-only); a second
+    one in the step merges into a copy, never into the cache's.
+    """
+    out: dict[_K, dict[int, Sketch]] = {}
+    merging: set[tuple[_K, int]] = set()
+    for group, b, sketch in found:
+        steps = out.setdefault(group, {})
+        s = bucket_start(b, step_s)
+        held = steps.get(s)
+        if held is None:
+            steps[s] = sketch
+        elif (group, s) in merging:
+            held.merge(sketch)
+        else:
+            merging.add((group, s))
+            steps[s] = held.copy()
+            steps[s].merge(sketch)
+    return out
+
+
+def _counter_steps(found: Iterable[tuple[int, float]], steps: range) -> list[Bucket]:
+    """Amounts ``(bucket, amount)`` added up per step of ``steps``."""
+    amounts = dict.fromkeys(steps, 0.0)
+    step_s = steps.step
+    for b, amount in found:
+        s = bucket_start(b, step_s)
+        if s in amounts:
+            amounts[s] += amount
+    return list(map(Bucket, steps, map(amounts.__getitem__, steps)))
 
 
 _P, _M = ord("p"), ord("m")
