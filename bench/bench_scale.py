@@ -167,7 +167,7 @@ def _measure(report: Report, name: str, factory: StoreFactory, cap: int) -> None
         )
         for timeframe, granularity, limit in QUERIES:
             path = f"/api/v1/metrics?timeframe={timeframe}&granularity={granularity}"
-            ms, cpu = _best_ms(http, path, 3)
+            ms, cpu = _best_ms(http, path, 5)
             what = f"{timeframe} at {granularity}, every group [{name}]"
             if limit is None:
                 report.lines.append(f"  {what:<58} {ms:10.4g} ms  [cpu {cpu:.0f} ms; no target]")

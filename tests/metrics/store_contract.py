@@ -444,6 +444,8 @@ class StoreContract:
         assert amounts(by_model) == {"a": [1.0, 2.0, 0.0], "b": [0.0, 0.0, 4.0]}
         for model, steps in by_model.items():  # each value: what buckets() reads for it
             assert steps == store.buckets(CALLS, {"model": model}, T0, T0 + 180, 60)
+        only_b = store.buckets_by(CALLS, "model", start=T0, end=T0 + 180, step_s=60, values=["b"])
+        assert amounts(only_b) == {"b": [0.0, 0.0, 4.0]}
         by_status = store.buckets_by(
             CALLS, "status", {"agent": "x"}, start=T0, end=T0 + 7200, step_s=3600
         )
@@ -453,5 +455,9 @@ class StoreContract:
         by_agent = store.buckets_by(DURATION, "agent", start=T0, end=T0 + 300, step_s=300)
         assert by_agent["x"][0].sketch == sketch_of(1.0, 3.0)
         assert by_agent["y"][0].sketch == sketch_of(2.0)
+        only_y = store.buckets_by(
+            DURATION, "agent", start=T0, end=T0 + 300, step_s=300, values={"y"}
+        )
+        assert list(only_y) == ["y"]
         with pytest.raises(ValueError, match="no label 'tool'"):
             store.buckets_by(CALLS, "tool", start=T0, end=T0 + 60, step_s=60)

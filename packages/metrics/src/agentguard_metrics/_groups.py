@@ -146,7 +146,7 @@ def models(w: Window, name: str, *, whole: bool) -> list[dict[str, object]]:
         ((v, m) for (m,), v in w.grouped(name, ("model",)).items() if v), key=lambda t: -t[0]
     )
     named = [(v, m) for v, m in totals if m != OTHER][:MODEL_SERIES_MAX]
-    by_model = w.counts_by(name, "model")
+    by_model = w.counts_by(name, "model", [m for _, m in named])
     found = [(m, v, by_model.get(m) or w.zeros()) for v, m in named]
     if len(totals) > len(named):
         drawn = [sum(steps) for steps in zip(w.zeros(), *(s for _, _, s in found), strict=True)]

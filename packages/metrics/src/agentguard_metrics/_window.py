@@ -8,7 +8,7 @@ per-series bulk reads (``counters``, ``histograms``, ``gauges``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 
 from agentguard.metricmap import METRICS, Metric
@@ -57,7 +57,7 @@ class Window:
         self._steps: dict[tuple[str, Labels], list[Sketch | float]] = {}
         self._sketches: dict[tuple[str, Labels, int, int], Sketch] = {}
         self._grouped: dict[tuple[str, int, int], dict[tuple[str, ...], float]] = {}
-        self._by: dict[tuple[str, str, Labels], dict[str, list[float]]] = {}
+        self._by: dict[tuple[str, str, tuple[str, ...] | None, Labels], dict[str, list[float]]] = {}
         self._zeros = [0.0] * len(self.starts)
 
     def timestamps(self) -> list[str]:
@@ -111,12 +111,16 @@ class Window:
             buckets = [by_start.get(s) or Bucket(s, 0.0) for s in self.starts]
         return [b.value if b.sketch is None else b.sketch for b in buckets]
 
-    def counts_by(self, name: str, label: str, **labels: str) -> dict[str, list[float]]:
-        """:meth:`counts` per value of ``label``, from one read of the store for every value.
+    def counts_by(
+        self, name: str, label: str, values: Collection[str] | None = None, **labels: str
+    ) -> dict[str, list[float]]:
+        """:meth:`counts` per value of ``label`` (or of ``values``), from one read of the store.
 
-        Values with nothing in the window may be missing: read them with :meth:`zeros`.
+        Values with nothing in the window may be missing: read them with :meth:`zeros`. Name
+        ``values`` for a label of many values (models): the answer is values times steps.
         """
-        key = (name, label, tuple(sorted(labels.items())))
+        only = None if values is None else tuple(sorted(values))
+        key = (name, label, only, tuple(sorted(labels.items())))
         found = self._by.get(key)
         if found is None:
             found = self._by[key] = {}
@@ -128,6 +132,7 @@ class Window:
                     start=self.start,
                     end=self.end,
                     step_s=self.step_s,
+                    values=only,
                 )
                 for value, buckets in per_value.items():
                     found[value] = [

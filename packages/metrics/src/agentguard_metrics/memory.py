@@ -19,7 +19,7 @@ import math
 import operator
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start
@@ -371,16 +371,17 @@ class MemoryStore(DerivedReads):
         start: float,
         end: float,
         step_s: int,
+        values: Collection[str] | None = None,
     ) -> dict[str, list[Bucket]]:
-        """:meth:`buckets` for every value of ``label`` at once: one pass over the series."""
+        """:meth:`buckets` for every value of ``label`` (or ``values``): one pass."""
         wanted = matcher(name, labels)
         at = label_position(name, label)
         rollup, steps = plan_steps(start, end, step_s, self._clock())
         with self._lock:
             groups: dict[str, list[dict[int, Any]]] = {}
-            for values, cells in self._tier(name, rollup).items():
-                if values and matches(values, wanted):
-                    groups.setdefault(values[at], []).append(cells)
+            for series, cells in self._tier(name, rollup).items():
+                if series and (values is None or series[at] in values) and matches(series, wanted):
+                    groups.setdefault(series[at], []).append(cells)
             return {v: self._steps(name, found, rollup, steps) for v, found in groups.items()}
 
     def _tier(self, name: str, rollup: Rollup) -> Mapping[_Labels, dict[int, Any]]:

@@ -22,7 +22,7 @@ refused one before making the next).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol, runtime_checkable
 
@@ -202,13 +202,16 @@ class Store(Protocol):
         start: float,
         end: float,
         step_s: int,
+        values: Collection[str] | None = None,
     ) -> dict[str, list[Bucket]]:
         """:meth:`buckets` of the series matching ``labels``, per value of ``label``.
 
         One pass over the store for every value at once (a query's models, token types,
         error sources), where a :meth:`buckets` call per value would read every series again
         each time. Each value's list is as :meth:`buckets` gives it; values without a series
-        matching ``labels`` may be left out. ``ValueError`` for a label the metric lacks.
+        matching ``labels`` may be left out. ``values``: only these (the answer grows with
+        values times steps: a day at 1-minute steps of 2,000 models is 2.9 million steps).
+        ``ValueError`` for a label the metric lacks.
         """
         ...
 

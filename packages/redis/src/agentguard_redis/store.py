@@ -21,7 +21,7 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from itertools import compress
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
@@ -450,8 +450,9 @@ class RedisStore(DerivedReads):
         start: float,
         end: float,
         step_s: int,
+        values: Collection[str] | None = None,
     ) -> dict[str, list[Bucket]]:
-        """:meth:`buckets` for every value of ``label`` at once: each bucket read once."""
+        """:meth:`buckets` for every value of ``label`` (or ``values``): each bucket read once."""
         wanted = matcher(name, labels)
         at = label_position(name, label)
         rollup, steps = plan_steps(start, end, step_s, self._clock())
@@ -459,8 +460,9 @@ class RedisStore(DerivedReads):
         stored = self._candidates(name, res, steps.start, steps.stop)
         if is_histogram(name):
             found = (
-                (values[at], b, sketch)
-                for values, b, sketch in self._sketches(name, res, stored, wanted or None)
+                (series[at], b, sketch)
+                for series, b, sketch in self._sketches(name, res, stored, wanted or None)
+                if values is None or series[at] in values
             )
             return {
                 value: self._sketch_steps(by_start, steps)
@@ -470,7 +472,8 @@ class RedisStore(DerivedReads):
         per_value: dict[str, list[tuple[int, float]]] = {}
         for b, sums in zip(stored, _Grouper(wanted, at).sums(rows), strict=True):
             for value, amount in sums.items():
-                per_value.setdefault(value, []).append((b, amount))
+                if values is None or value in values:
+                    per_value.setdefault(value, []).append((b, amount))
         return {value: _counter_steps(found, steps) for value, found in per_value.items()}
 
     def _sketch_steps(self, by_start: Mapping[int, Sketch], steps: range) -> list[Bucket]:
