@@ -22,8 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from itertools import compress
-from typing import Any, Final, NamedTuple, TypeVar, cast
+from typing import Any, Final, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -41,7 +40,6 @@ from agentguard_metrics import (
     LabelValue,
     Sketch,
     batch_label_values,
-    bucket_start,
     check_max_label_values,
     fold_batch,
     is_histogram,
@@ -60,6 +58,16 @@ from agentguard_redis._keys import (
     decode_labels,
 )
 from agentguard_redis._ops import compile_batch
+from agentguard_redis._rows import (
+    TOTAL,
+    Flat,
+    Grouper,
+    Matcher,
+    Row,
+    by_step,
+    counter_steps,
+    parse_sketch,
+)
 from agentguard_redis._scripts import ADMIT, APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
 from agentguard_redis.errors import credentials_refused
 
@@ -91,12 +99,8 @@ _KEYS_PER_CALL: Final = 8192
 _RECHECK_CAP_S: Final = 60.0
 """How long a writer trusts Redis's answer about a label value and the cap (see _refused)."""
 _MAX_VERDICTS: Final = 100_000
-_SUMS_PER_ROW: Final = 64
 _CHECKED_METRIC: Final = "agentguard_llm_calls_total"
-_TOTAL: Final = TOTAL_LABELS.encode()
 _Labels = tuple[str, ...]
-_Flat = list[bytes]
-"""A hash as HGETALL gives it: field, value, field, value, ..."""
 
 
 def connect(
@@ -337,7 +341,7 @@ class RedisStore(DerivedReads):
         rows = self._rows(name, start, end)
         if not wanted:
             return sum(row.total for row in rows)
-        return sum(_Matcher(wanted).totals(rows))
+        return sum(Matcher(wanted).totals(rows))
 
     def histogram(
         self,
@@ -399,7 +403,7 @@ class RedisStore(DerivedReads):
         for raws, columns in by_fields.values():
             for raw, amount in zip(raws, map(sum, zip(*columns, strict=True)), strict=True):
                 sums[raw] = sums.get(raw, 0.0) + amount
-        sums.pop(_TOTAL, None)
+        sums.pop(TOTAL, None)
         return {decode_labels(raw): amount for raw, amount in sums.items()}
 
     def histograms(
@@ -434,12 +438,12 @@ class RedisStore(DerivedReads):
             found = (
                 (None, b, sketch) for _, b, sketch in self._sketches(name, res, stored, wanted)
             )
-            return self._sketch_steps(_by_step(found, step_s).get(None, {}), steps)
+            return self._sketch_steps(by_step(found, step_s).get(None, {}), steps)
         rows = self._counter_rows(res, name, stored)
-        amounts = _Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
+        amounts = Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
         if step_s == res and len(stored) == len(steps) and stored[:1] == [steps.start]:
             return list(map(Bucket, steps, amounts))  # every step read, in order
-        return _counter_steps(zip(stored, amounts, strict=True), steps)
+        return counter_steps(zip(stored, amounts, strict=True), steps)
 
     def buckets_by(
         self,
@@ -466,15 +470,15 @@ class RedisStore(DerivedReads):
             )
             return {
                 value: self._sketch_steps(by_start, steps)
-                for value, by_start in _by_step(found, step_s).items()
+                for value, by_start in by_step(found, step_s).items()
             }
         rows = self._counter_rows(res, name, stored)
         per_value: dict[str, list[tuple[int, float]]] = {}
-        for b, sums in zip(stored, _Grouper(wanted, at).sums(rows), strict=True):
+        for b, sums in zip(stored, Grouper(wanted, at).sums(rows), strict=True):
             for value, amount in sums.items():
                 if values is None or value in values:
                     per_value.setdefault(value, []).append((b, amount))
-        return {value: _counter_steps(found, steps) for value, found in per_value.items()}
+        return {value: counter_steps(found, steps) for value, found in per_value.items()}
 
     def _sketch_steps(self, by_start: Mapping[int, Sketch], steps: range) -> list[Bucket]:
         return [
@@ -502,7 +506,7 @@ class RedisStore(DerivedReads):
             for rollup, lo, hi in plan_range(start, end, self._clock(), oldest)
         ]
 
-    def _rows(self, name: str, start: float | None, end: float | None) -> list[_Row]:
+    def _rows(self, name: str, start: float | None, end: float | None) -> list[Row]:
         """The counter rows of every part of a read of ``[start, end)``."""
         return [
             row
@@ -531,7 +535,7 @@ class RedisStore(DerivedReads):
             found += script(keys=keys[i : i + _KEYS_PER_CALL], args=args)
         return found
 
-    def _hashes(self, keys: Sequence[str]) -> list[_Flat]:
+    def _hashes(self, keys: Sequence[str]) -> list[Flat]:
         """Each hash of ``keys``, flat (an empty list where missing)."""
         return self._many(self._read_hashes, keys)
 
@@ -553,27 +557,25 @@ class RedisStore(DerivedReads):
         )
         return int(version), bytes(epoch), [int(b) for b in changed]
 
-    def _counter_rows(self, res: int, name: str, buckets: Sequence[int]) -> list[_Row]:
-        """Each bucket's counter hash, as a :class:`_Row`."""
+    def _counter_rows(self, res: int, name: str, buckets: Sequence[int]) -> list[Row]:
+        """Each bucket's counter hash, as a :class:`~agentguard_redis._rows.Row`."""
         keys = self._keys.counters(res, list(buckets), name)
         return self._cached(res, name, list(zip(buckets, keys, strict=True)), self._fetch_rows)
 
-    def _fetch_rows(self, keys: list[str]) -> list[_Row]:
+    def _fetch_rows(self, keys: list[str]) -> list[Row]:
         rows = []
         for flat in self._hashes(keys):
             raws = tuple(flat[0::2])
-            raws = self._raws.setdefault(raws, raws)  # one tuple per set of fields: see _Matcher
+            raws = self._raws.setdefault(raws, raws)  # one tuple per set of fields: see Matcher
             values = tuple(map(float, flat[1::2]))
-            total = values[raws.index(_TOTAL)] if _TOTAL in raws else 0.0
-            rows.append(_Row(raws, values, total, {}, {}))
+            total = values[raws.index(TOTAL)] if TOTAL in raws else 0.0
+            rows.append(Row(raws, values, total, {}, {}))
         if len(self._raws) > 10_000:
             self._raws.clear()
         return rows
 
     def _fetch_sketches(self, keys: list[str]) -> list[Sketch | None]:
-        return [
-            _parse_sketch(flat, self._accuracy) if flat else None for flat in self._hashes(keys)
-        ]
+        return [parse_sketch(flat, self._accuracy) if flat else None for flat in self._hashes(keys)]
 
     def _fetch_members(self, keys: list[str]) -> list[frozenset[bytes]]:
         return [frozenset(m) for m in self._many(self._read_members, keys)]
@@ -615,146 +617,3 @@ class RedisStore(DerivedReads):
 
     def __repr__(self) -> str:
         return f"<RedisStore prefix={self.prefix!r} {self._client!r}>"
-
-
-class _Row(NamedTuple):
-    """One bucket of a counter: the series' label JSON, their amounts, and the total's."""
-
-    raws: tuple[bytes, ...]
-    """The fields (label JSON, ``[]`` the total); buckets with the same fields share one
-    tuple object, so a filter is matched once per set of fields, not once per bucket."""
-    values: tuple[float, ...]
-    """The amounts, in the order of ``raws``."""
-    total: float
-    """The amount of every series (the ``[]`` field), 0 when the bucket is empty."""
-    sums: dict[tuple[tuple[int, str], ...], float]
-    """The sum of the series matching each filter read so far (a row is cached and never
-    changes, so the next query with the filter adds nothing up again)."""
-    groups: dict[tuple[int, tuple[tuple[int, str], ...]], dict[str, float]]
-    """The same per value of a label (``buckets_by``), by label position and filter."""
-
-
-class _Matcher:
-    """Sums the series of rows that match a filter; a set of fields is matched once a read."""
-
-    __slots__ = ("_masks", "_wanted")
-
-    def __init__(self, wanted: tuple[tuple[int, str], ...]) -> None:
-        self._wanted = wanted
-        self._masks: dict[int, tuple[bool, ...]] = {}
-
-    def _mask(self, raws: tuple[bytes, ...]) -> tuple[bool, ...]:
-        mask = self._masks[id(raws)] = tuple(
-            raw != _TOTAL and matches(decode_labels(raw), self._wanted) for raw in raws
-        )
-        return mask
-
-    def totals(self, rows: Sequence[_Row]) -> list[float]:
-        """The sum of the matching series of each row (one bucket each)."""
-        wanted, masks, mask_of = self._wanted, self._masks, self._mask
-        found: list[float] = []
-        for row in rows:
-            amount = row.sums.get(wanted)
-            if amount is None:
-                mask = masks.get(id(row.raws)) or mask_of(row.raws)
-                amount = sum(compress(row.values, mask), 0.0)
-                if len(row.sums) >= _SUMS_PER_ROW:
-                    row.sums.clear()
-                row.sums[wanted] = amount
-            found.append(amount)
-        return found
-
-
-class _Grouper:
-    """Sums the series of rows that match a filter per value of one label, once a row."""
-
-    __slots__ = ("_at", "_key", "_wanted")
-
-    def __init__(self, wanted: tuple[tuple[int, str], ...], at: int) -> None:
-        self._wanted = wanted
-        self._at = at
-        self._key = (at, wanted)
-
-    def sums(self, rows: Sequence[_Row]) -> list[dict[str, float]]:
-        """Each row's (bucket's) amount per value of the label."""
-        found: list[dict[str, float]] = []
-        key, wanted, at = self._key, self._wanted, self._at
-        for row in rows:
-            held = row.groups.get(key)
-            if held is None:
-                held = {}
-                for raw, amount in zip(row.raws, row.values, strict=True):
-                    if raw == _TOTAL:
-                        continue
-                    values = decode_labels(raw)
-                    if not wanted or matches(values, wanted):
-                        held[values[at]] = held.get(values[at], 0.0) + amount
-                if len(row.groups) >= _SUMS_PER_ROW:
-                    row.groups.clear()
-                row.groups[key] = held
-            found.append(held)
-        return found
-
-
-_K = TypeVar("_K")
-
-
-def _by_step(found: Iterable[tuple[_K, int, Sketch]], step_s: int) -> dict[_K, dict[int, Sketch]]:
-    """Sketches ``(group, bucket, sketch)`` merged per group and step of ``step_s``.
-
-    A step with one sketch keeps the cache's own (a Bucket's sketch is read-only); a second
-    one in the step merges into a copy, never into the cache's.
-    """
-    out: dict[_K, dict[int, Sketch]] = {}
-    merging: set[tuple[_K, int]] = set()
-    for group, b, sketch in found:
-        steps = out.setdefault(group, {})
-        s = bucket_start(b, step_s)
-        held = steps.get(s)
-        if held is None:
-            steps[s] = sketch
-        elif (group, s) in merging:
-            held.merge(sketch)
-        else:
-            merging.add((group, s))
-            steps[s] = held.copy()
-            steps[s].merge(sketch)
-    return out
-
-
-def _counter_steps(found: Iterable[tuple[int, float]], steps: range) -> list[Bucket]:
-    """Amounts ``(bucket, amount)`` added up per step of ``steps``."""
-    amounts = dict.fromkeys(steps, 0.0)
-    step_s = steps.step
-    for b, amount in found:
-        s = bucket_start(b, step_s)
-        if s in amounts:
-            amounts[s] += amount
-    return list(map(Bucket, steps, map(amounts.__getitem__, steps)))
-
-
-_P, _M = ord("p"), ord("m")
-
-
-def _parse_sketch(flat: _Flat, relative_accuracy: float) -> Sketch:
-    """A sketch from its hash, flat (see :mod:`agentguard_redis._keys` for the fields)."""
-    sketch = Sketch(relative_accuracy)
-    positive, negative = sketch.positive, sketch.negative
-    for i in range(0, len(flat), 2):
-        field_, value = flat[i], flat[i + 1]
-        first = field_[0]
-        if first == _P:
-            positive[int(field_[1:])] = int(value)
-        elif first == _M:
-            negative[int(field_[1:])] = int(value)
-        elif field_ == b"#n":
-            sketch.count = int(value)
-        elif field_ == b"#s":
-            sketch.sum = float(value)
-        elif field_ == b"#lo":
-            sketch.min = float(value)
-        elif field_ == b"#hi":
-            sketch.max = float(value)
-        elif field_ == b"#z":
-            sketch.zero_count = int(value)
-    return sketch
