@@ -71,6 +71,8 @@ QUERIES = (("24h", "1m", 100.0), ("7d", "15m", None), ("30d", "1h", None))
 StoreFactory = Callable[[Callable[[], float], int], Store]
 """A fresh, empty store on the given clock, with the given ``max_label_values``."""
 CAPS = ((DEFAULT_MAX_LABEL_VALUES, "cap 100"), (10_000, "no cap"))
+"""The store's cap: the default (P6's target applies), and out of the way (no target: it shows
+what the reads cost at 2,000 models)."""
 
 
 def _points(now: float, worker: int) -> list[int]:
@@ -169,7 +171,7 @@ def _measure(report: Report, name: str, factory: StoreFactory, cap: int) -> None
             path = f"/api/v1/metrics?timeframe={timeframe}&granularity={granularity}"
             ms, cpu = _best_ms(http, path, 5)
             what = f"{timeframe} at {granularity}, every group [{name}]"
-            if limit is None:
+            if limit is None or cap != DEFAULT_MAX_LABEL_VALUES:  # P6 is the product's default
                 report.lines.append(f"  {what:<58} {ms:10.4g} ms  [cpu {cpu:.0f} ms; no target]")
             else:
                 report.target(f"P6 {what}", ms, limit, "ms", f"cpu {cpu:.0f} ms")
