@@ -29,16 +29,18 @@ BENCHMARKS = {
     "streams": "bench.bench_streams",
     "claude_agent": "bench.bench_claude_agent",
 }
+EXTRA = {"scale": "bench.bench_scale"}
+"""Run only when named: they take minutes (``python -m bench scale``)."""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="which to run")
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, *EXTRA, []], help="which to run")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     failures: list[str] = []
     for name in args.names or BENCHMARKS:
-        report: Report = importlib.import_module(BENCHMARKS[name]).run()
+        report: Report = importlib.import_module({**BENCHMARKS, **EXTRA}[name]).run()
         report.print()
         failures += report.failures
     if failures:

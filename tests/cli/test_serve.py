@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+import redis
 
 from agentguard import Bus, run_context
 from agentguard.events import LLMCallFinished, LoopDetected, ToolCallFinished
@@ -247,3 +248,57 @@ def test_a_busy_port_fails_in_one_line(redis_server: RedisServer) -> None:
     assert done.returncode == 2
     assert f"port {port} is already in use" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "code"),
+    [
+        ("", "not-the-password-7f3", "WRONGPASS"),
+        ("", None, "NOAUTH"),
+        ("reader", "readerpass-9c1", "NOPERM"),  # may log in and PING, not run scripts
+    ],
+)
+def test_a_refused_login_fails_in_one_line_and_is_not_retried(
+    redis_server: RedisServer, user: str, password: str | None, code: str
+) -> None:
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.acl_setuser(
+        "reader", enabled=True, passwords=["+readerpass-9c1"], keys=["*"], commands=["+ping"]
+    )
+    admin.config_set("requirepass", "s3cret-admin-pass")
+    admin.close()
+    login = "" if password is None else f"{user}:{password}@"
+    url = f"redis://{login}127.0.0.1:{redis_server.port}/0"
+    done = subprocess.run(
+        [*SERVE, "--redis", url, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,  # an outage would be retried until stopped: this one ends by itself
+        check=False,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("agentguard serve: ") and f"({code}: " in line
+    assert f"127.0.0.1:{redis_server.port}" in line
+    assert "cannot reach" not in line
+    if password is not None:
+        assert password not in line
+
+
+def test_a_password_changed_while_serving_stops_the_service_once(
+    redis_server: RedisServer,
+) -> None:
+    service = Service("--redis", redis_server.url)
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        service.wait_for("dashboard")
+        admin.config_set("requirepass", "rotated-pass-41")
+        admin.client_kill_filter(_type="normal", skipme=True)
+        assert service.process.wait(60) == 2  # the watch checks every few seconds
+    finally:
+        admin.close()
+        status = service.stop()
+    assert status == 2
+    refused = [line for line in service.lines if "(NOAUTH: " in line]
+    assert len(refused) == 1 and "not retrying" in refused[0]
+    assert not any("cannot reach Redis" in line for line in service.lines)

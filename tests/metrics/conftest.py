@@ -15,7 +15,8 @@ from agentguard_metrics import MemoryStore, Store
 
 STORES = ["memory"]
 
-StoreFactory = Callable[[], Store]
+StoreFactory = Callable[..., Store]
+"""Makes a fresh, empty store; keyword arguments are the store's options (``max_label_values``)."""
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def clock() -> FakeClock:
 def store_factory(request: pytest.FixtureRequest, clock: FakeClock) -> StoreFactory:
     """Makes fresh, empty stores of one kind, on :func:`clock`, liveness 30 s."""
     if request.param == "memory":
-        return lambda: MemoryStore(clock=clock.time, liveness_s=30.0)
+        return lambda **options: MemoryStore(clock=clock.time, liveness_s=30.0, **options)
     raise AssertionError(f"no store called {request.param!r}")  # pragma: no cover
 
 

@@ -21,7 +21,15 @@ from agentguard.events import (
     ToolCallFinished,
 )
 from agentguard.testing import FakeClock
-from agentguard_metrics import Aggregator, DeltaBatch, GaugeSet, InvalidBatch, Sketch, Store
+from agentguard_metrics import (
+    Aggregator,
+    Bucket,
+    DeltaBatch,
+    GaugeSet,
+    InvalidBatch,
+    Sketch,
+    Store,
+)
 from metrics.conftest import StoreFactory
 
 CALLS = "agentguard_llm_calls_total"
@@ -320,3 +328,163 @@ class StoreContract:
         assert store.counter(TOOLS) == 5.0
         dropped = store.counter("agentguard_series_dropped_total", {"metric": TOOLS})
         assert dropped == 2.0
+
+    def test_the_cap_holds_across_processes(self, store_factory: StoreFactory) -> None:
+        store = store_factory(max_label_values=3)
+        first = {(TOOLS, (f"t{i}", "ok", "a"), T0): 1.0 for i in range(2)}
+        store.apply(batch("p1:1", counters=first))
+        later = {(TOOLS, (f"t{i}", "ok", "a"), T0): 10.0 for i in range(1, 5)}
+        later[(TOOLS, ("other", "ok", "a"), T0)] = 100.0  # folded in its process already
+        again = batch("p2:1", counters=later, gauge_deltas={(RUNNING, ("b",)): 1.0})
+        store.apply(again)
+        store.apply(again)  # a lost reply: sent again, folded and skipped as the first time
+        # t0, t1 from p1, t2 from p2 fill the 3 places of the tool label; t3 and t4 fold
+        assert store.series(TOOLS) == [(t, "ok", "a") for t in ("other", "t0", "t1", "t2")]
+        assert store.counter(TOOLS, {"tool": "other"}) == 120.0
+        assert store.counter(TOOLS, {"tool": "t1"}) == 11.0
+        assert store.counter(TOOLS) == 142.0
+        dropped = store.counters("agentguard_series_dropped_total")
+        assert dropped == {(TOOLS, ""): 2.0}
+        assert store.gauge(RUNNING, {"agent": "b"}) == 1.0  # another metric: its own places
+
+    def test_the_cap_folds_histograms_and_gauges(
+        self, store_factory: StoreFactory, clock: FakeClock
+    ) -> None:
+        store = store_factory(max_label_values=1)
+        store.apply(
+            batch(
+                "p1:1",
+                histograms={
+                    (DURATION, ("a", ""), T0): sketch_of(1.0),
+                    (DURATION, ("b", ""), T0): sketch_of(2.0),
+                    (DURATION, ("c", ""), T0): sketch_of(3.0),
+                },
+                gauge_deltas={(RUNNING, ("x",)): 2.0, (RUNNING, ("y",)): 3.0},
+                gauge_sets={(BREAKER, ("b1", "")): GaugeSet(2.0, T0)},
+            )
+        )
+        assert store.histograms(DURATION) == {
+            ("a", ""): sketch_of(1.0),
+            ("other", ""): sketch_of(2.0, 3.0),
+        }
+        assert store.gauges(RUNNING) == {("x",): 2.0, ("other",): 3.0}
+        assert store.gauge(BREAKER, {"breaker": "b1"}) == 2.0
+        assert store.counter("agentguard_series_dropped_total", {"metric": DURATION}) == 2.0
+        assert store.counter("agentguard_series_dropped_total", {"metric": RUNNING}) == 1.0
+
+    def test_a_value_unwritten_for_a_month_frees_its_place(
+        self, store_factory: StoreFactory, clock: FakeClock
+    ) -> None:
+        store = store_factory(max_label_values=1)
+        store.apply(batch("p1:1", counters={(TOOLS, ("old", "ok", ""), T0): 1.0}))
+        clock.advance(31 * 86400)
+        now = int(clock.time())
+        store.apply(batch("p1:2", now, counters={(TOOLS, ("new", "ok", ""), now): 1.0}))
+        assert {k: v for k, v in store.counters(TOOLS, start=now).items() if v} == {
+            ("new", "ok", ""): 1.0
+        }
+        assert store.counter(TOOLS) == 2.0  # the old value's data stays
+
+    def test_a_bad_cap_is_refused(self, store_factory: StoreFactory) -> None:
+        with pytest.raises(ValueError, match="max_label_values must be >= 1"):
+            store_factory(max_label_values=0)
+
+    # --- reads over long ranges -----------------------------------------------------------
+
+    def test_long_ranges_add_up_exactly_from_coarse_buckets(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        minutes = [T0 + 60 * m for m in range(0, 26 * 60, 7)]  # every 7th minute for 26 h
+        store.apply(
+            batch(
+                "p1:1",
+                counters={
+                    (CALLS, (f"m{m % 3}", "ok", ""), b): 1.0 + m % 5 for m, b in enumerate(minutes)
+                },
+                histograms={
+                    (DURATION, (f"m{m % 3}", ""), b): sketch_of(1.0 + m)
+                    for m, b in enumerate(minutes)
+                },
+            )
+        )
+        clock.advance(26 * 3600)
+        # a day ending now, at odd seconds: minutes at the edges, hours and quarters inside
+        for start, end in ((clock.time() - 86400 + 13, clock.time() - 17), (T0 + 7261, None)):
+            first = start // 60 * 60
+            chosen = [
+                (m, b) for m, b in enumerate(minutes) if first <= b and (end is None or b < end)
+            ]
+            expected: dict[tuple[str, ...], float] = {}
+            for m, _ in chosen:
+                labels = (f"m{m % 3}", "ok", "")
+                expected[labels] = expected.get(labels, 0.0) + 1.0 + m % 5
+            found = {k: v for k, v in store.counters(CALLS, start, end).items() if v}
+            assert found == expected
+            assert store.counter(CALLS, {"model": "m1"}, start, end) == expected[("m1", "ok", "")]
+            assert store.histogram(DURATION, None, start, end) == sketch_of(
+                *(1.0 + m for m, _ in chosen)
+            )
+            by_series = store.histograms(DURATION, start, end)
+            assert by_series[("m2", "")] == sketch_of(*(1.0 + m for m, _ in chosen if m % 3 == 2))
+        last_hour = int(clock.time()) // 3600 * 3600
+        steps = store.buckets(CALLS, {"model": "m1"}, last_hour - 3600, last_hour, 60)
+        assert sum(b.value for b in steps) > 0
+        assert all(type(b.value) is float for b in steps)  # also the steps nothing matched in
+
+    def test_a_window_planned_a_moment_ago_is_still_read_at_its_resolution(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        clock.advance(2 * 86400)
+        now = clock.time()
+        store.apply(batch("p1:1", now, counters={(CALLS, ("m", "ok", ""), int(now)): 1.0}))
+        start = now - 86400 + 60  # a 24 h window at 1m, its last step holding now
+        clock.advance(90)  # the query took long: the minute turned, twice
+        steps = store.buckets(CALLS, None, start, start + 86400, 60)
+        assert len(steps) == 1440
+        assert steps[-1].value == 1.0
+
+    def test_buckets_by_a_label_reads_every_value_at_once(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        store.apply(
+            batch(
+                "p1:1",
+                counters={
+                    (CALLS, ("a", "ok", "x"), T0): 1.0,
+                    (CALLS, ("a", "error", "x"), T0 + 60): 2.0,
+                    (CALLS, ("b", "ok", "y"), T0 + 120): 4.0,
+                    (CALLS, ("c", "ok", "x"), T0 + 3600): 8.0,
+                },
+                histograms={
+                    (DURATION, ("a", "x"), T0): sketch_of(1.0),
+                    (DURATION, ("a", "y"), T0 + 60): sketch_of(2.0),
+                    (DURATION, ("b", "x"), T0 + 120): sketch_of(3.0),
+                },
+            )
+        )
+        clock.advance(7200)
+
+        def amounts(found: dict[str, list[Bucket]]) -> dict[str, list[float]]:
+            return {k: [b.value for b in v] for k, v in found.items() if any(b.value for b in v)}
+
+        by_model = store.buckets_by(CALLS, "model", start=T0, end=T0 + 180, step_s=60)
+        assert amounts(by_model) == {"a": [1.0, 2.0, 0.0], "b": [0.0, 0.0, 4.0]}
+        for model, steps in by_model.items():  # each value: what buckets() reads for it
+            assert steps == store.buckets(CALLS, {"model": model}, T0, T0 + 180, 60)
+        only_b = store.buckets_by(CALLS, "model", start=T0, end=T0 + 180, step_s=60, values=["b"])
+        assert amounts(only_b) == {"b": [0.0, 0.0, 4.0]}
+        by_status = store.buckets_by(
+            CALLS, "status", {"agent": "x"}, start=T0, end=T0 + 7200, step_s=3600
+        )
+        assert amounts(by_status) == {"ok": [1.0, 8.0], "error": [2.0, 0.0]}
+        sketches = store.buckets_by(DURATION, "model", start=T0, end=T0 + 180, step_s=60)
+        assert [b.sketch for b in sketches["a"]] == [sketch_of(1.0), sketch_of(2.0), Sketch()]
+        by_agent = store.buckets_by(DURATION, "agent", start=T0, end=T0 + 300, step_s=300)
+        assert by_agent["x"][0].sketch == sketch_of(1.0, 3.0)
+        assert by_agent["y"][0].sketch == sketch_of(2.0)
+        only_y = store.buckets_by(
+            DURATION, "agent", start=T0, end=T0 + 300, step_s=300, values={"y"}
+        )
+        assert list(only_y) == ["y"]
+        with pytest.raises(ValueError, match="no label 'tool'"):
+            store.buckets_by(CALLS, "tool", start=T0, end=T0 + 60, step_s=60)

@@ -239,6 +239,22 @@ def test_models_past_the_cap_add_up_as_other(store: MemoryStore, clock: FakeCloc
     assert sum(other["values"]) == pytest.approx(other["total"])
 
 
+def test_models_the_store_folded_are_one_other_with_the_rest(clock: FakeClock) -> None:
+    clock.advance(dataset.NOW - clock.time())
+    store = MemoryStore(clock=clock.time, max_label_values=3)  # sonnet, haiku, w0-m0 kept
+    dataset.feed(store, clock, dataset.events())
+    for worker in range(3):  # each worker's own models: the store folds them
+        calls = [
+            dataset.llm(dataset.at(1, 50), model=f"w{worker}-m{i}", costs=(1.0, 0, 0, 0, 0))
+            for i in range(3)
+        ]
+        dataset.feed(store, clock, calls, process_id=f"worker-{worker}")
+    shown = hour(QueryEngine(store, clock=clock.time))["costs"]["models"]
+    assert [m["model"] for m in shown] == ["w0-m0", "sonnet", "haiku", "other"]
+    assert shown[-1]["total"] == pytest.approx(8.0)  # the 8 models folded, one entry
+    assert sum(m["total"] for m in shown) == pytest.approx(9.0 + 0.875 + 0.75)
+
+
 def alert(rule: str, state: AlertState, when: float) -> AlertStateChanged:
     return AlertStateChanged(rule=rule, state=state, value=1.0, agent=None, at_unix_s=when)
 

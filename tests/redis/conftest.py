@@ -40,7 +40,9 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
 def store_factory(client: redis.Redis, clock: FakeClock) -> StoreFactory:
     """Makes fresh, empty stores: each a new prefix on the test's server."""
     numbers = itertools.count()
-    return lambda: RedisStore(client, prefix=f"test{next(numbers)}", clock=clock.time)
+    return lambda **options: RedisStore(
+        client, prefix=f"test{next(numbers)}", clock=clock.time, **options
+    )
 
 
 @pytest.fixture

@@ -234,3 +234,32 @@ def test_a_service_reader_trusts_its_last_look_briefly(
     assert reader.counter(CALLS, start=t0) == 1.0  # within a quarter of a second: not looked
     looks.advance(0.3)
     assert reader.counter(CALLS, start=t0) == 2.0
+
+
+def test_the_cap_is_shared_by_every_worker_through_redis(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    workers = [
+        Aggregator(
+            RedisStore(client, prefix="capped", clock=clock.time, max_label_values=4),
+            process_id=f"w{i}",
+            interval_s=None,
+        )
+        for i in range(3)
+    ]
+    for i, worker in enumerate(workers):  # 3 workers x 2 models of their own, in turn
+        for m in range(2):
+            worker.record(call(clock, model=f"w{i}-m{m}"))
+        assert worker.flush(2.0)
+    reader = RedisStore(client, prefix="capped", clock=clock.time)
+    # the first 4 models any worker wrote keep their place; the third worker's fold
+    assert {values[0] for values in reader.series(CALLS)} == {
+        "w0-m0", "w0-m1", "w1-m0", "w1-m1", "other"
+    }  # fmt: skip
+    assert reader.counter(CALLS, {"model": "other"}) == 2.0
+    assert reader.counter(CALLS) == 6.0
+    dropped = reader.counter("agentguard_series_dropped_total", {"metric": CALLS})
+    assert dropped == 2.0
+    workers[0].record(call(clock, model="w0-m1"))  # an admitted model stays admitted
+    assert workers[0].flush(2.0)
+    assert reader.counter(CALLS, {"model": "w0-m1"}) == 2.0

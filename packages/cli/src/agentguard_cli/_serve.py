@@ -9,8 +9,10 @@ workers' metrics.
 
 Redis need not be reachable at start: the service starts at once (``/healthz`` answers, the
 data routes answer 503 while Redis is away), says on standard error that it cannot reach
-Redis, and keeps checking with backoff, saying when it is back. The Redis URL is never shown
-with its password.
+Redis, and keeps checking with backoff, saying when it is back. A Redis that refuses the
+URL's credentials (``WRONGPASS``, ``NOAUTH``, ``NOPERM``) is no outage: at start the command
+ends with one line saying so (exit status 2); later, the service says so once and stops. The
+Redis URL is never shown with its password.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from agentguard_metrics import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, c
 from agentguard_redis import (
     DEFAULT_PREFIX,
     SERVICE_READ_STALENESS_S,
+    RedisCredentialsError,
     RedisStore,
     RedisSubscriber,
 )
@@ -85,7 +88,12 @@ def redact(url: str) -> str:
 
 
 class RedisWatch:
-    """Checks Redis with backoff on a thread and says when it is lost and when it is back."""
+    """Checks Redis with backoff on a thread and says when it is lost and when it is back.
+
+    A refused login or command (:class:`~agentguard_redis.RedisCredentialsError`) is said
+    once, kept in :attr:`refused`, and ends the checks (``on_refused`` is called): retrying
+    it would never succeed.
+    """
 
     def __init__(
         self,
@@ -95,14 +103,17 @@ class RedisWatch:
         *,
         first_retry_s: float = _FIRST_RETRY_S,
         last_retry_s: float = _LAST_RETRY_S,
+        on_refused: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._url = shown_url
         self._say = say
         self._first = first_retry_s
         self._last = last_retry_s
+        self._on_refused = on_refused
         self._stop = threading.Event()
         self.reachable = threading.Event()
+        self.refused: RedisCredentialsError | None = None
         self._thread = threading.Thread(
             target=self._run, name="agentguard-serve-redis", daemon=True
         )
@@ -112,7 +123,13 @@ class RedisWatch:
         wait, down = self._first, False
         while not self._stop.is_set():
             try:
-                self._store.client.ping()
+                self._store.check()
+            except RedisCredentialsError as exc:
+                self.reachable.clear()
+                self.refused = exc
+                self._say(f"agentguard serve: {exc}; Redis at {self._url}; not retrying, stopping")
+                self._on_refused()
+                return
             except (redis.RedisError, OSError) as exc:
                 self.reachable.clear()
                 reason = type(exc).__name__
@@ -134,9 +151,8 @@ class RedisWatch:
 
 
 @contextlib.contextmanager
-def _stopping_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGTERM or SIGINT (the previous handlers come back afterwards)."""
-    stop = threading.Event()
+def _stopping_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """``stop``, set by SIGTERM or SIGINT too (the previous handlers come back afterwards)."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -150,11 +166,12 @@ def _stopping_on_signals() -> Iterator[threading.Event]:
 
 
 def run_serve(options: ServeOptions, console: Console) -> int:
-    """Serve until SIGTERM or Ctrl-C; returns the exit status (0).
+    """Serve until SIGTERM or Ctrl-C; returns the exit status (0; 2 when Redis refused later).
 
     Raises:
         OSError: the port cannot be bound.
         agentguard_alerts.RuleConfigError: the rules file is wrong (the caller says so).
+        RedisCredentialsError: Redis refuses the URL's credentials (the caller says so).
     """
     check_port(options.host, options.port)
     evaluator_config = None
@@ -166,11 +183,19 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     store = RedisStore.from_url(
         options.redis_url, prefix=options.prefix, read_staleness_s=SERVICE_READ_STALENESS_S
     )
+    try:
+        store.check()
+    except RedisCredentialsError as exc:
+        store.client.close()
+        raise RedisCredentialsError(f"{exc}; Redis at {shown}", code=exc.code) from None
+    except (redis.RedisError, OSError):
+        pass  # an outage: the service starts, and the watch says so and waits for Redis
     bus = Bus(name="agentguard-serve")
     subscriber = RedisSubscriber(store, process_id=f"serve:{socket.gethostname()}:{os.getpid()}")
     subscriber.attach(bus)
     say: Callable[[str], None] = lambda text: console.print(text, highlight=False, soft_wrap=True)  # noqa: E731 (one line)
-    watch = RedisWatch(store, shown, say)
+    halt = threading.Event()
+    watch = RedisWatch(store, shown, say, on_refused=halt.set)
     evaluator = None
     app = create_app(
         store,
@@ -178,7 +203,7 @@ def run_serve(options: ServeOptions, console: Console) -> int:
         budget_usd_per_month=options.budget_usd_per_month,
         max_streams_per_client=options.max_streams_per_client,
     )
-    with _stopping_on_signals() as stop:
+    with _stopping_on_signals(halt) as stop:
         service = MetricsService(app, host=options.host, port=options.port, limits=options.limits)
         try:
             say(f"agentguard serve: {service.url} over Redis {shown} (prefix {options.prefix!r})")
@@ -195,4 +220,4 @@ def run_serve(options: ServeOptions, console: Console) -> int:
             watch.close()
             subscriber.close(2.0)
             store.client.close()
-    return 0
+    return 2 if watch.refused is not None else 0

@@ -28,7 +28,12 @@ from agentguard_cli._demo import Alerting, _flush, finish
 from agentguard_cli._ports import check_port
 from agentguard_cli._serve import redact
 from agentguard_metrics import MetricsService, QueryEngine, create_app
-from agentguard_redis import SERVICE_READ_STALENESS_S, RedisStore, RedisSubscriber
+from agentguard_redis import (
+    SERVICE_READ_STALENESS_S,
+    RedisCredentialsError,
+    RedisStore,
+    RedisSubscriber,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,7 +44,7 @@ __all__ = ["run_workers"]
 
 
 class RedisUnreachableError(OSError):
-    """The demo's Redis did not answer (the command says so in one line)."""
+    """The demo's Redis did not answer or refused the login (the command says so in one line)."""
 
 
 def run_workers(options: DemoOptions, console: Console) -> int:
@@ -55,7 +60,10 @@ def run_workers(options: DemoOptions, console: Console) -> int:
         options.redis_url, prefix=prefix, read_staleness_s=SERVICE_READ_STALENESS_S
     )
     try:
-        store.client.ping()
+        store.check()
+    except RedisCredentialsError as exc:
+        store.client.close()
+        raise RedisUnreachableError(f"{exc}; Redis at {redact(options.redis_url)}") from None
     except (redis.RedisError, OSError) as exc:
         store.client.close()
         raise RedisUnreachableError(

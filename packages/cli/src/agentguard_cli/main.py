@@ -306,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(parser: _Parser, args: argparse.Namespace) -> int:
     from agentguard_alerts import RuleConfigError
     from agentguard_cli._serve import ServeOptions, run_serve
+    from agentguard_redis import RedisCredentialsError
 
     if not args.redis:
         parser.error(f"serve needs --redis URL (or ${ENVIRONMENT['redis']})")
@@ -327,7 +328,7 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
         options = dataclasses.replace(options, max_streams_per_client=args.max_streams_per_client)
     try:
         return run_serve(options, Console(stderr=True))
-    except RuleConfigError as exc:
+    except (RuleConfigError, RedisCredentialsError) as exc:
         print(f"agentguard serve: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -14,8 +14,8 @@ from typing import Final
 
 from agentguard.metricmap import ALERTS
 from agentguard_metrics._stats import count
-from agentguard_metrics._window import Window, label_position
-from agentguard_metrics.store import Store
+from agentguard_metrics._window import Window
+from agentguard_metrics.store import Store, label_position
 
 RECENT_MAX: Final = 20
 """Entries of ``recent``, newest first."""
@@ -58,7 +58,8 @@ def alerts(w: Window) -> dict[str, object]:
     if w.agent is not None:
         w = Window(w.store, start=w.start, end=w.end, step_s=w.step_s, agent=None)
     timestamps = w.timestamps()
-    steps = {s: w.counts(ALERTS.name, state=s) for s in _STATES}
+    by_state = w.counts_by(ALERTS.name, "state")
+    steps = {s: by_state.get(s) or w.zeros() for s in _STATES}
     points = [
         {"timestamp": ts, **{s: count(steps[s][i]) for s in _STATES}}
         for i, ts in enumerate(timestamps)
@@ -66,10 +67,11 @@ def alerts(w: Window) -> dict[str, object]:
     in_window = _per_rule(w.grouped(ALERTS.name, ("rule", "state")))
     now = alert_counts(w.store)
     recent: list[dict[str, object]] = []
-    for rule, changes in in_window.items():
-        for state in _STATES:
+    for state in _STATES:
+        by_rule = w.counts_by(ALERTS.name, "rule", state=state)
+        for rule, changes in in_window.items():
             if changes[state]:
-                per_step = w.counts(ALERTS.name, rule=rule, state=state)
+                per_step = by_rule.get(rule) or w.zeros()
                 recent += [
                     {"timestamp": ts, "rule": rule, "state": state, "count": count(n)}
                     for ts, n in zip(timestamps, per_step, strict=True)

@@ -35,11 +35,9 @@ from agentguard.metricmap import (
     Rule,
 )
 from agentguard_metrics.batch import BASE_RESOLUTION_S, BucketKey, DeltaBatch, GaugeSet, SeriesKey
+from agentguard_metrics.caps import OTHER
 from agentguard_metrics.sketch import Sketch, mapping_for
 from agentguard_metrics.store import AGENT
-
-OTHER = "other"
-"""The label value that label values past a cap fold into."""
 
 _BY_AGENT = frozenset(m.name for m in METRICS if AGENT in m.labels)
 _K = TypeVar("_K", BucketKey, SeriesKey)
@@ -144,6 +142,9 @@ class DeltaBackend:
         self.accuracy = relative_accuracy
         self.clock = clock
         self.state: list[Any] = []
+        self.levels: dict[SeriesKey, list[float]] = {}
+        """This process's level of each ``inc``/``dec`` gauge, across flushes: a ``dec`` never
+        takes it below zero (the store adds up what processes sent: see :meth:`apply`)."""
         self.groups: list[Group] = []
         self.handlers: dict[type[Event], Handler] = {
             cls: compile_handler(cls, rules, self, self.groups) for cls, rules in RULES.items()
@@ -197,9 +198,14 @@ class DeltaBackend:
             return sketch, not folded
         if metric.type == "counter":
             cell, kept = self._cell(buffer, buffer.counters, (name, labels, bucket))
-        else:
-            cell, kept = self._cell(buffer, buffer.gauge_deltas, (name, labels))
-        return cell, kept and not folded
+            return cell, kept and not folded
+        cell, kept = self._cell(buffer, buffer.gauge_deltas, (name, labels))
+        level = self.levels.get((name, labels))
+        if level is None:
+            level = [0.0]
+            if kept:
+                self.levels[(name, labels)] = level
+        return (cell, level), kept and not folded
 
     def _cell(
         self, buffer: Buffer, cells: dict[_K, list[float]], key: _K
@@ -239,7 +245,23 @@ class DeltaBackend:
                 f"if a > {target}.max:",
                 f"    {target}.max = a",
             ]
-        return [f"{target}[0] {'-=' if rule.op == 'dec' else '+='} a"]
+        if rule.metric.type == "counter":
+            return [f"{target}[0] += a"]
+        # An inc/dec gauge's target is (this flush's delta, this process's level). A dec past
+        # the level (a run that finished here without having started here: attached mid-run,
+        # or its start dropped) takes the level to zero, not below, and is counted in
+        # agentguard_invalid_values_total{field=<metric>}.
+        if rule.op == "inc":
+            return ["g0, g1 = " + target, "g0[0] += a", "g1[0] += a"]
+        unmatched = source.bind("U", self.invalid(rule, "a dec past zero"))
+        return [
+            "g0, g1 = " + target,
+            "if a > g1[0]:",
+            f"    {unmatched}(a)",
+            "    a = g1[0]",
+            "g0[0] -= a",
+            "g1[0] -= a",
+        ]
 
     def invalid(self, rule: Rule, where: str) -> Callable[[object], None]:
         """Count a refused amount (the handler runs under the aggregator's lock)."""

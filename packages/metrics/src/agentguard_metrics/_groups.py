@@ -39,8 +39,9 @@ from agentguard_metrics._stats import (
     stat,
     union_stat,
 )
-from agentguard_metrics._window import Window, label_position
-from agentguard_metrics.store import Store
+from agentguard_metrics._window import Window
+from agentguard_metrics.caps import OTHER
+from agentguard_metrics.store import Store, label_position
 
 TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 """The token types, as ``agentguard_llm_tokens_total`` labels them."""
@@ -126,7 +127,8 @@ def performance(w: Window, aggregation: str) -> dict[str, object]:
 
 
 def _token_counts(w: Window) -> dict[str, list[float]]:
-    return {t: w.counts(LLM_TOKENS.name, token_type=t) for t in TOKEN_TYPES}
+    by_type = w.counts_by(LLM_TOKENS.name, "token_type")
+    return {t: by_type.get(t) or w.zeros() for t in TOKEN_TYPES}
 
 
 def models(w: Window, name: str, *, whole: bool) -> list[dict[str, object]]:
@@ -135,18 +137,22 @@ def models(w: Window, name: str, *, whole: bool) -> list[dict[str, object]]:
     Each entry is ``{"model", "total", "values"}``, ``values`` holding one amount per step
     of the section's ``timeSeries`` (not repeating its timestamps: this list grows with
     models times steps). The :data:`MODEL_SERIES_MAX` largest models have an entry each;
-    the rest add up as ``other`` (one read for them all: the total less the models drawn),
-    so the reads and the answer stay bounded however many models there are. Models with
-    nothing in the window are left out. ``whole``: the amounts are counts, as integers.
+    the rest add up as ``other`` (the total less the models drawn), together with the models
+    a cardinality cap folded into ``other`` already, so there is one ``other``. The models'
+    steps come from one read for every model, so the reads and the answer stay bounded
+    however many models there are. Models with nothing in the window are left out.
+    ``whole``: the amounts are counts, as integers.
     """
     totals = sorted(
         ((v, m) for (m,), v in w.grouped(name, ("model",)).items() if v), key=lambda t: -t[0]
     )
-    found = [(m, v, w.counts(name, model=m)) for v, m in totals[:MODEL_SERIES_MAX]]
-    if len(totals) > MODEL_SERIES_MAX:
-        drawn = [sum(steps) for steps in zip(*(s for _, _, s in found), strict=True)]
+    named = [(v, m) for v, m in totals if m != OTHER][:MODEL_SERIES_MAX]
+    by_model = w.counts_by(name, "model", [m for _, m in named])
+    found = [(m, v, by_model.get(m) or w.zeros()) for v, m in named]
+    if len(totals) > len(named):
+        drawn = [sum(steps) for steps in zip(w.zeros(), *(s for _, _, s in found), strict=True)]
         rest = [max(0.0, a - b) for a, b in zip(w.counts(name), drawn, strict=True)]
-        found.append(("other", sum(v for v, _ in totals[MODEL_SERIES_MAX:]), rest))
+        found.append(("other", sum(v for v, _ in totals) - sum(v for v, _ in named), rest))
     if whole:
         return [
             {"model": m, "total": count(total), "values": [count(v) for v in steps]}
@@ -190,7 +196,8 @@ def month_end(now: float) -> float:
 def costs(w: Window, now: float, budget_usd_per_month: float | None) -> dict[str, object]:
     """Dollars per step, component and model; breakdown, trends and budget over the window."""
     total_steps = w.counts(LLM_COST.name)
-    parts = {t: w.counts(LLM_COST.name, component=t) for t in TOKEN_TYPES}
+    by_component = w.counts_by(LLM_COST.name, "component")
+    parts = {t: by_component.get(t) or w.zeros() for t in TOKEN_TYPES}
     points = [
         {"timestamp": ts, "cost": total_steps[i], **{CAMEL[t]: parts[t][i] for t in TOKEN_TYPES}}
         for i, ts in enumerate(w.timestamps())
@@ -242,7 +249,8 @@ def trend(change_percent: float | None) -> str:
 def errors(w: Window) -> dict[str, object]:
     """Errors per step by source, the error rate of executions, and kinds over the window."""
     total = w.counts(ERRORS.name)
-    sources = {s: w.counts(ERRORS.name, source=s) for s in ("llm", "tool", "other")}
+    by_source = w.counts_by(ERRORS.name, "source")
+    sources = {s: by_source.get(s) or w.zeros() for s in ("llm", "tool", "other")}
     calls = [
         a + b for a, b in zip(w.counts(LLM_CALLS.name), w.counts(TOOL_CALLS.name), strict=True)
     ]
@@ -361,7 +369,8 @@ _TO_STATES = (("open", "opened"), ("half_open", "halfOpened"), ("closed", "close
 
 def breakers(w: Window) -> dict[str, object]:
     """Transitions and rejections per step; each breaker's state now and its window."""
-    moves = {key: w.counts(BREAKER_TRANSITIONS.name, to_state=s) for s, key in _TO_STATES}
+    by_state = w.counts_by(BREAKER_TRANSITIONS.name, "to_state")
+    moves = {key: by_state.get(s) or w.zeros() for s, key in _TO_STATES}
     rejections = w.counts(BREAKER_REJECTIONS.name)
     points = [
         {

@@ -8,17 +8,15 @@ per-series bulk reads (``counters``, ``histograms``, ``gauges``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 
 from agentguard.metricmap import METRICS, Metric
 from agentguard_metrics.batch import bucket_start
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
-from agentguard_metrics.store import AGENT, Bucket, Store, series_labels
+from agentguard_metrics.store import AGENT, Bucket, Store, label_position, series_labels
 
 _BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
-_COARSE_STEPS = (86400, 3600, 900, 300)
-_BULK_SPAN_S = 3600
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -28,35 +26,9 @@ def iso(unix_s: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def spans(start: int, end: int, step_s: int) -> list[tuple[int, int, int]]:
-    """``[start, end)`` cut into ranges of whole coarse steps, with fine steps at the edges.
-
-    Each ``(a, b, step)`` is read with ``store.buckets(step_s=step)``, which reads the
-    coarsest roll-up dividing ``step``: a day of a 24 h window at 1-minute steps is then a
-    few hourly buckets plus the minutes at either edge instead of 1,440 minutes.
-    """
-    for coarse in _COARSE_STEPS:
-        if coarse <= step_s or coarse % step_s:
-            continue
-        first = -(-start // coarse) * coarse
-        last = end // coarse * coarse
-        if last - first >= coarse:
-            return [
-                *spans(start, first, step_s),
-                (first, last, coarse),
-                *spans(last, end, step_s),
-            ]
-    return [(start, end, step_s)] if end > start else []
-
-
 def agent_position(name: str) -> int:
     """Where ``agent`` sits in the label values a store keeps ``name`` by."""
     return series_labels(_BY_NAME[name]).index(AGENT)
-
-
-def label_position(name: str, label: str) -> int:
-    """Where ``label`` sits in the label values a store keeps ``name`` by."""
-    return series_labels(_BY_NAME[name]).index(label)
 
 
 class Window:
@@ -85,6 +57,8 @@ class Window:
         self._steps: dict[tuple[str, Labels], list[Sketch | float]] = {}
         self._sketches: dict[tuple[str, Labels, int, int], Sketch] = {}
         self._grouped: dict[tuple[str, int, int], dict[tuple[str, ...], float]] = {}
+        self._by: dict[tuple[str, str, tuple[str, ...] | None, Labels], dict[str, list[float]]] = {}
+        self._zeros = [0.0] * len(self.starts)
 
     def timestamps(self) -> list[str]:
         """Every step's start, in ISO 8601."""
@@ -125,14 +99,51 @@ class Window:
             buckets = self.store.buckets(
                 name, self._filter(labels) or None, self.start, self.end, self.step_s
             )
-            if len(buckets) != len(self.starts) or (
-                buckets and buckets[0].start_unix_s != self.starts[0]
-            ):
-                by_start = {b.start_unix_s: b for b in buckets}
-                buckets = [by_start.get(s) or Bucket(s, 0.0) for s in self.starts]
-            found = [b.value if b.sketch is None else b.sketch for b in buckets]
-            self._steps[key] = found
+            found = self._steps[key] = self._aligned(buckets)
         return found
+
+    def _aligned(self, buckets: list[Bucket]) -> list[Sketch | float]:
+        """One value (or sketch) per step of the window, whatever steps the store listed."""
+        if len(buckets) != len(self.starts) or (
+            buckets and buckets[0].start_unix_s != self.starts[0]
+        ):
+            by_start = {b.start_unix_s: b for b in buckets}
+            buckets = [by_start.get(s) or Bucket(s, 0.0) for s in self.starts]
+        return [b.value if b.sketch is None else b.sketch for b in buckets]
+
+    def counts_by(
+        self, name: str, label: str, values: Collection[str] | None = None, **labels: str
+    ) -> dict[str, list[float]]:
+        """:meth:`counts` per value of ``label`` (or of ``values``), from one read of the store.
+
+        Values with nothing in the window may be missing: read them with :meth:`zeros`. Name
+        ``values`` for a label of many values (models): the answer is values times steps.
+        """
+        only = None if values is None else tuple(sorted(values))
+        key = (name, label, only, tuple(sorted(labels.items())))
+        found = self._by.get(key)
+        if found is None:
+            found = self._by[key] = {}
+            if self._any_series(name, labels):
+                per_value = self.store.buckets_by(
+                    name,
+                    label,
+                    self._filter(labels) or None,
+                    start=self.start,
+                    end=self.end,
+                    step_s=self.step_s,
+                    values=only,
+                )
+                for value, buckets in per_value.items():
+                    found[value] = [
+                        v if isinstance(v, float) else float(v.count)
+                        for v in self._aligned(buckets)
+                    ]
+        return found
+
+    def zeros(self) -> list[float]:
+        """0 for every step (a list shared by the callers: do not change it)."""
+        return self._zeros
 
     def counts(self, name: str, **labels: str) -> list[float]:
         """A counter's increase in every step (a list shared by the callers: do not change it)."""
@@ -172,54 +183,41 @@ class Window:
         ]
 
     def sketch(self, name: str, labels: Mapping[str, str] | None = None) -> Sketch:
-        """A histogram's observations over the window (of the series matching ``labels``)."""
+        """A histogram's observations over the window (of the series matching ``labels``).
+
+        One read of the store for the whole window (it reads whole coarse buckets where the
+        window holds them: see ``plan_range``).
+        """
         labels = labels or {}
-        start, end = self.start, self.end
-        key = (name, tuple(sorted(labels.items())), start, end)
+        key = (name, tuple(sorted(labels.items())), self.start, self.end)
         found = self._sketches.get(key)
         if found is None:
             found = Sketch(DEFAULT_RELATIVE_ACCURACY)
-            ranges = spans(start, end, self.step_s) if self._any_series(name, labels) else []
-            for a, b, step in ranges:
-                for bucket in self.store.buckets(name, self._filter(labels) or None, a, b, step):
-                    if bucket.sketch is not None and bucket.sketch.count:
-                        found.merge(bucket.sketch)
+            if self._any_series(name, labels):
+                found = self.store.histogram(
+                    name, self._filter(labels) or None, self.start, self.end
+                )
             self._sketches[key] = found
         return found
 
     def sketches_by(self, name: str, label: str) -> dict[str, Sketch]:
         """A histogram's observations over the window, per value of ``label``.
 
-        The window's spans (see :func:`spans`) of at most an hour are read for every series
-        at once (``histograms``); longer ones, read from a coarse roll-up, per label value
-        (``buckets``), as ``histograms`` would read them from the finest roll-up.
+        One read of every series at once (``histograms``), whatever the number of values.
         """
+        if not self._any_series(name, {}):
+            return {}
         at = label_position(name, label)
         agent_at = agent_position(name)
         out: dict[str, Sketch] = {}
-
-        def add(value: str, sketch: Sketch) -> None:
-            held = out.get(value)
+        for labels, sketch in self.store.histograms(name, self.start, self.end).items():
+            if not sketch.count or (self.agent is not None and labels[agent_at] != self.agent):
+                continue
+            held = out.get(labels[at])
             if held is None:
-                out[value] = sketch.copy()
+                out[labels[at]] = sketch.copy()
             else:
                 held.merge(sketch)
-
-        values: list[str] | None = None
-        if not self._any_series(name, {}):
-            return out
-        for a, b, step in spans(self.start, self.end, self.step_s):
-            if b - a <= _BULK_SPAN_S:
-                for labels, sketch in self.store.histograms(name, a, b).items():
-                    if sketch.count and (self.agent is None or labels[agent_at] == self.agent):
-                        add(labels[at], sketch)
-                continue
-            if values is None:
-                values = self.label_values(name, label)
-            for value in values:
-                for bucket in self.store.buckets(name, self._filter({label: value}), a, b, step):
-                    if bucket.sketch is not None and bucket.sketch.count:
-                        add(value, bucket.sketch)
         return out
 
     def counter(self, name: str, start: float | None, end: float | None, **labels: str) -> float:

@@ -12,7 +12,9 @@ held in process and keyed by series (the metric's labels, then the event's ``age
   and bucket; observations out of range are refused and counted the same way;
 - ``inc``/``dec`` gauges (``agentguard_runs_in_progress``) keep this process's net change,
   which the store adds to this process's contribution; it counts while the process
-  heartbeats (every flush is a heartbeat), so a dead process's runs drop out;
+  heartbeats (every flush is a heartbeat), so a dead process's runs drop out. A process's
+  contribution never goes below zero: a ``RunFinished`` without its ``RunStarted`` in this
+  process moves nothing and is counted in ``agentguard_invalid_values_total{field=<metric>}``;
 - ``set`` gauges (``agentguard_breaker_state``) keep the latest value with its event time;
   the store keeps the latest across processes.
 
@@ -69,6 +71,7 @@ from agentguard.events import Event
 from agentguard.metricmap import EVENTS_DROPPED
 from agentguard_metrics._buffer import Buffer, DeltaBackend, LabelCaps
 from agentguard_metrics.batch import DeltaBatch, InvalidBatch
+from agentguard_metrics.caps import DEFAULT_MAX_LABEL_VALUES, check_max_label_values
 from agentguard_metrics.memory import MemoryStore
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, mapping_for
 from agentguard_metrics.store import Store
@@ -96,7 +99,8 @@ class Aggregator:
         interval_s: Seconds between background flushes once attached; ``None`` flushes only
             when :meth:`flush` or :meth:`close` is called.
         exit_timeout_s: How long the flush at interpreter exit may take.
-        max_label_values: Distinct values kept per label per metric before ``other``.
+        max_label_values: Distinct values kept per label per metric before ``other``, in
+            this process (the store caps them across processes too: :mod:`.caps`).
         max_series: Entries held between flushes before new series are dropped (counted).
         relative_accuracy: Of the histograms' sketches.
     """
@@ -109,14 +113,13 @@ class Aggregator:
         clock: Callable[[], float] = time.time,
         interval_s: float | None = 1.0,
         exit_timeout_s: float = 2.0,
-        max_label_values: int = 100,
+        max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
         max_series: int = 100_000,
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
     ) -> None:
         if store is not None and not isinstance(store, Store):
             raise TypeError(f"store must follow agentguard_metrics.Store, got {store!r}")
-        if max_label_values < 1:
-            raise ValueError(f"max_label_values must be >= 1, got {max_label_values!r}")
+        check_max_label_values(max_label_values)
         if max_series < 1:
             raise ValueError(f"max_series must be >= 1, got {max_series!r}")
         if interval_s is not None and not interval_s > 0:
@@ -145,6 +148,7 @@ class Aggregator:
         self._lock = threading.Lock()
         self._state: list[Any] = self._backend.fresh_state()
         self._backend.state = self._state
+        self._backend.levels.clear()  # a forked child's runs start at none
         self._flush_lock = threading.Lock()
         self._pending: DeltaBatch | None = None
         self._quarantined: deque[DeltaBatch] = deque(maxlen=_QUARANTINE_KEPT)

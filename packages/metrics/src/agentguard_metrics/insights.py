@@ -42,9 +42,10 @@ from agentguard.metricmap import (
 )
 from agentguard_metrics._groups import breaker_states
 from agentguard_metrics._stats import percent
-from agentguard_metrics._window import Window, agent_position, iso, label_position
+from agentguard_metrics._window import Window, agent_position, iso
 from agentguard_metrics.params import DEFAULT_GRANULARITY, GRANULARITIES, TIMEFRAMES
 from agentguard_metrics.sketch import Sketch
+from agentguard_metrics.store import label_position
 
 __all__ = [
     "ASSUMED_CACHED_SHARE",

@@ -4,8 +4,12 @@ Roll-ups are made on write: every delta is added to its bucket at each resolutio
 :data:`~agentguard_metrics.store.ROLLUPS` (counters add, sketches merge, so a coarse bucket is
 exactly the sum of its fine ones), and also to the metric's total over every series, so a read
 without a label filter takes one cell per bucket. Buckets older than their roll-up's retention
-are dropped, at most once a minute, when a batch is applied; reads pick the finest roll-up
-that still holds the start of the range.
+are dropped, at most once a minute, when a batch is applied; a read starts at the finest
+roll-up that still holds the start of its range and reads the whole coarser buckets inside it
+there (:func:`~agentguard_metrics.store.plan_range`).
+
+Label values past ``max_label_values`` per label per metric, over every batch applied, are
+stored as ``other`` (:mod:`agentguard_metrics.caps`).
 """
 
 from __future__ import annotations
@@ -15,21 +19,31 @@ import math
 import operator
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from agentguard_metrics.batch import DeltaBatch, GaugeSet, bucket_start, check_batch
+from agentguard_metrics.caps import (
+    DEFAULT_MAX_LABEL_VALUES,
+    FORGET_LABEL_VALUES_S,
+    LabelValue,
+    batch_label_values,
+    check_max_label_values,
+    fold_batch,
+)
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
 from agentguard_metrics.store import (
     ROLLUPS,
     Bucket,
     DerivedReads,
+    Rollup,
     is_histogram,
     label_names,
+    label_position,
     matcher,
     matches,
+    plan_range,
     plan_steps,
-    rollup_for,
 )
 
 __all__ = ["MemoryStore"]
@@ -42,6 +56,8 @@ TOTAL: _Labels = ()
 No series has them (every series has at least its ``agent``), so a read without a label
 filter takes one cell per bucket instead of adding up every series."""
 _PRUNE_EVERY_S = 60.0
+_SPARSE = 8
+"""A counter series with fewer cells than a read's steps over this is walked cell by cell."""
 _V = TypeVar("_V")
 
 
@@ -76,6 +92,18 @@ def _within(cells: Mapping[int, _V], starts: range | None) -> Iterable[tuple[int
     return cells.items()
 
 
+def _by_step(cells: Mapping[int, _V], steps: range) -> Iterable[tuple[int, _V]]:
+    """``(step index, cell)`` of the cells in ``steps`` (one bucket a step), fewest lookups.
+
+    A sparse series (a model called a few times a day) is walked cell by cell; a dense one
+    looked up step by step.
+    """
+    if len(cells) < len(steps):
+        first, stop, width = steps.start, steps.stop, steps.step
+        return [((b - first) // width, v) for b, v in cells.items() if first <= b < stop]
+    return [(i, v) for i, v in enumerate(map(cells.get, steps)) if v is not None]
+
+
 class MemoryStore(DerivedReads):
     """A :class:`~agentguard_metrics.store.Store` in memory (the default; one host only).
 
@@ -86,6 +114,8 @@ class MemoryStore(DerivedReads):
         forget_processes_s: How long the store remembers a silent process: its highest
             applied sequence and its gauge contributions (a batch it sent again later than
             this would count twice).
+        max_label_values: Values kept per label per metric across every writer; later ones
+            are stored as ``other``, counted (see :mod:`agentguard_metrics.caps`).
     """
 
     def __init__(
@@ -94,11 +124,13 @@ class MemoryStore(DerivedReads):
         clock: Callable[[], float] = time.time,
         liveness_s: float = 30.0,
         forget_processes_s: float = 24 * 3600.0,
+        max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
     ) -> None:
         if not liveness_s > 0:
             raise ValueError(f"liveness_s must be > 0, got {liveness_s!r}")
         if not forget_processes_s > 0:
             raise ValueError(f"forget_processes_s must be > 0, got {forget_processes_s!r}")
+        self._max_label_values = check_max_label_values(max_label_values)
         self._clock = clock
         self._liveness_s = liveness_s
         self._forget_s = max(forget_processes_s, liveness_s)
@@ -112,6 +144,8 @@ class MemoryStore(DerivedReads):
         self._applied: dict[str, int] = {}
         self._pruned_at = -float("inf")
         self._oldest: float | None = None
+        # per metric and label position: the values admitted, with when each was last written
+        self._known: dict[tuple[str, int], dict[str, float]] = {}
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -131,6 +165,7 @@ class MemoryStore(DerivedReads):
             if batch.sequence <= self._applied.get(pid, 0):
                 return
             self._applied[pid] = batch.sequence
+            batch = fold_batch(batch, self._refused(batch, now))
             for _, _, at in (*batch.counters, *batch.histograms):
                 if self._oldest is None or at < self._oldest:
                     self._oldest = at
@@ -143,6 +178,18 @@ class MemoryStore(DerivedReads):
                         cells[b] = cells.get(b, 0.0) + amount
             self._add_sketches(batch)
             self._add_gauges(batch)
+
+    def _refused(self, batch: DeltaBatch, now: float) -> set[LabelValue]:
+        """The label values of ``batch`` past the cap; the others are marked written now."""
+        refused: set[LabelValue] = set()
+        for (name, position), values in batch_label_values(batch).items():
+            known = self._known.setdefault((name, position), {})
+            for value in values:
+                if value in known or len(known) < self._max_label_values:
+                    known[value] = now
+                else:
+                    refused.add((name, position, value))
+        return refused
 
     def _add_sketches(self, batch: DeltaBatch) -> None:
         for (name, labels, at), sketch in batch.histograms.items():
@@ -188,6 +235,10 @@ class MemoryStore(DerivedReads):
                     for cells in by_labels.values():
                         for b in [b for b in cells if b < oldest]:
                             del cells[b]
+        forgotten = now - FORGET_LABEL_VALUES_S
+        for known in self._known.values():
+            for value in [v for v, at in known.items() if at < forgotten]:
+                del known[value]
         dead = now - self._forget_s
         for pid in [p for p, at in self._seen.items() if at < dead]:
             del self._seen[pid]
@@ -207,11 +258,11 @@ class MemoryStore(DerivedReads):
     ) -> float:
         """The sum of counter ``name`` over the matching series and ``start <= t < end``."""
         wanted = matcher(name, labels)
-        index, lo, hi = self._range(start, end)
         total = 0.0
         with self._lock:
-            for cells in _matching(self._counters[index].get(name, {}), wanted):
-                total += sum(v for b, v in cells.items() if lo <= b < hi)
+            for index, lo, hi, starts in self._parts(start, end):
+                for cells in _matching(self._counters[index].get(name, {}), wanted):
+                    total += sum(v for b, v in _within(cells, starts) if lo <= b < hi)
         return total
 
     def histogram(
@@ -223,17 +274,14 @@ class MemoryStore(DerivedReads):
     ) -> Sketch:
         """The merged sketch of histogram ``name`` over the matching series and time range."""
         wanted = matcher(name, labels)
-        index, lo, hi = self._range(start, end)
-        merged: Sketch | None = None
+        merged = Sketch(DEFAULT_RELATIVE_ACCURACY)
         with self._lock:
-            for cells in _matching(self._sketches[index].get(name, {}), wanted):
-                for b, sketch in cells.items():
-                    if lo <= b < hi:
-                        if merged is None:
-                            merged = sketch.copy()
-                        else:
+            for index, lo, hi, starts in self._parts(start, end):
+                for cells in _matching(self._sketches[index].get(name, {}), wanted):
+                    for b, sketch in _within(cells, starts):
+                        if lo <= b < hi:
                             merged.merge(sketch)
-        return merged if merged is not None else Sketch(DEFAULT_RELATIVE_ACCURACY)
+        return merged
 
     def series(self, name: str) -> list[tuple[str, ...]]:
         """Every label-value tuple metric ``name`` has had (within the longest retention)."""
@@ -251,32 +299,32 @@ class MemoryStore(DerivedReads):
     ) -> dict[_Labels, float]:
         """Counter ``name`` over ``start <= t < end``, per series."""
         label_names(name)
-        index, lo, hi = self._range(start, end)
-        starts = _starts(lo, hi, ROLLUPS[index].resolution_s)
+        found: dict[_Labels, float] = {}
         with self._lock:
-            return {
-                values: sum(v for b, v in _within(cells, starts) if lo <= b < hi)
-                for values, cells in self._counters[index].get(name, {}).items()
-                if values
-            }
+            for index, lo, hi, starts in self._parts(start, end):
+                for values, cells in self._counters[index].get(name, {}).items():
+                    if values:
+                        amount = sum(v for b, v in _within(cells, starts) if lo <= b < hi)
+                        found[values] = found.get(values, 0.0) + amount
+        return found
 
     def histograms(
         self, name: str, start: float | None = None, end: float | None = None
     ) -> dict[_Labels, Sketch]:
         """Histogram ``name`` over ``start <= t < end``, per series."""
         label_names(name)
-        index, lo, hi = self._range(start, end)
-        starts = _starts(lo, hi, ROLLUPS[index].resolution_s)
         found: dict[_Labels, Sketch] = {}
         with self._lock:
-            for values, cells in self._sketches[index].get(name, {}).items():
-                if not values:
-                    continue
-                merged = Sketch(DEFAULT_RELATIVE_ACCURACY)
-                for b, sketch in _within(cells, starts):
-                    if lo <= b < hi:
-                        merged.merge(sketch)
-                found[values] = merged
+            for index, lo, hi, starts in self._parts(start, end):
+                for values, cells in self._sketches[index].get(name, {}).items():
+                    if not values:
+                        continue
+                    merged = found.get(values)
+                    if merged is None:
+                        merged = found[values] = Sketch(DEFAULT_RELATIVE_ACCURACY)
+                    for b, sketch in _within(cells, starts):
+                        if lo <= b < hi:
+                            merged.merge(sketch)
         return found
 
     def gauges(self, name: str) -> dict[_Labels, float]:
@@ -295,11 +343,14 @@ class MemoryStore(DerivedReads):
                 found[values] = found.get(values, 0.0) + setting.value
         return found
 
-    def _range(self, start: float | None, end: float | None) -> tuple[int, float, float]:
-        """The roll-up index to read ``[start, end)`` from, and the bounds in its buckets."""
-        index = ROLLUPS.index(rollup_for(self._oldest if start is None else start, self._clock()))
-        lo, hi = self._bounds(start, end, ROLLUPS[index].resolution_s)
-        return index, lo, hi
+    def _parts(
+        self, start: float | None, end: float | None
+    ) -> list[tuple[int, float, float, range | None]]:
+        """The roll-up indexes, bounds and bucket starts of a read (see ``plan_range``)."""
+        return [
+            (ROLLUPS.index(rollup), lo, hi, _starts(lo, hi, rollup.resolution_s))
+            for rollup, lo, hi in plan_range(start, end, self._clock(), self._oldest)
+        ]
 
     def buckets(
         self,
@@ -312,60 +363,95 @@ class MemoryStore(DerivedReads):
         """Counter increases or histogram sketches per step of ``step_s`` seconds."""
         wanted = matcher(name, labels)
         rollup, steps = plan_steps(start, end, step_s, self._clock())
-        index = ROLLUPS.index(rollup)
-        first = steps.start
-        resolution = ROLLUPS[index].resolution_s
-        if step_s == resolution:
-            with self._lock:
-                return self._steps_at_resolution(name, wanted, index, steps)
-        amounts = dict.fromkeys(steps, 0.0)
-        sketches: dict[int, Sketch] = {}
-        held_range = range(first, first + len(steps) * step_s, resolution)
         with self._lock:
-            for cells in _matching(self._counters[index].get(name, {}), wanted):
-                for b, v in _within(cells, held_range):
-                    s = b - b % step_s  # bucket starts are ints: bucket_start(b, step_s)
-                    if s in amounts:
-                        amounts[s] += v
-            for scells in _matching(self._sketches[index].get(name, {}), wanted):
+            series = self._tier(name, rollup)
+            return self._steps(name, list(_matching(series, wanted)), rollup, steps)
+
+    def buckets_by(
+        self,
+        name: str,
+        label: str,
+        labels: Mapping[str, str] | None = None,
+        *,
+        start: float,
+        end: float,
+        step_s: int,
+        values: Collection[str] | None = None,
+    ) -> dict[str, list[Bucket]]:
+        """:meth:`buckets` for every value of ``label`` (or ``values``): one pass."""
+        wanted = matcher(name, labels)
+        at = label_position(name, label)
+        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        with self._lock:
+            groups: dict[str, list[dict[int, Any]]] = {}
+            for series, cells in self._tier(name, rollup).items():
+                if series and (values is None or series[at] in values) and matches(series, wanted):
+                    groups.setdefault(series[at], []).append(cells)
+            return {v: self._steps(name, found, rollup, steps) for v, found in groups.items()}
+
+    def _tier(self, name: str, rollup: Rollup) -> Mapping[_Labels, dict[int, Any]]:
+        """The cells of metric ``name`` in ``rollup``, per series (the total under ``()``)."""
+        tiers = self._sketches if is_histogram(name) else self._counters
+        series: Mapping[_Labels, dict[int, Any]] = tiers[ROLLUPS.index(rollup)].get(name, {})
+        return series
+
+    def _steps(
+        self, name: str, found: list[dict[int, Any]], rollup: Rollup, steps: range
+    ) -> list[Bucket]:
+        """The steps of the series ``found`` (their cells in ``rollup``), added up."""
+        if steps.step == rollup.resolution_s:
+            return self._steps_at_resolution(name, found, steps)
+        step_s, first = steps.step, steps.start
+        held_range = range(first, first + len(steps) * step_s, rollup.resolution_s)
+        if is_histogram(name):
+            sketches: dict[int, Sketch] = {}
+            for scells in found:
                 for b, sketch in _within(scells, held_range):
-                    s = b - b % step_s
-                    if s in amounts:
+                    s = b - b % step_s  # bucket starts are ints: bucket_start(b, step_s)
+                    if first <= s < steps.stop:
                         held = sketches.get(s)
                         if held is None:
                             sketches[s] = sketch.copy()
                         else:
                             held.merge(sketch)
-        if is_histogram(name):
             return [
                 Bucket(s, float(sk.count), sk)
                 for s in steps
                 for sk in [sketches.get(s) or Sketch(DEFAULT_RELATIVE_ACCURACY)]
             ]
+        amounts = dict.fromkeys(steps, 0.0)
+        for cells in found:
+            for b, v in _within(cells, held_range):
+                s = b - b % step_s
+                if s in amounts:
+                    amounts[s] += v
         return [Bucket(s, amounts[s]) for s in steps]
 
     def _steps_at_resolution(
-        self, name: str, wanted: tuple[tuple[int, str], ...], index: int, steps: range
+        self, name: str, found: list[dict[int, Any]], steps: range
     ) -> list[Bucket]:
-        """:meth:`buckets` when each step is one bucket of the roll-up: looked up, not scanned."""
+        """:meth:`_steps` when each step is one bucket of the roll-up: looked up, not scanned."""
         if is_histogram(name):
-            found: list[Sketch | None] = [None] * len(steps)
-            for scells in _matching(self._sketches[index].get(name, {}), wanted):
-                for i, sketch in enumerate(map(scells.get, steps)):
-                    if sketch is None:
-                        continue
-                    held = found[i]
+            sketches: list[Sketch | None] = [None] * len(steps)
+            for scells in found:
+                for i, sketch in _by_step(scells, steps):
+                    held = sketches[i]
                     if held is None:
-                        found[i] = sketch.copy()
+                        sketches[i] = sketch.copy()
                     else:
                         held.merge(sketch)
             return [
                 Bucket(s, float(sk.count), sk)
-                for s, held in zip(steps, found, strict=True)
+                for s, held in zip(steps, sketches, strict=True)
                 for sk in [held or Sketch(DEFAULT_RELATIVE_ACCURACY)]
             ]
         amounts: list[float] | None = None
-        for cells in _matching(self._counters[index].get(name, {}), wanted):
+        for cells in found:
+            if len(cells) * _SPARSE < len(steps):
+                amounts = amounts or [0.0] * len(steps)
+                for i, amount in _by_step(cells, steps):
+                    amounts[i] += amount
+                continue
             # map() over dict.get keeps the per-step loop in C: this is the hot loop of a
             # query at 1-minute steps (1,440 steps a day, a read per metric and label).
             step_amounts = list(map(cells.get, steps, itertools.repeat(0.0)))
@@ -375,12 +461,6 @@ class MemoryStore(DerivedReads):
         if amounts is None:
             amounts = [0.0] * len(steps)
         return list(map(Bucket, steps, amounts))
-
-    @staticmethod
-    def _bounds(start: float | None, end: float | None, resolution_s: int) -> tuple[float, float]:
-        lo = -float("inf") if start is None else bucket_start(start, resolution_s)
-        hi = float("inf") if end is None else end
-        return lo, hi
 
     def __repr__(self) -> str:
         return f"<MemoryStore processes={len(self._seen)}>"

@@ -34,11 +34,11 @@ from agentguard.metricmap import (
     TOOL_DURATION,
 )
 from agentguard_metrics import _alerts, _formats, _groups, _stats
-from agentguard_metrics._window import Window, agent_position, iso, label_position, step_bounds
+from agentguard_metrics._window import Window, agent_position, iso, step_bounds
 from agentguard_metrics.insights import find_insights
 from agentguard_metrics.params import QueryParams
 from agentguard_metrics.sketch import Sketch
-from agentguard_metrics.store import Store
+from agentguard_metrics.store import Store, label_position
 
 __all__ = ["QueryEngine"]
 

@@ -12,13 +12,16 @@ keys through :class:`RedisStore`.
 
 from __future__ import annotations
 
+from agentguard_redis.errors import RedisCredentialsError, credentials_refused
 from agentguard_redis.store import DEFAULT_PREFIX, SERVICE_READ_STALENESS_S, RedisStore, connect
 from agentguard_redis.subscriber import RedisSubscriber
 
 __all__ = [
     "DEFAULT_PREFIX",
     "SERVICE_READ_STALENESS_S",
+    "RedisCredentialsError",
     "RedisStore",
     "RedisSubscriber",
     "connect",
+    "credentials_refused",
 ]

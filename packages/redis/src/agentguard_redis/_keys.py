@@ -24,6 +24,9 @@ key                                   type    holds
 ``{p}:hs:<res>:<bucket>:<metric>``    set     the series with a sketch in the bucket
 ``{p}:gd:<metric>``                   hash    ``<labels>\x1e<process id>`` -> net inc/dec
 ``{p}:gs:<metric>``                   hash    label JSON -> ``<value> <event time>``
+``{p}:v:<metric>:<position>``         zset    the label values the cardinality cap admitted
+                                              at a position of the metric's labels, scored
+                                              by when each was last written
 ===================================== ======= ===============================================
 
 A sketch hash has ``#n`` (count), ``#s`` (sum), ``#lo`` and ``#hi`` (min and max), ``#z`` (the
@@ -109,6 +112,10 @@ class Keys:
     def gauge_deltas(self, metric: str) -> str:
         """The net ``inc``/``dec`` of a gauge per series and process."""
         return f"{self.tag}:gd:{metric}"
+
+    def known_values(self, metric: str, position: int) -> str:
+        """The label values admitted at ``position`` of ``metric``'s labels (the cap)."""
+        return f"{self.tag}:v:{metric}:{position}"
 
     def gauge_sets(self, metric: str) -> str:
         """The latest value set of a gauge per series."""

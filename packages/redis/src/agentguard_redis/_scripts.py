@@ -19,6 +19,11 @@ Every applied chunk adds one to the store's ``version`` and scores the buckets i
 it in a change log per roll-up and metric, so a reader that keeps buckets in memory asks
 ``CHANGES`` what was written since the version it holds and reads only that again.
 
+``ADMIT`` is the store's cardinality cap across processes (:mod:`agentguard_metrics.caps`):
+before a batch is compiled, it says which of the batch's label values the register of known
+values (``{p}:v:<metric>:<position>``) holds or has room for; the store writes the others as
+``other``. It runs before ``APPLY`` and apart from it, so ``APPLY`` does not change.
+
 ``PRUNE`` forgets processes silent for longer than the store remembers them: their heartbeat,
 their sequence mark and their gauge contributions.
 
@@ -33,7 +38,7 @@ from typing import Final
 
 from agentguard.limits import MAX_TOTAL
 
-__all__ = ["APPLY", "CHANGES", "OPS", "PRUNE", "READ_HASHES", "READ_MEMBERS"]
+__all__ = ["ADMIT", "APPLY", "CHANGES", "OPS", "PRUNE", "READ_HASHES", "READ_MEMBERS"]
 
 OPS: Final = {
     "inc_float": "f",
@@ -139,6 +144,36 @@ redis.call('HSET', KEYS[1], pid, ARGV[2] .. ':' .. ARGV[3])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[4], pid)
 return 1
 """.replace("MAX_TOTAL", repr(MAX_TOTAL))
+
+ADMIT: Final = """#!lua
+-- KEYS: registers of known label values (zsets, scored by when each was last written).
+-- ARGV[1] the cap, ARGV[2] now, ARGV[3] forget values last written before it; then per key
+-- the number of values asked about, and the values. Returns 1 (admitted) or 0 per value.
+local cap, now, cutoff = tonumber(ARGV[1]), ARGV[2], '(' .. ARGV[3]
+local out, a = {}, 4
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
+  local size = redis.call('ZCARD', key)
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  for j = 1, n do
+    local value = ARGV[a]
+    a = a + 1
+    local known = redis.call('ZSCORE', key, value)
+    if known or size < cap then
+      if not known then
+        size = size + 1
+      end
+      redis.call('ZADD', key, 'GT', now, value)
+      out[#out + 1] = 1
+    else
+      out[#out + 1] = 0
+    end
+  end
+end
+return out
+"""
 
 PRUNE: Final = """#!lua
 -- KEYS[1] {p}:seq, KEYS[2] {p}:hb, KEYS[3..] gauge-delta hashes; ARGV[1] the cutoff time,

@@ -21,9 +21,8 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import compress
-from typing import Any, Final, NamedTuple, cast
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Final, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -31,21 +30,27 @@ from redis.retry import Retry
 
 from agentguard.metricmap import RULES
 from agentguard_metrics import (
+    DEFAULT_MAX_LABEL_VALUES,
     DEFAULT_RELATIVE_ACCURACY,
+    FORGET_LABEL_VALUES_S,
     ROLLUPS,
     Bucket,
     DeltaBatch,
     DerivedReads,
     InvalidBatch,
+    LabelValue,
     Sketch,
-    bucket_start,
+    batch_label_values,
     check_batch,
+    check_max_label_values,
+    fold_batch,
     is_histogram,
     label_names,
+    label_position,
     matcher,
     matches,
+    plan_range,
     plan_steps,
-    rollup_for,
 )
 from agentguard_redis._cache import BucketCache
 from agentguard_redis._keys import (
@@ -55,7 +60,18 @@ from agentguard_redis._keys import (
     decode_labels,
 )
 from agentguard_redis._ops import compile_batch
-from agentguard_redis._scripts import APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
+from agentguard_redis._rows import (
+    TOTAL,
+    Flat,
+    Grouper,
+    Matcher,
+    Row,
+    by_step,
+    counter_steps,
+    parse_sketch,
+)
+from agentguard_redis._scripts import ADMIT, APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
+from agentguard_redis.errors import credentials_refused
 
 __all__ = ["DEFAULT_PREFIX", "SERVICE_READ_STALENESS_S", "RedisStore", "connect"]
 
@@ -84,10 +100,11 @@ _PRUNE_EVERY_S: Final = 60.0
 _MAX_CANDIDATES: Final = 4096
 """A bounded range with at most this many buckets is read without asking the index first."""
 _KEYS_PER_CALL: Final = 8192
-_TOTAL: Final = TOTAL_LABELS.encode()
+_RECHECK_CAP_S: Final = 60.0
+"""How long a writer trusts Redis's answer about a label value and the cap (see _refused)."""
+_MAX_VERDICTS: Final = 100_000
+_CHECKED_METRIC: Final = "agentguard_llm_calls_total"
 _Labels = tuple[str, ...]
-_Flat = list[bytes]
-"""A hash as HGETALL gives it: field, value, field, value, ..."""
 
 
 def connect(
@@ -133,6 +150,9 @@ class RedisStore(DerivedReads):
             only what the change log says was written since is read again).
         read_staleness_s: How long a reader trusts its last look at what changed (0: it
             looks on every read). The metrics service uses :data:`SERVICE_READ_STALENESS_S`.
+        max_label_values: Values kept per label per metric across every process writing to
+            this prefix; later ones are stored as ``other``, counted (the register is in
+            Redis: see :mod:`agentguard_metrics.caps`). Every writer should use the same.
     """
 
     def __init__(
@@ -147,11 +167,13 @@ class RedisStore(DerivedReads):
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
         max_cached: int = 500_000,
         read_staleness_s: float = 0.0,
+        max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
     ) -> None:
         if not liveness_s > 0:
             raise ValueError(f"liveness_s must be > 0, got {liveness_s!r}")
         if not forget_processes_s > 0:
             raise ValueError(f"forget_processes_s must be > 0, got {forget_processes_s!r}")
+        self._max_label_values = check_max_label_values(max_label_values)
         if max_args < 100:
             raise ValueError(f"max_args must be at least 100, got {max_args!r}")
         if isinstance(client, str):
@@ -166,6 +188,7 @@ class RedisStore(DerivedReads):
         self._max_args = max_args
         self._accuracy = relative_accuracy
         self._apply = client.register_script(APPLY)
+        self._admit = client.register_script(ADMIT)
         self._prune = client.register_script(PRUNE)
         self._read_hashes = client.register_script(READ_HASHES)
         self._read_members = client.register_script(READ_MEMBERS)
@@ -180,6 +203,7 @@ class RedisStore(DerivedReads):
         self._pruned_at = -math.inf
         self._prune_lock = threading.Lock()
         self._skipped = 0
+        self._verdicts: dict[LabelValue, tuple[bool, float]] = {}
 
     @classmethod
     def from_url(
@@ -211,6 +235,24 @@ class RedisStore(DerivedReads):
         """The prefix of every key."""
         return self._keys.tag[1:-1]
 
+    def check(self) -> None:
+        """Raise unless Redis answers this client and lets it read (a ping, a read script).
+
+        Raises:
+            RedisCredentialsError: Redis refused the login or a command (``WRONGPASS``,
+                ``NOAUTH``, ``NOPERM``): a mistake in the URL or the user's ACL, which no
+                retry mends.
+            redis.RedisError: Redis cannot be reached or does not answer (an outage).
+        """
+        try:
+            self._client.ping()
+            self._changes(ROLLUPS[0].resolution_s, _CHECKED_METRIC, -1)
+        except redis.RedisError as exc:
+            refused = credentials_refused(exc)
+            if refused is not None:
+                raise refused from None
+            raise
+
     # --- writes ---------------------------------------------------------------------------
 
     def apply(self, batch: DeltaBatch) -> None:
@@ -226,6 +268,7 @@ class RedisStore(DerivedReads):
         """
         check_batch(batch)
         now = self._clock()
+        batch = fold_batch(batch, self._refused(batch, now))
         head = [self._keys.seq, self._keys.hb, self._keys.meta]
         pid, sequence, beat = batch.process_id, str(batch.sequence), repr(batch.sent_at_unix_s)
         for number, chunk in enumerate(compile_batch(batch, self._keys, now, self._max_args)):
@@ -241,6 +284,46 @@ class RedisStore(DerivedReads):
             if not applied:
                 self._skipped += 1
         self._maybe_prune(now)
+
+    def _refused(self, batch: DeltaBatch, now: float) -> set[LabelValue]:
+        """The label values of ``batch`` past the cap.
+
+        Redis is asked (one script call) about the values this store has not asked about
+        within :data:`_RECHECK_CAP_S`; its answers are held that long. An answer changes
+        only when a value is forgotten after a month unwritten, so holding it changes nothing
+        but the cost of a flush.
+        """
+        checked = time.monotonic()
+        verdicts = self._verdicts
+        refused: set[LabelValue] = set()
+        asked: dict[tuple[str, int], list[str]] = {}
+        for (name, position), values in batch_label_values(batch).items():
+            for value in values:
+                held = verdicts.get((name, position, value))
+                if held is None or checked - held[1] >= _RECHECK_CAP_S:
+                    asked.setdefault((name, position), []).append(value)
+                elif not held[0]:
+                    refused.add((name, position, value))
+        if not asked:
+            return refused
+        args: list[str | int] = [
+            self._max_label_values,
+            repr(now),
+            repr(now - FORGET_LABEL_VALUES_S),
+        ]
+        for values in asked.values():
+            args += (len(values), *values)
+        keys = [self._keys.known_values(name, position) for name, position in asked]
+        answers = iter(cast("list[int]", self._admit(keys=keys, args=args)))
+        if len(verdicts) > _MAX_VERDICTS:
+            verdicts.clear()
+        for (name, position), values in asked.items():
+            for value in values:
+                admitted = bool(next(answers))
+                verdicts[(name, position, value)] = (admitted, checked)
+                if not admitted:
+                    refused.add((name, position, value))
+        return refused
 
     def heartbeat(self, process_id: str, at_unix_s: float) -> None:
         """Record that ``process_id`` was alive at ``at_unix_s`` (the latest time wins)."""
@@ -269,11 +352,10 @@ class RedisStore(DerivedReads):
     ) -> float:
         """The sum of counter ``name`` over the matching series and ``start <= t < end``."""
         wanted = matcher(name, labels)
-        res, buckets = self._buckets(name, start, end)
-        rows = self._counter_rows(res, name, buckets)
+        rows = self._rows(name, start, end)
         if not wanted:
             return sum(row.total for row in rows)
-        return sum(_Matcher(wanted).totals(rows))
+        return sum(Matcher(wanted).totals(rows))
 
     def histogram(
         self,
@@ -284,10 +366,10 @@ class RedisStore(DerivedReads):
     ) -> Sketch:
         """The merged sketch of histogram ``name`` over the matching series and time range."""
         wanted = matcher(name, labels)
-        res, buckets = self._buckets(name, start, end)
         merged = Sketch(self._accuracy)
-        for _, _, sketch in self._sketches(name, res, buckets, wanted):
-            merged.merge(sketch)
+        for res, buckets in self._parts(name, start, end):
+            for _, _, sketch in self._sketches(name, res, buckets, wanted):
+                merged.merge(sketch)
         return merged
 
     def gauges(self, name: str) -> dict[_Labels, float]:
@@ -327,16 +409,15 @@ class RedisStore(DerivedReads):
     ) -> dict[_Labels, float]:
         """Counter ``name`` over ``start <= t < end``, per series."""
         label_names(name)
-        res, buckets = self._buckets(name, start, end)
         # rows sharing a set of fields are added up column by column (in C), then by field
         by_fields: dict[int, tuple[tuple[bytes, ...], list[tuple[float, ...]]]] = {}
-        for row in self._counter_rows(res, name, buckets):
+        for row in self._rows(name, start, end):
             by_fields.setdefault(id(row.raws), (row.raws, []))[1].append(row.values)
         sums: dict[bytes, float] = {}
         for raws, columns in by_fields.values():
             for raw, amount in zip(raws, map(sum, zip(*columns, strict=True)), strict=True):
                 sums[raw] = sums.get(raw, 0.0) + amount
-        sums.pop(_TOTAL, None)
+        sums.pop(TOTAL, None)
         return {decode_labels(raw): amount for raw, amount in sums.items()}
 
     def histograms(
@@ -344,14 +425,14 @@ class RedisStore(DerivedReads):
     ) -> dict[_Labels, Sketch]:
         """Histogram ``name`` over ``start <= t < end``, per series."""
         label_names(name)
-        res, buckets = self._buckets(name, start, end)
         found: dict[_Labels, Sketch] = {}
-        for values, _, sketch in self._sketches(name, res, buckets, None):
-            held = found.get(values)
-            if held is None:
-                found[values] = sketch.copy()  # the store's own is never changed
-            else:
-                held.merge(sketch)
+        for res, buckets in self._parts(name, start, end):
+            for values, _, sketch in self._sketches(name, res, buckets, None):
+                held = found.get(values)
+                if held is None:
+                    found[values] = sketch.copy()  # the store's own is never changed
+                else:
+                    held.merge(sketch)
         return found
 
     def buckets(
@@ -368,50 +449,84 @@ class RedisStore(DerivedReads):
         res = rollup.resolution_s
         stored = self._candidates(name, res, steps.start, steps.stop)
         if is_histogram(name):
-            sketches: dict[int, Sketch] = {}
-            merging: set[int] = set()
-            for _, b, sketch in self._sketches(name, res, stored, wanted):
-                s = bucket_start(b, step_s)
-                held = sketches.get(s)
-                if held is None:
-                    sketches[s] = sketch  # shared with the cache: a Bucket's sketch is read-only
-                elif s in merging:
-                    held.merge(sketch)
-                else:  # a second sketch in the step: merge into a copy, never the cache's own
-                    merging.add(s)
-                    sketches[s] = held.copy()
-                    sketches[s].merge(sketch)
-            return [
-                Bucket(s, float(sk.count), sk)
-                for s in steps
-                for sk in [sketches.get(s) or Sketch(self._accuracy)]
-            ]
-        amounts = dict.fromkeys(steps, 0.0)
+            found = (
+                (None, b, sketch) for _, b, sketch in self._sketches(name, res, stored, wanted)
+            )
+            return self._sketch_steps(by_step(found, step_s).get(None, {}), steps)
         rows = self._counter_rows(res, name, stored)
-        found = _Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
-        if step_s == res:  # one stored bucket a step: no rounding to do
-            for b, amount in zip(stored, found, strict=True):
-                amounts[b] += amount
-        else:
-            for b, amount in zip(stored, found, strict=True):
-                amounts[bucket_start(b, step_s)] += amount
-        return list(map(Bucket, steps, map(amounts.__getitem__, steps)))
+        amounts = Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
+        if step_s == res and len(stored) == len(steps) and stored[:1] == [steps.start]:
+            return list(map(Bucket, steps, amounts))  # every step read, in order
+        return counter_steps(zip(stored, amounts, strict=True), steps)
+
+    def buckets_by(
+        self,
+        name: str,
+        label: str,
+        labels: Mapping[str, str] | None = None,
+        *,
+        start: float,
+        end: float,
+        step_s: int,
+        values: Collection[str] | None = None,
+    ) -> dict[str, list[Bucket]]:
+        """:meth:`buckets` for every value of ``label`` (or ``values``): each bucket read once."""
+        wanted = matcher(name, labels)
+        at = label_position(name, label)
+        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        res = rollup.resolution_s
+        stored = self._candidates(name, res, steps.start, steps.stop)
+        if is_histogram(name):
+            found = (
+                (series[at], b, sketch)
+                for series, b, sketch in self._sketches(name, res, stored, wanted or None)
+                if values is None or series[at] in values
+            )
+            return {
+                value: self._sketch_steps(by_start, steps)
+                for value, by_start in by_step(found, step_s).items()
+            }
+        rows = self._counter_rows(res, name, stored)
+        per_value: dict[str, list[tuple[int, float]]] = {}
+        for b, sums in zip(stored, Grouper(wanted, at).sums(rows), strict=True):
+            for value, amount in sums.items():
+                if values is None or value in values:
+                    per_value.setdefault(value, []).append((b, amount))
+        return {value: counter_steps(found, steps) for value, found in per_value.items()}
+
+    def _sketch_steps(self, by_start: Mapping[int, Sketch], steps: range) -> list[Bucket]:
+        return [
+            Bucket(s, float(sk.count), sk)
+            for s in steps
+            for sk in [by_start.get(s) or Sketch(self._accuracy)]
+        ]
 
     # --- read mechanics -------------------------------------------------------------------
 
-    def _buckets(self, name: str, start: float | None, end: float | None) -> tuple[int, list[int]]:
-        """The roll-up to read ``[start, end)`` from, and the buckets to read there."""
-        now = self._clock()
+    def _parts(
+        self, name: str, start: float | None, end: float | None
+    ) -> list[tuple[int, list[int]]]:
+        """The parts of a read of ``[start, end)``: each a resolution and its buckets to read.
+
+        See ``plan_range``: whole coarse buckets where the range holds them, fine ones at
+        the edges.
+        """
+        oldest: float | None = None
         if start is None:
-            oldest = self._client.hget(self._keys.meta, "oldest")
-            anchor = None if oldest is None else float(cast("bytes", oldest))
-        else:
-            anchor = start
-        rollup = ROLLUPS[-1] if anchor is None else rollup_for(anchor, now)
-        res = rollup.resolution_s
-        lo = -math.inf if start is None else bucket_start(start, res)
-        hi = math.inf if end is None else end
-        return res, self._candidates(name, res, lo, hi)
+            held = self._client.hget(self._keys.meta, "oldest")
+            oldest = None if held is None else float(cast("bytes", held))
+        return [
+            (rollup.resolution_s, self._candidates(name, rollup.resolution_s, lo, hi))
+            for rollup, lo, hi in plan_range(start, end, self._clock(), oldest)
+        ]
+
+    def _rows(self, name: str, start: float | None, end: float | None) -> list[Row]:
+        """The counter rows of every part of a read of ``[start, end)``."""
+        return [
+            row
+            for res, buckets in self._parts(name, start, end)
+            for row in self._counter_rows(res, name, buckets)
+        ]
 
     def _candidates(self, name: str, res: int, lo: float, hi: float) -> list[int]:
         """The buckets of roll-up ``res`` in ``lo <= b < hi`` to read.
@@ -434,7 +549,7 @@ class RedisStore(DerivedReads):
             found += script(keys=keys[i : i + _KEYS_PER_CALL], args=args)
         return found
 
-    def _hashes(self, keys: Sequence[str]) -> list[_Flat]:
+    def _hashes(self, keys: Sequence[str]) -> list[Flat]:
         """Each hash of ``keys``, flat (an empty list where missing)."""
         return self._many(self._read_hashes, keys)
 
@@ -456,27 +571,25 @@ class RedisStore(DerivedReads):
         )
         return int(version), bytes(epoch), [int(b) for b in changed]
 
-    def _counter_rows(self, res: int, name: str, buckets: Sequence[int]) -> list[_Row]:
-        """Each bucket's counter hash, as a :class:`_Row`."""
+    def _counter_rows(self, res: int, name: str, buckets: Sequence[int]) -> list[Row]:
+        """Each bucket's counter hash, as a :class:`~agentguard_redis._rows.Row`."""
         keys = self._keys.counters(res, list(buckets), name)
         return self._cached(res, name, list(zip(buckets, keys, strict=True)), self._fetch_rows)
 
-    def _fetch_rows(self, keys: list[str]) -> list[_Row]:
+    def _fetch_rows(self, keys: list[str]) -> list[Row]:
         rows = []
         for flat in self._hashes(keys):
             raws = tuple(flat[0::2])
-            raws = self._raws.setdefault(raws, raws)  # one tuple per set of fields: see _Matcher
+            raws = self._raws.setdefault(raws, raws)  # one tuple per set of fields: see Matcher
             values = tuple(map(float, flat[1::2]))
-            total = values[raws.index(_TOTAL)] if _TOTAL in raws else 0.0
-            rows.append(_Row(raws, values, total))
+            total = values[raws.index(TOTAL)] if TOTAL in raws else 0.0
+            rows.append(Row(raws, values, total, {}, {}))
         if len(self._raws) > 10_000:
             self._raws.clear()
         return rows
 
     def _fetch_sketches(self, keys: list[str]) -> list[Sketch | None]:
-        return [
-            _parse_sketch(flat, self._accuracy) if flat else None for flat in self._hashes(keys)
-        ]
+        return [parse_sketch(flat, self._accuracy) if flat else None for flat in self._hashes(keys)]
 
     def _fetch_members(self, keys: list[str]) -> list[frozenset[bytes]]:
         return [frozenset(m) for m in self._many(self._read_members, keys)]
@@ -518,65 +631,3 @@ class RedisStore(DerivedReads):
 
     def __repr__(self) -> str:
         return f"<RedisStore prefix={self.prefix!r} {self._client!r}>"
-
-
-class _Row(NamedTuple):
-    """One bucket of a counter: the series' label JSON, their amounts, and the total's."""
-
-    raws: tuple[bytes, ...]
-    """The fields (label JSON, ``[]`` the total); buckets with the same fields share one
-    tuple object, so a filter is matched once per set of fields, not once per bucket."""
-    values: tuple[float, ...]
-    """The amounts, in the order of ``raws``."""
-    total: float
-    """The amount of every series (the ``[]`` field), 0 when the bucket is empty."""
-
-
-class _Matcher:
-    """Sums the series of rows that match a filter; a set of fields is matched once a read."""
-
-    __slots__ = ("_masks", "_wanted")
-
-    def __init__(self, wanted: tuple[tuple[int, str], ...]) -> None:
-        self._wanted = wanted
-        self._masks: dict[int, tuple[bool, ...]] = {}
-
-    def _mask(self, raws: tuple[bytes, ...]) -> tuple[bool, ...]:
-        mask = self._masks[id(raws)] = tuple(
-            raw != _TOTAL and matches(decode_labels(raw), self._wanted) for raw in raws
-        )
-        return mask
-
-    def totals(self, rows: Sequence[_Row]) -> list[float]:
-        """The sum of the matching series of each row (one bucket each)."""
-        masks, mask_of = self._masks, self._mask
-        return [
-            sum(compress(row.values, masks.get(id(row.raws)) or mask_of(row.raws))) for row in rows
-        ]
-
-
-_P, _M = ord("p"), ord("m")
-
-
-def _parse_sketch(flat: _Flat, relative_accuracy: float) -> Sketch:
-    """A sketch from its hash, flat (see :mod:`agentguard_redis._keys` for the fields)."""
-    sketch = Sketch(relative_accuracy)
-    positive, negative = sketch.positive, sketch.negative
-    for i in range(0, len(flat), 2):
-        field_, value = flat[i], flat[i + 1]
-        first = field_[0]
-        if first == _P:
-            positive[int(field_[1:])] = int(value)
-        elif first == _M:
-            negative[int(field_[1:])] = int(value)
-        elif field_ == b"#n":
-            sketch.count = int(value)
-        elif field_ == b"#s":
-            sketch.sum = float(value)
-        elif field_ == b"#lo":
-            sketch.min = float(value)
-        elif field_ == b"#hi":
-            sketch.max = float(value)
-        elif field_ == b"#z":
-            sketch.zero_count = int(value)
-    return sketch
