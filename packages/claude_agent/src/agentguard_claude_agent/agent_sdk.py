@@ -54,6 +54,9 @@ from agentguard.context import RunContext, new_id, run_context
 from agentguard.events import BudgetExceeded, BudgetScope, RunFinished, RunStarted, ToolCallFinished
 from agentguard_claude_agent._calls import EPISODES, Usage, default_prices, llm_call, publish
 from agentguard_loopguard import LoopGuard, ToolLoopDetected
+
+# The tracer's own status table, one copy (issue 14 moves the error-kind tables into the core).
+from agentguard_trace._errors import status_kind
 from agentguard_trace.pricing import PriceTable
 
 if TYPE_CHECKING:
@@ -64,18 +67,6 @@ __all__ = ["ClaudeAgentGuard", "GuardedRun"]
 _R = TypeVar("_R")
 _MAX_RUNS: Final = 1000
 _MAX_PENDING_TOOLS: Final = 1000
-_STATUS_KINDS: Final[Mapping[int, str]] = {
-    400: "invalid_request",
-    401: "auth",
-    402: "spend_limited",
-    403: "permission",
-    404: "not_found",
-    408: "timeout",
-    413: "request_too_large",
-    429: "rate_limited",
-    504: "timeout",
-    529: "overloaded",
-}
 _MISMATCH_TOLERANCE: Final = 1e-4
 """Relative difference between the CLI's cost and ours that is still agreement."""
 
@@ -323,9 +314,7 @@ class ClaudeAgentGuard:
         kind = None
         if result.is_error:
             status = result.api_error_status
-            kind = _STATUS_KINDS.get(
-                status or 0, "server_error" if (status or 0) >= 500 else "unknown"
-            )
+            kind = "unknown" if not status else status_kind(status)
         self._finish(run, ok=not result.is_error, error_kind=kind)
 
     def _finish(self, run: GuardedRun, *, ok: bool, error_kind: str | None) -> None:

@@ -65,15 +65,20 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, anthropic.APIConnectionError):
         return "connection"
     if isinstance(exc, anthropic.APIStatusError):
-        kind = _STATUS_KINDS.get(exc.status_code)
-        if kind is not None:
-            return kind
-        return "server_error" if exc.status_code >= 500 else "invalid_request"
+        return status_kind(exc.status_code)
     if isinstance(exc, TimeoutError):
         return "timeout"
     if isinstance(exc, ConnectionError):
         return "connection"
     return "unknown"
+
+
+def status_kind(status: int) -> str:
+    """The ``ErrorKind`` value for an HTTP error status of the API."""
+    kind = _STATUS_KINDS.get(status)
+    if kind is not None:
+        return kind
+    return "server_error" if status >= 500 else "invalid_request"
 
 
 def api_error_kind(error_type: object) -> str:
