@@ -18,7 +18,7 @@ import anthropic
 import httpx2
 import pytest
 from anthropic.types.beta import beta_webhook_event_data
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentguard_receiver import Received, forward_to
@@ -421,3 +421,22 @@ def test_any_body_parses_or_is_malformed_never_anything_else(body: bytes) -> Non
     except MalformedPayload:
         return
     assert event.type and event.resource_id and event.event_id
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.dictionaries(
+        st.sampled_from(["type", "id", "vault_id", "Bad Key_id", "x"]),
+        _JSON | st.sampled_from(sorted(ALERTING_EVENTS)),
+        max_size=5,
+    ),
+    top=st.dictionaries(st.sampled_from(["id", "created_at", "type"]), _JSON, max_size=2),
+)
+def test_signed_random_events_never_get_a_5xx(
+    anthropic_receiver: httpx2.Client, data: dict[str, object], top: dict[str, object]
+) -> None:
+    response = _post(anthropic_receiver, {**anthropic_event(), **top, "data": data})
+    assert response.status_code in (200, 400), response.text
+    if response.json().get("alerts"):
+        (alert, *_) = anthropic_receiver.get("/api/v1/alerts?limit=1").json()["alerts"]
+        assert all(key.isidentifier() for key in alert["labels"])

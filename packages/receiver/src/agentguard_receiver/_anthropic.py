@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 _MAX_ID = 256
+_LABEL = re.compile(r"[a-z][a-z0-9_]{0,60}_id")
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _RECEIVER = "anthropic"
 _NOT_IDENTITY = frozenset({"enforcement_action_id"})
@@ -79,7 +81,7 @@ class AnthropicEvent:
         resource = self.type.partition(".")[0]
         found = {f"{resource}_id": self.resource_id}
         for key, value in self.data.items():
-            if key.endswith("_id") and isinstance(value, str) and len(value) <= _MAX_ID:
+            if _LABEL.fullmatch(key) and isinstance(value, str) and len(value) <= _MAX_ID:
                 found.setdefault(key, value)
         return found
 
