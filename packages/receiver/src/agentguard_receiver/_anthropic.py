@@ -292,7 +292,11 @@ def alerts_for(event: AnthropicEvent) -> Notification | None:
 
 
 def alertmanager_body(notification: Notification) -> bytes:
-    """The Alertmanager-v4 body of a notification made from an event (what is forwarded)."""
+    """The Alertmanager-v4 body of a notification made from an event (what is forwarded).
+
+    The shape of ``agentguard_alerts.alertmanager_body``, which the receiver cannot import
+    (agentguard-alerts is only its ``forward`` extra); times stay the event's RFC 3339 text.
+    """
     (alert,) = notification.alerts
     document = {
         "version": "4",
