@@ -8,6 +8,10 @@ receiver's interpreter. Each generator signs its posts with the reference
 ``standardwebhooks`` library before the clock starts (a distinct ``webhook-id`` each, so every
 post is verified and stored, none is a replay), then sends them on keep-alive connections, one
 at a time per connection, timing each acknowledgement, and prints the latencies as JSON.
+
+The same load is then sent to ``POST /webhooks/anthropic`` (Anthropic platform events, each
+stored once and one in two turned into an alert), in the same run against the same process:
+P8 holds for both paths, and the ratio tells what the Anthropic path costs beyond the other.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from bench._harness import Report
 COMMAND = "nox -s bench -- receiver   (or: python -m bench receiver)"
 
 SECRET = "whsec_" + base64.b64encode(b"the receiver benchmark's secret!").decode()
+ANTHROPIC_SECRET = "whsec_" + base64.b64encode(b"the benchmark's Anthropic key!!!").decode()
 GENERATORS = 2
 """Load-generator processes."""
 CONNECTIONS = 4
@@ -40,7 +45,10 @@ DURATION_S = 5.0
 _LAUNCHER = """
 import sys
 from agentguard_receiver import create_app, serve
-serve(create_app(secrets=[sys.argv[1]], rate_limit_per_s=None), port=int(sys.argv[2]))
+serve(
+    create_app(secrets=[sys.argv[1]], anthropic_secrets=[sys.argv[3]], rate_limit_per_s=None),
+    port=int(sys.argv[2]),
+)
 """
 
 
@@ -69,18 +77,36 @@ def _body(index: int) -> bytes:
     ).encode()
 
 
-def _signed_requests(port: int, count: int) -> list[bytes]:
+def _anthropic_body(index: int) -> bytes:
+    """An Anthropic event; every other one (``session.budget_reached``) becomes an alert."""
+    return json.dumps(
+        {
+            "type": "event",
+            "id": f"wevt_{uuid.uuid4().hex}",
+            "created_at": "2026-01-01T00:00:00Z",
+            "data": {
+                "type": "session.budget_reached" if index % 2 else "session.status_idled",
+                "id": f"sesn_{index:016x}",
+                "organization_id": "org_bench",
+                "workspace_id": "wrkspc_bench",
+            },
+        }
+    ).encode()
+
+
+def _signed_requests(port: int, count: int, path: str) -> list[bytes]:
     """``count`` complete HTTP/1.1 requests, each signed now with a webhook-id of its own."""
-    webhook = Webhook(SECRET)
+    anthropic = path == "/webhooks/anthropic"
+    webhook = Webhook(ANTHROPIC_SECRET if anthropic else SECRET)
     now = datetime.now(tz=timezone.utc)
     stamp = str(int(now.timestamp()))
     requests = []
     for index in range(count):
-        body = _body(index)
+        body = _anthropic_body(index) if anthropic else _body(index)
         msg_id = f"msg_{uuid.uuid4().hex}"
         signature = webhook.sign(msg_id=msg_id, timestamp=now, data=body.decode())
         head = (
-            f"POST /webhooks/alerts HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
             f"webhook-id: {msg_id}\r\nwebhook-timestamp: {stamp}\r\n"
             f"webhook-signature: {signature}\r\n\r\n"
@@ -122,9 +148,9 @@ def _connection(
                 errors.append(status)
 
 
-def load(port: int, duration_s: float, connections: int, per_connection: int) -> None:
+def load(port: int, duration_s: float, connections: int, per_connection: int, path: str) -> None:
     """A load generator's main: post for ``duration_s``, print ``{"latencies", "errors"}``."""
-    prepared = [_signed_requests(port, per_connection) for _ in range(connections)]
+    prepared = [_signed_requests(port, per_connection, path) for _ in range(connections)]
     latencies: list[float] = []
     errors: list[int] = []
     stop_at = time.perf_counter() + duration_s
@@ -139,9 +165,11 @@ def load(port: int, duration_s: float, connections: int, per_connection: int) ->
     print(json.dumps({"latencies": latencies, "errors": errors}))
 
 
-def _generators(port: int, duration_s: float, per_connection: int) -> list[subprocess.Popen[str]]:
+def _generators(
+    port: int, duration_s: float, per_connection: int, path: str
+) -> list[subprocess.Popen[str]]:
     command = [sys.executable, "-m", "bench.bench_receiver", "--load", str(port)]
-    options = ["--duration", str(duration_s), "--connections", str(CONNECTIONS)]
+    options = ["--duration", str(duration_s), "--connections", str(CONNECTIONS), "--path", path]
     return [
         subprocess.Popen(
             [*command, *options, "--requests", str(per_connection)],
@@ -170,7 +198,7 @@ def run() -> Report:
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-c", _LAUNCHER, SECRET, str(port)],
+        [sys.executable, "-c", _LAUNCHER, SECRET, str(port), ANTHROPIC_SECRET],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -185,29 +213,39 @@ def run() -> Report:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the receiver did not start") from None
                 time.sleep(0.05)
-        _collect(_generators(port, 0.5, 2_000))  # warm-up
-        # Each generator signs its requests first; the clock starts in each once it sends.
-        latencies, errors = _collect(_generators(port, DURATION_S, 10_000))
+        measured = {}
+        for path in ("/webhooks/alerts", "/webhooks/anthropic"):
+            _collect(_generators(port, 0.5, 2_000, path))  # warm-up
+            # Each generator signs its requests first; the clock starts in each once it sends.
+            measured[path] = _collect(_generators(port, DURATION_S, 10_000, path))
     finally:
         server.terminate()
         server.wait(10)
-    per_s = (len(latencies) - len(errors)) / DURATION_S
-    latencies.sort()
-    p99_ms = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    detail = (
-        f"{len(latencies)} posts from {GENERATORS} load-generator processes x {CONNECTIONS} "
-        f"keep-alive connections, {len(errors)} non-200"
+    rates = {}
+    for path, (latencies, errors) in measured.items():
+        rates[path] = per_s = (len(latencies) - len(errors)) / DURATION_S
+        latencies.sort()
+        p99_ms = latencies[int(len(latencies) * 0.99) - 1] * 1000
+        detail = (
+            f"{path}: {len(latencies)} posts from {GENERATORS} load-generator processes x "
+            f"{CONNECTIONS} keep-alive connections, {len(errors)} non-200"
+        )
+        report.target(
+            f"ms per verified delivery (1/rate), {path}",
+            1000 / per_s,
+            1.0,
+            "ms",
+            f"{per_s:,.0f}/s; {detail}",
+        )
+        report.target(f"p99 acknowledgement latency, {path}", p99_ms, 50.0, "ms", detail)
+        if errors:
+            report.failures.append(
+                f"receiver: {len(errors)} posts to {path} were not acknowledged with 200"
+            )
+    ratio = rates["/webhooks/anthropic"] / rates["/webhooks/alerts"]
+    report.lines.append(
+        f"  {'Anthropic events / alert notifications a second, same run':<58} {ratio:10.2f} x"
     )
-    report.target(
-        "ms per verified delivery (inverse of deliveries/s)",
-        1000 / per_s,
-        1.0,
-        "ms",
-        f"{per_s:,.0f}/s; {detail}",
-    )
-    report.target("p99 acknowledgement latency", p99_ms, 50.0, "ms", detail)
-    if errors:
-        report.failures.append(f"receiver: {len(errors)} posts were not acknowledged with 200")
     return report
 
 
@@ -217,9 +255,10 @@ def _main() -> int:
     parser.add_argument("--duration", type=float, default=DURATION_S)
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
     parser.add_argument("--requests", type=int, default=20_000, help="prepared per connection")
+    parser.add_argument("--path", default="/webhooks/alerts", help="the path to post to")
     args = parser.parse_args()
     if args.load is not None:
-        load(args.load, args.duration, args.connections, args.requests)
+        load(args.load, args.duration, args.connections, args.requests, args.path)
         return 0
     report = run()
     report.print()

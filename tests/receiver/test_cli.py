@@ -12,7 +12,16 @@ import httpx2
 import pytest
 
 from agentguard_receiver import main
-from receiver.webhooks import OTHER_SECRET, SECRET, TOKEN, encode, notification, signed_headers
+from receiver.webhooks import (
+    ANTHROPIC_SECRET,
+    OTHER_SECRET,
+    SECRET,
+    TOKEN,
+    anthropic_event,
+    encode,
+    notification,
+    signed_headers,
+)
 from support.system import free_port
 
 
@@ -51,8 +60,9 @@ def test_the_module_serves_until_terminated(tmp_path: Path) -> None:
     assert b"agentguard_receiver.alerts: FIRING FromTheCommandLine" in stderr
 
 
-def _serve_and_deliver(args: list[str], env: dict[str, str]) -> tuple[tuple[int, int], bytes]:
-    """Run the module with ``args`` and ``env``; a signed and a bearer delivery's statuses."""
+def _serve_and_deliver(args: list[str], env: dict[str, str]) -> tuple[tuple[int, int, int], bytes]:
+    """Run the module with ``args`` and ``env``: the statuses of a signed, a bearer and an
+    Anthropic delivery, and what it wrote to stderr."""
     port = free_port()
     command = [sys.executable, "-m", "agentguard_receiver", "--port", str(port), *args]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
@@ -74,10 +84,16 @@ def _serve_and_deliver(args: list[str], env: dict[str, str]) -> tuple[tuple[int,
             content=body,
             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
         ).status_code
+        event = encode(anthropic_event())
+        from_anthropic = httpx2.post(
+            f"http://127.0.0.1:{port}/webhooks/anthropic",
+            content=event,
+            headers=signed_headers(event, secret=ANTHROPIC_SECRET),
+        ).status_code
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=10)
-    return (signed, bearer), stderr
+    return (signed, bearer, from_anthropic), stderr
 
 
 def _environment(**more: str) -> dict[str, str]:
@@ -92,7 +108,7 @@ def test_secrets_and_token_come_from_files_out_of_sight_of_ps(tmp_path: Path) ->
     token.write_text(TOKEN + "\n", encoding="utf-8")
     args = ["--secret-file", str(secrets), "--token-file", str(token)]
     statuses, stderr = _serve_and_deliver(args, _environment())
-    assert statuses == (200, 200)
+    assert statuses == (200, 200, 401), "no Anthropic key given: that path is closed"
     assert TOKEN.encode() not in stderr and SECRET.removeprefix("whsec_").encode() not in stderr
 
 
@@ -101,7 +117,34 @@ def test_secrets_and_token_come_from_the_environment() -> None:
         AGENTGUARD_RECEIVER_SECRETS=f"{OTHER_SECRET} {SECRET}", AGENTGUARD_RECEIVER_TOKEN=TOKEN
     )
     statuses, _ = _serve_and_deliver([], env)
-    assert statuses == (200, 200)
+    assert statuses == (200, 200, 401)
+
+
+def test_anthropic_keys_come_from_a_file_and_are_never_logged(tmp_path: Path) -> None:
+    keys = tmp_path / "anthropic-keys"
+    keys.write_text(f"# from the Console, shown once\n{ANTHROPIC_SECRET}\n", encoding="utf-8")
+    args = ["--secret", SECRET, "--token", TOKEN, "--anthropic-secret-file", str(keys)]
+    statuses, stderr = _serve_and_deliver(args, _environment())
+    assert statuses == (200, 200, 200)
+    assert ANTHROPIC_SECRET.removeprefix("whsec_").encode() not in stderr
+    assert b"became firing AnthropicSessionBudgetReached" in stderr
+
+
+def test_anthropic_keys_come_from_the_environment_or_the_command_line() -> None:
+    env = _environment(
+        AGENTGUARD_RECEIVER_SECRETS=SECRET,
+        AGENTGUARD_RECEIVER_TOKEN=TOKEN,
+        AGENTGUARD_RECEIVER_ANTHROPIC_SECRETS=f"{OTHER_SECRET} {ANTHROPIC_SECRET}",
+    )
+    assert _serve_and_deliver([], env)[0] == (200, 200, 200)
+    # A flag wins over the variable: the variable's key is then not taken.
+    flagged = _serve_and_deliver(["--anthropic-secret", OTHER_SECRET], env)[0]
+    assert flagged == (200, 200, 401)
+
+
+def test_anthropic_keys_alone_are_enough_to_start() -> None:
+    env = _environment(AGENTGUARD_RECEIVER_ANTHROPIC_SECRETS=ANTHROPIC_SECRET)
+    assert _serve_and_deliver([], env)[0] == (401, 401, 200)
 
 
 @pytest.mark.parametrize(
@@ -114,6 +157,9 @@ def test_secrets_and_token_come_from_the_environment() -> None:
         (["--port", "\u0669\u0664\u0666\u0665"], "expected a port number in digits 0-9"),
         (["--max-connections", "0"], "--max-connections: must be at least 1"),
         (["--header-timeout", "1e3"], "expected seconds in digits 0-9"),
+        (["--anthropic-secret-file", "/no/such/keys"], "cannot read '/no/such/keys'"),
+        (["--anthropic-secret-file", "/dev/null"], "--anthropic-secret-file '/dev/null' holds no"),
+        (["--anthropic-secret", "whsec_c2hvcnQ="], "at least 24 random bytes, this one holds 5"),
     ],
 )
 def test_bad_sources_exit_with_one_line(

@@ -155,7 +155,9 @@ def test_a_slow_client_trickling_bytes_does_not_hold_up_others(receiver: Receive
 
 
 def test_create_app_refuses_bad_configuration() -> None:
-    with pytest.raises(ValueError, match="at least one webhook secret or a bearer token"):
+    with pytest.raises(
+        ValueError, match="at least one webhook secret, a bearer token or an Anthropic signing key"
+    ):
         create_app(secrets=[])
     with pytest.raises(ValueError, match="base64") as caught:
         create_app(secrets=["whsec_not base64!"])

@@ -21,6 +21,30 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"a secret the receiver never saw!").
 """A secret no receiver accepts."""
 TOKEN = "bearer-token-for-alertmanager"
 """The bearer token the default test receiver accepts."""
+ANTHROPIC_SECRET = "whsec_" + base64.b64encode(b"Anthropic's webhook signing key!").decode()
+"""The signing key of Anthropic platform webhooks a receiver is given in these tests."""
+
+
+def anthropic_event(
+    event_type: str = "session.budget_reached",
+    *,
+    event_id: str | None = None,
+    resource_id: str = "sesn_011CZkZAtmR3yMPDzynEDxu7",
+    **data: str,
+) -> dict[str, object]:
+    """An Anthropic platform webhook event body (``anthropic.types.beta.BetaWebhookEvent``)."""
+    return {
+        "type": "event",
+        "id": event_id or f"wevt_{uuid.uuid4().hex}",
+        "created_at": "2026-12-03T14:00:00Z",
+        "data": {
+            "type": event_type,
+            "id": resource_id,
+            "organization_id": "org_test",
+            "workspace_id": "wrkspc_test",
+            **data,
+        },
+    }
 
 
 def notification(

@@ -231,7 +231,8 @@ def _parser() -> _Parser:
     )
     commands.add_parser(
         "receive",
-        help="receive signed alert webhooks (agentguard receive --help for its options)",
+        help="receive signed alert webhooks and Anthropic platform webhooks "
+        "(agentguard receive --help for its options)",
         add_help=False,
     )
     return parser

@@ -9,6 +9,9 @@ The smallest use::
         ...  # POST {receiver.url}/webhooks/alerts; GET {receiver.url}/api/v1/alerts
 
 or from a shell: ``python -m agentguard_receiver --secret whsec_... --db alerts.db``.
+With ``anthropic_secrets=[...]`` (``--anthropic-secret-file``) it also takes Anthropic's own
+platform webhooks on ``POST /webhooks/anthropic``: stored once each, the ones that matter
+(budget reached, run failed, ...) turned into alerts.
 
 Handlers run after each notification is acknowledged, off the request path:
 ``create_app(..., handlers=[log_alerts, load_handler("mypkg.alerts:page"),
@@ -19,7 +22,13 @@ from __future__ import annotations
 
 from agentguard_receiver.app import DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT_PER_S, create_app
 from agentguard_receiver.cli import main
-from agentguard_receiver.handlers import Received, forward_to, load_handler, log_alerts
+from agentguard_receiver.handlers import (
+    AnthropicEvent,
+    Received,
+    forward_to,
+    load_handler,
+    log_alerts,
+)
 from agentguard_receiver.server import DEFAULT_HOST, DEFAULT_PORT, Receiver, serve
 
 __all__ = [
@@ -27,6 +36,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_PORT",
     "DEFAULT_RATE_LIMIT_PER_S",
+    "AnthropicEvent",
     "Received",
     "Receiver",
     "create_app",

@@ -94,9 +94,12 @@ def _signatures(header: str) -> tuple[bytes, ...]:
 class Authenticator:
     """Decides whether a webhook request comes from someone who holds a secret or the token."""
 
-    def __init__(self, secrets: Sequence[bytes], token: str | None) -> None:
+    def __init__(
+        self, secrets: Sequence[bytes], token: str | None, *, what: str = "signed requests"
+    ) -> None:
         self._keys = tuple(secrets)
         self._token = token.encode() if token is not None else None
+        self._what = what
 
     def check_headers(self, headers: Mapping[str, str], now_s: float) -> SignedHeaders | None:
         """Check what can be checked before the body is read.
@@ -120,16 +123,19 @@ class Authenticator:
             raise Rejected(
                 401,
                 "UNAUTHENTICATED",
-                "sign the request (Standard Webhooks) or send 'Authorization: Bearer <token>'",
+                "sign the request (Standard Webhooks)"
+                + ("" if self._token is None else " or send 'Authorization: Bearer <token>'"),
             )
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credentials:
             raise Rejected(
                 400, "MALFORMED_HEADERS", "the Authorization header must be 'Bearer <token>'"
             )
-        if self._token is None or not hmac.compare_digest(
-            credentials.strip().encode("latin-1"), self._token
-        ):
+        if self._token is None:
+            raise Rejected(
+                401, "UNAUTHENTICATED", "no bearer token is accepted here: sign the request"
+            )
+        if not hmac.compare_digest(credentials.strip().encode("latin-1"), self._token):
             raise Rejected(401, "UNAUTHENTICATED", "the bearer token is wrong")
         return None
 
@@ -158,7 +164,7 @@ class Authenticator:
                 f"webhook-timestamp is more than {TIMESTAMP_TOLERANCE_S:g} s from our clock",
             )
         if not self._keys:
-            raise Rejected(401, "UNAUTHENTICATED", "this receiver accepts no signed requests")
+            raise Rejected(401, "UNAUTHENTICATED", f"this receiver accepts no {self._what}")
         return SignedHeaders(msg_id, timestamp, signatures)
 
     def verify_body(self, signed: SignedHeaders, body: bytes) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 
 from starlette.exceptions import HTTPException
@@ -15,9 +15,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from agentguard._episodes import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
 from agentguard.serving import ascii_int, ascii_number
-from agentguard_receiver._auth import Authenticator, Rejected
+from agentguard_receiver._anthropic import (
+    KNOWN_EVENTS,
+    AnthropicEvent,
+    alertmanager_body,
+    alerts_for,
+    parse_event,
+)
+from agentguard_receiver._auth import Authenticator, Rejected, SignedHeaders
 from agentguard_receiver._page import render_page
-from agentguard_receiver._payload import MalformedPayload, parse_notification
+from agentguard_receiver._payload import MalformedPayload, Notification, parse_notification
 from agentguard_receiver._store import AlertStore
 from agentguard_receiver.handlers import Dispatcher, Received
 
@@ -92,6 +99,24 @@ def _since(raw: str | None) -> float | None:
     return moment.timestamp()
 
 
+def _window(params: Mapping[str, str]) -> tuple[float | None, int] | Response:
+    """``since`` and ``limit`` of a list request, or the 400 answering bad ones."""
+    try:
+        since_s = _since(params.get("since"))
+    except ValueError:
+        return _invalid(
+            "since", params.get("since", ""), "unix seconds (digits 0-9) or an ISO 8601 time"
+        )
+    raw_limit = params.get("limit", "100")
+    try:
+        limit = ascii_int(raw_limit)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= _MAX_LIST:
+        return _invalid("limit", raw_limit, f"1 to {_MAX_LIST} (digits 0-9)")
+    return since_s, limit
+
+
 def _invalid(parameter: str, value: str, allowed: str) -> JSONResponse:
     return JSONResponse(
         {
@@ -110,6 +135,7 @@ class Endpoints:
         self,
         *,
         authenticator: Authenticator,
+        anthropic_authenticator: Authenticator,
         limiter: RateLimiter | None,
         store: AlertStore,
         dispatcher: Dispatcher,
@@ -117,6 +143,8 @@ class Endpoints:
         clock: Callable[[], float],
     ) -> None:
         self._authenticator = authenticator
+        self._anthropic_authenticator = anthropic_authenticator
+        self._unknown_anthropic_types: set[str] = set()
         self._dispatcher = dispatcher
         self._limiter = limiter
         self._store = store
@@ -136,15 +164,32 @@ class Endpoints:
                 {"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
 
+    async def _authenticated_body(
+        self, request: Request, authenticator: Authenticator
+    ) -> tuple[SignedHeaders | None, bytes, float]:
+        """The checks every webhook passes, cheapest first; the body once it is verified.
+
+        Raises:
+            Rejected: the request is refused (429, 400, 401, 413, 415).
+        """
+        self._check_rate(request)
+        now_s = self._clock()
+        signed = authenticator.check_headers(request.headers, now_s)
+        _check_content_type(request)
+        body = await _read_body(request, self._max_body_bytes)
+        if signed is not None:
+            authenticator.verify_body(signed, body)
+        return signed, body, now_s
+
+    def _store_failed(self, exc: sqlite3.Error, what: str) -> Response:
+        self._episodes.failed("alert store", f"could not store {what}: {type(exc).__name__}", exc)
+        return _error(
+            503, "STORAGE_UNAVAILABLE", "the alert store failed; retry later", {"Retry-After": "5"}
+        )
+
     async def receive_alerts(self, request: Request) -> Response:
         try:
-            self._check_rate(request)
-            now_s = self._clock()
-            signed = self._authenticator.check_headers(request.headers, now_s)
-            _check_content_type(request)
-            body = await _read_body(request, self._max_body_bytes)
-            if signed is not None:
-                self._authenticator.verify_body(signed, body)
+            signed, body, now_s = await self._authenticated_body(request, self._authenticator)
             notification = parse_notification(body)
         except Rejected as rejected:
             logger.info("rejected a webhook: %s %s", rejected.status, rejected.error)
@@ -156,17 +201,7 @@ class Endpoints:
         try:
             stored = await self._store.record(webhook_id, notification, now_s)
         except sqlite3.Error as exc:
-            self._episodes.failed(
-                "alert store",
-                f"could not store a notification: {type(exc).__name__}",
-                exc,
-            )
-            return _error(
-                503,
-                "STORAGE_UNAVAILABLE",
-                "the alert store failed; retry later",
-                {"Retry-After": "5"},
-            )
+            return self._store_failed(exc, "a notification")
         self._episodes.recovered("alert store")
         if not stored:
             logger.info("replayed webhook %s ignored", webhook_id)
@@ -188,24 +223,95 @@ class Endpoints:
         )
         return JSONResponse({"stored": len(notification.alerts), "duplicate": False})
 
+    async def receive_anthropic(self, request: Request) -> Response:
+        try:
+            signed, body, now_s = await self._authenticated_body(
+                request, self._anthropic_authenticator
+            )
+            event = parse_event(body)
+        except Rejected as rejected:
+            logger.info("rejected an Anthropic webhook: %s %s", rejected.status, rejected.error)
+            return _error(rejected.status, rejected.error, rejected.message, rejected.headers)
+        except MalformedPayload as exc:
+            logger.info("rejected an Anthropic webhook: 400 INVALID_PAYLOAD")
+            return _error(400, "INVALID_PAYLOAD", str(exc))
+        # The Anthropic authenticator has no bearer token: only a signature gets this far.
+        assert signed is not None
+        notification = alerts_for(event)
+        try:
+            stored = await self._store.record_anthropic(signed.msg_id, event, notification, now_s)
+        except sqlite3.Error as exc:
+            return self._store_failed(exc, "an Anthropic event")
+        self._episodes.recovered("alert store")
+        if not stored:
+            logger.info("replayed Anthropic webhook %s ignored", signed.msg_id)
+            return JSONResponse({"stored": 0, "alerts": 0, "duplicate": True})
+        self._note_type(event)
+        if notification is not None:
+            logger.info(
+                "Anthropic %s %s became %s %s",
+                event.type,
+                event.resource_id,
+                notification.status,
+                notification.alerts[0].labels["alertname"],
+            )
+            self._submit(notification, signed.msg_id, now_s, event)
+        return JSONResponse(
+            {"stored": 1, "alerts": 0 if notification is None else 1, "duplicate": False}
+        )
+
+    def _note_type(self, event: AnthropicEvent) -> None:
+        if event.type in KNOWN_EVENTS or event.type in self._unknown_anthropic_types:
+            return
+        if len(self._unknown_anthropic_types) < 1_000:
+            self._unknown_anthropic_types.add(event.type)
+        logger.warning(
+            "an Anthropic event type this receiver does not know: %r (stored, not an alert; "
+            "counted in GET /api/v1/anthropic/events)",
+            event.type,
+        )
+
+    def _submit(
+        self, notification: Notification, webhook_id: str, now_s: float, event: AnthropicEvent
+    ) -> None:
+        self._dispatcher.submit(
+            Received(
+                notification=notification,
+                webhook_id=webhook_id,
+                received_at_unix_s=now_s,
+                body=alertmanager_body(notification),
+                anthropic_event=event,
+            )
+        )
+
+    async def list_anthropic_events(self, request: Request) -> Response:
+        params = request.query_params
+        event_type = params.get("type") or None
+        window = _window(params)
+        if isinstance(window, Response):
+            return window
+        since_s, limit = window
+        try:
+            events, counts = await self._store.query_anthropic(
+                event_type=event_type, since_s=since_s, limit=limit
+            )
+        except sqlite3.Error as exc:
+            self._episodes.failed(
+                "alert store", f"could not read Anthropic events: {type(exc).__name__}", exc
+            )
+            return _error(503, "STORAGE_UNAVAILABLE", "the alert store failed; retry later")
+        unknown = {kind: count for kind, count in counts.items() if kind not in KNOWN_EVENTS}
+        return JSONResponse({"events": events, "counts": counts, "unknown": unknown})
+
     async def list_alerts(self, request: Request) -> Response:
         params = request.query_params
         status = params.get("status") or None
         if status is not None and status not in _STATUSES:
             return _invalid("status", status, "firing, resolved")
-        try:
-            since_s = _since(params.get("since"))
-        except ValueError:
-            return _invalid(
-                "since", params.get("since", ""), "unix seconds (digits 0-9) or an ISO 8601 time"
-            )
-        raw_limit = params.get("limit", "100")
-        try:
-            limit = ascii_int(raw_limit)
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= _MAX_LIST:
-            return _invalid("limit", raw_limit, f"1 to {_MAX_LIST} (digits 0-9)")
+        window = _window(params)
+        if isinstance(window, Response):
+            return window
+        since_s, limit = window
         try:
             alerts = await self._store.query(status=status, since_s=since_s, limit=limit)
         except sqlite3.Error as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-__all__ = ["Alert", "MalformedPayload", "Notification", "parse_notification"]
+__all__ = ["Alert", "MalformedPayload", "Notification", "decode_json", "parse_notification"]
 
 _STATUSES = frozenset({"firing", "resolved"})
 _MAX_ALERTS = 1_000
@@ -93,10 +93,8 @@ def _alert(value: object, index: int) -> Alert:
         raise MalformedPayload(f"{where} lacks the field {exc.args[0]!r}") from None
 
 
-def parse_notification(body: bytes) -> Notification:
-    """Decode ``body`` and check that it has the shape of an Alertmanager-v4 notification.
-
-    Unknown extra fields (``truncatedAlerts``, ``generatorURL``) are accepted and ignored.
+def decode_json(body: bytes) -> object:
+    """The JSON document of a UTF-8 body (``NaN`` and ``Infinity`` refused).
 
     Raises:
         MalformedPayload: with a message that is safe to send back to the client.
@@ -113,6 +111,18 @@ def parse_notification(body: bytes) -> Notification:
         if isinstance(exc, MalformedPayload):
             raise
         raise MalformedPayload("the body is not valid JSON") from None
+    return document
+
+
+def parse_notification(body: bytes) -> Notification:
+    """Decode ``body`` and check that it has the shape of an Alertmanager-v4 notification.
+
+    Unknown extra fields (``truncatedAlerts``, ``generatorURL``) are accepted and ignored.
+
+    Raises:
+        MalformedPayload: with a message that is safe to send back to the client.
+    """
+    document = decode_json(body)
     if not isinstance(document, dict):
         raise MalformedPayload("the body must be a JSON object")
     try:

@@ -1,4 +1,4 @@
-"""Alerts and delivery ids in SQLite, on one thread of their own."""
+"""Alerts, delivery ids and Anthropic events in SQLite, on one thread of their own."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from agentguard_receiver._anthropic import AnthropicEvent
 from agentguard_receiver._payload import Notification
 
 __all__ = ["AlertStore"]
@@ -32,6 +33,17 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);
 CREATE INDEX IF NOT EXISTS deliveries_received_at ON deliveries (received_at);
+CREATE TABLE IF NOT EXISTS anthropic_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    webhook_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    alerted INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS anthropic_events_type ON anthropic_events (type);
 """
 
 _PRUNE_EVERY_S = 60.0
@@ -114,31 +126,98 @@ class AlertStore:
                 if cursor.rowcount == 0:
                     connection.execute("ROLLBACK")
                     return False
-            connection.executemany(
-                "INSERT INTO alerts (received_at, webhook_id, group_key, receiver, status,"
-                " fingerprint, labels, annotations, starts_at, ends_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        now_s,
-                        webhook_id,
-                        notification.group_key,
-                        notification.receiver,
-                        alert.status,
-                        alert.fingerprint,
-                        json.dumps(alert.labels, sort_keys=True),
-                        json.dumps(alert.annotations, sort_keys=True),
-                        alert.starts_at,
-                        alert.ends_at,
-                    )
-                    for alert in notification.alerts
-                ],
-            )
+            _insert_alerts(connection, webhook_id, notification, now_s)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         return True
+
+    async def record_anthropic(
+        self,
+        webhook_id: str,
+        event: AnthropicEvent,
+        notification: Notification | None,
+        now_s: float,
+    ) -> bool:
+        """Store the event and its alerts; ``False`` when its id or ``webhook_id`` was stored.
+
+        A retry is signed with a new timestamp (Standard Webhooks) and may come hours later,
+        so these ids are kept as long as the event, not pruned as delivery ids are.
+        """
+        future = self._executor.submit(
+            self._record_anthropic, webhook_id, event, notification, now_s
+        )
+        return await asyncio.wrap_future(future)
+
+    def _record_anthropic(
+        self,
+        webhook_id: str,
+        event: AnthropicEvent,
+        notification: Notification | None,
+        now_s: float,
+    ) -> bool:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = connection.execute(
+                "INSERT OR IGNORE INTO anthropic_events (received_at, webhook_id, event_id, type,"
+                " created_at, alerted, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    now_s,
+                    webhook_id,
+                    event.event_id,
+                    event.type,
+                    event.created_at,
+                    notification is not None,
+                    json.dumps(event.data, sort_keys=True),
+                ),
+            )
+            if cursor.rowcount == 0:
+                connection.execute("ROLLBACK")
+                return False
+            if notification is not None:
+                _insert_alerts(connection, webhook_id, notification, now_s)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return True
+
+    async def query_anthropic(
+        self, *, event_type: str | None, since_s: float | None, limit: int
+    ) -> tuple[list[dict[str, object]], dict[str, int]]:
+        """The newest ``limit`` Anthropic events, newest first, and the count of each type."""
+        future = self._executor.submit(self._query_anthropic, event_type, since_s, limit)
+        return await asyncio.wrap_future(future)
+
+    def _query_anthropic(
+        self, event_type: str | None, since_s: float | None, limit: int
+    ) -> tuple[list[dict[str, object]], dict[str, int]]:
+        rows = self._connection.execute(
+            "SELECT id, received_at, webhook_id, event_id, type, created_at, alerted, data"
+            " FROM anthropic_events"
+            " WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR received_at >= ?2)"
+            " ORDER BY id DESC LIMIT ?3",
+            (event_type, since_s, limit),
+        ).fetchall()
+        counts = self._connection.execute(
+            "SELECT type, COUNT(*) FROM anthropic_events GROUP BY type ORDER BY type"
+        ).fetchall()
+        events: list[dict[str, object]] = [
+            {
+                "id": row[0],
+                "receivedAt": row[1],
+                "webhookId": row[2],
+                "eventId": row[3],
+                "type": row[4],
+                "createdAt": row[5],
+                "alerted": bool(row[6]),
+                "data": json.loads(row[7]),
+            }
+            for row in rows
+        ]
+        return events, {str(kind): int(count) for kind, count in counts}
 
     async def query(
         self, *, status: str | None, since_s: float | None, limit: int
@@ -181,3 +260,31 @@ class AlertStore:
         self._closed = True
         self._executor.submit(self._connection.close).result()
         self._executor.shutdown()
+
+
+def _insert_alerts(
+    connection: sqlite3.Connection,
+    webhook_id: str | None,
+    notification: Notification,
+    now_s: float,
+) -> None:
+    connection.executemany(
+        "INSERT INTO alerts (received_at, webhook_id, group_key, receiver, status,"
+        " fingerprint, labels, annotations, starts_at, ends_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                now_s,
+                webhook_id,
+                notification.group_key,
+                notification.receiver,
+                alert.status,
+                alert.fingerprint,
+                json.dumps(alert.labels, sort_keys=True),
+                json.dumps(alert.annotations, sort_keys=True),
+                alert.starts_at,
+                alert.ends_at,
+            )
+            for alert in notification.alerts
+        ],
+    )

@@ -1,4 +1,4 @@
-"""The receiver's ASGI application: ``POST /webhooks/alerts`` and the read endpoints.
+"""The receiver's ASGI application: the two webhook paths and the read endpoints.
 
 Every answer to a bad request is a 4xx with ``{"error": CODE, "message": text}``; the
 request is checked in the order that costs least first: rate limit, authentication headers
@@ -38,6 +38,7 @@ def create_app(
     *,
     secrets: Sequence[str],
     token: str | None = None,
+    anthropic_secrets: Sequence[str] = (),
     db_path: str | Path | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate_limit_per_s: float | None = DEFAULT_RATE_LIMIT_PER_S,
@@ -53,6 +54,9 @@ def create_app(
             them is accepted, so a new secret can be rolled out before the old one is dropped.
         token: A bearer token for senders that cannot sign (Alertmanager); ``None`` refuses
             bearer requests.
+        anthropic_secrets: The signing keys (``whsec_...``) of Anthropic platform webhooks
+            posted to ``/webhooks/anthropic``; kept apart from ``secrets``, so neither key
+            authenticates the other path. None: that path answers 401.
         db_path: The SQLite file that keeps alerts and delivery ids across restarts; ``None``
             keeps them in memory.
         max_body_bytes: The largest body read; larger ones answer 413 as soon as the limit is
@@ -68,11 +72,18 @@ def create_app(
     Raises:
         ValueError: no secret and no token, a secret that is not base64, or bad limits.
     """
-    if isinstance(secrets, str):
-        raise TypeError("secrets must be a sequence of secrets, not one str: use secrets=[secret]")
+    for name, given in (("secrets", secrets), ("anthropic_secrets", anthropic_secrets)):
+        if isinstance(given, str):
+            raise TypeError(
+                f"{name} must be a sequence of secrets, not one str: use {name}=[secret]"
+            )
     keys = [decode_secret(secret) for secret in secrets]
-    if not keys and not token:
-        raise ValueError("give at least one webhook secret or a bearer token, or nobody can post")
+    anthropic_keys = [decode_secret(secret) for secret in anthropic_secrets]
+    if not keys and not token and not anthropic_keys:
+        raise ValueError(
+            "give at least one webhook secret, a bearer token or an Anthropic signing key, "
+            "or nobody can post"
+        )
     if token is not None and not token:
         raise ValueError("token may not be empty; pass None for no bearer token")
     if max_body_bytes < 1:
@@ -91,6 +102,7 @@ def create_app(
 
     endpoints = Endpoints(
         authenticator=Authenticator(keys, token),
+        anthropic_authenticator=Authenticator(anthropic_keys, None, what="Anthropic webhooks"),
         limiter=limiter,
         store=store,
         dispatcher=dispatcher,
@@ -109,7 +121,9 @@ def create_app(
     return Starlette(
         routes=[
             Route("/webhooks/alerts", endpoints.receive_alerts, methods=["POST"]),
+            Route("/webhooks/anthropic", endpoints.receive_anthropic, methods=["POST"]),
             Route("/api/v1/alerts", endpoints.list_alerts, methods=["GET"]),
+            Route("/api/v1/anthropic/events", endpoints.list_anthropic_events, methods=["GET"]),
             Route("/", endpoints.page, methods=["GET"]),
             Route("/healthz", endpoints.healthz, methods=["GET"]),
         ],

@@ -5,7 +5,8 @@ command line (``ps``). They come, besides ``--secret``/``--token``, from files
 (``--secret-file``, ``--token-file``: one secret a line, ``#`` comments and blank lines
 skipped) and from the environment (:data:`SECRETS_ENV`, space-separated, and
 :data:`TOKEN_ENV`). Every source given is used; the environment is read only when no flag
-names a secret (or a token).
+names a secret (or a token). Anthropic's webhook signing keys come the same three ways
+(``--anthropic-secret``, ``--anthropic-secret-file``, :data:`ANTHROPIC_SECRETS_ENV`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from agentguard_receiver.app import DEFAULT_MAX_BODY_BYTES, create_app
 from agentguard_receiver.handlers import Handler, forward_to, load_handler, log_alerts
 from agentguard_receiver.server import DEFAULT_HOST, DEFAULT_PORT, serve
 
-__all__ = ["ENV_PREFIX", "SECRETS_ENV", "TOKEN_ENV", "main"]
+__all__ = ["ANTHROPIC_SECRETS_ENV", "ENV_PREFIX", "SECRETS_ENV", "TOKEN_ENV", "main"]
 
 ENV_PREFIX = "AGENTGUARD_RECEIVER_"
 """The prefix of every environment variable the command reads."""
@@ -33,6 +34,9 @@ SECRETS_ENV = ENV_PREFIX + "SECRETS"
 """Webhook secrets, space-separated (several during a rotation)."""
 TOKEN_ENV = ENV_PREFIX + "TOKEN"
 """The bearer token."""
+ANTHROPIC_SECRETS_ENV = ENV_PREFIX + "ANTHROPIC_SECRETS"
+"""Anthropic webhook signing keys, space-separated (the SDK reads one from
+``ANTHROPIC_WEBHOOK_SIGNING_KEY``; this command does not, so enabling the path is explicit)."""
 
 
 def _lines(path: str) -> list[str]:
@@ -50,7 +54,8 @@ def _lines(path: str) -> list[str]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentguard receive",
-        description="Receive signed alert webhooks (Alertmanager v4 bodies) and list them.",
+        description="Receive signed alert webhooks (Alertmanager v4 bodies) and Anthropic "
+        "platform webhooks, and list them.",
     )
     parser.add_argument(
         "--secret",
@@ -66,6 +71,21 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="a file of secrets, one a line (repeatable)",
+    )
+    parser.add_argument(
+        "--anthropic-secret",
+        action="append",
+        default=[],
+        metavar="whsec_...",
+        help="the signing key of Anthropic platform webhooks (POST /webhooks/anthropic); "
+        f"repeatable (visible in ps: prefer --anthropic-secret-file or ${ANTHROPIC_SECRETS_ENV})",
+    )
+    parser.add_argument(
+        "--anthropic-secret-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a file of Anthropic signing keys, one a line (repeatable)",
     )
     parser.add_argument(
         "--token",
@@ -132,16 +152,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _secrets(args: argparse.Namespace) -> tuple[list[str], str | None]:
-    """The webhook secrets and the token from flags, files and the environment."""
-    secrets = list(args.secret)
-    for path in args.secret_file:
+def _keys(flags: list[str], files: list[str], option: str, variable: str) -> list[str]:
+    """Secrets from flags and files, or from the environment when neither names one."""
+    secrets = list(flags)
+    for path in files:
         found = _lines(path)
         if not found:
-            raise ValueError(f"--secret-file {path!r} holds no secret")
+            raise ValueError(f"{option} {path!r} holds no secret")
         secrets.extend(found)
-    if not args.secret and not args.secret_file:
-        secrets.extend(os.environ.get(SECRETS_ENV, "").split())
+    if not flags and not files:
+        secrets.extend(os.environ.get(variable, "").split())
+    return secrets
+
+
+def _secrets(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """The webhook secrets and the token from flags, files and the environment."""
+    secrets = _keys(args.secret, args.secret_file, "--secret-file", SECRETS_ENV)
     token = args.token
     if args.token_file is not None:
         if token is not None:
@@ -184,11 +210,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         secrets, token = _secrets(args)
+        anthropic_secrets = _keys(
+            args.anthropic_secret,
+            args.anthropic_secret_file,
+            "--anthropic-secret-file",
+            ANTHROPIC_SECRETS_ENV,
+        )
         limits = limits_from_arguments(args)
         handlers = _handlers(args)
         app = create_app(
             secrets=secrets,
             token=token,
+            anthropic_secrets=anthropic_secrets,
             db_path=args.db,
             max_body_bytes=args.max_body_bytes,
             handlers=handlers,

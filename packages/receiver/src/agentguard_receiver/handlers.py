@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentguard import FailureEpisodes
+from agentguard_receiver._anthropic import AnthropicEvent
 from agentguard_receiver._payload import Alert, Notification
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Alert",
+    "AnthropicEvent",
     "Dispatcher",
     "Forwarder",
     "Handler",
@@ -63,7 +65,11 @@ class Received:
     received_at_unix_s: float
     """When the receiver stored it."""
     body: bytes
-    """The body exactly as received (UTF-8 JSON)."""
+    """The Alertmanager-v4 body (UTF-8 JSON): exactly as received, or, for an Anthropic
+    event, the one made from its alert (what :func:`forward_to` forwards)."""
+    anthropic_event: AnthropicEvent | None = None
+    """The Anthropic platform event the notification was made from (``POST
+    /webhooks/anthropic``), or ``None`` for an alert webhook."""
 
 
 Handler = Callable[[Received], Any]
