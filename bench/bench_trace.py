@@ -9,6 +9,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import anthropic
@@ -16,7 +17,8 @@ import httpx2
 from anthropic import Middleware
 
 from agentguard import Bus
-from agentguard_trace import instrument, instrument_all, tool, uninstrument_all
+from agentguard_trace import PriceTable, instrument, instrument_all, tool, uninstrument_all
+from agentguard_trace._instrument import _Tracer
 from bench._harness import Report, ns_per_call
 
 if TYPE_CHECKING:
@@ -126,24 +128,20 @@ def _block_ns(
     return best
 
 
-def _switch_ns(client: anthropic.Anthropic, request: dict[str, Any], bus: Bus) -> float:
-    """What ``instrument_all()`` adds to ``client``'s calls: blocks with it off and on in turn."""
+def _toggled_ns(call: Callable[[], object], switch: Callable[[bool], None]) -> float:
+    """What ``switch(True)`` adds to ``call``: one client, blocks with it off and on in turn.
+
+    The same client both ways, so the caches it warms are the same; different clients taking
+    turns pay for each other's caches (several microseconds of a 400 us call here).
+    """
     best = {False: float("inf"), True: float("inf")}
     try:
         for _ in range(40):
             for on in (False, True):
-                if on:
-                    instrument_all(bus=bus)
-                else:
-                    uninstrument_all()
-                best[on] = min(
-                    best[on],
-                    _block_ns({"call": lambda: client.messages.create(**request)}, rounds=1)[
-                        "call"
-                    ],
-                )
+                switch(on)
+                best[on] = min(best[on], _block_ns({"call": call}, rounds=1)["call"])
     finally:
-        uninstrument_all()
+        switch(False)
     return best[True] - best[False]
 
 
@@ -176,15 +174,11 @@ def run() -> Report:
         "twin": lambda: twin.messages.create(**request),
         "middleware": lambda: with_middleware.messages.create(**request),
         "traced": lambda: traced.messages.create(**request),
-        "beta plain": lambda: plain.beta.messages.create(**request),
-        "beta traced": lambda: traced.beta.messages.create(**request),
-        "stream plain": lambda: streamed(plain),
-        "stream traced": lambda: streamed(traced),
     }
     _block_ns(calls, rounds=3)  # warm up
     best = _block_ns(calls)
     report.measured("messages.create, uninstrumented (in-memory transport)", best["plain"])
-    report.measured("messages.create, instrument()ed", best["traced"])
+    report.measured("messages.create, instrument()ed (another client)", best["traced"])
     report.measured(
         "    noise floor: an identical uninstrumented client, difference",
         best["twin"] - best["plain"],
@@ -193,21 +187,47 @@ def run() -> Report:
         "    reference: the SDK's middleware path (one no-op middleware), added",
         best["middleware"] - best["plain"],
     )
-    for label, name in (
-        ("messages.create", ""),
-        ("beta.messages.create", "beta "),
-        ("messages.create(stream=True), read to the end", "stream "),
+    # The tracer's own work per call, apart from the SDK's: steadier than the differences
+    # below, which a 400 us call makes swing by 10-20 us between runs on a shared machine.
+    message = plain.messages.create(**request)
+    tracer = _Tracer(bus, PriceTable(), "anthropic")
+    options = SimpleNamespace(json_data=request)
+
+    def own_work() -> None:
+        tracer.returned(tracer.start(options, streamed=False), message)
+
+    report.measured(
+        "the tracer's own work per call (start, read, price, publish)", ns_per_call(own_work)
+    )
+
+    # P4: the same client with its instrumented class and its own class in turn.
+    client = _client()
+    original = type(client)
+    instrumented = type(instrument(client, bus=bus))
+
+    def instrumented_on(on: bool) -> None:
+        client.__class__ = instrumented if on else original
+
+    def everywhere_on(on: bool) -> None:
+        if on:
+            instrument_all(bus=bus)
+        else:
+            uninstrument_all()
+
+    for label, call in (
+        ("messages.create", lambda: client.messages.create(**request)),
+        ("beta.messages.create", lambda: client.beta.messages.create(**request)),
+        ("messages.create(stream=True), read to the end", lambda: streamed(client)),
     ):
         report.target(
             f"P4 added by instrument() per call: {label}",
-            (best[f"{name}traced"] - best[f"{name}plain"]) / 1000,
+            _toggled_ns(call, instrumented_on) / 1000,
             25,
             "us",
         )
-
     report.target(
         "instrument_all(): added per call to a client nobody instrumented",
-        _switch_ns(plain, request, bus) / 1000,
+        _toggled_ns(lambda: plain.messages.create(**request), everywhere_on) / 1000,
         25,
         "us",
     )

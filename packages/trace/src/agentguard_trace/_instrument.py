@@ -40,6 +40,8 @@ from typing import Any, Final, TypeAlias, TypeVar
 
 import httpx2
 from anthropic._base_client import AsyncAPIClient, BaseClient, SyncAPIClient
+from anthropic._response import BaseAPIResponse
+from anthropic._streaming import AsyncStream, Stream
 
 from agentguard import Bus, default_bus
 from agentguard_trace._batches import read_results
@@ -130,9 +132,14 @@ class _Tracer:
 
     def returned(self, call: LLMCall, result: object) -> None:
         """The SDK returned ``result``: a message ends the call, a body ends it when read."""
-        http = getattr(result, "http_response", None)  # a raw response (any mode)
-        if http is None and call.streamed:
-            http = getattr(result, "response", None)  # a Stream
+        # isinstance on the SDK's concrete classes: a getattr that misses on a pydantic
+        # message raises inside pydantic, several microseconds of P4.
+        if isinstance(result, BaseAPIResponse):  # a raw response (any mode)
+            http = result.http_response
+        elif call.streamed and isinstance(result, (Stream, AsyncStream)):
+            http = result.response
+        else:
+            http = None
         if not isinstance(http, httpx2.Response):
             call.read_message(result)
             call.finish(ok=True)
