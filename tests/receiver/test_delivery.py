@@ -183,33 +183,32 @@ def test_an_unusable_database_fails_at_once_in_one_line(tmp_path: Path, where: s
     assert "\n" not in message and "leave out --db" in message
 
 
-def test_replay_ids_are_kept_as_long_as_a_replay_could_pass_and_then_pruned(
+def test_a_retry_signed_anew_hours_later_is_stored_once_and_old_ids_are_pruned(
     make_receiver: MakeReceiver, tmp_path: Path
 ) -> None:
     clock = FakeClock()
     db = tmp_path / "prune.db"
     receiver = make_receiver(db_path=db, clock=clock.time)
     body = encode(notification())
-    # Signed 300 s ahead, the furthest a sender's clock may be: the replay window is longest.
-    headers = signed_headers(body, msg_id="msg_early", timestamp_s=clock.time() + 300)
+    other = encode(notification(alertname="Other"))
     with httpx2.Client(base_url=receiver.url) as http:
-        assert _post(http, body, headers).json() == {"stored": 1, "duplicate": False}
-        clock.advance(600)  # the timestamp is now 300 s old: still inside the tolerance
-        other = encode(notification(alertname="Other"))
-        assert (
-            _post(http, other, signed_headers(other, timestamp_s=clock.time())).status_code == 200
-        )
-        assert _post(http, body, headers).json() == {"stored": 0, "duplicate": True}
-        assert "msg_early" in _delivery_ids(db)
-        clock.advance(100)  # now the replay is stale, so its id need not be kept
-        assert (
-            _post(http, other, signed_headers(other, timestamp_s=clock.time())).status_code == 200
-        )
-        assert "msg_early" not in _delivery_ids(db), "pruned"
-        replay = _post(http, body, headers)
-        assert replay.status_code == 401
-        assert replay.json()["error"] == "STALE_TIMESTAMP"
-    assert len(httpx2.get(f"{receiver.url}/api/v1/alerts").json()["alerts"]) == 3
+        first = signed_headers(body, msg_id="msg_1", timestamp_s=clock.time())
+        assert _post(http, body, first).json() == {"stored": 1, "duplicate": False}
+        # The sender's answer was lost; it retries 14 minutes later (its horizon is 15), and
+        # then a Standard Webhooks sender's last retry a day later: same id, fresh signature.
+        for later_s in (14 * 60, 24 * 3600):
+            clock.advance(later_s)
+            retry = signed_headers(body, msg_id="msg_1", timestamp_s=clock.time())
+            assert _post(http, body, retry).json() == {"stored": 0, "duplicate": True}
+        assert "msg_1" in _delivery_ids(db)
+        clock.advance(3 * 24 * 3600)  # past every sender's retries: the id need not be kept
+        fresh = signed_headers(other, timestamp_s=clock.time())
+        assert _post(http, other, fresh).status_code == 200
+        assert "msg_1" not in _delivery_ids(db), "pruned"
+        stale = _post(http, body, first)
+        assert stale.status_code == 401
+        assert stale.json()["error"] == "STALE_TIMESTAMP"
+    assert len(httpx2.get(f"{receiver.url}/api/v1/alerts").json()["alerts"]) == 2
 
 
 def _delivery_ids(db: Path) -> set[str]:

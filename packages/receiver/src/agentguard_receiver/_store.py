@@ -56,10 +56,11 @@ class AlertStore:
     connection; one thread also serialises the writes.
 
     Delivery ids are kept ``keep_ids_s`` after they were received, then pruned (at most once
-    a minute, when a notification is stored). The receiver needs them no longer: it accepts a
-    ``webhook-timestamp`` at most ``tolerance`` from its clock either way, so a delivery
-    received at ``R`` carries a timestamp of at most ``R + tolerance``, and a replay of it is
-    refused as stale from ``R + 2 * tolerance`` on. The alerts themselves are kept.
+    a minute, when a notification is stored). The trap: a *replay* of a delivery carries its
+    old timestamp and turns stale within minutes, but a sender's *retry* (its answer was lost)
+    is signed anew with a fresh timestamp and the same ``webhook-id``, possibly hours later
+    (Standard Webhooks senders retry for a day or more; ours for ``max_horizon_s``), so the
+    ids must outlive every retry, not the timestamp tolerance. The alerts themselves are kept.
     """
 
     def __init__(self, path: str | Path | None, *, keep_ids_s: float) -> None:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from agentguard.ratelimit import RateLimiter
-from agentguard_receiver._auth import TIMESTAMP_TOLERANCE_S, Authenticator, decode_secret
+from agentguard_receiver._auth import Authenticator, decode_secret
 from agentguard_receiver._endpoints import Endpoints
 from agentguard_receiver._store import AlertStore
 from agentguard_receiver.handlers import Dispatcher, Handler
@@ -32,6 +32,11 @@ Alertmanager's bodies for a group of a few dozen alerts fit easily; raise it for
 
 DEFAULT_RATE_LIMIT_PER_S = 50.0
 """Webhook posts a second allowed per client address (bursts of twice as many)."""
+
+KEEP_DELIVERY_IDS_S = 3 * 24 * 3600.0
+"""How long a ``webhook-id`` is remembered: longer than a sender retries one notification
+(ours gives up after 15 minutes; Standard Webhooks senders retry for a day or more), since a
+retry is signed anew with a fresh timestamp and only its id says it was stored already."""
 
 
 def create_app(
@@ -98,7 +103,7 @@ def create_app(
         )
     )
     dispatcher = Dispatcher(handlers, queue_size=handler_queue_size)
-    store = AlertStore(db_path, keep_ids_s=2 * TIMESTAMP_TOLERANCE_S + 60.0)
+    store = AlertStore(db_path, keep_ids_s=KEEP_DELIVERY_IDS_S)
 
     endpoints = Endpoints(
         authenticator=Authenticator(keys, token),
