@@ -21,6 +21,7 @@ from agentguard import Bus
 from agentguard.events import LLMCallFinished, RunFinished, RunStarted, ToolCallFinished
 from agentguard.testing import capture_events
 from agentguard_claude_agent import ClaudeAgentGuard
+from agentguard_claude_agent._calls import EPISODES
 from agentguard_trace.pricing import CallUsage, PriceTable
 
 MODEL = "claude-sonnet-4-5"
@@ -145,6 +146,8 @@ def test_a_cost_the_cli_reports_differently_is_logged_and_counted(
         total_cost_usd=cost * 2, model_usage={MODEL: _model_usage(1000, 100, 0, 0, cost)}
     )
     guard = ClaudeAgentGuard("coder", bus=bus)
+    EPISODES.recovered("claude_agent.cost_mismatch")  # a fresh episode: its first line is logged
+    caplog.clear()
     with caplog.at_level(logging.WARNING, "agentguard.claude_agent"):
         _watch(guard, [_init(), result])
     assert guard.cost_mismatches == 1

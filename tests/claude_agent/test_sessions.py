@@ -26,6 +26,7 @@ from agentguard_claude_agent import (
     awatch_session,
     watch_session,
 )
+from agentguard_claude_agent._calls import EPISODES
 from agentguard_trace.fake import (
     FakeAnthropicServer,
     ManagedSession,
@@ -176,6 +177,8 @@ def test_a_list_cost_that_disagrees_is_logged_and_counted(
             list_cost_cents=round(_cost(REQUESTS[0]) * 100),
         )
     )
+    EPISODES.recovered("claude_agent.list_cost")  # a fresh episode: its first line is logged
+    caplog.clear()
     with caplog.at_level(logging.WARNING, "agentguard.claude_agent"):
         report = watch_session(client, session_id, bus=bus)
     assert report.cost_mismatches == 1  # the snapshot's; the session's final usage agrees
