@@ -12,7 +12,7 @@ from agentguard import Bus
 from agentguard._episodes import FailureEpisodes
 from agentguard.context import RunContext
 from agentguard.events import Event, LLMCallFinished
-from agentguard_trace.pricing import PriceTable, normalize_model
+from agentguard_trace.pricing import PriceTable, cost_fields, normalize_model
 
 _logger = logging.getLogger("agentguard.claude_agent")
 EPISODES: Final = FailureEpisodes(_logger)
@@ -110,9 +110,6 @@ class Usage:
         )
 
 
-_UNPRICED: Final[tuple[None, ...]] = (None,) * 8
-
-
 def llm_call(
     prices: PriceTable,
     model: str,
@@ -135,11 +132,6 @@ def llm_call(
         if model
         else None
     )
-    parts: tuple[float | None, ...]
-    if cost is not None:
-        parts, complete, unpriced = cost[:8], cost[8], ",".join(cost[9]) or None
-    else:
-        parts, complete, unpriced = _UNPRICED, False, "model"
     return LLMCallFinished(
         at_unix_s=time.time() if at_unix_s is None else at_unix_s,
         run_id=None if run is None else run.run_id,
@@ -159,16 +151,7 @@ def llm_call(
         speed=usage.speed,
         service_tier=usage.service_tier,
         inference_geo=usage.inference_geo,
-        input_cost_usd=parts[0],
-        output_cost_usd=parts[1],
-        cache_read_cost_usd=parts[2],
-        cache_write_5m_cost_usd=parts[3],
-        cache_write_1h_cost_usd=parts[4],
-        web_search_cost_usd=parts[5],
-        cost_usd=parts[6],
-        cost_without_cache_usd=parts[7],
-        cost_complete=complete,
-        unpriced=unpriced,
+        **cost_fields(cost),
         duration_s=max(duration_s, 0.0),
         streamed=streamed,
         ok=ok,

@@ -14,7 +14,7 @@ from agentguard._episodes import FailureEpisodes
 from agentguard.context import current_run
 from agentguard.events import LLMCallFinished
 from agentguard.limits import limit_for
-from agentguard_trace.pricing import normalize_model
+from agentguard_trace.pricing import cost_fields, normalize_model
 
 if TYPE_CHECKING:
     from agentguard_trace._ledger import RunLedger
@@ -27,11 +27,6 @@ CURRENT_CALL: contextvars.ContextVar[LLMCall | None] = contextvars.ContextVar(
     "agentguard_llm_call", default=None
 )
 """The call being made on this task or thread, set by the instrumented client's ``request``."""
-
-_UNPRICED: Final[tuple[None, ...]] = (None,) * 8
-"""The cost parts of a call whose model has no price."""
-_FREE: Final[tuple[float, ...]] = (0.0,) * 8
-"""The cost parts of a failed call that reported no usage and names no model."""
 
 _MAX_COUNT: Final = int(limit_for("input_tokens").high)  # type: ignore[union-attr]  # tokens have a range
 """The largest token or request count one call may report (:mod:`agentguard.limits`)."""
@@ -271,15 +266,6 @@ class LLMCall:
                 service_tier=self.service_tier,
                 provider=provider,
             )
-        parts: tuple[float | None, ...]
-        unpriced: str | None
-        if cost is not None:
-            parts, complete, unpriced = cost[:8], cost[8], ",".join(cost[9]) or None
-        elif not ok and not any(counts):
-            # A failed call of a model we cannot name (a batch result) cost nothing.
-            parts, complete, unpriced = _FREE, True, None
-        else:
-            parts, complete, unpriced = _UNPRICED, False, "model"
         model = normalize_model(self.model, provider) if self.model else ""
         event = LLMCallFinished(
             at_unix_s=self.started_unix_s + (now - self.started_s),
@@ -302,16 +288,8 @@ class LLMCall:
             inference_geo=self.inference_geo,
             batch_id=self.batch_id,
             custom_id=self.custom_id,
-            input_cost_usd=parts[0],
-            output_cost_usd=parts[1],
-            cache_read_cost_usd=parts[2],
-            cache_write_5m_cost_usd=parts[3],
-            cache_write_1h_cost_usd=parts[4],
-            web_search_cost_usd=parts[5],
-            cost_usd=parts[6],
-            cost_without_cache_usd=parts[7],
-            cost_complete=complete,
-            unpriced=unpriced,
+            # A failed call of a model we cannot name (a batch result) cost nothing.
+            **cost_fields(cost, free=cost is None and not ok and not any(counts)),
             duration_s=now - self.started_s,
             time_to_first_token_s=(
                 None if self.first_token_s is None else self.first_token_s - self.started_s

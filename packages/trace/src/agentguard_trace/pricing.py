@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from agentguard import AgentGuardError
 from agentguard_trace import _genai
@@ -57,6 +57,7 @@ __all__ = [
     "PriceTable",
     "PriceTableError",
     "TokenCountError",
+    "cost_fields",
     "normalize_model",
 ]
 
@@ -485,6 +486,37 @@ class PriceTable:
         return _Entry(
             resolved.levels, unpriced, dated, resolved.valid_from_s, resolved.valid_until_s
         )
+
+
+_COST_FIELDS: Final = (
+    "input_cost_usd",
+    "output_cost_usd",
+    "cache_read_cost_usd",
+    "cache_write_5m_cost_usd",
+    "cache_write_1h_cost_usd",
+    "web_search_cost_usd",
+    "cost_usd",
+    "cost_without_cache_usd",
+)
+
+
+def cost_fields(parts: PriceParts | None, *, free: bool = False) -> dict[str, Any]:
+    """The cost fields of an ``LLMCallFinished`` from :meth:`PriceTable.price_parts`' answer.
+
+    Every producer of LLM calls (the tracer, the Claude Agent SDK hooks, session watchers)
+    fills them the same way: each component and the totals, ``cost_complete`` and
+    ``unpriced`` naming what the cost leaves out. ``None`` (no price for the model) is an
+    unpriced call (costs ``None``, ``unpriced="model"``), never $0, unless ``free``: a call
+    that reported no usage at all and names no model (a failed batch result) cost nothing.
+    """
+    fields: dict[str, Any]
+    if parts is not None:
+        fields = dict(zip(_COST_FIELDS, parts[:8], strict=True))
+        fields["cost_complete"], fields["unpriced"] = parts[8], ",".join(parts[9]) or None
+        return fields
+    fields = dict.fromkeys(_COST_FIELDS, 0.0 if free else None)
+    fields["cost_complete"], fields["unpriced"] = free, None if free else "model"
+    return fields
 
 
 @lru_cache(maxsize=4096)
