@@ -23,8 +23,9 @@ from agentguard.events import (
     RunStarted,
     ToolCallFinished,
 )
-from agentguard_claude_agent._calls import EPISODES, Usage, llm_call, publish
+from agentguard_claude_agent._calls import EPISODES, llm_call, publish
 from agentguard_trace.pricing import PriceTable
+from agentguard_trace.usage import read_usage
 
 _logger = logging.getLogger("agentguard.claude_agent")
 _WARNED: set[str] = set()
@@ -271,7 +272,7 @@ class Follower:
         call = llm_call(
             self._prices,
             self._model,
-            Usage.from_api(usage),
+            read_usage(usage),
             run=self.context,
             duration_s=0.0 if at is None or began is None else at - began,
             at_unix_s=at,

@@ -79,16 +79,16 @@ class BodyWatcher:
         elif kind == "message_start":
             message = body.get("message") or {}
             call.answered(message.get("model"))
-            call.read_usage(message.get("usage") or {})
+            call.usage.read(message.get("usage") or {})
         elif kind == "message_delta":
-            call.read_usage(body.get("usage") or {}, running=True)
+            call.usage.read(body.get("usage") or {}, running=True)
             stop_reason = (body.get("delta") or {}).get("stop_reason")
             if isinstance(stop_reason, str):
                 call.stop_reason = stop_reason
         elif kind == "message_stop":
             self._stopped = True
         elif kind == "error":
-            self._error_kind = api_error_kind((body.get("error") or {}).get("type"))
+            self._error_kind = api_error_kind(body.get("error"))
 
     def end(self, error: BaseException | None = None) -> None:
         """The body ended: read, closed, dropped, or failed with ``error``. Never raises."""
