@@ -1,23 +1,16 @@
 """``classified``: classify what escapes a function or a block, publish it, re-raise it.
 
-Works three ways, on sync functions and coroutine functions alike (an
-:class:`agentguard.scope.Scope`, like the other guards)::
+An :class:`agentguard.scope.Scope`, like the other guards, on sync and coroutine functions::
 
     @classified
     def search(query: str) -> list[str]: ...
 
-    @classified(source="llm", bus=bus)
-    async def ask(prompt: str) -> str: ...
-
     with classified(source="other"):
         step()
 
-Each exception that passes through publishes one ``ErrorClassified`` event and is re-raised
-as the very same object; nothing is ever swallowed or wrapped, and a failing bus changes
-nothing the caller sees (the failure is logged once per episode on ``agentguard.classify``).
-Nested ``classified`` blocks each publish. ``GeneratorExit`` (a generator being closed) is
-not an error and is not reported. Generator functions are not wrapped: the exception of a
-generator arrives while it is iterated, so use ``with classified(...)`` inside it.
+Each exception that passes publishes one ``ErrorClassified`` and is re-raised unchanged; a
+failing bus is logged once per episode on ``agentguard.classify``. ``GeneratorExit`` is not
+reported; in a generator, use ``with classified(...)`` inside it.
 """
 
 from __future__ import annotations
