@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import httpx2
 
+from agentguard.errorkinds import ErrorKind
 from agentguard_trace._calls import LLMCall
 from agentguard_trace._errors import api_error_kind, error_kind
 
@@ -27,14 +28,14 @@ _WATCHED: Final = frozenset(
     {b"message_start", b"content_block_delta", b"message_delta", b"message_stop"}
 )
 
-# Bedrock's exception frames (``:exception-type``) and the ErrorKind each means.
+# Bedrock's exception frames (``:exception-type``) and the core's ErrorKind each means.
 _BEDROCK_EXCEPTIONS: Final = {
-    "throttlingException": "rate_limited",
-    "serviceUnavailableException": "overloaded",
-    "internalServerException": "server_error",
-    "modelStreamErrorException": "server_error",
-    "modelTimeoutException": "timeout",
-    "validationException": "invalid_request",
+    "throttlingException": ErrorKind.RATE_LIMITED.value,
+    "serviceUnavailableException": ErrorKind.OVERLOADED.value,
+    "internalServerException": ErrorKind.SERVER_ERROR.value,
+    "modelStreamErrorException": ErrorKind.SERVER_ERROR.value,
+    "modelTimeoutException": ErrorKind.TIMEOUT.value,
+    "validationException": ErrorKind.INVALID_REQUEST.value,
 }
 
 
