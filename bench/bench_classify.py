@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx2
 from anthropic._error_classes import make_status_error
 
-from agentguard_classify import classify
+from agentguard import Bus
+from agentguard_classify import Classified, classified, classify
 from bench._harness import Report, ns_per_call
 
 COMMAND = "nox -s bench -- classify   (or: python -m bench classify)"
@@ -45,4 +48,29 @@ def run() -> Report:
             f"classify {what}",
             ns_per_call("classify(exc)", {"classify": classify, "exc": exc}, number=50_000),
         )
+    _guard(report)
     return report
+
+
+def _guard(report: Report) -> None:
+    """``classified`` around a call that returns, as a decorator and as a ``with`` block."""
+    guard = classified(source="tool", bus=Bus())
+
+    def work() -> int:
+        return 1
+
+    wrapped = guard(work)
+    report.measured("@classified function that returns", ns_per_call(wrapped, number=200_000))
+    report.measured(
+        "with classified(...): a block that returns",
+        ns_per_call(_block(guard, work), number=200_000),
+    )
+    report.measured("    reference: the bare function", ns_per_call(work, number=200_000))
+
+
+def _block(guard: Classified, work: Callable[[], int]) -> Callable[[], int]:
+    def block() -> int:
+        with guard:
+            return work()
+
+    return block

@@ -167,6 +167,26 @@ def test_a_failed_run_and_a_broken_stream_finish_not_ok(bus: Bus) -> None:
     assert len(events.of(RunStarted)) == 2
 
 
+def test_bad_usage_counts_as_zero_logged_once_as_the_tracer_does(
+    bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run's usage goes through the tracer's one reader, ``read_usage``."""
+    from agentguard_trace import usage
+
+    usage._BAD_USAGE.recovered("agentguard.trace.usage")  # a fresh episode for this test
+    caplog.clear()
+    bad = {**_model_usage(1000, 200, 0, 0, 0.0), "inputTokens": -3, "outputTokens": "many"}
+    guard = ClaudeAgentGuard("coder", bus=bus)
+    with capture_events(bus) as events, caplog.at_level("WARNING", logger="agentguard.trace"):
+        for _ in range(3):
+            _watch(guard, [_init(), _result(model_usage={MODEL: bad})])
+    calls = events.of(LLMCallFinished)
+    assert [(c.input_tokens, c.output_tokens) for c in calls] == [(0, 0)] * 3
+    lines = [r for r in caplog.records if r.name == "agentguard.trace"]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert "input_tokens" in lines[0].getMessage()
+
+
 def test_hooks_survive_input_they_do_not_expect(bus: Bus) -> None:
     guard = ClaudeAgentGuard("coder", bus=bus)
     hooks = guard.hooks()

@@ -14,6 +14,7 @@ MODULES = [
     "agentguard.codec",
     "agentguard.compiler",
     "agentguard.context",
+    "agentguard.errorkinds",
     "agentguard.errors",
     "agentguard.events",
     "agentguard.metricmap",

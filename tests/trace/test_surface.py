@@ -430,9 +430,9 @@ def test_usage_fields_of_the_wrong_type_count_as_zero_and_never_raise(
 def test_bad_usage_is_logged_once_per_episode(bus: Bus, caplog: pytest.LogCaptureFixture) -> None:
     import httpx2
 
-    from agentguard_trace import _calls
+    from agentguard_trace import usage
 
-    _calls._BAD_USAGE.recovered("agentguard.trace.usage")  # a fresh episode for this test
+    usage._BAD_USAGE.recovered("agentguard.trace.usage")  # a fresh episode for this test
     caplog.clear()
     body: dict[str, Any] = {
         "id": "msg_1",

@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from collections.abc import Callable
 
-__all__ = ["builtin_is_provider_fault", "default_is_failure"]
+from agentguard.errorkinds import exception_kind
 
-_TRANSPORT_FAULTS = frozenset(
-    {
-        # anthropic (APITimeoutError derives from it)
-        "APIConnectionError",
-        # httpx and httpx2
-        "TimeoutException",
-        "NetworkError",
-        "RemoteProtocolError",
-    }
-)
+__all__ = ["builtin_is_provider_fault", "default_is_failure"]
 
 
 def builtin_is_provider_fault(exc: BaseException) -> bool:
-    """Whether ``exc`` is a timeout, a connection error or an HTTP 429/5xx answer.
+    """Whether ``exc`` is the provider's fault by :func:`agentguard.errorkinds.exception_kind`.
 
-    The status is read from ``exc.status_code`` (the anthropic SDK's ``APIStatusError``) or
-    ``exc.response.status_code`` (httpx's ``HTTPStatusError``): 429 and 500 to 599 (529
-    overloaded included) count, any other status does not, so a 4xx request error never
-    trips the breaker. Without a status, the standard library's ``TimeoutError`` and
-    ``ConnectionError`` and the SDK's and httpx's transport errors (recognised by class name,
-    so neither library is imported) count; nothing else does.
+    Rate limits, overload, 5xx, timeouts and connection errors count; request errors (4xx)
+    and spend limits (402, ``billing_error``, a 429 whose ``error_code`` is a spend limit)
+    never do, exactly as ``agentguard_classify.is_provider_fault`` decides without rules.
     """
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(status, int) and not isinstance(status, bool):
-        return status == 429 or 500 <= status <= 599
-    if isinstance(exc, (TimeoutError, ConnectionError, asyncio.TimeoutError)):
-        return True
-    return any(cls.__name__ in _TRANSPORT_FAULTS for cls in type(exc).__mro__)
+    return exception_kind(exc).provider_fault
 
 
 def default_is_failure() -> Callable[[BaseException], bool]:

@@ -84,8 +84,9 @@ class CircuitBreaker(Scope[bool]):
         clock: Monotonic clock for local timing (inject ``FakeClock.monotonic`` in tests).
         wall_clock: Unix-time clock for the opened-at time shared in Redis.
         is_failure: Which exceptions are provider faults. By default
-            ``agentguard_classify.is_provider_fault`` when that package is installed, else a
-            built-in rule: timeouts, connection errors, HTTP 429 and 5xx.
+            ``agentguard_classify.is_provider_fault`` when that package is installed, else the
+            same kinds from :mod:`agentguard.errorkinds`: timeouts, connection errors, rate
+            limits, overload and 5xx, never request errors or spend limits.
         redis: A redis-py client or a ``redis://`` URL to share the state with other
             processes; ``None`` keeps it in this process. A URL gets a client with 0.25 s
             socket timeouts and no retries; give a client of your own short timeouts too,

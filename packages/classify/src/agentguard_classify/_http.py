@@ -1,9 +1,9 @@
-"""What an HTTP error response says: its kind, whether to retry it, how long to wait.
+"""How long an HTTP error response says to wait, and the headers that say it.
 
-The kind comes from the status, ``error.type`` and ``error.details.error_code``; the wait
-from ``retry-after-ms`` and ``retry-after``.
-
-Nothing here raises on odd values: every reader returns ``None`` for what it cannot read.
+The wait comes from ``retry-after-ms`` and ``retry-after``; whether to retry from
+``x-should-retry`` (read by :func:`agentguard.errorkinds.retryable`). The kinds themselves
+are :mod:`agentguard.errorkinds`'s. Nothing here raises on odd values: every reader returns
+``None`` for what it cannot read.
 """
 
 from __future__ import annotations
@@ -14,139 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from agentguard_classify.kinds import ErrorKind
-
-STATUS_KINDS: Final[dict[int, ErrorKind]] = {
-    400: ErrorKind.INVALID_REQUEST,
-    401: ErrorKind.AUTH,
-    402: ErrorKind.SPEND_LIMITED,
-    403: ErrorKind.PERMISSION,
-    404: ErrorKind.NOT_FOUND,
-    408: ErrorKind.TIMEOUT,
-    409: ErrorKind.INVALID_REQUEST,
-    412: ErrorKind.INVALID_REQUEST,
-    413: ErrorKind.REQUEST_TOO_LARGE,
-    422: ErrorKind.INVALID_REQUEST,
-    429: ErrorKind.RATE_LIMITED,
-    431: ErrorKind.REQUEST_TOO_LARGE,
-    499: ErrorKind.CANCELLED,
-    500: ErrorKind.SERVER_ERROR,
-    501: ErrorKind.SERVER_ERROR,
-    502: ErrorKind.SERVER_ERROR,
-    503: ErrorKind.SERVER_ERROR,
-    504: ErrorKind.TIMEOUT,
-    529: ErrorKind.OVERLOADED,
-}
-"""Kinds by HTTP status; other 4xx are invalid_request and other 5xx server_error."""
-
-RETRYABLE_BY_STATUS: Final[dict[int, bool]] = {
-    409: True,  # the SDK retries 409 as a lock timeout
-    501: False,  # not implemented stays not implemented
-}
-"""Statuses whose retryability differs from their kind's default."""
-
-TYPE_KINDS: Final[dict[str, ErrorKind]] = {
-    "invalid_request_error": ErrorKind.INVALID_REQUEST,
-    "authentication_error": ErrorKind.AUTH,
-    "billing_error": ErrorKind.SPEND_LIMITED,
-    "permission_error": ErrorKind.PERMISSION,
-    "not_found_error": ErrorKind.NOT_FOUND,
-    "request_too_large": ErrorKind.REQUEST_TOO_LARGE,
-    "rate_limit_error": ErrorKind.RATE_LIMITED,
-    "timeout_error": ErrorKind.TIMEOUT,
-    "api_error": ErrorKind.SERVER_ERROR,
-    "overloaded_error": ErrorKind.OVERLOADED,
-    "conflict_error": ErrorKind.INVALID_REQUEST,
-    "memory_precondition_failed_error": ErrorKind.INVALID_REQUEST,
-    "memory_path_conflict_error": ErrorKind.INVALID_REQUEST,
-}
-"""Kinds by the API's ``error.type``; how an error sent inside a stream is told apart."""
-
-CODE_KINDS: Final[dict[str, ErrorKind]] = {
-    "enforced_spend_limit_reached": ErrorKind.SPEND_LIMITED,
-    "contract_spend_limit_reached": ErrorKind.SPEND_LIMITED,
-    "linked_organization_spend_limit_reached": ErrorKind.SPEND_LIMITED,
-    "linked_organization_billing_unavailable": ErrorKind.SPEND_LIMITED,
-    "ramp_limit_exceeded": ErrorKind.RATE_LIMITED,
-    "request_body_too_large_after_decoding": ErrorKind.REQUEST_TOO_LARGE,
-    "prompt_too_long": ErrorKind.CONTEXT_WINDOW_EXCEEDED,
-    "context_window_exceeded": ErrorKind.CONTEXT_WINDOW_EXCEEDED,
-    "model_context_window_exceeded": ErrorKind.CONTEXT_WINDOW_EXCEEDED,
-}
-"""Kinds by ``error.details.error_code``, the API's stable name for a cause. A code not
-listed here counts as its bare ``error.type`` (the SDK's advice), except that any
-``*_spend_limit_reached`` is a spend limit."""
-
-_CONTEXT_WINDOW = re.compile(
-    r"prompt is too long|context[ _-]?(?:window|length)|maximum context", re.IGNORECASE
-)
-"""The wording of the 400 that means the prompt does not fit ("prompt is too long: 250000
-tokens > 200000 maximum"). Read only when no ``error_code`` names the cause."""
-
 _SECONDS = re.compile(r"\s*\d{1,12}(?:\.\d{1,9})?\s*")
-
-
-def kind_of(
-    *,
-    status: int | None,
-    error_type: str | None = None,
-    error_code: str | None = None,
-    class_kind: ErrorKind | None = None,
-    message: Callable[[], str | None] | None = None,
-) -> ErrorKind:
-    """The kind of an HTTP error, from the most reliable evidence to the least.
-
-    Args:
-        status: The HTTP status; below 400 (a stream that failed after its 200) it says nothing.
-        error_type: The body's ``error.type``.
-        error_code: The body's ``error.details.error_code``.
-        class_kind: The kind the exception's class stands for, when its class is specific
-            (``OverloadedError``); ``None`` for generic classes (``APIStatusError``).
-        message: Returns the error's message, read only as the last resort.
-    """
-    if class_kind is ErrorKind.SPEND_LIMITED:
-        return class_kind
-    if error_code is not None:
-        by_code = CODE_KINDS.get(error_code)
-        if by_code is not None:
-            return by_code
-        if error_code.endswith("_spend_limit_reached"):
-            return ErrorKind.SPEND_LIMITED
-    kind: ErrorKind | None = class_kind
-    if kind is None and status is not None and status >= 400:
-        kind = STATUS_KINDS.get(status)
-    if kind is None and error_type is not None:
-        kind = TYPE_KINDS.get(error_type)
-    if kind is None:
-        if status is not None and 500 <= status <= 599:
-            kind = ErrorKind.SERVER_ERROR
-        elif status is not None and 400 <= status <= 499:
-            kind = ErrorKind.INVALID_REQUEST
-        else:
-            return ErrorKind.UNKNOWN
-    if kind is ErrorKind.INVALID_REQUEST and error_code is None and message is not None:
-        text = message()
-        if text and _CONTEXT_WINDOW.search(text):
-            return ErrorKind.CONTEXT_WINDOW_EXCEEDED
-    return kind
-
-
-def retryable(kind: ErrorKind, status: int | None, should_retry: str | None) -> bool:
-    """Whether to retry: the server's ``x-should-retry`` if sent, else by status and kind.
-
-    A spend limit is never retryable, whatever the header says.
-    """
-    if kind is ErrorKind.SPEND_LIMITED:
-        return False
-    if should_retry == "true":
-        return True
-    if should_retry == "false":
-        return False
-    if status is not None:
-        by_status = RETRYABLE_BY_STATUS.get(status)
-        if by_status is not None:
-            return by_status
-    return kind.retryable_by_default
 
 
 _WANTED: Final = frozenset({b"retry-after-ms", b"retry-after", b"x-should-retry"})

@@ -11,17 +11,21 @@ type's name, makes the function that classifies its instances.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import socket
 import sys
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Final, TypeAlias
 
-from agentguard_classify._http import kind_of, read_headers, retry_after_s, retryable
+from agentguard.errorkinds import (
+    STDLIB_KINDS,
+    ErrorKind,
+    api_error_kind,
+    http_status,
+    kind_of,
+    retryable,
+)
+from agentguard_classify._http import read_headers, retry_after_s
 from agentguard_classify.classification import Classification
-from agentguard_classify.kinds import ErrorKind
 
 Clock: TypeAlias = Callable[[], float]
 Builtin: TypeAlias = Callable[[object, Clock], Classification]
@@ -51,17 +55,6 @@ def constant(kind: ErrorKind, *, retry: bool | None = None) -> Factory:
     return factory
 
 
-def http_status(value: object) -> int | None:
-    """``value`` if it is an HTTP status code (an ``int``, not a ``bool``, 100 to 599)."""
-    if type(value) is int and 100 <= value <= 599:
-        return value
-    return None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _anthropic_status(class_kind: ErrorKind | None) -> Factory:
     """Factory for ``APIStatusError`` and its subclasses.
 
@@ -72,29 +65,7 @@ def _anthropic_status(class_kind: ErrorKind | None) -> Factory:
     def factory(name: str) -> Builtin:
         def builtin(exc: object, clock: Clock) -> Classification:
             status = http_status(getattr(exc, "status_code", None))
-            body = getattr(exc, "body", None)
-            error = body.get("error") if isinstance(body, dict) else None
-            error = error if isinstance(error, dict) else {}
-            details = error.get("details")
-            code = _text(getattr(exc, "error_code", None))
-            if code is None and isinstance(details, dict):
-                code = _text(details.get("error_code"))
-            error_type = _text(getattr(exc, "type", None)) or _text(error.get("type"))
-
-            def message() -> str | None:
-                return (
-                    _text(getattr(exc, "api_message", None))
-                    or _text(error.get("message"))
-                    or _text(getattr(exc, "message", None))
-                )
-
-            kind = kind_of(
-                status=status,
-                error_type=error_type,
-                error_code=code,
-                class_kind=class_kind,
-                message=message,
-            )
+            kind = api_error_kind(exc, status=status, class_kind=class_kind)
             headers = read_headers(getattr(getattr(exc, "response", None), "headers", None))
             if status is not None and status < 400:
                 status = None  # an error event inside a stream that began with 200
@@ -207,19 +178,8 @@ _HTTPX: Final[tuple[tuple[str, Factory], ...]] = (
 )
 """httpx2's and httpx's classes by name (the two share their exception tree)."""
 
-_STDLIB: Final[Table] = {
-    TimeoutError: constant(_K.TIMEOUT),
-    asyncio.TimeoutError: constant(_K.TIMEOUT),
-    concurrent.futures.TimeoutError: constant(_K.TIMEOUT),
-    ConnectionError: constant(_K.CONNECTION),
-    socket.gaierror: constant(_K.CONNECTION),
-    socket.herror: constant(_K.CONNECTION),
-    asyncio.CancelledError: constant(_K.CANCELLED),
-    concurrent.futures.CancelledError: constant(_K.CANCELLED),
-    KeyboardInterrupt: constant(_K.CANCELLED),
-    GeneratorExit: constant(_K.CANCELLED),
-}
-"""The standard library's classes (some are aliases of others on newer Pythons)."""
+_STDLIB: Final[Table] = {cls: constant(kind) for cls, kind in STDLIB_KINDS.items()}
+"""The standard library's classes, from :data:`agentguard.errorkinds.STDLIB_KINDS`."""
 
 _LIBRARIES: Final[tuple[tuple[str, tuple[tuple[str, Factory], ...]], ...]] = (
     ("anthropic", _ANTHROPIC),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
 
 from agentguard import Bus
@@ -13,6 +11,7 @@ from agentguard._episodes import FailureEpisodes
 from agentguard.context import RunContext
 from agentguard.events import Event, LLMCallFinished
 from agentguard_trace.pricing import PriceTable, cost_fields, normalize_model
+from agentguard_trace.usage import Usage
 
 _logger = logging.getLogger("agentguard.claude_agent")
 EPISODES: Final = FailureEpisodes(_logger)
@@ -27,87 +26,6 @@ def default_prices() -> PriceTable:
     if _DEFAULT_PRICES is None:
         _DEFAULT_PRICES = PriceTable()
     return _DEFAULT_PRICES
-
-
-def count(value: object) -> int:
-    """A usage count as an int >= 0; missing, null or mistyped counts read as 0."""
-    return value if type(value) is int and value >= 0 else 0
-
-
-def word(value: object) -> str | None:
-    """A short enum-like usage string (``fast``, ``standard``), or ``None`` (also for ``""``)."""
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
-
-
-@dataclass(slots=True, kw_only=True)
-class Usage:
-    """One model request's usage in the Messages API's terms.
-
-    Not frozen: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
-    which costs more than the rest of a hook's work (``bench/bench_claude_agent.py``).
-    """
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_5m_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    thinking_tokens: int = 0
-    web_search_requests: int = 0
-    web_fetch_requests: int = 0
-    speed: str | None = None
-    service_tier: str | None = None
-    inference_geo: str | None = None
-
-    @classmethod
-    def from_api(cls, usage: Mapping[str, object]) -> Usage:
-        """Read a Messages API ``usage`` object (a decoded dict).
-
-        Without the 5m/1h split, ``cache_creation_input_tokens`` are 5-minute writes, the
-        API's default lifetime.
-        """
-        split = usage.get("cache_creation")
-        if isinstance(split, Mapping):
-            write_5m = count(split.get("ephemeral_5m_input_tokens"))
-            write_1h = count(split.get("ephemeral_1h_input_tokens"))
-        else:
-            write_5m, write_1h = count(usage.get("cache_creation_input_tokens")), 0
-        details = usage.get("output_tokens_details")
-        server = usage.get("server_tool_use")
-        output = count(usage.get("output_tokens"))
-        return cls(
-            input_tokens=count(usage.get("input_tokens")),
-            output_tokens=output,
-            cache_read_tokens=count(usage.get("cache_read_input_tokens")),
-            cache_write_5m_tokens=write_5m,
-            cache_write_1h_tokens=write_1h,
-            thinking_tokens=(
-                min(count(details.get("thinking_tokens")), output)
-                if isinstance(details, Mapping)
-                else 0
-            ),
-            web_search_requests=(
-                count(server.get("web_search_requests")) if isinstance(server, Mapping) else 0
-            ),
-            web_fetch_requests=(
-                count(server.get("web_fetch_requests")) if isinstance(server, Mapping) else 0
-            ),
-            speed=word(usage.get("speed")),
-            service_tier=word(usage.get("service_tier")),
-            inference_geo=word(usage.get("inference_geo")),
-        )
-
-    def counts(self) -> tuple[int, int, int, int, int, int, int]:
-        """The seven counts :meth:`PriceTable.price_parts` takes."""
-        return (
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_5m_tokens,
-            self.cache_write_1h_tokens,
-            self.web_search_requests,
-            self.web_fetch_requests,
-        )
 
 
 def llm_call(

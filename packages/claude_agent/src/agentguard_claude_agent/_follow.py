@@ -15,6 +15,7 @@ from anthropic.types.beta.sessions import BetaManagedAgentsStreamSessionEvents
 
 from agentguard import Bus
 from agentguard.context import RunContext, new_id
+from agentguard.errorkinds import ErrorKind
 from agentguard.events import (
     BudgetExceeded,
     ErrorClassified,
@@ -23,8 +24,9 @@ from agentguard.events import (
     RunStarted,
     ToolCallFinished,
 )
-from agentguard_claude_agent._calls import EPISODES, Usage, llm_call, publish
+from agentguard_claude_agent._calls import EPISODES, llm_call, publish
 from agentguard_trace.pricing import PriceTable
+from agentguard_trace.usage import read_usage
 
 _logger = logging.getLogger("agentguard.claude_agent")
 _WARNED: set[str] = set()
@@ -32,23 +34,23 @@ _WARNED: set[str] = set()
 _MAX_SEEN: Final = 100_000
 _MAX_PENDING: Final = 10_000
 
-# What a session.error's type is, in our ErrorKind values, and where it came from.
+# What a session.error's type is, in the core's ErrorKind values, and where it came from.
 _ERRORS: Final[Mapping[str, tuple[str, ErrorSource]]] = {
-    "model_overloaded_error": ("overloaded", "llm"),
-    "model_rate_limited_error": ("rate_limited", "llm"),
-    "model_request_failed_error": ("server_error", "llm"),
-    "billing_error": ("spend_limited", "llm"),
-    "compaction_limit_reached_error": ("context_window_exceeded", "llm"),
-    "timeout_error": ("timeout", "other"),
-    "mcp_connection_failed_error": ("connection", "tool"),
-    "mcp_authentication_failed_error": ("auth", "tool"),
-    "credential_host_unreachable_error": ("connection", "other"),
-    "tool_use_limit_reached_error": ("invalid_request", "tool"),
-    "repository_authentication_error": ("auth", "other"),
-    "repository_forbidden_error": ("permission", "other"),
-    "repository_not_found_error": ("not_found", "other"),
-    "repository_checkout_error": ("unknown", "other"),
-    "repository_clone_error": ("connection", "other"),
+    "model_overloaded_error": (ErrorKind.OVERLOADED.value, "llm"),
+    "model_rate_limited_error": (ErrorKind.RATE_LIMITED.value, "llm"),
+    "model_request_failed_error": (ErrorKind.SERVER_ERROR.value, "llm"),
+    "billing_error": (ErrorKind.SPEND_LIMITED.value, "llm"),
+    "compaction_limit_reached_error": (ErrorKind.CONTEXT_WINDOW_EXCEEDED.value, "llm"),
+    "timeout_error": (ErrorKind.TIMEOUT.value, "other"),
+    "mcp_connection_failed_error": (ErrorKind.CONNECTION.value, "tool"),
+    "mcp_authentication_failed_error": (ErrorKind.AUTH.value, "tool"),
+    "credential_host_unreachable_error": (ErrorKind.CONNECTION.value, "other"),
+    "tool_use_limit_reached_error": (ErrorKind.INVALID_REQUEST.value, "tool"),
+    "repository_authentication_error": (ErrorKind.AUTH.value, "other"),
+    "repository_forbidden_error": (ErrorKind.PERMISSION.value, "other"),
+    "repository_not_found_error": (ErrorKind.NOT_FOUND.value, "other"),
+    "repository_checkout_error": (ErrorKind.UNKNOWN.value, "other"),
+    "repository_clone_error": (ErrorKind.CONNECTION.value, "other"),
 }
 _TOOL_USES: Final[Mapping[str, str]] = {
     "agent.tool_use": "",
@@ -271,7 +273,7 @@ class Follower:
         call = llm_call(
             self._prices,
             self._model,
-            Usage.from_api(usage),
+            read_usage(usage),
             run=self.context,
             duration_s=0.0 if at is None or began is None else at - began,
             at_unix_s=at,

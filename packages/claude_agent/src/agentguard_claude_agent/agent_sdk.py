@@ -51,13 +51,12 @@ from claude_agent_sdk import (
 
 from agentguard import Bus, default_bus
 from agentguard.context import RunContext, new_id, run_context
+from agentguard.errorkinds import status_kind
 from agentguard.events import BudgetExceeded, BudgetScope, RunFinished, RunStarted, ToolCallFinished
-from agentguard_claude_agent._calls import EPISODES, Usage, default_prices, llm_call, publish
+from agentguard_claude_agent._calls import EPISODES, default_prices, llm_call, publish
 from agentguard_loopguard import LoopGuard, ToolLoopDetected
-
-# The tracer's own status table, one copy (issue 14 moves the error-kind tables into the core).
-from agentguard_trace._errors import status_kind
 from agentguard_trace.pricing import PriceTable
+from agentguard_trace.usage import Usage, read_usage
 
 if TYPE_CHECKING:
     from claude_agent_sdk.types import HookEvent
@@ -285,7 +284,7 @@ class ClaudeAgentGuard:
             self._spend(
                 run,
                 turn.model,
-                Usage.from_api(turn.usage),
+                read_usage(turn.usage),
                 duration_s=self._clock() - turn.began_s,
                 streamed=True,
                 stop_reason=turn.stop_reason,
@@ -314,7 +313,7 @@ class ClaudeAgentGuard:
         kind = None
         if result.is_error:
             status = result.api_error_status
-            kind = "unknown" if not status else status_kind(status)
+            kind = "unknown" if not status else status_kind(status).value
         self._finish(run, ok=not result.is_error, error_kind=kind)
 
     def _finish(self, run: GuardedRun, *, ok: bool, error_kind: str | None) -> None:
@@ -385,7 +384,7 @@ class ClaudeAgentGuard:
         prices = self._prices or default_prices()
         total = 0.0
         for turn in list(run._turns.values()):
-            parts = prices.price_parts(turn.model, Usage.from_api(turn.usage).counts())
+            parts = prices.price_parts(turn.model, read_usage(turn.usage).counts())
             total += 0.0 if parts is None else parts[6]
         return total
 
@@ -558,7 +557,7 @@ def _result_usage(result: ResultMessage) -> list[tuple[str, Usage]]:
         found.append(
             (
                 model,
-                Usage.from_api(
+                read_usage(
                     {
                         "input_tokens": item.get("inputTokens"),
                         "output_tokens": item.get("outputTokens"),
@@ -578,7 +577,7 @@ def _result_usage(result: ResultMessage) -> list[tuple[str, Usage]]:
             )
         )
     if not found and result.usage:
-        found.append(("", Usage.from_api(result.usage)))
+        found.append(("", read_usage(result.usage)))
     return found
 
 

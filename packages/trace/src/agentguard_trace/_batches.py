@@ -94,13 +94,13 @@ class _ResultLines:
         outcome = result.get("type")
         if outcome == "succeeded":
             call.read_message(result.get("message") or {})
-            call.service_tier = "batch"
+            call.usage.service_tier = "batch"
             call.finish(ok=True)
             return
-        call.service_tier = "batch"
+        call.usage.service_tier = "batch"
         if outcome == "errored":
             error = (result.get("error") or {}).get("error") or {}
-            kind = api_error_kind(error.get("type"))
+            kind = api_error_kind(error)
         else:
             kind = _FAILED_KINDS.get(str(outcome), "unknown")
         call.finish(ok=False, error_kind=kind)

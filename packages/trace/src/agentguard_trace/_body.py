@@ -1,24 +1,12 @@
 """Watching a response body go by, to learn a call's usage and how it ended.
 
 The instrumented client wraps the byte stream of a successful response whose body the SDK
-has not read yet (streams, ``with_streaming_response``) before anyone reads it. The wrapper
-hands every chunk on unchanged and reads it in passing, in the body's own format:
-
-- server-sent events (``text/event-stream``: the first-party API, Vertex, Foundry):
-  ``message_start`` (model, input and cache usage), the first ``content_block_delta`` (time to
-  first token), ``message_delta`` (output usage, server tools, stop reason), ``message_stop``
-  and ``error``;
-- AWS event-stream frames (``application/vnd.amazon.eventstream``: Bedrock), each carrying one
-  of the same events as base64 JSON, decoded with botocore's own frame reader (installed
-  wherever a Bedrock client works);
-- a plain JSON message (``with_streaming_response`` of a call that did not stream), read
-  whole at its end.
-
-Working on bytes makes it independent of how the caller reads the body (``create(stream=True)``,
-``messages.stream()``, raw responses) and of the SDK version. How the body ends decides the
-event: read to the end after ``message_stop`` is a success; an ``error`` event is a failure of
-the kind it names; closed or dropped before ``message_stop`` is an abandoned call
-(``cancelled``); a read that fails is classified.
+has not read yet (streams, ``with_streaming_response``); the wrapper hands every chunk on
+unchanged and reads it in its own format: server-sent events (first-party API, Vertex,
+Foundry), AWS event-stream frames (Bedrock, decoded with botocore's frame reader) or a plain
+JSON message read whole at its end. Working on bytes makes it independent of how the caller
+reads the body and of the SDK version. How the body ends decides the event (see
+docs/architecture.md, "The tracer" and "Error kinds").
 """
 
 from __future__ import annotations
@@ -32,6 +20,7 @@ from typing import Any, Final
 
 import httpx2
 
+from agentguard.errorkinds import ErrorKind
 from agentguard_trace._calls import LLMCall
 from agentguard_trace._errors import api_error_kind, error_kind
 
@@ -39,14 +28,14 @@ _WATCHED: Final = frozenset(
     {b"message_start", b"content_block_delta", b"message_delta", b"message_stop"}
 )
 
-# Bedrock's exception frames (``:exception-type``) and the ErrorKind each means.
+# Bedrock's exception frames (``:exception-type``) and the core's ErrorKind each means.
 _BEDROCK_EXCEPTIONS: Final = {
-    "throttlingException": "rate_limited",
-    "serviceUnavailableException": "overloaded",
-    "internalServerException": "server_error",
-    "modelStreamErrorException": "server_error",
-    "modelTimeoutException": "timeout",
-    "validationException": "invalid_request",
+    "throttlingException": ErrorKind.RATE_LIMITED.value,
+    "serviceUnavailableException": ErrorKind.OVERLOADED.value,
+    "internalServerException": ErrorKind.SERVER_ERROR.value,
+    "modelStreamErrorException": ErrorKind.SERVER_ERROR.value,
+    "modelTimeoutException": ErrorKind.TIMEOUT.value,
+    "validationException": ErrorKind.INVALID_REQUEST.value,
 }
 
 
@@ -79,16 +68,16 @@ class BodyWatcher:
         elif kind == "message_start":
             message = body.get("message") or {}
             call.answered(message.get("model"))
-            call.read_usage(message.get("usage") or {})
+            call.usage.read(message.get("usage") or {})
         elif kind == "message_delta":
-            call.read_usage(body.get("usage") or {}, running=True)
+            call.usage.read(body.get("usage") or {}, running=True)
             stop_reason = (body.get("delta") or {}).get("stop_reason")
             if isinstance(stop_reason, str):
                 call.stop_reason = stop_reason
         elif kind == "message_stop":
             self._stopped = True
         elif kind == "error":
-            self._error_kind = api_error_kind((body.get("error") or {}).get("type"))
+            self._error_kind = api_error_kind(body.get("error"))
 
     def end(self, error: BaseException | None = None) -> None:
         """The body ended: read, closed, dropped, or failed with ``error``. Never raises."""

@@ -1,86 +1,44 @@
-"""The ``error_kind`` of a failed call or tool.
+"""The ``error_kind`` of a failed call or tool, from :mod:`agentguard.errorkinds`.
 
-When ``agentguard-classify`` is installed its classifier decides (it knows spend limits,
-context-window errors and ``error_code``). Without it, a coarse reading of the exception's
-class and HTTP status gives the same ``ErrorKind`` values for the common cases, so events
-from a tracer installed alone still carry a useful kind.
+With the ``classify`` extra (``agentguard-trace[classify]``) installed, the classifier decides,
+so users' rules count; it is imported at the first error, never at import time. Without it,
+:func:`agentguard.errorkinds.exception_kind` gives the same kinds for every API status,
+``error.type`` and ``error_code``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import importlib
 from collections.abc import Callable
 
-_STATUS_KINDS = {
-    400: "invalid_request",
-    401: "auth",
-    402: "spend_limited",
-    403: "permission",
-    404: "not_found",
-    408: "timeout",
-    413: "request_too_large",
-    429: "rate_limited",
-    504: "timeout",
-    529: "overloaded",
-}
-
-_API_ERROR_TYPES = {
-    "invalid_request_error": "invalid_request",
-    "authentication_error": "auth",
-    "permission_error": "permission",
-    "not_found_error": "not_found",
-    "request_too_large": "request_too_large",
-    "rate_limit_error": "rate_limited",
-    "api_error": "server_error",
-    "overloaded_error": "overloaded",
-    "timeout_error": "timeout",
-}
+from agentguard.errorkinds import ErrorKind, body_kind, exception_kind
 
 
-def _classifier() -> Callable[[BaseException], str] | None:
+@functools.cache
+def _classify() -> Callable[[BaseException], object] | None:
+    """``agentguard_classify.classify`` if installed, else ``None`` (looked up once)."""
     try:
-        from agentguard_classify import classify  # type: ignore[import-not-found, unused-ignore]  # optional integration
+        module = importlib.import_module("agentguard_classify")
     except ImportError:
         return None
-
-    def kind(exc: BaseException) -> str:
-        return str(classify(exc).kind.value)
-
-    return kind
-
-
-_CLASSIFY = _classifier()
+    classify = getattr(module, "classify", None)
+    return classify if callable(classify) else None
 
 
 def error_kind(exc: BaseException) -> str:
     """The ``ErrorKind`` value for ``exc``."""
-    if _CLASSIFY is not None:
-        return _CLASSIFY(exc)
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    import anthropic
-
-    if isinstance(exc, anthropic.APITimeoutError):
-        return "timeout"
-    if isinstance(exc, anthropic.APIConnectionError):
-        return "connection"
-    if isinstance(exc, anthropic.APIStatusError):
-        return status_kind(exc.status_code)
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionError):
-        return "connection"
-    return "unknown"
+    classify = _classify()
+    if classify is not None:
+        kind = getattr(classify(exc), "kind", None)
+        if isinstance(kind, ErrorKind):
+            return kind.value
+    return exception_kind(exc).value
 
 
-def status_kind(status: int) -> str:
-    """The ``ErrorKind`` value for an HTTP error status of the API."""
-    kind = _STATUS_KINDS.get(status)
-    if kind is not None:
-        return kind
-    return "server_error" if status >= 500 else "invalid_request"
+def api_error_kind(error: object) -> str:
+    """The ``ErrorKind`` value of an API error object, by its ``type`` and ``error_code``.
 
-
-def api_error_kind(error_type: object) -> str:
-    """The ``ErrorKind`` value for the ``error.type`` of an API error body (a stream's error)."""
-    return _API_ERROR_TYPES.get(error_type, "unknown") if isinstance(error_type, str) else "unknown"
+    A stream's ``error`` event and a failed batch result carry one.
+    """
+    return body_kind(error).value
