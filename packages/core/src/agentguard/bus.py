@@ -47,7 +47,7 @@ from typing import Any, cast
 
 import blinker
 
-from agentguard._episodes import FailureEpisodes
+from agentguard.episodes import FailureEpisodes
 from agentguard.errors import NoRunningLoopError
 from agentguard.events import EVENT_TYPES, Event
 

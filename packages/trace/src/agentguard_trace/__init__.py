@@ -40,17 +40,16 @@ from agentguard_trace._summary_model import (
     TokenCounts,
     ToolStats,
 )
+from agentguard_trace.errors import BudgetExceededError, PriceTableError, TokenCountError
 from agentguard_trace.pricing import (
     CallCost,
     CallUsage,
     PriceOverrides,
     PriceParts,
     PriceTable,
-    PriceTableError,
-    TokenCountError,
     normalize_model,
 )
-from agentguard_trace.runs import BudgetExceededError, Run, RunScope, ToolScope, tool, traced
+from agentguard_trace.runs import Run, RunScope, ToolScope, tool, traced
 from agentguard_trace.summary import SessionRecorder, print_summary
 
 __all__ = [

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from agentguard import Bus
-from agentguard._episodes import FailureEpisodes
 from agentguard.context import current_run
+from agentguard.episodes import FailureEpisodes
 from agentguard.events import LLMCallFinished
 from agentguard.limits import limit_for
 from agentguard_trace.pricing import cost_fields, normalize_model

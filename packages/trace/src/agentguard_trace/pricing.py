@@ -44,10 +44,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
-from agentguard import AgentGuardError
 from agentguard_trace import _genai
 from agentguard_trace._overrides import load_overrides
 from agentguard_trace._rates import DIMENSIONS, Levels
+from agentguard_trace.errors import PriceTableError, TokenCountError
 
 __all__ = [
     "CallCost",
@@ -89,33 +89,6 @@ PriceParts: TypeAlias = tuple[
     float, float, float, float, float, float, float, float, bool, tuple[str, ...]
 ]
 """:meth:`PriceTable.price_parts`' answer, in :class:`CallCost`'s field order."""
-
-
-class PriceTableError(AgentGuardError, ValueError):
-    """A price override is wrong (bad value, unknown key, unreadable file), or a platform is.
-
-    Attributes:
-        model: The model whose override is wrong, or ``None`` when the whole source is.
-        key: The offending key (``"provider"`` for a platform), or ``None`` when the whole
-            entry or file is wrong.
-    """
-
-    def __init__(self, message: str, *, model: str | None = None, key: str | None = None) -> None:
-        super().__init__(message)
-        self.model = model
-        self.key = key
-
-
-class TokenCountError(AgentGuardError, ValueError):
-    """A count passed to :meth:`PriceTable.cost` or :class:`CallUsage` is not an ``int`` >= 0.
-
-    Attributes:
-        field: The name of the offending argument.
-    """
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

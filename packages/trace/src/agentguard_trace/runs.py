@@ -41,7 +41,8 @@ from agentguard.context import RunContext, run_context
 from agentguard.events import RunFinished, RunStarted, ToolCallFinished
 from agentguard.scope import Scope
 from agentguard_trace._errors import error_kind
-from agentguard_trace._ledger import CURRENT_LEDGER, BudgetExceededError, RunLedger, session_account
+from agentguard_trace._ledger import CURRENT_LEDGER, RunLedger, session_account
+from agentguard_trace.errors import BudgetExceededError
 
 __all__ = ["BudgetExceededError", "Run", "RunScope", "ToolScope", "tool", "traced"]
 

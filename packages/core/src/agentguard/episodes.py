@@ -1,4 +1,11 @@
-"""Logging failures once per episode instead of once per event."""
+"""Logging failures once per episode instead of once per event.
+
+:class:`FailureEpisodes` is what every subscriber and server of the workspace uses when an
+infrastructure failure (Redis down, a collector unreachable) would otherwise log one line per
+event: the first failure of a key is logged with its traceback, later ones are summed into one
+line every ``quiet_s`` seconds, and :meth:`~FailureEpisodes.recovered` ends the episode.
+Also exported as ``agentguard.FailureEpisodes``.
+"""
 
 from __future__ import annotations
 
