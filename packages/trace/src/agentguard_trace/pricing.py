@@ -47,7 +47,8 @@ from typing import Any, Final, TypeAlias
 from agentguard_trace import _genai
 from agentguard_trace._overrides import load_overrides
 from agentguard_trace._rates import DIMENSIONS, Levels
-from agentguard_trace.errors import PriceTableError, TokenCountError
+from agentguard_trace.errors import PriceTableError as PriceTableError  # noqa: PLC0414 (their old home: `as` re-exports for mypy)
+from agentguard_trace.errors import TokenCountError as TokenCountError  # noqa: PLC0414 (their old home: `as` re-exports for mypy)
 
 __all__ = [
     "CallCost",
@@ -55,8 +56,6 @@ __all__ = [
     "PriceOverrides",
     "PriceParts",
     "PriceTable",
-    "PriceTableError",
-    "TokenCountError",
     "cost_fields",
     "normalize_model",
 ]

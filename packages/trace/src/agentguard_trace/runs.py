@@ -42,9 +42,9 @@ from agentguard.events import RunFinished, RunStarted, ToolCallFinished
 from agentguard.scope import Scope
 from agentguard_trace._errors import error_kind
 from agentguard_trace._ledger import CURRENT_LEDGER, RunLedger, session_account
-from agentguard_trace.errors import BudgetExceededError
+from agentguard_trace.errors import BudgetExceededError as BudgetExceededError  # noqa: PLC0414 (its old home: `as` re-exports for mypy)
 
-__all__ = ["BudgetExceededError", "Run", "RunScope", "ToolScope", "tool", "traced"]
+__all__ = ["Run", "RunScope", "ToolScope", "tool", "traced"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
