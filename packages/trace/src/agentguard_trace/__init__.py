@@ -19,8 +19,7 @@ Example::
 Every Messages call publishes an ``LLMCallFinished`` (tokens, cost, latency, retries), every
 run ``RunStarted`` and ``RunFinished``, every tool call ``ToolCallFinished``, on the default
 bus unless given another. ``SessionRecorder`` turns them into the session summary, printed
-or exported as JSON and CSV; ``agentguard_trace.fake`` is a fake Messages API server for
-tests, examples and the demo (extra ``fake``).
+or exported as JSON and CSV. The fake Messages API is the package agentguard-fake.
 """
 
 from __future__ import annotations

@@ -1,35 +1,12 @@
 """The cost of one Anthropic call, in US dollars, by genai-prices' own calculation.
 
-Prices come from the data bundled with `genai-prices`_ (read from ``genai_prices.data``,
-never from the network) and from overrides, which win. A call is priced as genai-prices'
-``calc_price`` prices it (its dated prices, its price variants ``processing=batch`` and
-``speed=fast``, its long-context tiers, its per-search web search prices, its treatment of
-cache tokens), but in about a microsecond instead of its ~90: for each (platform, model, price
-context) the exact per-unit rates are derived once from genai-prices' own
-``ModelInfo.calc_price`` on one-unit usages, per tier (see ``_genai``), and cached until the
-next dated price; a call then costs integer arithmetic. The floats of :class:`CallCost` are
-each rounded once, at the end, so ``total_usd`` is the correctly rounded exact total.
-
-A reported dimension genai-prices has no price for is never priced in silence: the call is
-priced as genai-prices prices it (a priority tier at standard prices, web searches at 0, a
-1-hour cache write at the 5-minute price) and :attr:`CallCost.unpriced` names what is left
-out, with :attr:`CallCost.complete` ``False``.
-
-Platforms (``provider``): ``anthropic`` (the first-party API), ``bedrock`` (genai-prices'
-``aws`` data, Bedrock model ids with their ``global.``/``us.`` prefixes priced as listed),
-``vertex`` (genai-prices' ``google`` data, with its own fallback to Anthropic's prices), and
-``foundry``, ``aws`` (Claude Platform on AWS) and ``google_cloud`` (Claude Platform on Google
-Cloud), for which genai-prices has no data: they are priced at Anthropic's first-party prices.
-A Bedrock model genai-prices' ``aws`` data does not list is priced at Anthropic's price of its
-normalized name and marked ``provider=bedrock`` in ``unpriced``.
-
-The exceptions::
-
-    AgentGuardError
-    ├── PriceTableError (ValueError)   a price override or platform is wrong; names model and key
-    └── TokenCountError (ValueError)   a count given to ``cost`` or ``CallUsage`` is not an int >= 0
-
-.. _genai-prices: https://github.com/pydantic/genai-prices
+:class:`PriceTable` prices a :class:`CallUsage` as genai-prices' ``calc_price`` would (dated
+prices, ``batch`` and ``fast`` variants, long-context tiers, web searches), from exact
+per-unit rates derived once per platform, model and price context (see ``_genai``), with
+overrides that win. What the API reports and genai-prices cannot price is named in
+:attr:`CallCost.unpriced` (``complete=False``), never priced in silence. Platforms
+(``provider``) and how each is priced: the package README's "Pricing" section; why the rates
+are derived: docs/architecture.md ("The tracer"). Exceptions: :mod:`agentguard_trace.errors`.
 """
 
 from __future__ import annotations
