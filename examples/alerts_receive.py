@@ -37,9 +37,9 @@ import anthropic
 import httpx2
 
 from agentguard_alerts import alertmanager_body, load
+from agentguard_fake import FakeAnthropicServer, Reply
 from agentguard_metrics import Aggregator, MemoryStore
 from agentguard_trace import BudgetExceededError, instrument, traced
-from agentguard_trace.fake import FakeAnthropicServer, Reply
 
 RULES = """
 [[builtin]]

@@ -12,9 +12,9 @@ from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExpo
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
+from agentguard_fake import FakeAnthropicServer, Reply, ToolUse
 from agentguard_otel import OTelSubscriber
 from agentguard_trace import instrument, tool, traced
-from agentguard_trace.fake import FakeAnthropicServer, Reply, ToolUse
 
 
 @tool

@@ -11,8 +11,8 @@ import anthropic
 from agentguard import default_bus
 from agentguard.events import PromptCacheUsage
 from agentguard_cache import PromptCacheTracker
+from agentguard_fake import FakeAnthropicServer
 from agentguard_trace import instrument
-from agentguard_trace.fake import FakeAnthropicServer
 
 POLICY = "You answer questions about orders. Refunds take 5 to 7 business days. " * 80
 MODEL = "claude-sonnet-4-6"

@@ -1,7 +1,8 @@
 """The quickstart: decorate an agent, attach a subscriber, read its metrics at ``/metrics``.
 
 Run it from the repository root: ``.venv/bin/python examples/quickstart.py`` (elsewhere:
-``pip install 'agentguard-trace[fake]' agentguard-prometheus``, then ``python quickstart.py``).
+``pip install agentguard-trace agentguard-fake agentguard-prometheus``, then
+``python quickstart.py``).
 
 It shows what a few lines give an agent: every Messages call, tool call and run
 becomes an event on the agentguard bus, and the Prometheus subscriber turns them into the
@@ -18,9 +19,9 @@ from __future__ import annotations
 import anthropic
 import httpx2
 
+from agentguard_fake import FakeAnthropicServer, Reply
 from agentguard_prometheus import PrometheusSubscriber, start_http_server
 from agentguard_trace import instrument, tool, traced
-from agentguard_trace.fake import FakeAnthropicServer, Reply
 
 # Setup, not part of the quickstart: the fake API, with the answer it will give.
 fake = FakeAnthropicServer(seed=1).start()

@@ -43,9 +43,9 @@ import httpx2
 
 from agentguard import default_bus
 from agentguard.events import Event, LLMCallFinished, ToolCallFinished
+from agentguard_fake import Fail, FakeAnthropicServer, Reply
 from agentguard_redis import RedisSubscriber
 from agentguard_trace import instrument, tool, traced
-from agentguard_trace.fake import Fail, FakeAnthropicServer, Reply
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import anthropic
 
+from agentguard_fake import FakeAnthropicServer, Reply, ToolUse
 from agentguard_trace import SessionRecorder, instrument, print_summary, tool, traced
-from agentguard_trace.fake import FakeAnthropicServer, Reply, ToolUse
 
 
 @tool

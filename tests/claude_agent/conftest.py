@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from agentguard import Bus
-from agentguard_trace.fake import FakeAnthropicServer
+from agentguard_fake import FakeAnthropicServer
+from support.list_price import list_price
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeAnthropicServer]:
-    """One fake Anthropic API server per test module."""
-    with FakeAnthropicServer(seed=11) as fake:
+    """One fake Anthropic API server per test module; sessions' list costs at our prices."""
+    with FakeAnthropicServer(seed=11, list_price=list_price) as fake:
         yield fake
 
 

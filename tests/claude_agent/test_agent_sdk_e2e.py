@@ -30,8 +30,8 @@ from agentguard.events import (
 )
 from agentguard.testing import capture_events
 from agentguard_claude_agent import ClaudeAgentGuard
+from agentguard_fake import FakeAnthropicServer, Reply, ToolUse
 from agentguard_loopguard import LoopGuard
-from agentguard_trace.fake import FakeAnthropicServer, Reply, ToolUse
 from agentguard_trace.pricing import CallUsage, PriceTable
 
 pytestmark = pytest.mark.slow

@@ -27,7 +27,7 @@ from agentguard_claude_agent import (
     watch_session,
 )
 from agentguard_claude_agent._calls import EPISODES
-from agentguard_trace.fake import (
+from agentguard_fake import (
     FakeAnthropicServer,
     ManagedSession,
     ModelRequest,
@@ -36,10 +36,9 @@ from agentguard_trace.fake import (
     ToolRun,
     UsageSnapshot,
 )
-from agentguard_trace.pricing import CallUsage, PriceTable
+from support.list_price import list_price
 
 MODEL = "claude-sonnet-4-5"
-PRICES = PriceTable()
 REQUESTS = (
     ModelRequest(input_tokens=40_000, output_tokens=900, cache_creation_input_tokens=12_000),
     ModelRequest(input_tokens=800, output_tokens=300, cache_read_input_tokens=52_000, speed="fast"),
@@ -70,16 +69,9 @@ def _script(**options: object) -> ManagedSession:
 
 
 def _cost(request: ModelRequest) -> float:
-    usage = CallUsage(
-        input_tokens=request.input_tokens,
-        output_tokens=request.output_tokens,
-        cache_read_tokens=request.cache_read_input_tokens,
-        cache_write_5m_tokens=request.cache_creation_input_tokens,
-        speed=request.speed,
-    )
-    cost = PRICES.price(MODEL, usage)
+    cost = list_price(MODEL, request)
     assert cost is not None
-    return cost.total_usd
+    return cost
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agentguard_trace.fake import FakeAnthropicServer
+from agentguard_fake import FakeAnthropicServer
 from support.redis_server import RedisServer
 
 DEMO = [sys.executable, "-m", "agentguard_cli", "demo", "--duration", "3", "--port", "0"]

@@ -13,7 +13,7 @@ from agentguard import Bus
 from agentguard.events import ErrorClassified
 from agentguard.testing import capture_events
 from agentguard_classify import ErrorKind, classified, classify, is_provider_fault
-from agentguard_trace.fake import Delay, Fail, FailMidStream, FakeAnthropicServer, Reply
+from agentguard_fake import Delay, Fail, FailMidStream, FakeAnthropicServer, Reply
 
 MODEL = "claude-sonnet-4-6"
 MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hello"}]

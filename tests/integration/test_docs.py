@@ -15,7 +15,6 @@ from support.workspace import PACKAGES, ROOT, Package
 
 PUBLIC_SUBMODULES: dict[str, tuple[str, ...]] = {
     "core": ("agentguard.events", "agentguard.testing"),
-    "trace": ("agentguard_trace.fake",),
     "alerts": ("agentguard_alerts.builtin",),
 }
 """Modules besides the top-level one that users import, documented on the package's page."""

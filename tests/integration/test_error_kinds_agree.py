@@ -21,8 +21,8 @@ from agentguard.testing import FakeClock, capture_events
 from agentguard_breaker import CircuitBreaker
 from agentguard_breaker._faults import builtin_is_provider_fault
 from agentguard_classify import classify, is_provider_fault
+from agentguard_fake import Fail, FailMidStream, FakeAnthropicServer
 from agentguard_trace import _errors, instrument
-from agentguard_trace.fake import Fail, FailMidStream, FakeAnthropicServer
 
 MODEL = "claude-sonnet-4-6"
 MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hello"}]

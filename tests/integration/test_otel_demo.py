@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentguard import Bus
+from agentguard_fake import FakeAnthropicServer, Reply, ToolUse
 from agentguard_otel import OTelSubscriber
 from agentguard_trace import instrument, tool, traced
-from agentguard_trace.fake import FakeAnthropicServer, Reply, ToolUse
 
 MODEL = "claude-sonnet-4-6"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agentguard_trace.fake import FakeAnthropicServer, Reply
+from agentguard_fake import FakeAnthropicServer, Reply
 
 # The seed's kind of app: plain anthropic, no agentguard import, no OpenTelemetry code.
 APP = """

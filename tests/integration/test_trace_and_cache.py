@@ -13,8 +13,8 @@ from agentguard import Bus
 from agentguard.events import LLMCallFinished, PromptCacheUsage, RunFinished, ToolCallFinished
 from agentguard.testing import capture_events
 from agentguard_cache import PromptCacheTracker
+from agentguard_fake import FakeAnthropicServer
 from agentguard_trace import SessionRecorder, instrument, tool, traced
-from agentguard_trace.fake import FakeAnthropicServer
 
 MODEL = "claude-sonnet-4-6"
 POLICY = "Orders ship within two days; refunds take five to seven business days. " * 80

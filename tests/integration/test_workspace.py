@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 
 import pytest
@@ -23,7 +24,7 @@ def test_each_package_has_its_files_and_names(package: Package) -> None:
     source = package.path / "src" / package.import_name
     assert (source / "py.typed").is_file()
     assert (package.path / "README.md").is_file()
-    assert (ROOT / "tests" / package.dir_name).is_dir()
+    assert package.tests_path.is_dir()
     module = importlib.import_module(package.import_name)
     assert module.__doc__, f"{package.import_name} needs a module docstring"
 
@@ -46,6 +47,13 @@ def test_packages_depend_on_the_core_never_on_each_other(package: Package) -> No
     for requirement in pyproject["project"]["dependencies"]:
         name = requirement.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip()
         assert name not in others, f"{package.dist_name} depends on {name}"
+
+
+def test_no_tests_directory_is_named_like_an_installed_module() -> None:
+    # tests/ is a source root (pytest's pythonpath, ruff's src): a tests/redis read as redis-py.
+    installed = importlib.metadata.packages_distributions()
+    tests = ROOT / "tests"
+    assert sorted(d.name for d in tests.iterdir() if d.is_dir() and d.name in installed) == []
 
 
 def test_the_template_is_not_a_workspace_member() -> None:

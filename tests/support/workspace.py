@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -13,13 +14,16 @@ else:  # pragma: no cover (Python 3.10)
 
 ROOT = Path(__file__).resolve().parents[2]
 
+TESTS_DIRS: Final = {"redis": "redis_store"}
+"""Packages whose tests directory is named otherwise: ``tests/redis`` would shadow redis-py."""
+
 
 @dataclass(frozen=True)
 class Package:
     """One package of the workspace."""
 
     dir_name: str
-    """Its directory under packages/ and tests/ (``core`` for the core)."""
+    """Its directory under packages/ (``core`` for the core); also the nox session's id."""
 
     @property
     def dist_name(self) -> str:
@@ -39,6 +43,11 @@ class Package:
     def path(self) -> Path:
         """The package's directory."""
         return ROOT / "packages" / self.dir_name
+
+    @property
+    def tests_path(self) -> Path:
+        """Its tests' directory: ``tests/<dir_name>`` unless :data:`TESTS_DIRS` names another."""
+        return ROOT / "tests" / TESTS_DIRS.get(self.dir_name, self.dir_name)
 
 
 def _read() -> tuple[Package, ...]:

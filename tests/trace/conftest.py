@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from agentguard import Bus
-from agentguard_trace.fake import FakeAnthropicServer
+from agentguard_fake import FakeAnthropicServer
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from genai_prices import Usage, calc_price
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard.testing import capture_events
+from agentguard_fake import Batch, Fail, FakeAnthropicServer, Reply
 from agentguard_trace import _batches, instrument
-from agentguard_trace.fake import Batch, Fail, FakeAnthropicServer, Reply
 
 MODEL = "claude-opus-4-8"
 SCRIPTED = Reply(model=MODEL, input_tokens=2_000, output_tokens=400, cache_read_input_tokens=1_000)

@@ -12,8 +12,8 @@ from genai_prices import Usage, calc_price
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard.testing import capture_events
+from agentguard_fake import Fail, FakeAnthropicServer, Reply, ToolUse
 from agentguard_trace import instrument, instrument_all, uninstrument_all
-from agentguard_trace.fake import Fail, FakeAnthropicServer, Reply, ToolUse
 
 MODEL = "claude-opus-4-8"
 MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hi"}]

@@ -14,8 +14,8 @@ import pytest
 from agentguard import Bus
 from agentguard.events import Event, LLMCallFinished
 from agentguard.testing import capture_events
+from agentguard_fake import Delay, Fail, FailMidStream, FakeAnthropicServer, Reply, ToolUse
 from agentguard_trace import instrument
-from agentguard_trace.fake import Delay, Fail, FailMidStream, FakeAnthropicServer, Reply, ToolUse
 
 # agentguard-classify, when installed, tells a context-window 400 from other bad requests.
 _CONTEXT_WINDOW_KIND = (

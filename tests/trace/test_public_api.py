@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import agentguard_trace
+from agentguard import AgentGuardError
+from agentguard_trace import errors
 from support.api import assert_all_is_public_api
 
 
@@ -24,3 +26,8 @@ def test_importing_the_tracer_loads_no_classifier() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout.strip()) == (0, "False"), done.stderr
+
+
+def test_the_errors_module_holds_the_packages_exceptions() -> None:
+    assert_all_is_public_api(errors)
+    assert all(issubclass(getattr(errors, name), AgentGuardError) for name in errors.__all__)

@@ -27,8 +27,8 @@ from agentguard.events import (
     ToolCallFinished,
 )
 from agentguard.testing import capture_events
+from agentguard_fake import FakeAnthropicServer, Reply
 from agentguard_trace import BudgetExceededError, Run, RunScope, instrument, tool, traced
-from agentguard_trace.fake import FakeAnthropicServer, Reply
 
 MODEL = "claude-sonnet-4-6"  # $3 per million input tokens, $15 per million output tokens
 UNPRICED = "claude-nonexistent-9"

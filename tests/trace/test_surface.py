@@ -22,8 +22,8 @@ from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard.limits import invalid_field
 from agentguard.testing import capture_events
+from agentguard_fake import Fail, FakeAnthropicServer, Reply
 from agentguard_trace import instrument
-from agentguard_trace.fake import Fail, FakeAnthropicServer, Reply
 
 MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Where is my order?"}]
 ANSWERED = "claude-opus-4-8-20261015"  # asked for the alias, answered by a dated name
@@ -460,7 +460,7 @@ def test_bad_usage_is_logged_once_per_episode(bus: Bus, caplog: pytest.LogCaptur
 def test_the_tool_runner_is_one_event_per_request(fake: FakeAnthropicServer, bus: Bus) -> None:
     from anthropic import beta_tool
 
-    from agentguard_trace.fake import ToolUse
+    from agentguard_fake import ToolUse
 
     @beta_tool
     def order_status(order_id: str) -> str:

@@ -17,12 +17,8 @@ follow a session's event stream and publish the same events.
 from __future__ import annotations
 
 from agentguard_claude_agent.agent_sdk import ClaudeAgentGuard, GuardedRun
-from agentguard_claude_agent.sessions import (
-    SessionNotFoundError,
-    SessionReport,
-    awatch_session,
-    watch_session,
-)
+from agentguard_claude_agent.errors import SessionNotFoundError
+from agentguard_claude_agent.sessions import SessionReport, awatch_session, watch_session
 
 __all__ = [
     "ClaudeAgentGuard",

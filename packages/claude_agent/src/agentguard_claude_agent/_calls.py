@@ -7,8 +7,8 @@ import time
 from typing import Final
 
 from agentguard import Bus
-from agentguard._episodes import FailureEpisodes
 from agentguard.context import RunContext
+from agentguard.episodes import FailureEpisodes
 from agentguard.events import Event, LLMCallFinished
 from agentguard_trace.pricing import PriceTable, cost_fields, normalize_model
 from agentguard_trace.usage import Usage

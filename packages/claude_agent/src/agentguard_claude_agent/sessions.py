@@ -36,33 +36,19 @@ from typing import TYPE_CHECKING
 import anthropic
 import httpx2
 
-from agentguard import AgentGuardError, Bus, default_bus
+from agentguard import Bus, default_bus
 from agentguard_claude_agent._calls import EPISODES, default_prices
 from agentguard_claude_agent._follow import Follower, SessionReport, field_of, list_cost_usd
+from agentguard_claude_agent.errors import SessionNotFoundError as SessionNotFoundError  # noqa: PLC0414 (its old home: `as` re-exports for mypy)
 from agentguard_trace.pricing import PriceTable
 
 if TYPE_CHECKING:
     from anthropic.types.beta import BetaManagedAgentsSession
 
-__all__ = ["SessionNotFoundError", "SessionReport", "awatch_session", "watch_session"]
+__all__ = ["SessionReport", "awatch_session", "watch_session"]
 
 _DROPS = (anthropic.APIConnectionError, anthropic.APIStatusError, httpx2.HTTPError)
 """What a lost stream raises: the SDK's errors, and httpx2's when a body is cut mid-read."""
-
-
-class SessionNotFoundError(AgentGuardError, LookupError):
-    """The session does not exist (or this API key cannot see it).
-
-    Attributes:
-        session_id: The id that was asked for.
-    """
-
-    def __init__(self, session_id: str) -> None:
-        super().__init__(
-            f"no Managed Agents session {session_id!r}: check the id and that the client's "
-            "API key belongs to the session's workspace"
-        )
-        self.session_id = session_id
 
 
 def _check(session_id: object, max_reconnects: object, backoff_s: object) -> str:

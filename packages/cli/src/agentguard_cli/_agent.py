@@ -16,9 +16,9 @@ import anthropic
 
 from agentguard import Bus
 from agentguard_breaker import CircuitBreaker
+from agentguard_fake import Fail, FakeAnthropicServer, Reply, Step, ToolUse
 from agentguard_loopguard import LoopGuard
 from agentguard_trace import tool, traced
-from agentguard_trace.fake import Fail, FakeAnthropicServer, Reply, Step, ToolUse
 
 if TYPE_CHECKING:
     from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam

@@ -40,6 +40,7 @@ __all__ = [
     "DemoOptions",
     "demo_rules",
     "finish",
+    "flush",
     "live_table",
     "recap_lines",
     "run_demo",
@@ -139,10 +140,6 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     Raises:
         OSError: The port cannot be bound (the caller reports it).
     """
-    if options.workers:
-        from agentguard_cli._workers import run_workers
-
-        return run_workers(options, console)
     check_port("127.0.0.1", options.port)
     bus = Bus(name="agentguard-demo")
     interrupted = False
@@ -173,7 +170,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
             console.print(f"  fake API:      {session.server.url}")
         else:
             console.print(f"  live:          the real Messages API, model {session.model}")
-        _flush(console)
+        flush(console)
 
         def table() -> Table:
             return live_table(
@@ -206,10 +203,10 @@ def finish(console: Console, recap: list[str], hold_s: float, interrupted: bool)
     """Print the recap, then keep the servers up ``hold_s`` seconds (Ctrl-C ends it early)."""
     for line in recap:
         console.print(line, soft_wrap=True, markup=False, highlight=False)
-    _flush(console)
+    flush(console)
     if hold_s > 0 and not interrupted:
         console.print(f"servers stay up for {hold_s:g} s (Ctrl-C to stop)")
-        _flush(console)
+        flush(console)
         with suppress(KeyboardInterrupt):
             time.sleep(hold_s)
 
@@ -258,5 +255,6 @@ def _ratio(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio:.2f}"
 
 
-def _flush(console: Console) -> None:
+def flush(console: Console) -> None:
+    """Write what the console holds now (a pipe reader sees each line as it is printed)."""
     console.file.flush()

@@ -27,9 +27,9 @@ from agentguard.events import (
 from agentguard_breaker import CircuitBreaker, CircuitOpenError
 from agentguard_cache import PromptCacheTracker
 from agentguard_cli._agent import MODEL, RunPlan, SupportAgent, plan_runs
+from agentguard_fake import FakeAnthropicServer
 from agentguard_loopguard import LoopGuard, ToolLoopDetected
 from agentguard_trace import SessionRecorder, instrument
-from agentguard_trace.fake import FakeAnthropicServer
 
 __all__ = ["LIVE_RUNS", "RESET_TIMEOUT_S", "Session", "Tally"]
 

@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from agentguard import Bus
-from agentguard_cli._demo import Alerting, _flush, finish
+from agentguard_cli._demo import Alerting, finish, flush
 from agentguard_cli._ports import check_port
 from agentguard_cli._serve import redact
 from agentguard_metrics import MetricsService, QueryEngine, create_app
@@ -116,7 +116,7 @@ def _announce(
     console.print(f"  metrics:       {service}/metrics")
     console.print(f"  alerts:        {receiver}/ (signed webhooks land here)")
     console.print(f"  the same from anywhere: agentguard serve --redis URL --prefix {prefix}")
-    _flush(console)
+    flush(console)
 
 
 def _start(options: DemoOptions, prefix: str) -> list[subprocess.Popen[str]]:

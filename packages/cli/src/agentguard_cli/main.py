@@ -297,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     console = Console(no_color=args.no_color, highlight=not args.no_color)
     try:
+        if options.workers:
+            from agentguard_cli._workers import run_workers
+
+            return run_workers(options, console)
         return run_demo(options, console)
     except OSError as exc:
         message = str(exc) if exc.errno is None else _bind_message(exc, args.port)

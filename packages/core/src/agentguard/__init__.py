@@ -8,10 +8,10 @@ events into JSON and back, and :mod:`agentguard.testing` helps test code that us
 from __future__ import annotations
 
 from agentguard import events
-from agentguard._episodes import FailureEpisodes
 from agentguard.bus import Bus, Handler, Subscription, default_bus
 from agentguard.codec import SCHEMA_VERSION, from_dict, from_json, to_dict, to_json
 from agentguard.context import RunContext, bind_context, current_run, new_id, run_context
+from agentguard.episodes import FailureEpisodes
 from agentguard.errors import (
     AgentGuardError,
     EventCodecError,

@@ -43,7 +43,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from agentguard._episodes import FailureEpisodes
+from agentguard.episodes import FailureEpisodes
 
 if TYPE_CHECKING:
     from agentguard.serving import ConnectionLimits

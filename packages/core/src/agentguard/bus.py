@@ -1,34 +1,13 @@
 """The event bus every producer publishes to and every subscriber listens on.
 
-The bus keeps one blinker signal per event kind, plus one for "every event", in a blinker
-:class:`~blinker.Namespace` of its own (never blinker's default namespace), connected with
-strong references: a lambda or a bound method of a temporary keeps receiving until its
-subscription is closed. The signals are the registry of record; on every subscribe and close
-the bus derives from them, under a lock, a table from event class to the tuple of handlers to
-call, and swaps it in whole. :meth:`Bus.publish` reads that table without a lock and calls the
-handlers itself, in subscription order, as blinker's ``send(event)`` would call them
-(``handler(event)``), at a fraction of blinker's cost per send.
-
-Isolation: an exception from a handler (``Exception``, not ``BaseException``) never reaches
-the publisher and never stops the other handlers. It is counted per subscriber
-(:meth:`Bus.subscriber_errors`) and logged once per episode on the ``agentguard.bus`` logger.
-
-Async handlers: a coroutine function may be subscribed only where an asyncio loop is running;
-it is bound to that loop, and each publish schedules ``handler(event)`` as a task on it (from
-the loop's own thread directly, from other threads through
-:func:`asyncio.run_coroutine_threadsafe`), so a sync publisher never waits for it. Where no
-loop runs, subscribing raises :class:`~agentguard.errors.NoRunningLoopError`. Errors in the
-task are counted and logged like those of sync handlers; events for a loop that has closed are
-counted in :meth:`Bus.events_dropped` under ``loop_closed``. ``await bus.drain()`` waits for
-the scheduled handlers. An async subscriber holds at most ``max_pending`` scheduled tasks
-(:class:`Bus`, 10,000 by default, or per :meth:`Bus.subscribe`): a loop that falls behind a fast
-publisher would otherwise hold every event it has not run yet (100,000 pending tasks are some
-250 MB). Past the bound an event is not scheduled for that subscriber: it is counted under
-``async_backlog`` and logged once per episode, and the publisher goes on.
-
-Threads: publish, subscribe and close may run concurrently from any number of threads. A
-handler subscribed throughout a publish sees that event; a publish that is in flight while a
-subscription closes may still deliver that one event to it.
+:class:`Bus` keeps blinker signals (in a namespace of its own, strong references) as the
+registry of record and derives from them, on every subscribe and close, a table from event
+class to handlers that :meth:`Bus.publish` reads without a lock. A handler's exception never
+reaches the publisher: it is counted (:meth:`Bus.subscriber_errors`) and logged once per
+episode. A coroutine handler is bound to the loop running when it subscribes (else
+:class:`~agentguard.errors.NoRunningLoopError`) and scheduled there, at most ``max_pending``
+at a time; what cannot be delivered is counted in :meth:`Bus.events_dropped`. Publish,
+subscribe and close are thread-safe; docs/architecture.md ("The core") has the details.
 """
 
 from __future__ import annotations
@@ -47,7 +26,7 @@ from typing import Any, cast
 
 import blinker
 
-from agentguard._episodes import FailureEpisodes
+from agentguard.episodes import FailureEpisodes
 from agentguard.errors import NoRunningLoopError
 from agentguard.events import EVENT_TYPES, Event
 

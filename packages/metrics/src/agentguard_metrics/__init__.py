@@ -34,7 +34,6 @@ from agentguard_metrics.batch import (
     BucketKey,
     DeltaBatch,
     GaugeSet,
-    InvalidBatch,
     SeriesKey,
     bucket_start,
     check_batch,
@@ -48,6 +47,7 @@ from agentguard_metrics.caps import (
     check_max_label_values,
     fold_batch,
 )
+from agentguard_metrics.errors import InvalidBatch
 from agentguard_metrics.exposition import StoreCollector, bucket_counts
 from agentguard_metrics.insights import Insight, Severity
 from agentguard_metrics.memory import MemoryStore

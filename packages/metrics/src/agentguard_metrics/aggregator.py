@@ -70,8 +70,9 @@ from agentguard import Bus, FailureEpisodes, Subscription, default_bus
 from agentguard.events import Event
 from agentguard.metricmap import EVENTS_DROPPED
 from agentguard_metrics._buffer import Buffer, DeltaBackend, LabelCaps
-from agentguard_metrics.batch import DeltaBatch, InvalidBatch
+from agentguard_metrics.batch import DeltaBatch
 from agentguard_metrics.caps import DEFAULT_MAX_LABEL_VALUES, check_max_label_values
+from agentguard_metrics.errors import InvalidBatch
 from agentguard_metrics.memory import MemoryStore
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, mapping_for
 from agentguard_metrics.store import Store

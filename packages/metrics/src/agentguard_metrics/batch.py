@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
-from agentguard.errors import AgentGuardError
 from agentguard.limits import admits_total
+from agentguard_metrics.errors import InvalidBatch as InvalidBatch  # noqa: PLC0414 (its old home: `as` re-exports for mypy)
 from agentguard_metrics.sketch import Sketch
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "BucketKey",
     "DeltaBatch",
     "GaugeSet",
-    "InvalidBatch",
     "SeriesKey",
     "bucket_start",
     "check_batch",
@@ -100,21 +99,6 @@ class DeltaBatch:
 
     def __bool__(self) -> bool:
         return self.series_count > 0
-
-
-class InvalidBatch(AgentGuardError, ValueError):  # noqa: N818 (reads as what the batch is)
-    """A store refused a batch for its content (not for an outage); nothing of it was written.
-
-    Sending it again cannot succeed: the aggregator quarantines it (keeps it aside, counts it
-    in ``agentguard_events_dropped_total{reason="batch_quarantined"}``, logs it) and goes on.
-    """
-
-    def __init__(self, batch_id: str, metric: str, why: str) -> None:
-        super().__init__(f"batch {batch_id} refused: {metric} {why}")
-        self.batch_id = batch_id
-        """The refused batch's ``process_id:sequence``."""
-        self.metric = metric
-        """The metric whose amount was refused."""
 
 
 def check_batch(batch: DeltaBatch) -> None:

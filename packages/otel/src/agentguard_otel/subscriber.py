@@ -45,8 +45,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
-from agentguard._episodes import FailureEpisodes
 from agentguard.bus import Bus, Subscription, default_bus
+from agentguard.episodes import FailureEpisodes
 from agentguard.events import (
     AlertStateChanged,
     BreakerRejected,

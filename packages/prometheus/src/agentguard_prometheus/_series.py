@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection
 
-from agentguard._episodes import FailureEpisodes
+from agentguard.episodes import FailureEpisodes
 from agentguard.metricmap import INVALID_VALUES, METRICS, SELF_METRICS, SERIES_DROPPED, Metric
 from agentguard_prometheus._families import BUS_METRICS, Store
 

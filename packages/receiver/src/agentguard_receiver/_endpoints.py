@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from agentguard._episodes import FailureEpisodes
+from agentguard.episodes import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
 from agentguard.serving import ascii_int, ascii_number
 from agentguard_receiver._anthropic import (

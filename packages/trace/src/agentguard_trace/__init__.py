@@ -19,8 +19,7 @@ Example::
 Every Messages call publishes an ``LLMCallFinished`` (tokens, cost, latency, retries), every
 run ``RunStarted`` and ``RunFinished``, every tool call ``ToolCallFinished``, on the default
 bus unless given another. ``SessionRecorder`` turns them into the session summary, printed
-or exported as JSON and CSV; ``agentguard_trace.fake`` is a fake Messages API server for
-tests, examples and the demo (extra ``fake``).
+or exported as JSON and CSV. The fake Messages API is the package agentguard-fake.
 """
 
 from __future__ import annotations
@@ -40,17 +39,16 @@ from agentguard_trace._summary_model import (
     TokenCounts,
     ToolStats,
 )
+from agentguard_trace.errors import BudgetExceededError, PriceTableError, TokenCountError
 from agentguard_trace.pricing import (
     CallCost,
     CallUsage,
     PriceOverrides,
     PriceParts,
     PriceTable,
-    PriceTableError,
-    TokenCountError,
     normalize_model,
 )
-from agentguard_trace.runs import BudgetExceededError, Run, RunScope, ToolScope, tool, traced
+from agentguard_trace.runs import Run, RunScope, ToolScope, tool, traced
 from agentguard_trace.summary import SessionRecorder, print_summary
 
 __all__ = [

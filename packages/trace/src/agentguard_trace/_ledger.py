@@ -7,34 +7,16 @@ import math
 import threading
 from collections import OrderedDict
 
-from agentguard import AgentGuardError, Bus
+from agentguard import Bus
 from agentguard.context import RunContext
 from agentguard.events import BudgetExceeded, BudgetScope
+from agentguard_trace.errors import BudgetExceededError
 
 CURRENT_LEDGER: contextvars.ContextVar[RunLedger | None] = contextvars.ContextVar(
     "agentguard_run_ledger", default=None
 )
 
 _MAX_SESSIONS = 10_000
-
-
-class BudgetExceededError(AgentGuardError):
-    """An LLM call was refused because a budget with ``stop_on_budget`` is spent.
-
-    Attributes:
-        scope: ``run`` or ``session``.
-        limit_usd: The budget.
-        spent_usd: What had been spent when the call was refused.
-    """
-
-    def __init__(self, scope: BudgetScope, limit_usd: float, spent_usd: float) -> None:
-        super().__init__(
-            f"the {scope} budget of ${limit_usd:.4f} is spent (${spent_usd:.4f}); "
-            "the LLM call was not made"
-        )
-        self.scope: BudgetScope = scope
-        self.limit_usd = limit_usd
-        self.spent_usd = spent_usd
 
 
 class _Account:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from agentguard_trace._rates import EXACT, Levels, Rates, rates
+from agentguard_trace.errors import PriceTableError
 
 if TYPE_CHECKING:
     from agentguard_trace.pricing import PriceOverrides
@@ -67,8 +68,6 @@ def load_overrides(overrides: PriceOverrides | None) -> dict[str, Levels]:
 
 
 def _error(message: str, *, model: str | None = None, key: str | None = None) -> Exception:
-    from agentguard_trace.pricing import PriceTableError
-
     return PriceTableError(message, model=model, key=key)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from agentguard_trace._summary_model import CostBreakdown, RunCounts, SessionSummary
+if TYPE_CHECKING:
+    from agentguard_trace._summary_model import CostBreakdown, RunCounts, SessionSummary
 
 
 def render(summary: SessionSummary, title: str) -> str:

@@ -1,35 +1,12 @@
 """The cost of one Anthropic call, in US dollars, by genai-prices' own calculation.
 
-Prices come from the data bundled with `genai-prices`_ (read from ``genai_prices.data``,
-never from the network) and from overrides, which win. A call is priced as genai-prices'
-``calc_price`` prices it (its dated prices, its price variants ``processing=batch`` and
-``speed=fast``, its long-context tiers, its per-search web search prices, its treatment of
-cache tokens), but in about a microsecond instead of its ~90: for each (platform, model, price
-context) the exact per-unit rates are derived once from genai-prices' own
-``ModelInfo.calc_price`` on one-unit usages, per tier (see ``_genai``), and cached until the
-next dated price; a call then costs integer arithmetic. The floats of :class:`CallCost` are
-each rounded once, at the end, so ``total_usd`` is the correctly rounded exact total.
-
-A reported dimension genai-prices has no price for is never priced in silence: the call is
-priced as genai-prices prices it (a priority tier at standard prices, web searches at 0, a
-1-hour cache write at the 5-minute price) and :attr:`CallCost.unpriced` names what is left
-out, with :attr:`CallCost.complete` ``False``.
-
-Platforms (``provider``): ``anthropic`` (the first-party API), ``bedrock`` (genai-prices'
-``aws`` data, Bedrock model ids with their ``global.``/``us.`` prefixes priced as listed),
-``vertex`` (genai-prices' ``google`` data, with its own fallback to Anthropic's prices), and
-``foundry``, ``aws`` (Claude Platform on AWS) and ``google_cloud`` (Claude Platform on Google
-Cloud), for which genai-prices has no data: they are priced at Anthropic's first-party prices.
-A Bedrock model genai-prices' ``aws`` data does not list is priced at Anthropic's price of its
-normalized name and marked ``provider=bedrock`` in ``unpriced``.
-
-The exceptions::
-
-    AgentGuardError
-    ├── PriceTableError (ValueError)   a price override or platform is wrong; names model and key
-    └── TokenCountError (ValueError)   a count given to ``cost`` or ``CallUsage`` is not an int >= 0
-
-.. _genai-prices: https://github.com/pydantic/genai-prices
+:class:`PriceTable` prices a :class:`CallUsage` as genai-prices' ``calc_price`` would (dated
+prices, ``batch`` and ``fast`` variants, long-context tiers, web searches), from exact
+per-unit rates derived once per platform, model and price context (see ``_genai``), with
+overrides that win. What the API reports and genai-prices cannot price is named in
+:attr:`CallCost.unpriced` (``complete=False``), never priced in silence. Platforms
+(``provider``) and how each is priced: the package README's "Pricing" section; why the rates
+are derived: docs/architecture.md ("The tracer"). Exceptions: :mod:`agentguard_trace.errors`.
 """
 
 from __future__ import annotations
@@ -44,10 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
-from agentguard import AgentGuardError
 from agentguard_trace import _genai
 from agentguard_trace._overrides import load_overrides
 from agentguard_trace._rates import DIMENSIONS, Levels
+from agentguard_trace.errors import PriceTableError as PriceTableError  # noqa: PLC0414 (their old home: `as` re-exports for mypy)
+from agentguard_trace.errors import TokenCountError as TokenCountError  # noqa: PLC0414 (their old home: `as` re-exports for mypy)
 
 __all__ = [
     "CallCost",
@@ -55,8 +33,6 @@ __all__ = [
     "PriceOverrides",
     "PriceParts",
     "PriceTable",
-    "PriceTableError",
-    "TokenCountError",
     "cost_fields",
     "normalize_model",
 ]
@@ -89,33 +65,6 @@ PriceParts: TypeAlias = tuple[
     float, float, float, float, float, float, float, float, bool, tuple[str, ...]
 ]
 """:meth:`PriceTable.price_parts`' answer, in :class:`CallCost`'s field order."""
-
-
-class PriceTableError(AgentGuardError, ValueError):
-    """A price override is wrong (bad value, unknown key, unreadable file), or a platform is.
-
-    Attributes:
-        model: The model whose override is wrong, or ``None`` when the whole source is.
-        key: The offending key (``"provider"`` for a platform), or ``None`` when the whole
-            entry or file is wrong.
-    """
-
-    def __init__(self, message: str, *, model: str | None = None, key: str | None = None) -> None:
-        super().__init__(message)
-        self.model = model
-        self.key = key
-
-
-class TokenCountError(AgentGuardError, ValueError):
-    """A count passed to :meth:`PriceTable.cost` or :class:`CallUsage` is not an ``int`` >= 0.
-
-    Attributes:
-        field: The name of the offending argument.
-    """
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

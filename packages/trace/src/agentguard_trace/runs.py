@@ -1,30 +1,12 @@
-"""Agent runs (``@traced``) and tool calls (``@tool``).
-
-Both work three ways, on sync functions and coroutine functions alike::
-
-    @traced                       # the agent is named after the function
-    def support(question): ...
-
-    @traced(agent="support", max_cost_usd=0.50, stop_on_budget=True)
-    async def support(question): ...
-
-    with traced(agent="support"):
-        ...
-
-    @tool
-    def search(query): ...
-
-    with tool("search"):
-        ...
+"""Agent runs (``@traced``) and tool calls (``@tool``): ``@x``, ``@x(...)`` or ``with x(...)``.
 
 A run makes its agent, run id and session current for the code inside it (see
 :mod:`agentguard.context`), publishes ``RunStarted`` and ``RunFinished`` (with what its LLM
-calls cost, nested runs included), and keeps its budgets. A tool call publishes
-``ToolCallFinished``.
-
-Budgets: ``max_cost_usd`` limits the run, ``session_max_cost_usd`` the run's session. Crossing
-a budget publishes ``BudgetExceeded`` once; with ``stop_on_budget=True`` the next LLM call
-through an instrumented client raises :class:`BudgetExceededError` instead of being made.
+calls cost, nested runs included), and keeps its budgets: ``max_cost_usd`` for the run,
+``session_max_cost_usd`` for its session. Crossing one publishes ``BudgetExceeded`` once; with
+``stop_on_budget=True`` the next LLM call through an instrumented client raises
+:class:`~agentguard_trace.errors.BudgetExceededError` instead of being made. A tool call
+publishes ``ToolCallFinished``. Sync functions and coroutine functions alike.
 """
 
 from __future__ import annotations
@@ -41,9 +23,10 @@ from agentguard.context import RunContext, run_context
 from agentguard.events import RunFinished, RunStarted, ToolCallFinished
 from agentguard.scope import Scope
 from agentguard_trace._errors import error_kind
-from agentguard_trace._ledger import CURRENT_LEDGER, BudgetExceededError, RunLedger, session_account
+from agentguard_trace._ledger import CURRENT_LEDGER, RunLedger, session_account
+from agentguard_trace.errors import BudgetExceededError as BudgetExceededError  # noqa: PLC0414 (its old home: `as` re-exports for mypy)
 
-__all__ = ["BudgetExceededError", "Run", "RunScope", "ToolScope", "tool", "traced"]
+__all__ = ["Run", "RunScope", "ToolScope", "tool", "traced"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")

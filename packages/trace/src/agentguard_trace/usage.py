@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Final
 
-from agentguard._episodes import FailureEpisodes
+from agentguard.episodes import FailureEpisodes
 from agentguard.limits import limit_for
 
 __all__ = ["Usage", "read_usage"]

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from pydantic import BaseModel
 
-from agentguard_trace.fake import (
+from agentguard_fake import (
     FakeAnthropicServer,
     ManagedSession,
     ModelRequest,
@@ -120,3 +120,18 @@ def test_a_session_script_refuses_what_is_not_a_step() -> None:
         ManagedSession(steps=["model request"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="drop_after"):
         ManagedSession(drop_after=-1)
+
+
+def test_without_a_list_price_a_session_reports_a_list_cost_only_when_scripted() -> None:
+    with (
+        FakeAnthropicServer(seed=3) as fake,
+        anthropic.Anthropic(base_url=fake.url, api_key="test-key", max_retries=0) as client,
+    ):
+        unpriced = client.beta.sessions.retrieve(fake.add_session(SCRIPT))
+        assert unpriced.usage.list_cost is None
+        scripted = ManagedSession(steps=SCRIPT.steps, list_cost_cents=1234)
+        priced = client.beta.sessions.retrieve(fake.add_session(scripted))
+        assert priced.usage.list_cost is not None and priced.usage.list_cost.amount == "1234"
+        events = [_fields(e) for e in client.beta.sessions.events.stream(fake.add_session(SCRIPT))]
+        usage = [e["usage"] for e in events if e["type"] == "session.usage"]
+        assert [u["list_cost"] for u in usage] == [None]

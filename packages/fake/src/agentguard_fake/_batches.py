@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Final
 
-from agentguard_trace.fake._script import Batch
+from agentguard_fake._script import Batch
 
 EXPIRY_S: Final = 24 * 3600.0
 """A batch expires 24 hours after it was created."""

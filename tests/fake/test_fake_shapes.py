@@ -20,7 +20,7 @@ from anthropic.types.beta import BetaMessage
 from anthropic.types.beta.messages import BetaMessageBatch
 from botocore.eventstream import EventStreamBuffer
 
-from agentguard_trace.fake import (
+from agentguard_fake import (
     DATED_MODELS,
     Batch,
     Fail,

@@ -18,9 +18,9 @@ from typing import Final, Literal, TypeAlias
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from agentguard_trace.fake import _eventstream
-from agentguard_trace.fake._script import Fail, Provider
-from agentguard_trace.fake._wire import Event, Message, error_json, sse_stream
+from agentguard_fake import _eventstream
+from agentguard_fake._script import Fail, Provider
+from agentguard_fake._wire import Event, Message, error_json, sse_stream
 
 Endpoint: TypeAlias = Literal[
     "messages", "count_tokens", "batches", "batch", "batch_cancel", "batch_results"

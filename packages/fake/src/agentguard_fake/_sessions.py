@@ -16,13 +16,12 @@ import logging
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
-from agentguard_trace.fake._script import Speed
-from agentguard_trace.fake._wire import make_id
-from agentguard_trace.pricing import CallUsage, PriceTable
+from agentguard_fake._script import Speed
+from agentguard_fake._wire import make_id
 
 SessionRoute: TypeAlias = Literal["sessions", "session", "events", "stream"]
 
@@ -86,7 +85,8 @@ class UsageSnapshot:
     """A ``session.usage`` event: cumulative usage of the model requests so far."""
 
     list_cost_cents: int | None = None
-    """``list_cost.amount`` in US cents; ``None`` prices the requests so far at list rates."""
+    """``list_cost.amount`` in US cents; ``None`` prices the requests so far with the server's
+    ``list_price`` (no ``list_cost`` without one)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +98,10 @@ class RawEvent:
 
 SessionStep: TypeAlias = ModelRequest | ToolRun | SessionError | UsageSnapshot | RawEvent
 """What a :class:`ManagedSession` is scripted from."""
+
+ListPrice: TypeAlias = Callable[[str, ModelRequest], "float | None"]
+"""Prices one model request of a session in US dollars: ``(session model, request) -> cost``
+(``None``: not priced). The fake knows no prices; the tracer's ``PriceTable`` is one source."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,7 +119,8 @@ class ManagedSession:
     missed_while_dropped: int = 0
     """Events processed between the cut and the next connection."""
     list_cost_cents: int | None = None
-    """The retrieved session's ``usage.list_cost``; ``None`` prices every request."""
+    """The retrieved session's ``usage.list_cost``; ``None`` prices every request with the
+    server's ``list_price`` (no ``list_cost`` without one)."""
     budget_cents: int | None = None
     """The session's ``budget.max_list_cost`` (with ``stop_reason="budget_reached"``)."""
 
@@ -153,8 +158,8 @@ class StoredSession:
 
 
 class _Builder:
-    def __init__(self, session_id: str, seed: int, prices: PriceTable, model: str) -> None:
-        self.session_id, self.seed, self.prices, self.model = session_id, seed, prices, model
+    def __init__(self, session_id: str, seed: int, price: ListPrice | None, model: str) -> None:
+        self.session_id, self.seed, self.price, self.model = session_id, seed, price, model
         self.events: list[dict[str, object]] = []
         self.clock_s = 0.0
         self.usage = {"input": 0, "output": 0, "read": 0, "write": 0}
@@ -184,15 +189,8 @@ class _Builder:
             self.usage["output"] += step.output_tokens
             self.usage["read"] += step.cache_read_input_tokens
             self.usage["write"] += step.cache_creation_input_tokens
-            counts = CallUsage(
-                input_tokens=step.input_tokens,
-                output_tokens=step.output_tokens,
-                cache_read_tokens=step.cache_read_input_tokens,
-                cache_write_5m_tokens=step.cache_creation_input_tokens,
-                speed=step.speed,
-            )
-            cost = self.prices.price(self.model, counts)
-            self.cost_usd += 0.0 if cost is None else cost.total_usd
+            cost = None if self.price is None else self.price(self.model, step)
+            self.cost_usd += 0.0 if cost is None else cost
         elif isinstance(step, ToolRun):
             self.tool(step)
         elif isinstance(step, SessionError):
@@ -232,22 +230,25 @@ class _Builder:
         self.add({**result, "content": content, "is_error": step.is_error}, step.duration_s)
 
     def snapshot(self, list_cost_cents: int | None) -> dict[str, object]:
-        cents = round(self.cost_usd * 100) if list_cost_cents is None else list_cost_cents
-        return {
+        snapshot: dict[str, object] = {
             "input_tokens": self.usage["input"],
             "output_tokens": self.usage["output"],
             "cache_read_input_tokens": self.usage["read"],
             "cache_creation": {"ephemeral_5m_input_tokens": self.usage["write"]},
-            "list_cost": {"amount": str(cents), "currency": "USD"},
         }
+        if list_cost_cents is None and self.price is not None:
+            list_cost_cents = round(self.cost_usd * 100)
+        if list_cost_cents is not None:
+            snapshot["list_cost"] = {"amount": str(list_cost_cents), "currency": "USD"}
+        return snapshot
 
 
 class SessionStore:
     """The sessions of one fake server; thread-safe."""
 
-    def __init__(self, *, seed: int) -> None:
+    def __init__(self, *, seed: int, list_price: ListPrice | None = None) -> None:
         self._seed = seed
-        self._prices: PriceTable | None = None
+        self._list_price = list_price
         self._lock = threading.Lock()
         self._sessions: dict[str, StoredSession] = {}
         self._queue: deque[ManagedSession] = deque()
@@ -275,9 +276,7 @@ class SessionStore:
             if script is None:
                 script = self._queue.popleft() if self._queue else ManagedSession()
             session_id = make_id("sesn_01", self._seed, "session", len(self._sessions))
-            if self._prices is None:
-                self._prices = PriceTable()
-            builder = _Builder(session_id, self._seed, self._prices, script.model)
+            builder = _Builder(session_id, self._seed, self._list_price, script.model)
         builder.add({"type": "session.status_running"})
         for step in script.steps:
             builder.step(step)

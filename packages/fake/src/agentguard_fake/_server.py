@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Final
 
 import uvicorn
 
-from agentguard_trace.fake._app import AnswerModel, ScriptedAPI
-from agentguard_trace.fake._script import RecordedRequest, Step
-from agentguard_trace.fake._sessions import ManagedSession
+from agentguard_fake._app import AnswerModel, ScriptedAPI
+from agentguard_fake._script import RecordedRequest, Step
+from agentguard_fake._sessions import ListPrice, ManagedSession
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -46,7 +46,7 @@ class FakeAnthropicServer:
     and exceptions; Bedrock's and Vertex's URL shapes too, and the first-party ones under a
     prefix (Foundry's ``/anthropic``). Queued script steps answer requests in order; with
     the queue empty, a reply derived from the request and the seed answers, with prompt
-    caching emulated (see ``agentguard_trace.fake``).
+    caching emulated (see ``agentguard_fake``).
 
     Example:
         >>> with FakeAnthropicServer(seed=7) as server:  # doctest: +SKIP
@@ -67,6 +67,8 @@ class FakeAnthropicServer:
             not in it are echoed; :data:`DATED_MODELS` answers aliases with dated models),
             a callable, or ``None`` to echo. A :class:`Reply` naming a ``model`` wins.
         wall_clock: Unix seconds, for the timestamps of Message Batches.
+        list_price: Prices a Managed Agents session's model requests for its ``list_cost``
+            (:data:`ListPrice`); without it a session reports a list cost only when scripted.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class FakeAnthropicServer:
         shutdown_timeout_s: float = 1.0,
         answer_model: AnswerModel = None,
         wall_clock: Callable[[], float] = time.time,
+        list_price: ListPrice | None = None,
     ) -> None:
         self._api = ScriptedAPI(
             seed=seed,
@@ -87,6 +90,7 @@ class FakeAnthropicServer:
             wall_clock=wall_clock,
             min_cacheable_tokens=min_cacheable_tokens,
             answer_model=answer_model,
+            list_price=list_price,
         )
         self._host = host
         self._requested_port = port

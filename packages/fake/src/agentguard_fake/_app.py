@@ -13,9 +13,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as StarletteRoute
 
-from agentguard_trace.fake._batches import BatchError, BatchStore, StoredBatch, parse_requests
-from agentguard_trace.fake._prompt import PromptCache, PromptError, estimate_input_tokens
-from agentguard_trace.fake._script import (
+from agentguard_fake._batches import BatchError, BatchStore, StoredBatch, parse_requests
+from agentguard_fake._prompt import PromptCache, PromptError, estimate_input_tokens
+from agentguard_fake._script import (
     Answer,
     Batch,
     BatchOutcome,
@@ -28,14 +28,15 @@ from agentguard_trace.fake._script import (
     ServiceTier,
     Step,
 )
-from agentguard_trace.fake._sessions import (
+from agentguard_fake._sessions import (
+    ListPrice,
     ManagedSession,
     SessionRoute,
     SessionStore,
     StoredSession,
     session_route,
 )
-from agentguard_trace.fake._shapes import (
+from agentguard_fake._shapes import (
     InvalidRequestError,
     Route,
     error_response,
@@ -45,7 +46,7 @@ from agentguard_trace.fake._shapes import (
     stream_response,
     validate,
 )
-from agentguard_trace.fake._wire import (
+from agentguard_fake._wire import (
     Message,
     broken_stream_events,
     error_json,
@@ -97,11 +98,12 @@ class ScriptedAPI:
         wall_clock: Callable[[], float],
         min_cacheable_tokens: int,
         answer_model: AnswerModel,
+        list_price: ListPrice | None = None,
     ) -> None:
         self.seed = seed
         self.cache = PromptCache(clock=clock, min_cacheable_tokens=min_cacheable_tokens)
         self.batches = BatchStore(wall_clock=wall_clock)
-        self.sessions = SessionStore(seed=seed)
+        self.sessions = SessionStore(seed=seed, list_price=list_price)
         self._answer_model = _answering(answer_model)
         self._lock = threading.Lock()
         self._queue: deque[Answer | Delay] = deque()

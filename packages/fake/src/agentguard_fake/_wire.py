@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from agentguard_trace.fake._prompt import CacheOutcome
-    from agentguard_trace.fake._script import Reply
+    from agentguard_fake._prompt import CacheOutcome
+    from agentguard_fake._script import Reply
 
 _ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _WORDS: Final = (

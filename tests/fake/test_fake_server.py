@@ -24,8 +24,8 @@ from anthropic.types import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import agentguard_trace.fake
-from agentguard_trace.fake import (
+import agentguard_fake
+from agentguard_fake import (
     Delay,
     Fail,
     FailMidStream,
@@ -100,7 +100,7 @@ def assert_scripted_usage(message: Message) -> None:
 
 
 def test_fake_all_lists_exactly_the_public_names() -> None:
-    assert_all_is_public_api(agentguard_trace.fake)
+    assert_all_is_public_api(agentguard_fake)
 
 
 def test_scripted_reply_parses_into_a_message_with_the_scripted_usage(
