@@ -16,6 +16,7 @@ import importlib.metadata
 import inspect
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Literal, NoReturn
@@ -127,6 +128,7 @@ class OTelSubscriber:
         self._sdk_spans: SDKCallSpans | None = (
             call_spans_of(tracer_provider) if llm_spans == "auto" else None
         )
+        self._sdk_spans_retry_at = 0.0
         self._runs = RunTable(max_runs)
         self._metric_attributes: dict[tuple[str, str, str | None], _MetricAttributes] = {}
         self._counts: Counter[str] = Counter()
@@ -279,6 +281,10 @@ class OTelSubscriber:
             return False  # a Message Batch result: the SDK has no span per request
         watcher = self._sdk_spans
         if watcher is None:  # the global provider was not configured yet when made
+            now = time.monotonic()
+            if now < self._sdk_spans_retry_at:
+                return False
+            self._sdk_spans_retry_at = now + 1.0  # the lookup costs ~1 us: once a second
             watcher = self._sdk_spans = call_spans_of(self._tracer_provider)
             if watcher is None:
                 return False
