@@ -1,34 +1,13 @@
 """agentguard events as OpenTelemetry GenAI spans and metrics: :class:`OTelSubscriber`.
 
-- A run (``RunStarted`` .. ``RunFinished``) is an ``invoke_agent {agent}`` span. When the run
-  starts, its span is attached to the OpenTelemetry context of the code that published
-  ``RunStarted`` (agentguard's ``traced`` publishes it in the run's own context), so every
-  span started inside the run - the anthropic SDK's own ``chat`` spans, the user's spans - is
-  its child. ``RunFinished`` detaches it there and ends it.
-- An LLM call (``LLMCallFinished``) is a ``chat {model}`` span, child of its run's span, with
-  the call's real start and end times; a tool call (``ToolCallFinished``) an
-  ``execute_tool {tool}`` span. ``llm_spans=False`` leaves the chat spans to an anthropic SDK
-  that already emits them (its ``open_telemetry`` client option), so there are no duplicates.
-- Breaker transitions and rejections, loop detections, budget overruns and prompt-cache
-  regressions are span events on their run's span (dropped, and counted, outside any run).
-- Every LLM call records ``gen_ai.client.token.usage`` (input and output) and
-  ``gen_ai.client.operation.duration``, with the conventions' attributes and buckets.
-
-The subscriber does no I/O: spans and metrics go to the providers' processors and readers
-(use a ``BatchSpanProcessor`` so export never blocks the agent). It needs only
-``opentelemetry-api``; without an SDK configured everything is a no-op. It never raises into
-the publisher: an event it cannot turn into telemetry (a NaN time, say) is counted in
-:meth:`OTelSubscriber.counts` and logged once per episode on the ``agentguard.otel`` logger.
-
-Example::
-
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-    from agentguard_otel import OTelSubscriber
-
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    OTelSubscriber(provider).attach()  # the default bus
+Runs become ``invoke_agent`` spans, attached to the context of the code that started them so
+that every span started inside (the anthropic SDK's call spans, the user's) is their child;
+LLM calls become ``chat {model}`` CLIENT spans unless the anthropic SDK already made a call
+span for that call (``llm_spans="auto"``, see ``_sdk_spans``); tool calls ``execute_tool``
+spans; guard events span events on their run; every LLM call feeds the ``gen_ai.client.*``
+histograms. No I/O here (the providers' processors export); never raises into the publisher:
+what cannot become telemetry is counted in :meth:`OTelSubscriber.counts` and logged once per
+episode on ``agentguard.otel``. The mapping is in the package README.
 """
 
 from __future__ import annotations
@@ -37,9 +16,10 @@ import importlib.metadata
 import inspect
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final, NoReturn
+from typing import TYPE_CHECKING, Final, Literal, NoReturn
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
@@ -76,6 +56,7 @@ from agentguard_otel._attributes import (
     tool_attributes,
 )
 from agentguard_otel._runs import OpenRun, RunTable, detach
+from agentguard_otel._sdk_spans import SDKCallSpans, call_spans_of
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Histogram, Meter, MeterProvider
@@ -103,13 +84,15 @@ class OTelSubscriber:
     Args:
         tracer_provider: Where the spans go; by default the globally registered one.
         meter_provider: Where the metrics go; by default the globally registered one.
-        llm_spans: Whether LLM calls become ``chat`` spans. Set ``False`` when the
-            anthropic SDK emits its own (they become children of the run span either way).
+        llm_spans: Whether LLM calls become ``chat`` spans: ``"auto"`` (the default) for
+            every call the anthropic SDK made no call span of its own for (seen on
+            ``tracer_provider``, an SDK ``TracerProvider``), ``True`` for every call (two
+            client spans where the SDK's are on), ``False`` for none. The metrics are kept.
         max_runs: Runs kept open at most; past it the oldest unfinished run's span is ended
             and forgotten (counted as ``runs_evicted``).
 
     Raises:
-        ValueError: ``max_runs`` below 1.
+        ValueError: ``max_runs`` below 1, or ``llm_spans`` not ``True``, ``False`` or ``"auto"``.
     """
 
     def __init__(
@@ -117,11 +100,13 @@ class OTelSubscriber:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         *,
-        llm_spans: bool = True,
+        llm_spans: bool | Literal["auto"] = "auto",
         max_runs: int = 10_000,
     ) -> None:
         if max_runs < 1:
             raise ValueError(f"max_runs must be at least 1, got {max_runs!r}")
+        if llm_spans not in (True, False, "auto"):
+            raise ValueError(f'llm_spans must be True, False or "auto", got {llm_spans!r}')
         self._tracer = trace.get_tracer(_SCOPE, _VERSION or None, tracer_provider=tracer_provider)
         meter = metrics.get_meter(_SCOPE, _VERSION, meter_provider=meter_provider)
         self._tokens = _histogram(
@@ -139,6 +124,11 @@ class OTelSubscriber:
             DURATION_BOUNDARIES_S,
         )
         self._llm_spans = llm_spans
+        self._tracer_provider = tracer_provider
+        self._sdk_spans: SDKCallSpans | None = (
+            call_spans_of(tracer_provider) if llm_spans == "auto" else None
+        )
+        self._sdk_spans_retry_at = 0.0
         self._runs = RunTable(max_runs)
         self._metric_attributes: dict[tuple[str, str, str | None], _MetricAttributes] = {}
         self._counts: Counter[str] = Counter()
@@ -265,7 +255,7 @@ class OTelSubscriber:
 
     def _llm_call(self, event: LLMCallFinished) -> None:
         start, end = interval_ns(event.at_unix_s, event.duration_s)
-        if self._llm_spans:
+        if self._llm_spans is True or (self._llm_spans == "auto" and not self._sdk_spanned(event)):
             self._finished_span(
                 f"chat {request_model(event)}",
                 SpanKind.CLIENT,
@@ -284,6 +274,21 @@ class OTelSubscriber:
             record(event.context_tokens, sets[0])
             record(event.output_tokens, sets[1])
         self._duration.record((end - start) / 1e9, sets[2])
+
+    def _sdk_spanned(self, event: LLMCallFinished) -> bool:
+        """Whether the anthropic SDK made a call span for ``event``'s call (claimed if so)."""
+        if event.batch_id is not None:
+            return False  # a Message Batch result: the SDK has no span per request
+        watcher = self._sdk_spans
+        if watcher is None:  # the global provider was not configured yet when made
+            now = time.monotonic()
+            if now < self._sdk_spans_retry_at:
+                return False
+            self._sdk_spans_retry_at = now + 1.0  # the lookup costs ~1 us: once a second
+            watcher = self._sdk_spans = call_spans_of(self._tracer_provider)
+            if watcher is None:
+                return False
+        return watcher.claim(event.request_id)
 
     def _new_metric_attributes(self, key: tuple[str, str, str | None]) -> _MetricAttributes:
         provider, model, error = key

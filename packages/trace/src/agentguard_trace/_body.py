@@ -1,12 +1,13 @@
 """Watching a response body go by, to learn a call's usage and how it ended.
 
-The instrumented client wraps the byte stream of a successful response whose body the SDK
-has not read yet (streams, ``with_streaming_response``); the wrapper hands every chunk on
-unchanged and reads it in its own format: server-sent events (first-party API, Vertex,
-Foundry), AWS event-stream frames (Bedrock, decoded with botocore's frame reader) or a plain
-JSON message read whole at its end. Working on bytes makes it independent of how the caller
-reads the body and of the SDK version. How the body ends decides the event (see
-docs/architecture.md, "The tracer" and "Error kinds").
+The instrumented client wraps the byte stream of a successful response the SDK has not read
+yet (streams, ``with_streaming_response``) in :class:`WatchedBody`, which hands every chunk on
+unchanged and reads it in passing in the body's own format: server-sent events, Bedrock's AWS
+event-stream frames (botocore's reader), or a whole JSON message. Read to ``message_stop``
+is a success; an ``error`` event a failure of its kind; closed or dropped before the end an
+abandoned call (``cancelled``); a failed read is classified. The wrapper forwards what the SDK
+reads from its own wrapper below (``elapsed``, ``stream_observer``: the SDK's call span).
+Reasoning: docs/architecture.md, "The tracer".
 """
 
 from __future__ import annotations
@@ -189,6 +190,11 @@ class WatchedBody(httpx2.SyncByteStream, httpx2.AsyncByteStream):
     def elapsed(self) -> timedelta | None:
         """The wrapped body's ``elapsed``, which ``httpx2.Response.elapsed`` reads from here."""
         return getattr(self._body, "elapsed", None)
+
+    @property
+    def stream_observer(self) -> object:
+        """The wrapped body's: where the SDK's ``Stream`` reports events to its call span."""
+        return getattr(self._body, "stream_observer", None)
 
     def __iter__(self) -> Iterator[bytes]:
         try:
