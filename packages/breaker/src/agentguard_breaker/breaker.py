@@ -86,7 +86,8 @@ class CircuitBreaker(Scope[bool]):
         is_failure: Which exceptions are provider faults. By default
             ``agentguard_classify.is_provider_fault`` when that package is installed, else a
             built-in rule: timeouts, connection errors, HTTP 429 and 5xx.
-        redis: A redis-py client or a ``redis://`` URL to share the state with other
+        redis: A redis-py client or a Redis URL (any form of ``agentguard_redis.connect``:
+            a Cluster node, ``rediss://``, ``redis+sentinel://``) to share the state with other
             processes; ``None`` keeps it in this process. A URL gets a client with 0.25 s
             socket timeouts and no retries; give a client of your own short timeouts too,
             since calls wait on it (coroutines included: the round trip runs inline).
