@@ -3,14 +3,15 @@
 Every key of one prefix sits in the hash slot of ``{<prefix>}``, so one master holds a
 deployment and the others answer ``MOVED``: the URL of any node must work all the same
 (detected, or said with ``redis+cluster://`` / ``?cluster=true``), across processes, for the
-store, the subscriber and the breaker's shared state. A Cluster that leaves the slot uncovered
-is said in one line.
+store and the subscriber (the breaker's shared state: tests/breaker/test_cluster.py). A
+Cluster that leaves the slot uncovered is said in one line.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +22,11 @@ from redis.crc import key_slot
 
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
-from agentguard_breaker import CircuitBreaker, CircuitOpenError
 from agentguard_redis import (
     RedisSetupError,
     RedisStore,
     RedisSubscriber,
     RedisUnavailableError,
-    connect,
 )
 from support.metrics_worker import MODELS, expected
 from support.redis_deployments import ClusterNodes
@@ -130,23 +129,6 @@ def test_a_node_told_to_be_no_cluster_says_so_in_one_line(redis_cluster: Cluster
     store.client.close()
 
 
-def test_the_breaker_shares_its_state_through_any_node(redis_cluster: ClusterNodes) -> None:
-    name = f"b{uuid.uuid4().hex[:8]}"
-    one, other = (
-        CircuitBreaker(name, fail_max=2, reset_timeout_s=60, redis=url, redis_retry_s=0.0)
-        for url in redis_cluster.urls[:2]
-    )
-    for breaker in (one, other):  # one fault each: two across the processes' breakers
-        with pytest.raises(TimeoutError), breaker:
-            raise TimeoutError
-    with pytest.raises(CircuitOpenError):
-        one(lambda: None)()
-    assert one.redis_fallbacks == other.redis_fallbacks == 0
-    client = connect(redis_cluster.urls[2])
-    assert client.hget(f"agentguard:breaker:{name}", "state") == b"open"
-    client.close()
-
-
 @pytest.fixture
 def half_cluster(tmp_path: Path) -> Iterator[ClusterNodes]:
     """A Cluster of 3 masters of which only 2 serve slots: a third of the slots uncovered."""
@@ -181,3 +163,24 @@ def test_slots_not_covered_are_said_in_one_line(half_cluster: ClusterNodes, form
     assert "redis-cli --cluster check" in message
     assert isinstance(info.value, redis.ConnectionError)  # an outage to whoever retries
     store.client.close()
+
+
+def test_a_cluster_down_is_said_in_one_line(tmp_path: Path) -> None:
+    nodes = ClusterNodes(tmp_path / "down", node_timeout_ms=500)
+    try:
+        nodes.start()
+        prefix = next(p for p in (f"d{i}" for i in range(10_000)) if owner(nodes, p) == 0)
+        nodes.servers[2].kill()  # its slots are lost: the others declare the Cluster down
+        deadline = time.monotonic() + 30
+        while nodes.state(0) != "fail":
+            assert time.monotonic() < deadline, "the Cluster never saw its master fail"
+            time.sleep(0.1)
+        store = RedisStore.from_url(nodes.urls[0], prefix=prefix)
+        with pytest.raises(RedisUnavailableError) as info:
+            store.check()
+        assert info.value.reason == "cluster_down"
+        assert str(info.value).startswith("the Redis Cluster is down (")
+        assert "\n" not in str(info.value)
+        store.client.close()
+    finally:
+        nodes.stop()

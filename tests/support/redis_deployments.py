@@ -28,7 +28,7 @@ SLOTS = 16384
 class ClusterNodes:
     """``masters`` redis-servers in cluster mode forming one Redis Cluster with every slot."""
 
-    def __init__(self, workdir: Path, masters: int = 3) -> None:
+    def __init__(self, workdir: Path, masters: int = 3, *, node_timeout_ms: int = 3000) -> None:
         self.servers = [
             RedisServer(
                 workdir / f"node{i}",
@@ -38,7 +38,7 @@ class ClusterNodes:
                     "--cluster-config-file",
                     str(workdir / f"nodes{i}.conf"),
                     "--cluster-node-timeout",
-                    "3000",
+                    str(node_timeout_ms),
                     "--cluster-port",  # else port + 10000, past 65535 for a high free port
                     str(free_port()),
                 ),
@@ -83,6 +83,11 @@ class ClusterNodes:
             (info["cluster_state"] == "ok" or not served)
             and int(info["cluster_known_nodes"]) == len(self.servers)
         )
+
+    def state(self, node: int) -> str:
+        """``cluster_state`` as node ``node`` sees it (``ok`` or ``fail``)."""
+        with redis.Redis(port=self.servers[node].port, socket_timeout=1) as client:
+            return str(client.cluster("INFO")["cluster_state"])
 
     def stop(self) -> None:
         """Kill every node."""
