@@ -206,9 +206,8 @@ class ClusterAwareRedis(redis.Redis):
     """
 
     def __init__(self, target: RedisTarget, options: dict[str, Any]) -> None:
-        for name in ("db", "username", "password"):
-            if name in options:
-                raise ValueError(f"give {name} in the URL, not as an option")
+        if "db" in options:
+            raise ValueError("give the database in the URL (/0), not as an option")
         super().__init__(connection_pool=ConnectionPool.from_url(target.url, **options))
         self.redis_target = target
         self._options = options
