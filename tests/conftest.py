@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 from support import artifacts
+from support.redis_deployments import ClusterNodes
 from support.redis_server import RedisServer
 from support.system import free_port, require_binary
 
@@ -48,3 +49,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("artifacts kept")
         for path in kept:
             terminalreporter.write_line(str(path))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
+    """A real Redis Cluster of 3 masters, started once per session; tests use own prefixes."""
+    nodes = ClusterNodes(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        nodes.start()
+        yield nodes
+    finally:
+        nodes.stop()

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from support.system import free_port
@@ -37,10 +38,19 @@ class RedisServer:
     port: empty, or with ``appendonly=True`` with what its append-only file kept.
     """
 
-    def __init__(self, workdir: Path, port: int | None = None, *, appendonly: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        appendonly: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.appendonly = appendonly
+        self.extra_args = tuple(extra_args)
+        """More ``redis-server`` options (cluster mode, TLS ports)."""
         self._workdir = workdir
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -74,6 +84,7 @@ class RedisServer:
                 str(self._workdir),
                 "--protected-mode",
                 "no",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

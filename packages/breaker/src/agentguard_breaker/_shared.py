@@ -13,14 +13,18 @@ the breaker then runs on its local state.
 
 from __future__ import annotations
 
-from typing import Any, Final, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from agentguard.events import BreakerState
+from agentguard.redisconnect import connect as connect_url
 from agentguard_breaker._local import NORMAL, PROBE, REJECT, Transition
+
+if TYPE_CHECKING:
+    from redis.cluster import RedisCluster
 
 __all__ = ["SharedOutcome", "SharedState", "SharedStateUnavailable", "connect"]
 
@@ -123,10 +127,15 @@ class SharedOutcome(NamedTuple):
     opened_at_unix_s: float
 
 
-def connect(client_or_url: str | redis.Redis) -> redis.Redis:
-    """The client to use: a URL becomes a client with short timeouts and no retries."""
+def connect(client_or_url: str | redis.Redis | RedisCluster) -> redis.Redis | RedisCluster:
+    """The client to use: a URL becomes a client with short timeouts and no retries.
+
+    Any URL form of ``agentguard_redis.connect`` (the project's one factory, which lives in
+    the core so that the breaker needs only redis-py): a Cluster node, ``rediss://``,
+    ``redis+sentinel://``, ACL users.
+    """
     if isinstance(client_or_url, str):
-        return redis.Redis.from_url(
+        return connect_url(
             client_or_url,
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=SOCKET_TIMEOUT_S,
@@ -145,7 +154,12 @@ class SharedState:
     __slots__ = ("_admit", "_fail_max", "_key", "_lease_s", "_record", "_reset_timeout_s")
 
     def __init__(
-        self, client: redis.Redis, name: str, *, fail_max: int, reset_timeout_s: float
+        self,
+        client: redis.Redis | RedisCluster,
+        name: str,
+        *,
+        fail_max: int,
+        reset_timeout_s: float,
     ) -> None:
         self._key = f"agentguard:breaker:{name}"
         self._fail_max = fail_max

@@ -87,7 +87,8 @@ class CircuitBreaker(Scope[bool]):
             ``agentguard_classify.is_provider_fault`` when that package is installed, else the
             same kinds from :mod:`agentguard.errorkinds`: timeouts, connection errors, rate
             limits, overload and 5xx, never request errors or spend limits.
-        redis: A redis-py client or a ``redis://`` URL to share the state with other
+        redis: A redis-py client or a Redis URL (any form of ``agentguard_redis.connect``:
+            a Cluster node, ``rediss://``, ``redis+sentinel://``) to share the state with other
             processes; ``None`` keeps it in this process. A URL gets a client with 0.25 s
             socket timeouts and no retries; give a client of your own short timeouts too,
             since calls wait on it (coroutines included: the round trip runs inline).

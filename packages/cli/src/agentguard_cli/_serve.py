@@ -9,10 +9,10 @@ workers' metrics.
 
 Redis need not be reachable at start: the service starts at once (``/healthz`` answers, the
 data routes answer 503 while Redis is away), says on standard error that it cannot reach
-Redis, and keeps checking with backoff, saying when it is back. A Redis that refuses the
-URL's credentials (``WRONGPASS``, ``NOAUTH``, ``NOPERM``) is no outage: at start the command
-ends with one line saying so (exit status 2); later, the service says so once and stops. The
-Redis URL is never shown with its password.
+Redis, and keeps checking with backoff, saying when it is back. A URL that does not fit the
+server (credentials refused: ``WRONGPASS``, ``NOAUTH``, ``NOPERM``; TLS on one side only) is
+no outage: at start the command ends with one line saying so (exit status 2); later, the
+service says so once and stops. The Redis URL is never shown with its password.
 """
 
 from __future__ import annotations
@@ -26,26 +26,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from agentguard import Bus
+from agentguard.redisconnect import redact as redact_url
 from agentguard.serving import ConnectionLimits
 from agentguard_cli._ports import check_port
 from agentguard_metrics import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, create_app
 from agentguard_redis import (
     DEFAULT_PREFIX,
     SERVICE_READ_STALENESS_S,
-    RedisCredentialsError,
+    RedisSetupError,
     RedisStore,
     RedisSubscriber,
+    RedisUnavailableError,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["RedisWatch", "ServeOptions", "redact", "run_serve"]
+__all__ = ["RedisWatch", "ServeOptions", "outage", "redact", "run_serve"]
 
 _FIRST_RETRY_S = 0.5
 _LAST_RETRY_S = 30.0
@@ -77,22 +78,20 @@ class ServeOptions:
 
 def redact(url: str) -> str:
     """``url`` without its password (``redis://user:***@host``), for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return redact_url(url)
+
+
+def outage(exc: BaseException) -> str:
+    """Why Redis is away, in a few words (the one-line message when there is one)."""
+    return str(exc) if isinstance(exc, RedisUnavailableError) else type(exc).__name__
 
 
 class RedisWatch:
     """Checks Redis with backoff on a thread and says when it is lost and when it is back.
 
-    A refused login or command (:class:`~agentguard_redis.RedisCredentialsError`) is said
-    once, kept in :attr:`refused`, and ends the checks (``on_refused`` is called): retrying
-    it would never succeed.
+    A URL that does not fit the server (:class:`~agentguard_redis.RedisSetupError`: a refused
+    login or command, TLS on one side only) is said once, kept in :attr:`refused`, and ends
+    the checks (``on_refused`` is called): retrying it would never succeed.
     """
 
     def __init__(
@@ -113,7 +112,7 @@ class RedisWatch:
         self._on_refused = on_refused
         self._stop = threading.Event()
         self.reachable = threading.Event()
-        self.refused: RedisCredentialsError | None = None
+        self.refused: RedisSetupError | None = None
         self._thread = threading.Thread(
             target=self._run, name="agentguard-serve-redis", daemon=True
         )
@@ -124,7 +123,7 @@ class RedisWatch:
         while not self._stop.is_set():
             try:
                 self._store.check()
-            except RedisCredentialsError as exc:
+            except RedisSetupError as exc:
                 self.reachable.clear()
                 self.refused = exc
                 self._say(f"agentguard serve: {exc}; Redis at {self._url}; not retrying, stopping")
@@ -132,7 +131,7 @@ class RedisWatch:
                 return
             except (redis.RedisError, OSError) as exc:
                 self.reachable.clear()
-                reason = type(exc).__name__
+                reason = outage(exc)
                 self._say(f"cannot reach Redis at {self._url} ({reason}); retrying in {wait:g} s")
                 down = True
                 self._stop.wait(wait)
@@ -171,7 +170,8 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     Raises:
         OSError: the port cannot be bound.
         agentguard_alerts.RuleConfigError: the rules file is wrong (the caller says so).
-        RedisCredentialsError: Redis refuses the URL's credentials (the caller says so).
+        RedisSetupError: the URL does not fit the server: Redis refuses its credentials, or
+            TLS on one side only (the caller says so).
     """
     check_port(options.host, options.port)
     evaluator_config = None
@@ -185,9 +185,10 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     )
     try:
         store.check()
-    except RedisCredentialsError as exc:
+    except RedisSetupError as exc:
         store.client.close()
-        raise RedisCredentialsError(f"{exc}; Redis at {shown}", code=exc.code) from None
+        exc.args = (f"{exc}; Redis at {shown}",)
+        raise exc from None
     except (redis.RedisError, OSError):
         pass  # an outage: the service starts, and the watch says so and waits for Redis
     bus = Bus(name="agentguard-serve")

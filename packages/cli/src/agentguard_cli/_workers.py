@@ -26,11 +26,11 @@ from rich.table import Table
 from agentguard import Bus
 from agentguard_cli._demo import Alerting, finish, flush
 from agentguard_cli._ports import check_port
-from agentguard_cli._serve import redact
+from agentguard_cli._serve import outage, redact
 from agentguard_metrics import MetricsService, QueryEngine, create_app
 from agentguard_redis import (
     SERVICE_READ_STALENESS_S,
-    RedisCredentialsError,
+    RedisSetupError,
     RedisStore,
     RedisSubscriber,
 )
@@ -61,13 +61,13 @@ def run_workers(options: DemoOptions, console: Console) -> int:
     )
     try:
         store.check()
-    except RedisCredentialsError as exc:
+    except RedisSetupError as exc:
         store.client.close()
         raise RedisUnreachableError(f"{exc}; Redis at {redact(options.redis_url)}") from None
     except (redis.RedisError, OSError) as exc:
         store.client.close()
         raise RedisUnreachableError(
-            f"cannot reach Redis at {redact(options.redis_url)} ({type(exc).__name__})"
+            f"cannot reach Redis at {redact(options.redis_url)} ({outage(exc)})"
         ) from None
     bus = Bus(name="agentguard-demo")
     interrupted = False

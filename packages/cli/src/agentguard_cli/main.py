@@ -282,8 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--live runs in one process; leave out --redis and --workers")
     if bool(args.redis) != bool(args.workers):
         parser.error("--redis URL and --workers N go together")
-    if args.redis and not args.redis.startswith(("redis://", "rediss://", "unix://")):
-        parser.error("--redis takes a redis://, rediss:// or unix:// URL")
+    if args.redis:
+        _check_redis_url(parser, args.redis)
     options = DemoOptions(
         duration_s=args.duration,
         port=args.port,
@@ -311,12 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(parser: _Parser, args: argparse.Namespace) -> int:
     from agentguard_alerts import RuleConfigError
     from agentguard_cli._serve import ServeOptions, run_serve
-    from agentguard_redis import RedisCredentialsError
+    from agentguard_redis import RedisSetupError
 
     if not args.redis:
         parser.error(f"serve needs --redis URL (or ${ENVIRONMENT['redis']})")
-    if not args.redis.startswith(("redis://", "rediss://", "unix://")):
-        parser.error("--redis takes a redis://, rediss:// or unix:// URL")
+    _check_redis_url(parser, args.redis)
     if args.token == "":
         parser.error("--token may not be empty")
     options = ServeOptions(
@@ -333,7 +332,7 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
         options = dataclasses.replace(options, max_streams_per_client=args.max_streams_per_client)
     try:
         return run_serve(options, Console(stderr=True))
-    except (RuleConfigError, RedisCredentialsError) as exc:
+    except (RuleConfigError, RedisSetupError) as exc:
         print(f"agentguard serve: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -342,6 +341,16 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
     except ValueError as exc:  # a prefix or option the service refuses
         print(f"agentguard serve: {exc}", file=sys.stderr)
         return 2
+
+
+def _check_redis_url(parser: _Parser, url: str) -> None:
+    """Fail with one line unless ``url`` is a Redis URL of a form the project takes."""
+    from agentguard.redisconnect import parse
+
+    try:
+        parse(url)
+    except ValueError as exc:
+        parser.error(f"--redis: {exc}")
 
 
 def _bind_message(exc: OSError, port: int | None = None) -> str:

@@ -1,4 +1,11 @@
-"""A login or command Redis refuses, told apart from an outage.
+"""What went wrong between this client and Redis, in one line: a setup mistake or an outage.
+
+:class:`RedisSetupError` is a URL that does not fit the deployment, which no retry mends: a
+refused login or command (:class:`RedisCredentialsError`), TLS on one side only, a Cluster
+node reached as a single server.
+:class:`RedisUnavailableError` is an outage said in one line (the host is unreachable, the
+Cluster is down or leaves the store's slot uncovered, no Sentinel names the primary); it is a
+``redis.ConnectionError``, so code that retries outages keeps retrying it.
 
 A wrong password (``WRONGPASS``), no password where one is required (``NOAUTH``) or a user
 whose ACL forbids a command the store needs (``NOPERM``) is a configuration mistake: retrying
@@ -15,10 +22,29 @@ from redis.exceptions import AuthorizationError, NoPermissionError
 
 from agentguard.errors import AgentGuardError
 
-__all__ = ["RedisCredentialsError", "credentials_refused"]
+__all__ = [
+    "RedisCredentialsError",
+    "RedisSetupError",
+    "RedisUnavailableError",
+    "credentials_refused",
+]
 
 
-class RedisCredentialsError(AgentGuardError):
+class RedisSetupError(AgentGuardError):
+    """The Redis URL does not fit the deployment; retrying never mends it.
+
+    Attributes:
+        reason: ``auth`` (see :class:`RedisCredentialsError`), ``tls`` (TLS on one side
+            only, or a certificate not trusted) or ``cluster`` (a Cluster node reached as a
+            single server).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RedisCredentialsError(RedisSetupError):
     """Redis refused this client's login or a command its user may not run.
 
     Attributes:
@@ -26,8 +52,21 @@ class RedisCredentialsError(AgentGuardError):
     """
 
     def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
+        super().__init__(message, reason="auth")
         self.code = code
+
+
+class RedisUnavailableError(AgentGuardError, redis.ConnectionError):
+    """Redis cannot serve this client now, said in one line (an outage: retry it).
+
+    Attributes:
+        reason: ``unreachable``, ``cluster_down``, ``slots`` (slots not served by any
+            master) or ``sentinel`` (no Sentinel answers, or none knows the service).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def credentials_refused(exc: BaseException) -> RedisCredentialsError | None:

@@ -25,8 +25,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Final, cast
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from redis.cluster import RedisCluster
 
 from agentguard.metricmap import RULES
 from agentguard_metrics import (
@@ -53,6 +52,7 @@ from agentguard_metrics import (
     plan_steps,
 )
 from agentguard_redis._cache import BucketCache
+from agentguard_redis._connect import connect, diagnose
 from agentguard_redis._keys import (
     GAUGE_SEP,
     TOTAL_LABELS,
@@ -71,7 +71,6 @@ from agentguard_redis._rows import (
     parse_sketch,
 )
 from agentguard_redis._scripts import ADMIT, APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
-from agentguard_redis.errors import credentials_refused
 
 __all__ = ["DEFAULT_PREFIX", "SERVICE_READ_STALENESS_S", "RedisStore", "connect"]
 
@@ -107,23 +106,6 @@ _CHECKED_METRIC: Final = "agentguard_llm_calls_total"
 _Labels = tuple[str, ...]
 
 
-def connect(
-    url: str, *, socket_timeout_s: float = 1.0, connect_timeout_s: float = 0.5
-) -> redis.Redis:
-    """A client for ``url`` with explicit timeouts and without redis-py's own retries.
-
-    Timeouts bound how long a hung server can hold a flush; retries are the aggregator's
-    (it resends the same batch, which the store applies once), never the client's.
-    """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout_s,
-        socket_connect_timeout=connect_timeout_s,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -132,8 +114,8 @@ class RedisStore(DerivedReads):
     """A :class:`~agentguard_metrics.Store` in Redis, shared by every process that uses it.
 
     Args:
-        client: A redis-py client, or a ``redis://`` URL (a client with short timeouts and no
-            retries is made for it by :func:`connect`).
+        client: A redis-py client (``RedisCluster`` too), or a Redis URL of any form
+            :func:`connect` takes (it makes a client with short timeouts and no retries).
         prefix: The prefix and hash tag of every key: deployments sharing a Redis use
             different prefixes.
         clock: Unix time now, for liveness, retention and pruning.
@@ -157,7 +139,7 @@ class RedisStore(DerivedReads):
 
     def __init__(
         self,
-        client: redis.Redis | str,
+        client: redis.Redis | RedisCluster | str,
         *,
         prefix: str = DEFAULT_PREFIX,
         clock: Callable[[], float] = time.time,
@@ -178,8 +160,11 @@ class RedisStore(DerivedReads):
             raise ValueError(f"max_args must be at least 100, got {max_args!r}")
         if isinstance(client, str):
             client = connect(client)
-        elif not isinstance(client, redis.Redis):
-            raise TypeError(f"client must be a redis.Redis or a redis:// URL, got {client!r}")
+        elif not isinstance(client, redis.Redis | RedisCluster):
+            raise TypeError(
+                f"client must be a redis.Redis, a redis.cluster.RedisCluster or a Redis URL, "
+                f"got {client!r}"
+            )
         self._client = client
         self._keys = Keys(prefix)
         self._clock = clock
@@ -214,14 +199,14 @@ class RedisStore(DerivedReads):
         connect_timeout_s: float = 0.5,
         **options: Any,
     ) -> RedisStore:
-        """A store on ``url`` (``redis://``, ``rediss://`` or ``unix://``); see the class."""
+        """A store on ``url`` (any form of :func:`connect`, a Cluster node too); see the class."""
         client = connect(
             url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s
         )
         return cls(client, **options)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> redis.Redis | RedisCluster:
         """The redis-py client."""
         return self._client
 
@@ -239,19 +224,18 @@ class RedisStore(DerivedReads):
         """Raise unless Redis answers this client and lets it read (a ping, a read script).
 
         Raises:
-            RedisCredentialsError: Redis refused the login or a command (``WRONGPASS``,
-                ``NOAUTH``, ``NOPERM``): a mistake in the URL or the user's ACL, which no
-                retry mends.
-            redis.RedisError: Redis cannot be reached or does not answer (an outage).
+            RedisSetupError: the URL does not fit the server, which no retry mends:
+                :class:`RedisCredentialsError` when Redis refused the login or a command
+                (``WRONGPASS``, ``NOAUTH``, ``NOPERM``), else TLS on one side only.
+            RedisUnavailableError: an outage, said in one line (unreachable, Cluster down or
+                slots not covered, no Sentinel knows the service); a ``redis.RedisError``.
+            redis.RedisError: another failure of Redis.
         """
         try:
             self._client.ping()
             self._changes(ROLLUPS[0].resolution_s, _CHECKED_METRIC, -1)
-        except redis.RedisError as exc:
-            refused = credentials_refused(exc)
-            if refused is not None:
-                raise refused from None
-            raise
+        except (redis.RedisError, OSError) as exc:
+            raise diagnose(exc, self._client) from None
 
     # --- writes ---------------------------------------------------------------------------
 

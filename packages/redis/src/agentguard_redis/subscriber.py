@@ -9,6 +9,7 @@ from agentguard_redis.store import DEFAULT_PREFIX, RedisStore
 
 if TYPE_CHECKING:
     import redis
+    from redis.cluster import RedisCluster
 
 __all__ = ["RedisSubscriber"]
 
@@ -23,8 +24,8 @@ class RedisSubscriber(Aggregator):
     starts even when Redis cannot be reached.
 
     Args:
-        store: The :class:`RedisStore`, or a redis-py client or URL to make one with
-            ``prefix``.
+        store: The :class:`RedisStore`, or a redis-py client or Redis URL (any form of
+            :func:`~agentguard_redis.connect`) to make one with ``prefix``.
         prefix: The key prefix, when ``store`` is not a :class:`RedisStore` already.
         **options: The :class:`~agentguard_metrics.Aggregator`'s options (``interval_s``,
             ``max_series``, ...).
@@ -32,7 +33,7 @@ class RedisSubscriber(Aggregator):
 
     def __init__(
         self,
-        store: RedisStore | redis.Redis | str,
+        store: RedisStore | redis.Redis | RedisCluster | str,
         *,
         prefix: str = DEFAULT_PREFIX,
         **options: Any,
