@@ -17,6 +17,7 @@ PUBLIC_SUBMODULES: dict[str, tuple[str, ...]] = {
     "core": ("agentguard.events", "agentguard.testing"),
     "trace": ("agentguard_trace.fake",),
     "alerts": ("agentguard_alerts.builtin",),
+    "metrics": ("agentguard_metrics.storekit",),
 }
 """Modules besides the top-level one that users import, documented on the package's page."""
 
