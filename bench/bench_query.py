@@ -41,18 +41,9 @@ from agentguard.metricmap import (
     TOOL_CALLS,
     TOOL_DURATION,
 )
-from agentguard_metrics import (
-    DeltaBatch,
-    MemoryStore,
-    MetricsService,
-    QueryEngine,
-    Sketch,
-    Store,
-    bucket_start,
-    create_app,
-    parse_query,
-)
+from agentguard_metrics import DeltaBatch, MemoryStore, Sketch, Store, bucket_start
 from agentguard_redis import SERVICE_READ_STALENESS_S, RedisStore
+from agentguard_service import MetricsService, QueryEngine, create_app, parse_query
 from bench._harness import Report
 
 # The tests' killable redis-server (tests/ on the path, as bench_redis does).

@@ -47,13 +47,12 @@ from agentguard_metrics import (
     DEFAULT_MAX_LABEL_VALUES,
     DeltaBatch,
     MemoryStore,
-    MetricsService,
     Sketch,
     Store,
     bucket_start,
-    create_app,
 )
 from agentguard_redis import SERVICE_READ_STALENESS_S, RedisStore
+from agentguard_service import MetricsService, create_app
 from bench._harness import Report
 from bench.bench_query import _best_ms
 

@@ -49,13 +49,14 @@ PROBE_GAP_S = 0.25
 
 _LAUNCHER = """
 import sys
-from agentguard_metrics import MemoryStore, create_app, serve
+from agentguard_metrics import MemoryStore
+from agentguard_service import create_app, serve
 from bench.bench_query import fill_exposition
 
 if sys.argv[2] == "per-client":
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import StreamingResponse
-    from agentguard_metrics._stream import StreamHub
+    from agentguard_service._stream import StreamHub
 
     def per_client(self, client):
         async def frames():

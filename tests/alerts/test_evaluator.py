@@ -285,9 +285,12 @@ def test_misuse_fails_fast(feed: Feed) -> None:
         Evaluator(feed.store, [rule], group_by="agent")
 
 
-def test_the_memory_store_satisfies_the_reader_protocol_structurally() -> None:
+def test_rules_read_the_store_protocol_of_agentguard_metrics() -> None:
     store: Store = MemoryStore()
-    Evaluator(store, [])  # mypy checks that a Store is a MetricsReader
+    Evaluator(store, [])  # mypy checks the signature: a Store
+    with pytest.warns(DeprecationWarning, match=r"agentguard_metrics\.Store"):
+        from agentguard_alerts import MetricsReader
+    assert MetricsReader is Store
 
 
 def test_the_background_thread_evaluates_until_stopped(feed: Feed, recorder: Recorder) -> None:

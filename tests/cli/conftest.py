@@ -37,7 +37,8 @@ from agentguard.events import (
     RunStarted,
     ToolCallFinished,
 )
-from agentguard_metrics import Aggregator, MemoryStore, MetricsService, create_app
+from agentguard_metrics import Aggregator, MemoryStore
+from agentguard_service import MetricsService, create_app
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from agentguard_cli._topfeed import MAX_EVENT_CHARS, Backoff, Feed, ServerEvent, server_events
 from agentguard_cli._topview import TopState
-from agentguard_metrics import MemoryStore, MetricsService
+from agentguard_metrics import MemoryStore
+from agentguard_service import MetricsService
 from cli.conftest import Serve
 
 if TYPE_CHECKING:

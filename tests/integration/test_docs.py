@@ -16,6 +16,7 @@ from support.workspace import PACKAGES, ROOT, Package
 PUBLIC_SUBMODULES: dict[str, tuple[str, ...]] = {
     "core": ("agentguard.events", "agentguard.testing"),
     "alerts": ("agentguard_alerts.builtin",),
+    "metrics": ("agentguard_metrics.storekit",),
 }
 """Modules besides the top-level one that users import, documented on the package's page."""
 

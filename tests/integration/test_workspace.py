@@ -29,8 +29,13 @@ def test_each_package_has_its_files_and_names(package: Package) -> None:
     assert module.__doc__, f"{package.import_name} needs a module docstring"
 
 
-EXTENDS = {"redis": "agentguard-metrics"}
-"""Packages that are a backend of another (the Redis store is a store of agentguard-metrics)."""
+EXTENDS = {
+    "redis": "agentguard-metrics",
+    "service": "agentguard-metrics",
+    "alerts": "agentguard-metrics",
+}
+"""Packages built on the metrics model (agentguard-metrics, which has no web stack): the Redis
+store is one of its stores, the service serves its stores, alert rules read its protocol."""
 INTEGRATES = {"claude_agent": {"agentguard-trace", "agentguard-loopguard"}}
 """Integrations that bring producers to someone else's agent loop: the Claude Agent SDK's
 hooks price through the tracer and act through the loop guard instead of writing either twice."""

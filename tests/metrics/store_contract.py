@@ -21,15 +21,7 @@ from agentguard.events import (
     ToolCallFinished,
 )
 from agentguard.testing import FakeClock
-from agentguard_metrics import (
-    Aggregator,
-    Bucket,
-    DeltaBatch,
-    GaugeSet,
-    InvalidBatch,
-    Sketch,
-    Store,
-)
+from agentguard_metrics import Aggregator, Bucket, DeltaBatch, GaugeSet, InvalidBatch, Sketch, Store
 from metrics.conftest import StoreFactory
 
 CALLS = "agentguard_llm_calls_total"

@@ -16,6 +16,9 @@ centrally over any store (:func:`load` a rules file, then ``.evaluator(store)``)
 
 from __future__ import annotations
 
+import typing
+import warnings
+
 from agentguard_alerts import builtin
 from agentguard_alerts.builtin import BUILTINS, default_rules
 from agentguard_alerts.config import AlertsConfig, WebhookConfig, load, loads, parse_duration
@@ -42,7 +45,6 @@ from agentguard_alerts.notification import (
     alertmanager_body,
     slack_body,
 )
-from agentguard_alerts.reader import HistogramView, MetricsReader
 from agentguard_alerts.rules import Comparison, Rule, Severity
 from agentguard_alerts.targets import TargetPolicy
 from agentguard_alerts.webhook import WebhookSender
@@ -59,10 +61,8 @@ __all__ = [
     "Evaluator",
     "Expression",
     "Gauge",
-    "HistogramView",
     "Increase",
     "Max",
-    "MetricsReader",
     "Notification",
     "Notifier",
     "Quantile",
@@ -83,3 +83,20 @@ __all__ = [
     "parse_duration",
     "slack_body",
 ]
+
+_MOVED = {"MetricsReader": "Store", "HistogramView": "Sketch"}
+"""Protocols this package had of its own, now agentguard-metrics' (one release more)."""
+
+
+def __getattr__(name: str) -> typing.Any:
+    """``MetricsReader`` and ``HistogramView``: the store protocol's names, with a warning."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"agentguard_alerts.{name} is agentguard_metrics.{_MOVED[name]} now: import that",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    import agentguard_metrics
+
+    return getattr(agentguard_metrics, _MOVED[name])

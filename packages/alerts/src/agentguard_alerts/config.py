@@ -56,8 +56,8 @@ from agentguard_alerts.expressions import (
     Quantile,
     Ratio,
 )
-from agentguard_alerts.reader import MetricsReader
 from agentguard_alerts.rules import Rule
+from agentguard_metrics import Store
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -172,7 +172,7 @@ class AlertsConfig:
 
     def evaluator(
         self,
-        store: MetricsReader,
+        store: Store,
         notifiers: Notifier | Sequence[Notifier] | None = None,
         *,
         bus: Bus | None = None,

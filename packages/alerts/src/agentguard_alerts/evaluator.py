@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING
 from agentguard import Bus, FailureEpisodes, default_bus
 from agentguard.events import AlertState, AlertStateChanged
 from agentguard_alerts.notification import Alert, Notification, Notifier, fingerprint
-from agentguard_alerts.reader import MetricsReader
 from agentguard_alerts.rules import Rule
+from agentguard_metrics import Aggregator, MemoryStore, Store
 
 if TYPE_CHECKING:
     from agentguard.events import Event
@@ -75,8 +75,7 @@ class Evaluator:
     """Evaluates rules over a store and notifies on state changes.
 
     Args:
-        store: What the rules read (``agentguard_metrics.Store`` or anything with the reads of
-            :class:`~agentguard_alerts.expressions.MetricsReader`).
+        store: What the rules read: an ``agentguard_metrics.Store`` (memory, Redis, ...).
         rules: The rules; names must be unique.
         notifiers: Where notifications go (a :class:`WebhookSender`, several, or none).
         bus: Where ``AlertStateChanged`` is published (the default bus).
@@ -97,7 +96,7 @@ class Evaluator:
 
     def __init__(
         self,
-        store: MetricsReader,
+        store: Store,
         rules: Iterable[Rule],
         notifiers: Notifier | Sequence[Notifier] = (),
         *,
@@ -371,17 +370,7 @@ def embedded(
     :meth:`Evaluator.close` detaches and closes it. Call :meth:`Evaluator.start` to evaluate
     on a background thread. ``rules`` defaults to :func:`~agentguard_alerts.default_rules`;
     other options are :class:`Evaluator`'s.
-
-    Raises:
-        ImportError: agentguard-metrics is not installed (extra ``agentguard-alerts[metrics]``).
     """
-    try:
-        from agentguard_metrics import Aggregator, MemoryStore
-    except ImportError as exc:
-        raise ImportError(
-            "the embedded evaluator needs agentguard-metrics: "
-            "pip install 'agentguard-alerts[metrics]'"
-        ) from exc
     from agentguard_alerts.builtin import default_rules
 
     store = MemoryStore(clock=clock)

@@ -1,7 +1,7 @@
 """What a rule measures: expressions over a window of a metric store, per group of labels.
 
-A rule reads the store through :class:`~agentguard_alerts.reader.MetricsReader`, a small
-protocol of its own that ``agentguard_metrics.Store`` satisfies structurally.
+A rule reads the store through the store protocol of agentguard-metrics
+(``agentguard_metrics.Store``: the memory store, the Redis store).
 
 Every expression is evaluated over ``[start, end)`` (the rule's window, ending now) and
 grouped by the rule's ``by`` labels; each returns ``{group label values: value}``, a value of
@@ -34,14 +34,13 @@ from agentguard_alerts._check import is_instance, number
 from agentguard_alerts.errors import RuleConfigError
 from agentguard_alerts.reader import (
     Group,
-    HistogramView,
-    MetricsReader,
     Where,
     group_histograms,
     group_sums,
     group_values,
     label_names,
 )
+from agentguard_metrics import Sketch, Store
 
 __all__ = [
     "Change",
@@ -111,7 +110,7 @@ class Expression:
             _check_by(metric, by)
 
     def evaluate(
-        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+        self, reader: Store, by: Sequence[str], start: float, end: float
     ) -> dict[Group, float | None]:
         """The value of each group (``by`` label values) over ``start <= t < end``."""
         raise NotImplementedError
@@ -154,13 +153,13 @@ class Increase(_OneMetric):
         self._bind("counter", "an increase", lists=True)
 
     def evaluate(
-        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+        self, reader: Store, by: Sequence[str], start: float, end: float
     ) -> dict[Group, float | None]:
         """The increase of each group over the range."""
         return dict(self.sums(reader, by, start, end))
 
     def sums(
-        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+        self, reader: Store, by: Sequence[str], start: float, end: float
     ) -> dict[Group, float]:
         """The increase of each group of the series the filters select, over the range."""
         return group_sums(reader, self.metric, self._where, by, start=start, end=end)
@@ -191,7 +190,7 @@ class Ratio(Expression):
         return (self.numerator.metric, self.denominator.metric)
 
     def evaluate(
-        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+        self, reader: Store, by: Sequence[str], start: float, end: float
     ) -> dict[Group, float | None]:
         """Numerator over denominator per group, ``None`` below ``min_count``."""
         above = self.numerator.sums(reader, by, start, end)
@@ -225,7 +224,7 @@ class Change(Expression):
         return (self.increase.metric,)
 
     def evaluate(
-        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+        self, reader: Store, by: Sequence[str], start: float, end: float
     ) -> dict[Group, float | None]:
         """``(now - before) / before`` per group; ``None`` when ``before`` is too small."""
         before = self.increase.sums(reader, by, start - (end - start), start)
@@ -260,7 +259,7 @@ class Quantile(_OneMetric):
             raise RuleConfigError(f"must be in (0, 1], got {self.q!r}", key="q")
 
     def evaluate(
-        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+        self, reader: Store, by: Sequence[str], start: float, end: float
     ) -> dict[Group, float | None]:
         """The quantile of each group, ``None`` when it observed nothing."""
         if not by and not self._where:
@@ -287,11 +286,11 @@ class Max(_OneMetric):
         self._bind("histogram", "a max", lists=False)
 
     def evaluate(
-        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+        self, reader: Store, by: Sequence[str], start: float, end: float
     ) -> dict[Group, float | None]:
         """The largest value of each group, ``None`` when it observed nothing."""
         if not by and not self._where:
-            seen: dict[Group, list[HistogramView]] = {
+            seen: dict[Group, list[Sketch]] = {
                 (): [reader.histogram(self.metric, None, start, end)]
             }
         else:
@@ -322,7 +321,7 @@ class Gauge(_OneMetric):
         self._bind("gauge", "a gauge rule", lists=False)
 
     def evaluate(
-        self, reader: MetricsReader, by: Sequence[str], start: float, end: float
+        self, reader: Store, by: Sequence[str], start: float, end: float
     ) -> dict[Group, float | None]:
         """The gauge of each group now (the sum of its series)."""
         if not by and not self._where:

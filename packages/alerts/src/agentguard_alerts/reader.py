@@ -1,23 +1,21 @@
-"""``MetricsReader``: the reads rules make of a metric store, and how series are grouped.
+"""How rules group the series they read from a store (``agentguard_metrics.Store``).
 
-``agentguard_metrics.Store`` (the memory store, the Redis store) satisfies this protocol
-structurally, so agentguard-alerts does not depend on agentguard-metrics. A store keeps every
-series by its metric's labels and then by ``agent`` (an extra last label for metrics that are
-not labelled by agent already): :func:`label_names` says which, in order.
+Rules read through the store protocol of agentguard-metrics (the model, no web stack): the
+memory store, the Redis store, anything that passes its contract. A store keeps every series
+by its metric's labels and then by ``agent`` (an extra last label for metrics that are not
+labelled by agent already): :func:`label_names` says which, in order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 
-from agentguard.metricmap import METRICS, Metric
 from agentguard_alerts.errors import RuleConfigError
+from agentguard_metrics import Sketch, Store, storekit
 
 __all__ = [
     "Group",
-    "HistogramView",
-    "MetricsReader",
     "Where",
     "group_histograms",
     "group_sums",
@@ -30,99 +28,7 @@ Group: TypeAlias = tuple[str, ...]
 Where: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
 """A label filter, normalised: ``((label, allowed values), ...)``."""
 
-_AGENT = "agent"
 _V = TypeVar("_V")
-_METRICS: dict[str, Metric] = {m.name: m for m in METRICS}
-
-_H = TypeVar("_H", bound="HistogramView")
-
-
-class HistogramView(Protocol):
-    """What a rule reads of a histogram (``agentguard_metrics.Sketch`` has it)."""
-
-    @property
-    def count(self) -> int:
-        """How many values were observed."""
-        ...
-
-    @property
-    def max(self) -> float:
-        """The largest observed value (``-inf`` while empty)."""
-        ...
-
-    def quantile(self, q: float) -> float | None:
-        """The ``q`` quantile, ``None`` while empty."""
-        ...
-
-    def copy(self: _H) -> _H:
-        """An independent histogram with the same observations."""
-        ...
-
-    def merge(self: _H, other: _H) -> None:
-        """Add ``other``'s observations to this one."""
-        ...
-
-
-class MetricsReader(Protocol):
-    """The reads rules need from a metric store; ``agentguard_metrics.Store`` has them all.
-
-    Time ranges are ``start <= t < end`` in Unix seconds. A rule without ``by`` and
-    ``where`` reads the single totals (:meth:`counter`, :meth:`quantile`, :meth:`histogram`,
-    :meth:`gauge`); any other reads every series of its metric at once (:meth:`counters`,
-    :meth:`histograms`, :meth:`gauges`) and groups them here, one read per metric whatever
-    the number of groups.
-    """
-
-    def counter(
-        self,
-        name: str,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> float:
-        """A counter's increase over the matching series and time range."""
-        ...
-
-    def quantile(
-        self,
-        name: str,
-        q: float,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> float | None:
-        """A histogram's ``q`` quantile, ``None`` when nothing was observed."""
-        ...
-
-    def histogram(
-        self,
-        name: str,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> HistogramView:
-        """A histogram's merged observations over the matching series and time range."""
-        ...
-
-    def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        """A gauge now."""
-        ...
-
-    def counters(
-        self, name: str, start: float | None = None, end: float | None = None
-    ) -> Mapping[tuple[str, ...], float]:
-        """A counter's increase per series (label values in :func:`label_names` order)."""
-        ...
-
-    def histograms(
-        self, name: str, start: float | None = None, end: float | None = None
-    ) -> Mapping[tuple[str, ...], HistogramView]:
-        """A histogram's observations per series."""
-        ...
-
-    def gauges(self, name: str) -> Mapping[tuple[str, ...], float]:
-        """A gauge now, per series."""
-        ...
 
 
 def label_names(metric: str) -> tuple[str, ...]:
@@ -131,13 +37,13 @@ def label_names(metric: str) -> tuple[str, ...]:
     Raises:
         RuleConfigError: ``metric`` is not in ``agentguard.metricmap.METRICS``.
     """
-    found = _METRICS.get(metric)
-    if found is None:
+    try:
+        return storekit.label_names(metric)
+    except ValueError:
         raise RuleConfigError(
             f"unknown metric {metric!r}; see docs/metrics.md (agentguard.metricmap.METRICS)",
             key="metric",
-        )
-    return found.labels if _AGENT in found.labels else (*found.labels, _AGENT)
+        ) from None
 
 
 def group_values(
@@ -155,7 +61,7 @@ def group_values(
 
 
 def group_sums(
-    reader: MetricsReader,
+    reader: Store,
     metric: str,
     where: Where,
     by: Sequence[str],
@@ -174,18 +80,18 @@ def group_sums(
 
 
 def group_histograms(
-    reader: MetricsReader,
+    reader: Store,
     metric: str,
     where: Where,
     by: Sequence[str],
     *,
     start: float,
     end: float,
-) -> dict[Group, HistogramView]:
+) -> dict[Group, Sketch]:
     """A histogram's observations per group."""
     if not by and not where:
         return {(): reader.histogram(metric, None, start, end)}
-    found: dict[Group, HistogramView] = {}
+    found: dict[Group, Sketch] = {}
     for group, views in group_values(
         metric, where, by, reader.histograms(metric, start, end)
     ).items():

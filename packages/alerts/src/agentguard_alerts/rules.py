@@ -38,7 +38,7 @@ from typing import Final, Literal, TypeAlias
 from agentguard_alerts._check import is_instance, number
 from agentguard_alerts.errors import RuleConfigError
 from agentguard_alerts.expressions import Expression
-from agentguard_alerts.reader import MetricsReader
+from agentguard_metrics import Store
 
 __all__ = [
     "COMPARISONS",
@@ -196,7 +196,7 @@ class Rule:
         """Whether the rule holds for ``value`` (never for no data)."""
         return value is not None and COMPARISONS[self.op](value, self.threshold)
 
-    def evaluate(self, reader: MetricsReader, now_s: float) -> dict[tuple[str, ...], float | None]:
+    def evaluate(self, reader: Store, now_s: float) -> dict[tuple[str, ...], float | None]:
         """The value of each group over the window: its minutes before ``now_s``'s, and that one.
 
         Ranges are in whole minutes (the store's buckets), so the current minute is read as

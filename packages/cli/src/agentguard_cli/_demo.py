@@ -27,9 +27,10 @@ from agentguard_alerts import Evaluator, Rule, WebhookSender, builtin
 from agentguard_cli._agent import MODEL
 from agentguard_cli._ports import check_port
 from agentguard_cli._session import Session, Tally
-from agentguard_metrics import Aggregator, MemoryStore, MetricsService, Store, create_app
+from agentguard_metrics import Aggregator, MemoryStore, Store
 from agentguard_receiver import Receiver
 from agentguard_receiver import create_app as receiver_app
+from agentguard_service import MetricsService, create_app
 from agentguard_trace import print_summary
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """``agentguard serve``: the shared metrics service over the Redis aggregates of every worker.
 
-It serves :func:`agentguard_metrics.create_app` over a :class:`agentguard_redis.RedisStore`
+It serves :func:`agentguard_service.create_app` over a :class:`agentguard_redis.RedisStore`
 and, with ``--rules FILE``, evaluates the alert rules of that file centrally
 (:func:`agentguard_alerts.load`), delivering their webhooks. The alerts' state changes are
 published on the service's own bus, which a :class:`~agentguard_redis.RedisSubscriber`
@@ -33,7 +33,6 @@ from agentguard import Bus
 from agentguard.redisconnect import redact as redact_url
 from agentguard.serving import ConnectionLimits
 from agentguard_cli._ports import check_port
-from agentguard_metrics import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, create_app
 from agentguard_redis import (
     DEFAULT_PREFIX,
     SERVICE_READ_STALENESS_S,
@@ -42,6 +41,7 @@ from agentguard_redis import (
     RedisSubscriber,
     RedisUnavailableError,
 )
+from agentguard_service import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, create_app
 
 if TYPE_CHECKING:
     from rich.console import Console

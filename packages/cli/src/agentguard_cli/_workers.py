@@ -27,13 +27,13 @@ from agentguard import Bus
 from agentguard_cli._demo import Alerting, finish, flush
 from agentguard_cli._ports import check_port
 from agentguard_cli._serve import outage, redact
-from agentguard_metrics import MetricsService, QueryEngine, create_app
 from agentguard_redis import (
     SERVICE_READ_STALENESS_S,
     RedisSetupError,
     RedisStore,
     RedisSubscriber,
 )
+from agentguard_service import MetricsService, QueryEngine, create_app
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -12,23 +12,18 @@ store that adds up all processes exactly once::
     aggregator.flush(timeout_s=2.0)
     store.quantile("agentguard_llm_call_duration_seconds", 0.95, {"model": "claude-sonnet-4-5"})
 
-and served over HTTP (Prometheus, a snapshot, the time-series query, a page)::
-
-    from agentguard_metrics import MetricsService, create_app
-
-    with MetricsService(create_app(store), port=9464) as service:
-        print(service.url)
+This is the model every worker needs, with no web stack. The service over a store (the query
+engine, ``create_app``, ``MetricsService``) is agentguard-service; writing a store of your
+own starts at :mod:`agentguard_metrics.storekit`.
 """
 
 from __future__ import annotations
 
+import importlib
+import typing
+import warnings
+
 from agentguard_metrics.aggregator import Aggregator
-from agentguard_metrics.app import (
-    DEFAULT_MAX_STREAMS_PER_CLIENT,
-    DEFAULT_RATE_LIMIT_PER_S,
-    create_app,
-    stop_streams,
-)
 from agentguard_metrics.batch import (
     BASE_RESOLUTION_S,
     BucketKey,
@@ -36,113 +31,109 @@ from agentguard_metrics.batch import (
     GaugeSet,
     SeriesKey,
     bucket_start,
-    check_batch,
 )
-from agentguard_metrics.caps import (
-    DEFAULT_MAX_LABEL_VALUES,
-    FORGET_LABEL_VALUES_S,
-    OTHER,
-    LabelValue,
-    batch_label_values,
-    check_max_label_values,
-    fold_batch,
-)
+from agentguard_metrics.caps import DEFAULT_MAX_LABEL_VALUES, OTHER
 from agentguard_metrics.errors import InvalidBatch
-from agentguard_metrics.exposition import StoreCollector, bucket_counts
-from agentguard_metrics.insights import Insight, Severity
 from agentguard_metrics.memory import MemoryStore
-from agentguard_metrics.params import (
-    AGGREGATIONS,
-    ALLOWED_GRANULARITIES,
-    DEFAULT_GRANULARITY,
-    FORMATS,
-    GRANULARITIES,
-    GROUPS,
-    PARAMETERS,
-    TIMEFRAMES,
-    InvalidParameter,
-    QueryParams,
-    parse_query,
-)
-from agentguard_metrics.query import QueryEngine
-from agentguard_metrics.server import DEFAULT_HOST, DEFAULT_PORT, MetricsService, serve
-from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch, mapping_for
-from agentguard_metrics.store import (
-    AGENT,
-    ROLLUPS,
-    Bucket,
-    DerivedReads,
-    Rollup,
-    Store,
-    is_histogram,
-    label_names,
-    label_position,
-    matcher,
-    matches,
-    plan_range,
-    plan_steps,
-    rollup_for,
-    series_labels,
-)
+from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
+from agentguard_metrics.store import AGENT, ROLLUPS, Bucket, Rollup, Store
 
 __all__ = [
     "AGENT",
-    "AGGREGATIONS",
-    "ALLOWED_GRANULARITIES",
     "BASE_RESOLUTION_S",
-    "DEFAULT_GRANULARITY",
-    "DEFAULT_HOST",
     "DEFAULT_MAX_LABEL_VALUES",
-    "DEFAULT_MAX_STREAMS_PER_CLIENT",
-    "DEFAULT_PORT",
-    "DEFAULT_RATE_LIMIT_PER_S",
     "DEFAULT_RELATIVE_ACCURACY",
-    "FORGET_LABEL_VALUES_S",
-    "FORMATS",
-    "GRANULARITIES",
-    "GROUPS",
     "OTHER",
-    "PARAMETERS",
     "ROLLUPS",
-    "TIMEFRAMES",
     "Aggregator",
     "Bucket",
     "BucketKey",
     "DeltaBatch",
-    "DerivedReads",
     "GaugeSet",
-    "Insight",
     "InvalidBatch",
-    "InvalidParameter",
-    "LabelValue",
     "MemoryStore",
-    "MetricsService",
-    "QueryEngine",
-    "QueryParams",
     "Rollup",
     "SeriesKey",
-    "Severity",
     "Sketch",
     "Store",
-    "StoreCollector",
-    "batch_label_values",
-    "bucket_counts",
     "bucket_start",
-    "check_batch",
-    "check_max_label_values",
-    "create_app",
-    "fold_batch",
-    "is_histogram",
-    "label_names",
-    "label_position",
-    "mapping_for",
-    "matcher",
-    "matches",
-    "parse_query",
-    "plan_range",
-    "plan_steps",
-    "rollup_for",
-    "series_labels",
-    "serve",
-    "stop_streams",
 ]
+
+_SERVICE_NAMES = frozenset(
+    {
+        "AGGREGATIONS",
+        "ALLOWED_GRANULARITIES",
+        "DEFAULT_GRANULARITY",
+        "DEFAULT_HOST",
+        "DEFAULT_MAX_STREAMS_PER_CLIENT",
+        "DEFAULT_PORT",
+        "DEFAULT_RATE_LIMIT_PER_S",
+        "FORMATS",
+        "GRANULARITIES",
+        "GROUPS",
+        "PARAMETERS",
+        "TIMEFRAMES",
+        "Insight",
+        "InvalidParameter",
+        "MetricsService",
+        "QueryEngine",
+        "QueryParams",
+        "Severity",
+        "StoreCollector",
+        "bucket_counts",
+        "create_app",
+        "parse_query",
+        "serve",
+        "stop_streams",
+    }
+)
+"""Names this package exported before agentguard-service held them (one release more)."""
+_STOREKIT_NAMES = frozenset(
+    {
+        "DerivedReads",
+        "FORGET_LABEL_VALUES_S",
+        "LabelValue",
+        "batch_label_values",
+        "check_batch",
+        "check_max_label_values",
+        "fold_batch",
+        "is_histogram",
+        "label_names",
+        "label_position",
+        "matcher",
+        "matches",
+        "plan_range",
+        "plan_steps",
+        "rollup_for",
+        "series_labels",
+    }
+)
+"""Names this package exported for store implementations, now in :mod:`.storekit`."""
+
+
+def __getattr__(name: str) -> typing.Any:
+    """The names that moved, importable here with a ``DeprecationWarning`` for one release."""
+    if name == "mapping_for":
+        module, home = "agentguard_metrics.sketch", "agentguard_metrics.sketch"
+    elif name in _STOREKIT_NAMES:
+        module, home = "agentguard_metrics.storekit", "agentguard_metrics.storekit"
+    elif name in _SERVICE_NAMES:
+        module, home = "agentguard_service", "agentguard_service (pip install agentguard-service)"
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"agentguard_metrics.{name} moved: import it from {home}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise  # agentguard-service is there and one of its own dependencies is not
+        raise ImportError(
+            f"agentguard_metrics.{name} is now in agentguard-service: "
+            "pip install agentguard-service, then import it from agentguard_service",
+            name=name,
+        ) from exc
+    return getattr(found, name)

@@ -36,14 +36,13 @@ from agentguard_metrics.store import (
     ROLLUPS,
     Bucket,
     DerivedReads,
+    LabelFilter,
     Rollup,
     is_histogram,
     label_names,
-    label_position,
     matcher,
     matches,
     plan_range,
-    plan_steps,
 )
 
 __all__ = ["MemoryStore"]
@@ -352,36 +351,29 @@ class MemoryStore(DerivedReads):
             for rollup, lo, hi in plan_range(start, end, self._clock(), self._oldest)
         ]
 
-    def buckets(
-        self,
-        name: str,
-        labels: Mapping[str, str] | None,
-        start: float,
-        end: float,
-        step_s: int,
+    def now(self) -> float:
+        """The store's clock."""
+        return self._clock()
+
+    def read_steps(
+        self, name: str, wanted: LabelFilter, rollup: Rollup, steps: range
     ) -> list[Bucket]:
-        """Counter increases or histogram sketches per step of ``step_s`` seconds."""
-        wanted = matcher(name, labels)
-        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        """Counter increases or histogram sketches per step (see ``DerivedReads``)."""
         with self._lock:
             series = self._tier(name, rollup)
             return self._steps(name, list(_matching(series, wanted)), rollup, steps)
 
-    def buckets_by(
+    def read_steps_by(
         self,
         name: str,
-        label: str,
-        labels: Mapping[str, str] | None = None,
+        wanted: LabelFilter,
+        at: int,
+        rollup: Rollup,
+        steps: range,
         *,
-        start: float,
-        end: float,
-        step_s: int,
-        values: Collection[str] | None = None,
+        values: Collection[str] | None,
     ) -> dict[str, list[Bucket]]:
-        """:meth:`buckets` for every value of ``label`` (or ``values``): one pass."""
-        wanted = matcher(name, labels)
-        at = label_position(name, label)
-        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        """:meth:`read_steps` for every value of label ``at`` (or ``values``): one pass."""
         with self._lock:
             groups: dict[str, list[dict[int, Any]]] = {}
             for series, cells in self._tier(name, rollup).items():

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, NamedTuple, Protocol, runtime_checkable
+from typing import Final, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from agentguard.metricmap import METRICS, Metric
 from agentguard_metrics.batch import DeltaBatch, bucket_start
@@ -35,6 +35,7 @@ __all__ = [
     "ROLLUPS",
     "Bucket",
     "DerivedReads",
+    "LabelFilter",
     "Rollup",
     "Store",
     "is_histogram",
@@ -220,10 +221,12 @@ class Store(Protocol):
 
 
 class DerivedReads:
-    """The reads every store derives from its others the same way: a base for stores.
+    """The reads every store derives from its primitives the same way: a base for stores.
 
-    A store subclasses it and implements :meth:`Store.histogram` and :meth:`Store.gauges`;
-    :meth:`quantile` and :meth:`gauge` follow.
+    A store subclasses it and implements :meth:`Store.histogram`, :meth:`Store.gauges` and
+    the three primitives below (:meth:`now`, :meth:`read_steps`, :meth:`read_steps_by`);
+    :meth:`quantile`, :meth:`gauge`, :meth:`buckets` and :meth:`buckets_by` follow, with
+    their label checks and the choice of roll-up (:func:`plan_steps`) made here once.
     """
 
     __slots__ = ()
@@ -242,6 +245,36 @@ class DerivedReads:
         """Gauge ``name`` now, per series."""
         raise NotImplementedError
 
+    def now(self) -> float:
+        """The store's clock (Unix seconds): which roll-ups still hold a start."""
+        raise NotImplementedError
+
+    def read_steps(
+        self, name: str, wanted: LabelFilter, rollup: Rollup, steps: range
+    ) -> list[Bucket]:
+        """Primitive of :meth:`buckets`: the series matching ``wanted``, added up per step.
+
+        ``rollup`` and ``steps`` come from :func:`plan_steps`: read ``rollup``'s buckets and
+        list one :class:`Bucket` per start in ``steps`` (empty steps too).
+        """
+        raise NotImplementedError
+
+    def read_steps_by(
+        self,
+        name: str,
+        wanted: LabelFilter,
+        at: int,
+        rollup: Rollup,
+        steps: range,
+        *,
+        values: Collection[str] | None,
+    ) -> dict[str, list[Bucket]]:
+        """Primitive of :meth:`buckets_by`: :meth:`read_steps` per value of label ``at``.
+
+        ``at`` is the label's position in the series' label values; ``values``: only these.
+        """
+        raise NotImplementedError
+
     def quantile(
         self,
         name: str,
@@ -257,6 +290,36 @@ class DerivedReads:
         """Live processes' ``inc``/``dec`` contributions plus the latest values set."""
         wanted = matcher(name, labels)
         return sum(v for values, v in self.gauges(name).items() if matches(values, wanted))
+
+    def buckets(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None,
+        start: float,
+        end: float,
+        step_s: int,
+    ) -> list[Bucket]:
+        """Counter increases or histogram sketches per step of ``step_s`` seconds."""
+        wanted = matcher(name, labels)
+        rollup, steps = plan_steps(start, end, step_s, self.now())
+        return self.read_steps(name, wanted, rollup, steps)
+
+    def buckets_by(
+        self,
+        name: str,
+        label: str,
+        labels: Mapping[str, str] | None = None,
+        *,
+        start: float,
+        end: float,
+        step_s: int,
+        values: Collection[str] | None = None,
+    ) -> dict[str, list[Bucket]]:
+        """:meth:`buckets` for every value of ``label`` (or ``values``): one pass."""
+        wanted = matcher(name, labels)
+        at = label_position(name, label)
+        rollup, steps = plan_steps(start, end, step_s, self.now())
+        return self.read_steps_by(name, wanted, at, rollup, steps, values=values)
 
 
 # --- shared by every store: label filters and the choice of roll-up ---------------------------
@@ -286,7 +349,11 @@ def label_position(name: str, label: str) -> int:
     return names.index(label)
 
 
-def matcher(name: str, labels: Mapping[str, str] | None) -> tuple[tuple[int, str], ...]:
+LabelFilter: TypeAlias = tuple[tuple[int, str], ...]
+"""``(position, value)`` pairs a series' label values must have: see :func:`matcher`."""
+
+
+def matcher(name: str, labels: Mapping[str, str] | None) -> LabelFilter:
     """``(position, value)`` pairs a series' label values must have to match ``labels``."""
     names = label_names(name)
     if not labels:
@@ -297,7 +364,7 @@ def matcher(name: str, labels: Mapping[str, str] | None) -> tuple[tuple[int, str
     return tuple((names.index(k), v) for k, v in labels.items())
 
 
-def matches(values: tuple[str, ...], wanted: tuple[tuple[int, str], ...]) -> bool:
+def matches(values: tuple[str, ...], wanted: LabelFilter) -> bool:
     """Whether label ``values`` satisfy a :func:`matcher`."""
     return all(values[i] == v for i, v in wanted)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from agentguard_metrics import ROLLUPS, DeltaBatch, Rollup, Sketch, bucket_start
+from agentguard_metrics.storekit import ROLLUPS, DeltaBatch, Rollup, Sketch, bucket_start
 from agentguard_redis._keys import GAUGE_SEP, TOTAL_LABELS, Keys, encode_labels
 from agentguard_redis._scripts import OPS
 

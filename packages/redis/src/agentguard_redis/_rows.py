@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from itertools import compress
 from typing import Final, NamedTuple, TypeVar
 
-from agentguard_metrics import Bucket, Sketch, bucket_start, matches
+from agentguard_metrics.storekit import Bucket, Sketch, bucket_start, matches
 from agentguard_redis._keys import TOTAL_LABELS, decode_labels
 
 __all__ = [

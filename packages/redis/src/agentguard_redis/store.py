@@ -28,7 +28,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from agentguard.metricmap import RULES
-from agentguard_metrics import (
+from agentguard_metrics.storekit import (
     DEFAULT_MAX_LABEL_VALUES,
     DEFAULT_RELATIVE_ACCURACY,
     FORGET_LABEL_VALUES_S,
@@ -37,7 +37,9 @@ from agentguard_metrics import (
     DeltaBatch,
     DerivedReads,
     InvalidBatch,
+    LabelFilter,
     LabelValue,
+    Rollup,
     Sketch,
     batch_label_values,
     check_batch,
@@ -45,11 +47,9 @@ from agentguard_metrics import (
     fold_batch,
     is_histogram,
     label_names,
-    label_position,
     matcher,
     matches,
     plan_range,
-    plan_steps,
 )
 from agentguard_redis._cache import BucketCache
 from agentguard_redis._connect import connect, diagnose
@@ -419,45 +419,38 @@ class RedisStore(DerivedReads):
                     held.merge(sketch)
         return found
 
-    def buckets(
-        self,
-        name: str,
-        labels: Mapping[str, str] | None,
-        start: float,
-        end: float,
-        step_s: int,
+    def now(self) -> float:
+        """The store's clock."""
+        return self._clock()
+
+    def read_steps(
+        self, name: str, wanted: LabelFilter, rollup: Rollup, steps: range
     ) -> list[Bucket]:
-        """Counter increases or histogram sketches per step of ``step_s`` seconds."""
-        wanted = matcher(name, labels)
-        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        """Counter increases or histogram sketches per step (see ``DerivedReads``)."""
         res = rollup.resolution_s
         stored = self._candidates(name, res, steps.start, steps.stop)
         if is_histogram(name):
             found = (
                 (None, b, sketch) for _, b, sketch in self._sketches(name, res, stored, wanted)
             )
-            return self._sketch_steps(by_step(found, step_s).get(None, {}), steps)
+            return self._sketch_steps(by_step(found, steps.step).get(None, {}), steps)
         rows = self._counter_rows(res, name, stored)
         amounts = Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
-        if step_s == res and len(stored) == len(steps) and stored[:1] == [steps.start]:
+        if steps.step == res and len(stored) == len(steps) and stored[:1] == [steps.start]:
             return list(map(Bucket, steps, amounts))  # every step read, in order
         return counter_steps(zip(stored, amounts, strict=True), steps)
 
-    def buckets_by(
+    def read_steps_by(
         self,
         name: str,
-        label: str,
-        labels: Mapping[str, str] | None = None,
+        wanted: LabelFilter,
+        at: int,
+        rollup: Rollup,
+        steps: range,
         *,
-        start: float,
-        end: float,
-        step_s: int,
-        values: Collection[str] | None = None,
+        values: Collection[str] | None,
     ) -> dict[str, list[Bucket]]:
-        """:meth:`buckets` for every value of ``label`` (or ``values``): each bucket read once."""
-        wanted = matcher(name, labels)
-        at = label_position(name, label)
-        rollup, steps = plan_steps(start, end, step_s, self._clock())
+        """:meth:`read_steps` per value of label ``at`` (or ``values``): each bucket read once."""
         res = rollup.resolution_s
         stored = self._candidates(name, res, steps.start, steps.stop)
         if is_histogram(name):
@@ -468,7 +461,7 @@ class RedisStore(DerivedReads):
             )
             return {
                 value: self._sketch_steps(by_start, steps)
-                for value, by_start in by_step(found, step_s).items()
+                for value, by_start in by_step(found, steps.step).items()
             }
         rows = self._counter_rows(res, name, stored)
         per_value: dict[str, list[tuple[int, float]]] = {}

@@ -12,8 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agentguard.events import AlertState, AlertStateChanged
 from agentguard.testing import FakeClock
-from agentguard_metrics import MemoryStore, QueryEngine, QueryParams, parse_query
-from metrics import dataset
+from agentguard_metrics import MemoryStore
+from agentguard_service import QueryEngine, QueryParams, parse_query
+from service import dataset
 
 REL = 0.01  # sketch quantiles are within 0.5 %
 

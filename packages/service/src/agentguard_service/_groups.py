@@ -1,4 +1,4 @@
-"""The sections of a time-series answer (insights are in :mod:`agentguard_metrics.insights`).
+"""The sections of a time-series answer (insights are in :mod:`agentguard_service.insights`).
 
 Conventions, kept by every section: a step with nothing in it reads 0 for counts, tokens and
 dollars, and ``null`` for what is undefined without observations (latencies, ratios, rates).
@@ -29,7 +29,9 @@ from agentguard.metricmap import (
     TOOL_CALLS,
     TOOL_DURATION,
 )
-from agentguard_metrics._stats import (
+from agentguard_metrics.caps import OTHER
+from agentguard_metrics.store import Store, label_position
+from agentguard_service._stats import (
     amount,
     count,
     latency_stats,
@@ -39,9 +41,7 @@ from agentguard_metrics._stats import (
     stat,
     union_stat,
 )
-from agentguard_metrics._window import Window
-from agentguard_metrics.caps import OTHER
-from agentguard_metrics.store import Store, label_position
+from agentguard_service._window import Window
 
 TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 """The token types, as ``agentguard_llm_tokens_total`` labels them."""

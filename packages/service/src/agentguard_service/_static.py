@@ -56,7 +56,7 @@ PAGE_HEADERS: Final = {
 
 def page_html() -> str:
     """The page itself, ``static/index.html``."""
-    return resources.files("agentguard_metrics").joinpath("static/index.html").read_text("utf-8")
+    return resources.files("agentguard_service").joinpath("static/index.html").read_text("utf-8")
 
 
 class PageFiles(StaticFiles):
@@ -68,7 +68,7 @@ class PageFiles(StaticFiles):
     """
 
     def __init__(self) -> None:
-        super().__init__(packages=[("agentguard_metrics", "static")])
+        super().__init__(packages=[("agentguard_service", "static")])
 
     def file_response(
         self,

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx2
 
-from agentguard_metrics import MetricsService, Store, create_app
+from agentguard_metrics import Store
+from agentguard_service import MetricsService, create_app
 
 
 def _no_constant(name: str) -> object:

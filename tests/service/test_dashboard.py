@@ -19,8 +19,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 
 from agentguard.events import LLMCallFinished
-from agentguard_metrics import Aggregator, MemoryStore, MetricsService, create_app
-from metrics import busy
+from agentguard_metrics import Aggregator, MemoryStore
+from agentguard_service import MetricsService, create_app
+from service import busy
 from support import artifacts
 from support.browser import PageWatch, launch
 

@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from agentguard.events import BreakerStateChanged
 from agentguard.metricmap import METRICS
 from agentguard.testing import FakeClock
-from agentguard_metrics import MemoryStore, MetricsService, Sketch, bucket_counts, create_app
-from metrics import dataset
+from agentguard_metrics import MemoryStore, Sketch
+from agentguard_service import MetricsService, bucket_counts, create_app
+from service import dataset
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

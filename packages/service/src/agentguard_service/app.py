@@ -3,15 +3,15 @@
 Routes (DESIGN.md section 5):
 
 - ``GET /metrics``: every metric of the store in the Prometheus text format, or OpenMetrics
-  when the ``Accept`` header asks for it (:class:`~agentguard_metrics.exposition.StoreCollector`).
+  when the ``Accept`` header asks for it (:class:`~agentguard_service.exposition.StoreCollector`).
 - ``GET /api/v1/snapshot``: the all-time figures and the state now, as JSON.
-- ``GET /api/v1/metrics``: the time-series query (:mod:`agentguard_metrics.params`).
+- ``GET /api/v1/metrics``: the time-series query (:mod:`agentguard_service.params`).
 - ``GET /api/v1/stream``: server-sent events, a ``snapshot`` event every ``stream_interval_s``
   (an ``error`` event instead while the store fails); ends when the client leaves or the
   server shuts down. One snapshot is computed per tick and shared by every open stream;
   a client address holds at most ``max_streams_per_client`` of them.
 - ``GET /healthz``; ``GET /`` (the dashboard page) and ``GET /static/...`` (its files, from
-  the package's ``static`` folder; see ``agentguard_metrics._static``).
+  the package's ``static`` folder; see ``agentguard_service._static``).
 
 Every error is JSON ``{"error": CODE, "message": ...}``: 400 ``INVALID_PARAMETERS`` (with
 ``details``: ``parameter``, ``value``, ``allowedValues``), 401 ``UNAUTHENTICATED``, 404
@@ -35,7 +35,8 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Mount, Route
 
 from agentguard.ratelimit import RateLimiter
-from agentguard_metrics._http import (
+from agentguard_metrics.store import Store
+from agentguard_service._http import (
     BearerBackend,
     GuardedStore,
     Handlers,
@@ -43,11 +44,10 @@ from agentguard_metrics._http import (
     StoreUnavailable,
     unauthenticated,
 )
-from agentguard_metrics._static import PageFiles
-from agentguard_metrics._stream import Stopping
-from agentguard_metrics.params import InvalidParameter
-from agentguard_metrics.query import QueryEngine
-from agentguard_metrics.store import Store
+from agentguard_service._static import PageFiles
+from agentguard_service._stream import Stopping
+from agentguard_service.params import InvalidParameter
+from agentguard_service.query import QueryEngine
 
 __all__ = [
     "DEFAULT_MAX_STREAMS_PER_CLIENT",

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from agentguard_metrics import MemoryStore, MetricsService, create_app
+from agentguard_metrics import MemoryStore
+from agentguard_service import MetricsService, create_app
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Final
 
 from agentguard.metricmap import ALERTS
-from agentguard_metrics._stats import count
-from agentguard_metrics._window import Window
 from agentguard_metrics.store import Store, label_position
+from agentguard_service._stats import count
+from agentguard_service._window import Window
 
 RECENT_MAX: Final = 20
 """Entries of ``recent``, newest first."""

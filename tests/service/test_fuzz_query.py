@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentguard.testing import FakeClock
-from agentguard_metrics import (
+from agentguard_service import (
     AGGREGATIONS,
     FORMATS,
     GRANULARITIES,
@@ -21,7 +21,7 @@ from agentguard_metrics import (
     MetricsService,
     create_app,
 )
-from metrics import dataset
+from service import dataset
 from support.digits import numeric_text, with_non_ascii_digits
 
 _KNOWN_VALUES = [*TIMEFRAMES, *GRANULARITIES, *GROUPS, *AGGREGATIONS, *FORMATS, "support"]

@@ -40,12 +40,12 @@ from agentguard.metricmap import (
     LOOP_DETECTIONS,
     TOOL_DURATION,
 )
-from agentguard_metrics._groups import breaker_states
-from agentguard_metrics._stats import percent
-from agentguard_metrics._window import Window, agent_position, iso
-from agentguard_metrics.params import DEFAULT_GRANULARITY, GRANULARITIES, TIMEFRAMES
 from agentguard_metrics.sketch import Sketch
 from agentguard_metrics.store import label_position
+from agentguard_service._groups import breaker_states
+from agentguard_service._stats import percent
+from agentguard_service._window import Window, agent_position, iso
+from agentguard_service.params import DEFAULT_GRANULARITY, GRANULARITIES, TIMEFRAMES
 
 __all__ = [
     "ASSUMED_CACHED_SHARE",

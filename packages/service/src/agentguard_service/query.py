@@ -11,7 +11,7 @@ ever, that is everything), as a snapshot's users expect; ``active_executions`` a
 **The time-series query** (:meth:`QueryEngine.query`, ``GET /api/v1/metrics``) reads a window
 of whole steps of the granularity, ending with the step that holds now, ``timeframe`` long
 (``24h`` at ``15m``: 96 steps, the last one in progress). Every step is listed, empty or
-not. See ``agentguard_metrics._groups`` for the conventions of each section.
+not. See ``agentguard_service._groups`` for the conventions of each section.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from agentguard.metricmap import (
     TOOL_CALLS,
     TOOL_DURATION,
 )
-from agentguard_metrics import _alerts, _formats, _groups, _stats
-from agentguard_metrics._window import Window, agent_position, iso, step_bounds
-from agentguard_metrics.insights import find_insights
-from agentguard_metrics.params import QueryParams
 from agentguard_metrics.sketch import Sketch
 from agentguard_metrics.store import Store, label_position
+from agentguard_service import _alerts, _formats, _groups, _stats
+from agentguard_service._window import Window, agent_position, iso, step_bounds
+from agentguard_service.insights import find_insights
+from agentguard_service.params import QueryParams
 
 __all__ = ["QueryEngine"]
 

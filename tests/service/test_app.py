@@ -15,9 +15,9 @@ import pytest
 
 from agentguard.serving import ConnectionLimits
 from agentguard.testing import FakeClock
-from agentguard_metrics import MemoryStore, MetricsService, create_app
-from agentguard_metrics.store import Bucket
-from metrics import dataset
+from agentguard_metrics import Bucket, MemoryStore
+from agentguard_service import MetricsService, create_app
+from service import dataset
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -296,7 +296,7 @@ def test_a_failing_store_answers_503_and_logs_once(
     store = FlakyStore(clock=clock.time)
     http = serve(store)
     store.broken = True
-    with caplog.at_level(logging.INFO, logger="agentguard_metrics"):
+    with caplog.at_level(logging.INFO, logger="agentguard_service"):
         for path in ("/api/v1/snapshot", "/api/v1/metrics", "/metrics", "/api/v1/snapshot"):
             response = http.get(path)
             assert_error(response, 503, "STORE_UNAVAILABLE")

@@ -16,7 +16,7 @@ from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard.testing import FakeClock
 from agentguard_metrics import Aggregator, MemoryStore
-from metrics.live import snapshot_and_stream
+from service.live import snapshot_and_stream
 
 COST = "agentguard_llm_cost_usd_total"
 DURATION = "agentguard_llm_call_duration_seconds"

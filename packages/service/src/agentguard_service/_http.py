@@ -22,20 +22,20 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from agentguard import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
-from agentguard_metrics._formats import to_json
-from agentguard_metrics._static import PAGE_HEADERS, page_html
-from agentguard_metrics._stream import Stopping, StreamHub
-from agentguard_metrics.exposition import StoreCollector
-from agentguard_metrics.params import InvalidParameter, parse_query
-from agentguard_metrics.query import QueryEngine
 from agentguard_metrics.store import Store
+from agentguard_service._formats import to_json
+from agentguard_service._static import PAGE_HEADERS, page_html
+from agentguard_service._stream import Stopping, StreamHub
+from agentguard_service.exposition import StoreCollector
+from agentguard_service.params import InvalidParameter, parse_query
+from agentguard_service.query import QueryEngine
 
 if TYPE_CHECKING:
     from starlette.exceptions import HTTPException
     from starlette.requests import HTTPConnection, Request
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-logger = logging.getLogger("agentguard_metrics")
+logger = logging.getLogger("agentguard_service")
 
 OPEN_PATHS = ("/healthz",)
 """Paths served without a token: they carry no data."""
@@ -44,7 +44,7 @@ UNLIMITED_PATHS = ("/healthz", "/")
 """Paths never rate limited (with :data:`OPEN_PREFIXES`): constant, cheap answers, and a
 page reloaded a few times must not lose its stylesheet to a 429."""
 RETRY_AFTER_S = 5
-_STORE_KEY = "agentguard_metrics: store reads"
+_STORE_KEY = "agentguard_service: store reads"
 
 
 def error(
@@ -235,5 +235,5 @@ class Handlers:
         return error(http.status_code, code, str(http.detail), dict(http.headers or {}))
 
     async def crashed(self, request: Request, exc: Exception) -> Response:
-        logger.error("agentguard_metrics: %s failed", request.url.path, exc_info=exc)
+        logger.error("agentguard_service: %s failed", request.url.path, exc_info=exc)
         return error(500, "INTERNAL_ERROR", "The service failed to answer; see its log")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Stopping", "StreamHub"]
 
-logger = logging.getLogger("agentguard_metrics")
+logger = logging.getLogger("agentguard_service")
 
 
 class Stopping:
@@ -180,7 +180,7 @@ class StreamHub:
                     text = await run_in_threadpool(self._compute)
                 except Exception:
                     # A bug of ours: end the streams (clients reconnect) rather than hang them.
-                    logger.exception("agentguard_metrics: the stream's event failed")
+                    logger.exception("agentguard_service: the stream's event failed")
                     self._publish(None)
                     return
                 self.computed += 1

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from agentguard.serving import BackgroundServer, ConnectionLimits
 from agentguard.serving import serve as _serve
-from agentguard_metrics.app import stop_streams
+from agentguard_service.app import stop_streams
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -49,7 +49,7 @@ def serve(
 
 
 class MetricsService(BackgroundServer):
-    """Serves an app of :func:`~agentguard_metrics.app.create_app` on a background thread.
+    """Serves an app of :func:`~agentguard_service.app.create_app` on a background thread.
 
     ``port=0`` picks a free port; read the one chosen from :attr:`port` or :attr:`url`. Use
     it as a context manager, or call :meth:`close`, which ends open event streams first and

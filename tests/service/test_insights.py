@@ -9,8 +9,9 @@ import pytest
 
 from agentguard.events import BreakerStateChanged, Event, LoopDetected
 from agentguard.testing import FakeClock
-from agentguard_metrics import MemoryStore, QueryEngine, parse_query
-from metrics.dataset import NOW, at, feed, llm
+from agentguard_metrics import MemoryStore
+from agentguard_service import QueryEngine, parse_query
+from service.dataset import NOW, at, feed, llm
 
 
 def findings(
