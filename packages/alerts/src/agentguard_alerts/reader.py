@@ -30,7 +30,6 @@ Group: TypeAlias = tuple[str, ...]
 Where: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
 """A label filter, normalised: ``((label, allowed values), ...)``."""
 
-_AGENT = "agent"
 _V = TypeVar("_V")
 _METRICS: dict[str, Metric] = {m.name: m for m in METRICS}
 
@@ -137,7 +136,7 @@ def label_names(metric: str) -> tuple[str, ...]:
             f"unknown metric {metric!r}; see docs/metrics.md (agentguard.metricmap.METRICS)",
             key="metric",
         )
-    return found.labels if _AGENT in found.labels else (*found.labels, _AGENT)
+    return found.series_labels
 
 
 def group_values(

@@ -28,7 +28,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from agentguard.metricmap import RULES
+from agentguard.metricmap import METRICS
 from agentguard_metrics import (
     DEFAULT_MAX_LABEL_VALUES,
     DEFAULT_RELATIVE_ACCURACY,
@@ -79,14 +79,7 @@ DEFAULT_PREFIX: Final = "agentguard"
 """The prefix (and hash tag) of every key, unless told otherwise."""
 
 _GAUGES_WITH_DELTAS: Final = tuple(
-    sorted(
-        {
-            rule.metric.name
-            for rules in RULES.values()
-            for rule in rules
-            if rule.metric.type == "gauge" and rule.op in ("inc", "dec")
-        }
-    )
+    sorted(m.name for m in METRICS if m.type == "gauge" and not m.set_by_events)
 )
 """The gauges moved by ``inc``/``dec``: their per-process contributions are pruned."""
 SERVICE_READ_STALENESS_S: Final = 0.25
