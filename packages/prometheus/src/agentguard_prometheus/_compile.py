@@ -17,21 +17,20 @@ from typing import Any
 
 from agentguard.compiler import Group, Handler, Source, compile_handler
 from agentguard.events import Event
-from agentguard.metricmap import METRICS, RULES, Metric, Rule
+from agentguard.metricmap import RULES, Metric, Rule
 from agentguard_prometheus._series import SeriesTable
 
-__all__ = ["SHARED", "CellBackend", "compile_handlers"]
-
-SHARED: frozenset[str] = frozenset(m.name for m in METRICS if m.set_by_events)
-"""The gauges some rule sets: their cells are shared by all threads (last writer wins)."""
+__all__ = ["CellBackend", "compile_handlers"]
 
 
 class CellBackend:
-    """Compiles the rules into updates of per-thread cells, admitted by a series table."""
+    """Compiles the rules into updates of per-thread cells, admitted by a series table.
 
-    def __init__(self, table: SeriesTable, shared: frozenset[str] = SHARED) -> None:
+    A gauge set by events has one cell shared by every thread (the latest value wins).
+    """
+
+    def __init__(self, table: SeriesTable) -> None:
         self.table = table
-        self.shared = shared
 
     def includes(self, metric: Metric) -> bool:
         """Whether the subscriber keeps ``metric``."""
@@ -55,13 +54,13 @@ class CellBackend:
         """The thread's cell (or the shared update) of ``rule``'s series, under the caps."""
         admitted, folded = self.table.admit(rule.metric, labels)
         store = self.table.store
-        if rule.metric.name in self.shared:
+        if rule.metric.set_by_events:
             return store.shared(rule.metric, rule.op, admitted), not folded
         return store.cell(state[0], rule.metric, admitted), not folded
 
     def apply(self, source: Source, rule: Rule, target: str) -> list[str]:
         """Arithmetic on the cell, or a call of a shared update."""
-        if rule.metric.name in self.shared:
+        if rule.metric.set_by_events:
             return [f"{target}(amount)"]
         if rule.op == "observe":
             bisect = source.bind("bisect_left", bisect_left)
@@ -76,7 +75,7 @@ class CellBackend:
     def update(self, target: Any, rule: Rule, amount: float, event: Event) -> None:
         """What the lines of :meth:`apply` do, for the interpreter."""
         metric = rule.metric
-        if metric.name in self.shared:
+        if metric.set_by_events:
             target(amount)
         elif rule.op == "observe":
             target[bisect_left(metric.buckets, amount)] += 1.0
@@ -92,11 +91,9 @@ class CellBackend:
         return lambda amount: table.invalid(metric, where, amount)
 
 
-def compile_handlers(
-    table: SeriesTable, shared: frozenset[str] = SHARED
-) -> tuple[dict[type[Event], Handler], list[Group]]:
+def compile_handlers(table: SeriesTable) -> tuple[dict[type[Event], Handler], list[Group]]:
     """A handler per event class, and the groups whose caches a thread state holds."""
-    backend = CellBackend(table, shared)
+    backend = CellBackend(table)
     groups: list[Group] = []
     handlers = {cls: compile_handler(cls, rules, backend, groups) for cls, rules in RULES.items()}
     return handlers, groups
