@@ -87,6 +87,11 @@ def tests(session: nox.Session, package: str) -> None:
 INTERPRETED = ("core", "prometheus", "metrics", "redis")
 """The packages whose behaviour runs through generated code (agentguard.compiler, the events'
 ``__init__``): the core, the two backends of the compiler, and the store fed by one."""
+NOT_INTERPRETED = ("tests/redis/test_outage.py", "tests/redis/test_processes.py")
+"""Outage and multi-process tests: they bound waits in wall-clock time (how much a worker holds
+before its first failed flush, flushes that must not time out under four busy workers), which
+the interpreter's extra microseconds per event change; what they check does not depend on how
+the rules are applied, and the ``tests`` session runs them."""
 
 
 @nox.session(python=PYTHON)
@@ -96,6 +101,7 @@ def tests_interpreted(session: nox.Session) -> None:
     session.run(
         "pytest",
         *(f"tests/{package}" for package in INTERPRETED),
+        *(f"--ignore={path}" for path in NOT_INTERPRETED),
         *session.posargs,
         env={"AGENTGUARD_NO_CODEGEN": "1"},
     )
