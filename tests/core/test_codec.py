@@ -3,10 +3,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import types
-import typing
-from collections.abc import Mapping
-from typing import Any, Literal, Union
 
 import pytest
 from hypothesis import given
@@ -26,37 +22,12 @@ from agentguard import (
     to_dict,
     to_json,
 )
-from agentguard.events import EVENT_TYPES, AlertStateChanged, Event, ToolCallFinished
-
-
-def _strategy(annotation: object) -> st.SearchStrategy[Any]:
-    if annotation is type(None):
-        return st.none()
-    if annotation is bool:
-        return st.booleans()
-    if annotation is int:
-        return st.integers(min_value=-(2**62), max_value=2**62)
-    if annotation is float:
-        return st.floats(allow_nan=False, allow_infinity=False)
-    if annotation is str:
-        return st.text()
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is Literal:
-        return st.sampled_from(args)
-    if origin in (Union, types.UnionType):
-        return st.one_of(*(_strategy(arg) for arg in args))
-    if origin is Mapping:
-        return st.dictionaries(st.text(), st.text(), max_size=5)
-    raise AssertionError(f"no strategy for {annotation!r}")
+from agentguard.events import AlertStateChanged, Event, ToolCallFinished
+from support.events import any_event
 
 
 def _events() -> st.SearchStrategy[Event]:
-    def for_class(cls: type[Event]) -> st.SearchStrategy[Event]:
-        hints = typing.get_type_hints(cls, vars(events))
-        fields = {f.name: _strategy(hints[f.name]) for f in dataclasses.fields(cls)}
-        return st.builds(cls, **fields)
-
-    return st.one_of(*(for_class(cls) for cls in EVENT_TYPES))
+    return any_event()
 
 
 @given(_events())

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import importlib.util
+import linecache
 import math
+import os
 import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agentguard import metricmap
+from agentguard import _codegen, metricmap
+from agentguard.compiler import Group, Source, compile_handler
 from agentguard.events import (
     EVENT_TYPES,
     BreakerStateChanged,
     ErrorClassified,
+    Event,
     LLMCallFinished,
     PromptCacheUsage,
     RunFinished,
     RunStarted,
     ToolCallFinished,
 )
-from agentguard.metricmap import METRICS, RULES, Effect, effects
+from agentguard.metricmap import METRICS, RULES, Effect, Rule, effects
+from support.events import any_event, generated_code
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # DESIGN.md section 4, name and labels, plus the run-cost histogram issue 6 asks for and the
 # billing dimensions of issue 13 (web search cost, thinking, server tools, tier and platform).
@@ -187,10 +203,144 @@ def test_amounts_are_passed_through_for_the_consumer_to_check_but_negative_savin
     assert math.isnan(amount)
 
 
+def _docs_generator() -> Callable[[], str]:
+    """``markdown`` of docs/gen_metrics.py, the script that writes docs/metrics.md."""
+    path = ROOT / "docs" / "gen_metrics.py"
+    spec = importlib.util.spec_from_file_location("gen_metrics", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    markdown: Callable[[], str] = module.markdown
+    return markdown
+
+
 def test_the_docs_name_every_metric_and_event() -> None:
-    text = metricmap.markdown()
+    text = _docs_generator()()
     for metric in METRICS:
         assert f"## `{metric.name}`" in text
     for cls in EVENT_TYPES:
         if RULES[cls]:
             assert f"`{cls.kind}` ({cls.__name__})" in text
+
+
+def test_docs_metrics_md_is_generated_from_the_map() -> None:
+    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert text.endswith("\n")
+    assert text.rstrip("\n") == _docs_generator()().rstrip("\n"), (
+        "run: python docs/gen_metrics.py > docs/metrics.md"
+    )
+
+
+def test_the_facts_every_consumer_reads_off_a_metric() -> None:
+    # A store keeps every series by agent too; a metric labelled by agent keeps its labels.
+    assert metricmap.LLM_CALLS.series_labels == ("model", "status", "agent")
+    assert metricmap.RUNS.series_labels == ("agent", "status")
+    # Only the breaker's state is set (last value wins); runs in progress add up.
+    assert [m.name for m in METRICS if m.set_by_events] == ["agentguard_breaker_state"]
+    assert not metricmap.RUNS_IN_PROGRESS.set_by_events
+    assert metricmap.LLM_CALLS.sample_names == ("agentguard_llm_calls_total",)
+    assert metricmap.LLM_DURATION.sample_names == (
+        "agentguard_llm_call_duration_seconds_bucket",
+        "agentguard_llm_call_duration_seconds_count",
+        "agentguard_llm_call_duration_seconds_sum",
+    )
+
+
+def test_effects_are_each_rules_effect_in_order() -> None:
+    event = LLMCallFinished(model="m", duration_s=1.0, ok=False, error_kind="overloaded")
+    by_rules = [e for rule in RULES[LLMCallFinished] if (e := rule.effect(event)) is not None]
+    assert list(effects(event)[1:]) == by_rules
+
+
+class Recorder:
+    """A compiler backend that records every update and every refused amount."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[str, str, tuple[str, ...], str]] = []
+        self.refused: list[tuple[str, str, str]] = []
+
+    def includes(self, metric: metricmap.Metric) -> bool:
+        return True
+
+    def prologue(self, source: Source) -> list[str]:
+        return []
+
+    def key_suffix(self, source: Source) -> tuple[str, ...]:
+        return ()
+
+    def suffix(self, event: Event) -> tuple[object, ...]:
+        return ()
+
+    def resolve(
+        self, state: list[Any], rule: Rule, labels: tuple[str, ...], suffix: tuple[object, ...]
+    ) -> tuple[object, bool]:
+        def update(amount: float) -> None:
+            self.updates.append((rule.metric.name, rule.op, labels, repr(float(amount))))
+
+        return update, True
+
+    def apply(self, source: Source, rule: Rule, target: str) -> list[str]:
+        return [f"{target}(amount)"]
+
+    def update(self, target: Any, rule: Rule, amount: float, event: Event) -> None:
+        target(amount)
+
+    def invalid(self, rule: Rule, where: str) -> Callable[[object], None]:
+        def refuse(amount: object) -> None:
+            self.refused.append((rule.metric.name, rule.op, repr(float(amount))))  # type: ignore[arg-type]  # a number
+
+        return refuse
+
+
+def _recorded(events: list[Event], *, generated: bool) -> Recorder:
+    backend, groups = Recorder(), list[Group]()
+    with generated_code(generated):
+        handlers = {
+            cls: compile_handler(cls, rules, backend, groups) for cls, rules in RULES.items()
+        }
+    state: list[Any] = [None, *({} for _ in groups)]
+    for event in events:
+        handlers[type(event)](event, state)
+    return backend
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(any_event(finite=False), max_size=10))
+def test_generated_handlers_do_what_the_effects_say(events: list[Event]) -> None:
+    generated = _recorded(events, generated=True)
+    interpreted = _recorded(events, generated=False)
+    assert generated.updates == interpreted.updates
+    assert generated.refused == interpreted.refused
+    # Every effect is applied or refused (in the order of the handler's groups, not of RULES).
+    every = [(e.metric.name, e.op, e.labels, repr(e.value)) for ev in events for e in effects(ev)]
+    assert Counter(generated.updates) <= Counter(every)
+    applied = [(name, op, amount) for name, op, _, amount in generated.updates]
+    assert Counter(applied + generated.refused) == Counter((n, o, a) for n, o, _, a in every)
+
+
+def test_generated_code_shows_in_tracebacks_by_event_class() -> None:
+    if not _codegen.ENABLED:
+        pytest.skip("AGENTGUARD_NO_CODEGEN=1: events keep the dataclass __init__")
+    code = LLMCallFinished.__init__.__code__
+    assert code.co_filename == "<agentguard __init__ of LLMCallFinished>"
+    assert "def __init__(self, *, at_unix_s=_MISSING" in linecache.getline(code.co_filename, 1)
+
+
+def test_agentguard_no_codegen_runs_the_plain_interpreter() -> None:
+    script = (
+        "from agentguard import _codegen\n"
+        "from agentguard.compiler import compile_handler\n"
+        "from agentguard.events import RunStarted\n"
+        "from agentguard.metricmap import RULES\n"
+        "assert not _codegen.ENABLED\n"
+        "assert RunStarted.__init__.__code__.co_filename == '<string>'  # the dataclass's\n"
+        "assert RunStarted(agent='a').agent == 'a'\n"
+    )
+    env = {**os.environ, "AGENTGUARD_NO_CODEGEN": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    with generated_code(False):
+        handler = compile_handler(RunStarted, RULES[RunStarted], Recorder(), [])
+    assert handler.__name__ == "RunStarted_rules_interpreted"

@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentguard import Bus, run_context
@@ -29,6 +29,7 @@ from agentguard.events import (
 from agentguard.metricmap import effects
 from agentguard.testing import FakeClock
 from agentguard_metrics import Aggregator, DeltaBatch, MemoryStore, Sketch
+from support.events import any_event, generated_code
 
 T0 = 1_767_225_600.0
 CALLS = "agentguard_llm_calls_total"
@@ -140,6 +141,38 @@ def test_deltas_are_the_effects_of_the_mapping() -> None:
     assert dict(batch.gauge_deltas) == dict(gauges)
     assert {k: g.value for k, g in batch.gauge_sets.items()} == sets
     assert batch.batch_id == "p:1" and batch.process_id == "p"
+
+
+def _batch_of(events: list[Event], *, generated: bool) -> DeltaBatch:
+    store = Recording()
+    with generated_code(generated):
+        aggregator = Aggregator(
+            store, process_id="p", clock=lambda: T0, interval_s=None, max_label_values=3
+        )
+    for event in events:
+        aggregator.record(event)
+    assert aggregator.flush(1.0)
+    (batch,) = store.batches or [DeltaBatch(process_id="p", sequence=1, sent_at_unix_s=T0)]
+    return batch
+
+
+def _sketches(batch: DeltaBatch) -> dict[object, tuple[object, ...]]:
+    return {
+        key: (s.count, s.sum, s.min, s.max, s.zero_count, s.positive, s.negative)
+        for key, s in batch.histograms.items()
+    }
+
+
+@settings(max_examples=75, deadline=None)
+@given(st.lists(any_event(finite=False, at_unix_s=st.floats(T0, T0 + 600)), max_size=25))
+def test_generated_deltas_equal_the_interpreter(events: list[Event]) -> None:
+    # NaN and infinite amounts, so refusals are compared; three values per label, so folds.
+    generated = _batch_of(events, generated=True)
+    interpreted = _batch_of(events, generated=False)
+    assert dict(generated.counters) == dict(interpreted.counters)
+    assert _sketches(generated) == _sketches(interpreted)
+    assert dict(generated.gauge_deltas) == dict(interpreted.gauge_deltas)
+    assert dict(generated.gauge_sets) == dict(interpreted.gauge_sets)
 
 
 def test_a_failing_store_keeps_the_deltas_and_gets_them_once(

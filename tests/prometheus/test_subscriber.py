@@ -3,9 +3,12 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import traceback
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,7 +23,9 @@ from agentguard.events import (
     ToolCallFinished,
 )
 from agentguard.metricmap import METRICS, effects
+from agentguard.testing import StrictBus
 from agentguard_prometheus import PrometheusSubscriber
+from support.events import any_event, generated_code
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -310,3 +315,47 @@ def test_awkward_label_values_round_trip(
         if sample.name == "agentguard_tool_calls_total"
     ]
     assert found == [awkward]
+
+
+def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+    }
+
+
+@settings(max_examples=75, deadline=None)
+@given(st.lists(any_event(finite=False), max_size=25))
+def test_generated_updates_equal_the_interpreter(events: list[Event]) -> None:
+    # Small caps, so folding into "other" is compared too; NaN and infinite amounts, so refusals.
+    bus = StrictBus()
+    registries = []
+    for enabled in (True, False):
+        registry = CollectorRegistry()
+        with generated_code(enabled):
+            subscriber = PrometheusSubscriber(registry, max_label_values=3, max_series=12)
+        subscriber.attach(bus)
+        registries.append(registry)
+    for event in events:
+        bus.publish(event)
+    generated, interpreted = (_samples(registry) for registry in registries)
+    assert generated.keys() == interpreted.keys()
+    for key, number in generated.items():
+        assert number == interpreted[key] or (math.isnan(number) and math.isnan(interpreted[key]))
+
+
+def test_a_traceback_from_generated_code_names_the_event_class_and_the_rule() -> None:
+    with generated_code(True):
+        subscriber = PrometheusSubscriber(CollectorRegistry())
+    bus = StrictBus()
+    subscriber.attach(bus)
+    wrong = LLMCallFinished(model="m", duration_s=1.0, input_tokens="12")  # type: ignore[arg-type]  # the catalog does not check at runtime
+    with pytest.raises(TypeError) as info:
+        bus.publish(wrong)
+    text = "".join(traceback.format_exception(info.value))
+    assert 'File "<agentguard rules for LLMCallFinished>"' in text
+    assert "in LLMCallFinished_rules" in text
+    # the generated line itself, which ends with the rule it applies
+    rule = 'agentguard_llm_tokens_total{model=`model`, token_type="input"} inc `input_tokens`'
+    assert rule in text

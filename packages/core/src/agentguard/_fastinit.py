@@ -1,10 +1,9 @@
 """A faster ``__init__`` for the frozen, slotted event dataclasses.
 
-``dataclass(frozen=True)`` writes each field with ``object.__setattr__``, the slowest way to
-set a slot; an event of 25 fields then costs about 3.5 us to build. The ``__init__`` made
-here takes the same keyword-only arguments with the same defaults, and writes each slot
-through its own descriptor, which halves that (bench/bench_bus.py reports the figures). The
-common fields read the run context once instead of once each.
+The ``__init__`` made here takes the same keyword-only arguments and defaults as the dataclass
+one, writes each slot through its own descriptor instead of ``object.__setattr__``, and reads
+the run context once for the common fields (docs/architecture.md, "Generated code", has the
+figures). With ``AGENTGUARD_NO_CODEGEN=1`` the dataclass ``__init__`` is kept.
 """
 
 from __future__ import annotations
@@ -13,13 +12,19 @@ import dataclasses
 import time
 from typing import Any
 
+from agentguard import _codegen
 from agentguard.context import _CURRENT
 
 _CONTEXT_FIELDS = ("run_id", "agent", "session_id")
 
 
 def install_fast_init(cls: type[Any]) -> None:
-    """Replace the dataclass ``__init__`` of ``cls`` with an equivalent, faster one."""
+    """Replace the dataclass ``__init__`` of ``cls`` with an equivalent, faster one.
+
+    Does nothing when generated code is switched off (:data:`agentguard._codegen.ENABLED`).
+    """
+    if not _codegen.ENABLED:
+        return
     namespace: dict[str, Any] = {
         "_MISSING": dataclasses.MISSING,
         "_CURRENT": _CURRENT,
@@ -52,9 +57,8 @@ def install_fast_init(cls: type[Any]) -> None:
         f"else None if run is None else run.{name})"
         for name in _CONTEXT_FIELDS
     )
-    source = f"def __init__(self, *, {', '.join(params)}):\n    " + "\n    ".join(body) + "\n"
-    exec(source, namespace)  # noqa: S102 (our own generated code, from our own field names)
-    init = namespace["__init__"]
+    text = f"def __init__(self, *, {', '.join(params)}):\n    " + "\n    ".join(body) + "\n"
+    init = _codegen.define(text, f"<agentguard __init__ of {cls.__name__}>", "__init__", namespace)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__
     cls.__init__ = init

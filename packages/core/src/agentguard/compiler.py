@@ -1,34 +1,13 @@
 """The rules of :data:`agentguard.metricmap.RULES` compiled into one function per event class.
 
-:func:`agentguard.metricmap.effects` reads the rules for every event and builds a tuple of
-effect objects; that costs more than the metric updates themselves (about 17 us for an
-``LLMCallFinished``). A subscriber that turns every event into metrics (the Prometheus
-subscriber, the metrics aggregator) compiles the rules instead, once, into the source of one
-function per event class with the getters inlined: a :class:`~agentguard.metricmap.Field`
-becomes an attribute read, :class:`~agentguard.metricmap.Status` a conditional, a
-:class:`~agentguard.metricmap.Const` a constant. A getter of any other class is called as
-``getter.get(event)``, so a new kind of getter in the map still works, only slower.
-
-The compiled function does what :func:`~agentguard.metricmap.effects` says, in the same order
-(each subscriber's tests check it against ``effects`` for every kind):
-
-- a rule whose ``when`` does not hold, or whose amount reads ``None``, does nothing;
-- the amount is checked (``inc``, ``dec`` and ``observe`` need a number in the range
-  :func:`agentguard.limits.limit_for` gives the field it reads, or a finite number >= 0 when
-  it has none; ``set`` a finite one); a refused amount goes to the backend's
-  :meth:`Backend.invalid`, so an extreme value (``1e308``) is never summed;
-- rules whose labels read the same fields share one cache lookup (a *group*): all the
-  ``model``-labelled rules of an ``LLMCallFinished`` cost one dict lookup, not fifteen. The
-  cache maps the group's *key* (the label values that are not constants, then the backend's
-  :meth:`Backend.key_suffix` values) to one *target* per rule, resolved on first use by
-  :meth:`Backend.resolve` (so a rule whose condition never holds never creates its series);
-- the update itself is the source the backend gives (:meth:`Backend.apply`), applied to the
-  resolved target: plain arithmetic on a cell, so an event costs no call per rule.
-
-The function is ``handle(event, t)``: ``t`` is a list the backend owns (``t[0]`` for its own
-use, ``t[i]`` the cache of group ``i``, a dict), so a backend decides what a cache is shared
-by: one thread (the Prometheus subscriber) or one buffer swapped at each flush (the metrics
-aggregator).
+A subscriber that turns every event into metrics supplies a :class:`Backend` (what a rule's
+update is: arithmetic on a cell, a call) and calls :func:`compile_handler` once per event
+class. The handler, ``handle(event, state)``, does what :meth:`agentguard.metricmap.Rule.effect`
+says, with the getters inlined; amounts are checked against :mod:`agentguard.limits` (refused
+ones go to :meth:`Backend.invalid`), and rules whose labels read the same fields share one
+cache lookup (a :class:`Group`, its cache ``state[i]``), applied together.
+A traceback names the event class and the rule; ``AGENTGUARD_NO_CODEGEN=1`` runs
+:func:`interpret_handler` instead. docs/architecture.md ("Generated code") has the reasoning.
 """
 
 from __future__ import annotations
@@ -39,7 +18,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from agentguard import events
+from agentguard import _codegen, events
 from agentguard.events import Event
 from agentguard.limits import Limit, limit_for
 from agentguard.metricmap import (
@@ -54,24 +33,24 @@ from agentguard.metricmap import (
     Status,
 )
 
-__all__ = ["Backend", "Group", "Handler", "Source", "compile_handler"]
+__all__ = ["Backend", "Group", "Handler", "Source", "compile_handler", "interpret_handler"]
 
 Handler = Callable[[Event, list[Any]], None]
-"""A compiled handler: ``handle(event, t)``."""
+"""A compiled handler: ``handle(event, state)``."""
 
 
 class Source:
     """The source of one handler and the names it refers to."""
 
     def __init__(self) -> None:
-        self.names: dict[str, object] = {"INF": math.inf, "STATE": BREAKER_STATE_NUMBERS}
+        self.names: dict[str, object] = {"INF": math.inf, "BREAKER_STATES": BREAKER_STATE_NUMBERS}
         """Names the source refers to, bound as default arguments of the handler."""
         self.lines: list[str] = []
         """The body of the handler, indented by four spaces."""
 
     def bind(self, prefix: str, value: object) -> str:
-        """A fresh name for ``value`` in the handler."""
-        name = f"{prefix}{len(self.names)}"
+        """A fresh name (``prefix`` and a number) for ``value`` in the handler."""
+        name = f"{prefix}_{len(self.names)}"
         self.names[name] = value
         return name
 
@@ -83,14 +62,18 @@ class Source:
         if kind is Status:
             return '("ok" if event.ok else "error")'
         if kind is StateNumber and _attribute(getter.name):  # type: ignore[attr-defined]  # a StateNumber
-            return f"STATE[event.{getter.name}]"  # type: ignore[attr-defined]  # same
+            return f"BREAKER_STATES[event.{getter.name}]"  # type: ignore[attr-defined]  # same
         if kind is Const:
-            return self.bind("K", getter.value)  # type: ignore[attr-defined]  # a Const
-        return f"{self.bind('G', getter)}.get(event)"
+            return self.bind("const", getter.value)  # type: ignore[attr-defined]  # a Const
+        return f"{self.bind('getter', getter)}.get(event)"
 
 
 class Backend(Protocol):
-    """What a subscriber supplies to have the rules compiled for it."""
+    """What a subscriber supplies to have the rules compiled (or interpreted) for it.
+
+    :meth:`prologue`, :meth:`key_suffix` and :meth:`apply` write source for the generated
+    handler; :meth:`suffix` and :meth:`update` do the same work for :func:`interpret_handler`.
+    """
 
     def includes(self, metric: Metric) -> bool:
         """Whether the subscriber keeps ``metric`` (rules of others are left out)."""
@@ -104,8 +87,12 @@ class Backend(Protocol):
         """Source of values every group key ends with (a time bucket, say); often ``()``."""
         ...
 
+    def suffix(self, event: Event) -> tuple[object, ...]:
+        """The values of :meth:`key_suffix` for ``event`` (the interpreter's prologue)."""
+        ...
+
     def resolve(
-        self, t: list[Any], rule: Rule, labels: tuple[str, ...], suffix: tuple[object, ...]
+        self, state: list[Any], rule: Rule, labels: tuple[str, ...], suffix: tuple[object, ...]
     ) -> tuple[object, bool]:
         """The target of ``rule`` for a key, and whether it may be cached for the key.
 
@@ -116,7 +103,11 @@ class Backend(Protocol):
         ...
 
     def apply(self, source: Source, rule: Rule, target: str) -> list[str]:
-        """Lines (unindented) that apply the checked amount ``a`` to ``target``."""
+        """Lines (unindented) that apply the checked ``amount`` to ``target``."""
+        ...
+
+    def update(self, target: Any, rule: Rule, amount: float, event: Event) -> None:
+        """Apply the checked ``amount`` to ``target``, as the lines of :meth:`apply` do."""
         ...
 
     def invalid(self, rule: Rule, where: str) -> Callable[[object], None]:
@@ -135,9 +126,9 @@ def _label(value: object) -> str:
 class Group:
     """The rules of one handler that share a key: one cache lookup serves them all.
 
-    The cache of the group is ``t[index]``; it maps a key to a list of targets, one slot per
-    rule, resolved on first use. A key none of whose targets may be cached is dropped from the
-    cache again, so a cache never holds more keys than the backend allows series.
+    The cache of the group is ``state[index]``; it maps a key to a list of targets, one slot
+    per rule, resolved on first use. A key none of whose targets may be cached is dropped from
+    the cache again, so a cache never holds more keys than the backend allows series.
     """
 
     def __init__(self, rules: list[Rule], backend: Backend, index: int, suffix: int) -> None:
@@ -156,13 +147,13 @@ class Group:
 
     def resolve(
         self,
-        t: list[Any],
+        state: list[Any],
         cache: dict[object, list[object]],
         key: object,
         slots: list[object],
         index: int,
     ) -> object:
-        """Resolve rule ``index`` for ``key`` in state ``t`` through the backend."""
+        """Resolve rule ``index`` for ``key`` in ``state`` through the backend."""
         rule = self.rules[index]
         # a key of one part is the value itself, of several a tuple
         one = len(self.varying) + self.suffix == 1
@@ -171,7 +162,7 @@ class Group:
         values = [_label(g.value) if isinstance(g, Const) else "" for g in rule.labels]
         for position, value in zip(self.varying, parts[:cut], strict=True):
             values[position] = _label(value)
-        target, keep = self.backend.resolve(t, rule, tuple(values), tuple(parts[cut:]))
+        target, keep = self.backend.resolve(state, rule, tuple(values), tuple(parts[cut:]))
         if keep:
             slots[index] = target
         else:
@@ -191,6 +182,14 @@ def _valid(op: str, amount: float) -> bool:
     if op == "set":
         return -math.inf < amount < math.inf
     return 0.0 <= amount < math.inf
+
+
+def _admits(rule: Rule, amount: float) -> bool:
+    """Whether the generated check of ``rule`` lets ``amount`` through (the interpreter's)."""
+    limit = _limit(rule)
+    if limit is not None:
+        return limit.low <= amount <= limit.high
+    return _valid(rule.op, amount)
 
 
 def _key(source: Source, rule: Rule, suffix: tuple[str, ...]) -> str:
@@ -218,6 +217,15 @@ def _field_type(cls: type[Event], getter: Getter) -> object:
     return None
 
 
+def _describe(rule: Rule) -> str:
+    """The rule as a traceback shows it, after the failing line."""
+    labels = ", ".join(
+        f"{name}={getter.describe()}"
+        for name, getter in zip(rule.metric.labels, rule.labels, strict=True)
+    )
+    return f"{rule.metric.name}{{{labels}}} {rule.op} {rule.value.describe()}"
+
+
 def _rule(
     source: Source,
     rule: Rule,
@@ -226,54 +234,83 @@ def _rule(
     slot: tuple[str, str, str, int],
 ) -> None:
     backend = group.backend
-    lines = source.lines
+    lines: list[str] = []
     indent = "    "
     if rule.when is not None:
         getter, expected = rule.when
         # ``is`` for None and the booleans: cheaper than ``==`` and the same for them.
         compare = "is" if expected is None or isinstance(expected, bool) else "=="
-        wanted = repr(expected) if compare == "is" else source.bind("W", expected)
+        wanted = repr(expected) if compare == "is" else source.bind("expected", expected)
         lines.append(f"{indent}if {source.expression(getter)} {compare} {wanted}:")
         indent += "    "
     cache, key, slots, index = slot
-    resolve = source.bind("R", group.resolve)
+    resolve = source.bind("resolve", group.resolve)
     target = f"{slots}_{index}"
     apply = [
         f"if {target} is None:",
-        f"    {target} = {resolve}(t, {cache}, {key}, {slots}, {index})",
+        f"    {target} = {resolve}(state, {cache}, {key}, {slots}, {index})",
         *backend.apply(source, rule, target),
     ]
-    refuse = source.bind("X", backend.invalid(rule, f"{cls.kind} {rule.value.describe()}"))
+    refuse = source.bind("refuse", backend.invalid(rule, f"{cls.kind} {rule.value.describe()}"))
+    comment = f"  # {_describe(rule)}"
     if isinstance(rule.value, Const):
         amount = rule.value.value
         if isinstance(amount, str) or not _valid(rule.op, amount):
-            lines.append(f"{indent}{refuse}({source.bind('A', amount)})")
-            return
-        lines.append(f"{indent}a = {source.bind('A', amount)}")
-        lines.extend(indent + line for line in apply)
+            lines.append(f"{indent}{refuse}({source.bind('amount', amount)})")
+        else:
+            lines.append(f"{indent}amount = {source.bind('amount', amount)}")
+            lines.extend(indent + line for line in apply)
+        source.lines += [line + comment for line in lines]
         return
     declared = _field_type(cls, rule.value)
-    lines.append(f"{indent}a = {source.expression(rule.value)}")
+    lines.append(f"{indent}amount = {source.expression(rule.value)}")
     limit = _limit(rule)
     # The bounds are literals: a bound name would be one more keyword default to fill in on
     # every call. An int field gets int bounds: comparing an int with a float is slower.
     if limit is not None and declared is int:
-        check = f"{int(limit.low)!r} <= a <= {int(limit.high)!r}"
+        check = f"{int(limit.low)!r} <= amount <= {int(limit.high)!r}"
     elif limit is not None:
-        check = f"{float(limit.low)!r} <= a <= {float(limit.high)!r}"
+        check = f"{float(limit.low)!r} <= amount <= {float(limit.high)!r}"
     elif rule.op == "set":
-        check = "-INF < a < INF"
+        check = "-INF < amount < INF"
     else:
-        check = "0.0 <= a < INF"
+        check = "0.0 <= amount < INF"
     if declared is not int:  # an int field is never None by the catalog
-        lines.append(f"{indent}if a is not None:")
+        lines.append(f"{indent}if amount is not None:")
         indent += "    "
     # A value of the wrong type (the catalog does not check at runtime) raises here; the bus
     # isolates it and counts it against the subscriber.
     lines.append(f"{indent}if {check}:")
     lines.extend(f"{indent}    {line}" for line in apply)
     lines.append(f"{indent}else:")
-    lines.append(f"{indent}    {refuse}(a)")
+    lines.append(f"{indent}    {refuse}(amount)")
+    source.lines += [line + comment for line in lines]
+
+
+def _grouped(cls: type[Event], rules: tuple[Rule, ...], backend: Backend) -> list[list[Rule]]:
+    """The rules the backend keeps, by the label getters that are not constants (a group's key).
+
+    ``agentguard_events_published_total`` comes first when the backend keeps it. Groups keep
+    the order of their first rule, rules their order within a group: this is the order the
+    generated handler applies them in, and the interpreter follows it (the order decides which
+    series a cap admits first).
+    """
+    every = [rule for rule in rules if backend.includes(rule.metric)]
+    if backend.includes(EVENTS_PUBLISHED):
+        every.insert(0, Rule(metric=EVENTS_PUBLISHED, op="inc", labels=(Const(cls.kind),)))
+    grouped: dict[tuple[object, ...], list[Rule]] = {}
+    for rule in every:
+        key = tuple(_hashable(g) for g in rule.labels if not isinstance(g, Const))
+        grouped.setdefault(key, []).append(rule)
+    return list(grouped.values())
+
+
+def _hashable(getter: Getter) -> object:
+    try:
+        hash(getter)
+    except TypeError:
+        return id(getter)
+    return getter
 
 
 def compile_handler(
@@ -282,31 +319,31 @@ def compile_handler(
     backend: Backend,
     groups: list[Group],
 ) -> Handler:
-    """One function ``handle(event, t)`` that applies ``rules`` (the rules of ``cls``).
+    """One function ``handle(event, state)`` that applies ``rules`` (the rules of ``cls``).
 
     ``agentguard_events_published_total`` is counted first when the backend includes it.
     Each group of this handler is appended to ``groups`` (shared by the handlers of one
-    subscriber) and takes index ``len(groups)`` after the append: ``t[i]`` is its cache.
+    subscriber) and takes index ``len(groups)`` after the append: ``state[i]`` is its cache.
+    With generated code switched off (``AGENTGUARD_NO_CODEGEN=1``) this is
+    :func:`interpret_handler`, and no group is added.
     """
+    if not _codegen.ENABLED:
+        return interpret_handler(cls, rules, backend)
     source = Source()
-    every = list(rules)
-    if backend.includes(EVENTS_PUBLISHED):
-        every.insert(0, Rule(metric=EVENTS_PUBLISHED, op="inc", labels=(Const(cls.kind),)))
     suffix = backend.key_suffix(source)
-    grouped: dict[str, list[Rule]] = {}
-    for rule in every:
-        if backend.includes(rule.metric):
-            grouped.setdefault(_key(source, rule, suffix), []).append(rule)
     source.lines += ["    " + line for line in backend.prologue(source)]
-    for number, (key_source, group_rules) in enumerate(grouped.items()):
+    for number, group_rules in enumerate(_grouped(cls, rules, backend)):
+        key_source = _key(source, group_rules[0], suffix)
         group = Group(group_rules, backend, len(groups) + 1, len(suffix))
         groups.append(group)
-        fresh = source.bind("N", group.slots)
-        cache, key, slots = f"c{number}", f"k{number}", f"u{number}"
+        fresh = source.bind("new_slots", group.slots)
+        cache, key, slots = f"cache_{number}", f"key_{number}", f"target_{number}"
         # The targets of the group unpacked into locals at once: one step, not one per rule.
         targets = ", ".join(f"{slots}_{index}" for index in range(len(group_rules)))
+        names = ", ".join(dict.fromkeys(rule.metric.name for rule in group_rules))
         source.lines += [
-            f"    {cache} = t[{group.index}]",
+            f"    # group {group.index}: {names}",
+            f"    {cache} = state[{group.index}]",
             f"    {key} = {key_source}",
             f"    {slots} = {cache}.get({key})",
             f"    if {slots} is None:",
@@ -317,8 +354,42 @@ def compile_handler(
             _rule(source, rule, group, cls, (cache, key, slots, index))
     # Every name is bound as a default argument: a fast local instead of a global lookup.
     bound = ", ".join(f"{name}={name}" for name in source.names)
-    text = "\n".join([f"def handle(event, t, *, {bound}):", *source.lines, "    return None", ""])
-    code = compile(text, f"<agentguard.compiler: {cls.__name__}>", "exec")
-    exec(code, source.names)  # noqa: S102 (source built above from the metric map, no outside text)
-    handler: Handler = source.names["handle"]  # type: ignore[assignment]  # defined by the exec above
+    name = f"{cls.__name__}_rules"
+    text = "\n".join(
+        [f"def {name}(event, state, *, {bound}):", *source.lines, "    return None", ""]
+    )
+    handler: Handler = _codegen.define(
+        text, f"<agentguard rules for {cls.__name__}>", name, source.names
+    )
     return handler
+
+
+def interpret_handler(cls: type[Event], rules: tuple[Rule, ...], backend: Backend) -> Handler:
+    """``handle(event, state)`` that does what :func:`compile_handler`'s does, interpreted.
+
+    Each rule, in the generated handler's order, is applied by
+    :meth:`~agentguard.metricmap.Rule.effect`, its amount checked as the generated code checks
+    it, its target resolved by the backend on every event (nothing is cached: ``state`` needs
+    only its first item) and updated by :meth:`Backend.update`.
+    """
+    plan = [
+        (rule, backend.invalid(rule, f"{cls.kind} {rule.value.describe()}"))
+        for group in _grouped(cls, rules, backend)
+        for rule in group
+    ]
+    suffix_of, resolve, update = backend.suffix, backend.resolve, backend.update
+
+    def handle(event: Event, state: list[Any]) -> None:
+        suffix = suffix_of(event)
+        for rule, refuse in plan:
+            effect = rule.effect(event)
+            if effect is None:
+                continue
+            if not _admits(rule, effect.value):
+                refuse(effect.value)
+                continue
+            target, _ = resolve(state, rule, effect.labels, suffix)
+            update(target, rule, effect.value, event)
+
+    handle.__qualname__ = handle.__name__ = f"{cls.__name__}_rules_interpreted"
+    return handle

@@ -1,33 +1,20 @@
 """The one mapping from events to metric series (DESIGN.md section 4), written as data.
 
-Everything that turns events into metrics reads this module: the Prometheus subscriber, the
-aggregator behind the metric stores, the query API, and ``docs/metrics.md`` (generated from
-it by ``python -m agentguard.metricmap``). A metric added here appears everywhere.
-
-- :data:`METRICS` lists every metric: name, type, unit, labels, help, histogram buckets.
-- :data:`RULES` says, per event class, which metric each event moves, with which label
-  values, by how much, and how (``inc``, ``dec``, ``observe``, ``set``). Label values and
-  amounts are read from the event by small :class:`Getter` objects (:class:`Field`,
-  :class:`Const`, :class:`Status`, :class:`StateNumber`, :data:`ONE`), so the mapping stays
-  data that tools can inspect.
-- :func:`effects` applies the rules to one event. An effect whose amount reads as ``None``
-  (an unpriced cost, a stream's missing time to first token) is left out.
-
-The metrics about agentguard itself (``agentguard_events_published_total`` and the others in
-:data:`SELF_METRICS`) are kept by the subscribers; only ``events_published`` moves with every
-event.
-
-Errors are counted once: ``agentguard_errors_total{source="llm"|"tool"}`` from failed
-``LLMCallFinished`` and ``ToolCallFinished``, and ``{source="other"}`` from ``ErrorClassified``
-of source ``other`` (an ``ErrorClassified`` about an LLM call or a tool describes a failure
-those events already counted).
+- :data:`METRICS` lists every metric (:class:`Metric`: name, type, unit, labels, help,
+  buckets) with the facts every consumer derives from it: :attr:`Metric.series_labels`,
+  :attr:`Metric.set_by_events`, :attr:`Metric.sample_names`, :meth:`Metric.prometheus_family`.
+- :data:`RULES` says, per event class, which metric each event moves, with which label values
+  (read by :class:`Getter` objects), by how much and how (``inc``, ``dec``, ``observe``,
+  ``set``). :func:`effects` (and :meth:`Rule.effect`, one rule) apply them; amounts that read
+  ``None`` are left out. :mod:`agentguard.compiler` compiles them for the subscribers.
+- ``docs/metrics.md`` is generated from this module by ``python docs/gen_metrics.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from agentguard.events import (
     EVENT_TYPES,
@@ -46,7 +33,11 @@ from agentguard.events import (
     ToolCallFinished,
 )
 
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric as Family
+
 __all__ = [
+    "AGENT",
     "ALERTS",
     "BREAKER_REJECTIONS",
     "BREAKER_STATE",
@@ -95,7 +86,6 @@ __all__ = [
     "StateNumber",
     "Status",
     "effects",
-    "markdown",
 ]
 
 MetricType: TypeAlias = Literal["counter", "gauge", "histogram"]
@@ -106,6 +96,8 @@ value in a histogram, or set a gauge."""
 
 BREAKER_STATE_NUMBERS: Final[Mapping[str, int]] = {"closed": 0, "half_open": 1, "open": 2}
 """The value of ``agentguard_breaker_state`` for each breaker state."""
+AGENT: Final = "agent"
+"""The label a store keeps every series by, whether or not the metric has it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,6 +121,58 @@ class Metric:
     def base_name(self) -> str:
         """The name without ``_total``, as prometheus-client wants a counter's name."""
         return self.name.removesuffix("_total") if self.type == "counter" else self.name
+
+    @property
+    def series_labels(self) -> tuple[str, ...]:
+        """The label names a store keeps this metric's series by: its own, then :data:`AGENT`.
+
+        A metric labelled by agent already (``agentguard_runs_total``, ...) keeps its labels.
+        """
+        return self.labels if AGENT in self.labels else (*self.labels, AGENT)
+
+    @property
+    def set_by_events(self) -> bool:
+        """Whether some rule *sets* this gauge (``agentguard_breaker_state``).
+
+        The latest value then wins across threads and processes; contributions do not add up.
+        """
+        return self.name in _SET_BY_EVENTS
+
+    @property
+    def sample_names(self) -> tuple[str, ...]:
+        """The names of its samples in the Prometheus text format.
+
+        A counter's ``name`` (``_total``), a gauge's ``name``, a histogram's ``_bucket``,
+        ``_count`` and ``_sum``.
+        """
+        if self.type == "histogram":
+            return tuple(f"{self.name}{suffix}" for suffix in ("_bucket", "_count", "_sum"))
+        return (self.name,)
+
+    def prometheus_family(self) -> Family:
+        """An empty prometheus-client metric family exposed with exactly this name.
+
+        prometheus-client is imported here, not with this module: the core does not need it,
+        and the packages that call this (agentguard-prometheus, agentguard-metrics) depend on
+        it.
+        """
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        kinds = {
+            "counter": CounterMetricFamily,
+            "gauge": GaugeMetricFamily,
+            "histogram": HistogramMetricFamily,
+        }
+        family: Family = kinds[self.type](
+            self.base_name, self.help, labels=self.labels, unit=self.unit
+        )
+        exposed = family.name + "_total" if self.type == "counter" else family.name
+        assert exposed == self.name, f"{self.name} would be exposed as {exposed}"
+        return family
 
 
 _SECONDS_LLM = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
@@ -517,6 +561,20 @@ class Rule:
             wanted = len(self.metric.labels)
             raise ValueError(f"a rule for {self.metric.name} needs {wanted} label getters")
 
+    def effect(self, event: Event) -> Effect | None:
+        """What this rule does to ``event``; ``None`` when ``when`` fails or the amount is None.
+
+        Label values that read as ``None`` become ``""``. This is the plain interpreter of the
+        rule; :mod:`agentguard.compiler` generates code that does the same.
+        """
+        if self.when is not None and self.when[0].get(event) != self.when[1]:
+            return None
+        amount = self.value.get(event)
+        if amount is None:
+            return None
+        labels = tuple("" if (v := g.get(event)) is None else str(v) for g in self.labels)
+        return Effect(self.metric, self.op, labels, float(amount))  # type: ignore[arg-type]  # amounts are numbers by the catalog
+
 
 @dataclass(frozen=True, slots=True)
 class Effect:
@@ -635,100 +693,14 @@ def effects(event: Event) -> tuple[Effect, ...]:
     """
     found: list[Effect] = [Effect(EVENTS_PUBLISHED, "inc", (event.kind,), 1.0)]
     for rule in RULES[type(event)]:
-        if rule.when is not None and rule.when[0].get(event) != rule.when[1]:
-            continue
-        amount = rule.value.get(event)
-        if amount is None:
-            continue
-        labels = tuple("" if (v := g.get(event)) is None else str(v) for g in rule.labels)
-        found.append(Effect(rule.metric, rule.op, labels, float(amount)))  # type: ignore[arg-type]  # amounts are numbers by the catalog
+        effect = rule.effect(event)
+        if effect is not None:
+            found.append(effect)
     return tuple(found)
 
 
-def markdown() -> str:
-    """``docs/metrics.md``: every metric, its type, unit, labels and the events that move it."""
-    moved_by: dict[str, list[str]] = {m.name: [] for m in METRICS}
-    for cls, rules in RULES.items():
-        for rule in rules:
-            condition = "" if rule.when is None else f" when {_when(rule.when)}"
-            labels = ", ".join(
-                f"{name}={getter.describe()}"
-                for name, getter in zip(rule.metric.labels, rule.labels, strict=True)
-            )
-            moved_by[rule.metric.name].append(
-                f"`{cls.kind}` ({cls.__name__}): {rule.op} {rule.value.describe()}"
-                + (f" with {labels}" if labels else "")
-                + condition
-            )
-    moved_by[EVENTS_PUBLISHED.name].append("every event: inc 1 with kind=`kind`")
-    lines = [
-        "# Metrics",
-        "",
-        "Generated from `agentguard.metricmap` (`python -m agentguard.metricmap > "
-        "docs/metrics.md`); do not edit by hand.",
-        "",
-        "Base units, counters ending in `_total`; label values past a cardinality cap fold "
-        "into `other` (counted in `agentguard_series_dropped_total`).",
-        "",
-    ]
-    for metric in METRICS:
-        lines += [
-            f"## `{metric.name}`",
-            "",
-            metric.help,
-            "",
-            f"- type: {metric.type}",
-            f"- unit: {metric.unit or 'none (a count)'}",
-            f"- labels: {', '.join(f'`{label}`' for label in metric.labels) or 'none'}",
-        ]
-        if metric.buckets:
-            lines.append(f"- buckets: {', '.join(f'{b:g}' for b in metric.buckets)}")
-        sources = moved_by[metric.name] or ["kept by the subscriber itself (not an event)"]
-        lines += ["- moved by:", *(f"  - {source}" for source in sources), ""]
-    lines += _PROMQL
-    return "\n".join(lines)
-
-
-_PROMQL = [
-    "## Example PromQL",
-    "",
-    "Error rate of LLM calls over 5 minutes:",
-    "",
-    "```promql",
-    'sum(rate(agentguard_llm_calls_total{status="error"}[5m]))',
-    "  / sum(rate(agentguard_llm_calls_total[5m]))",
-    "```",
-    "",
-    "p95 latency of LLM calls, by model:",
-    "",
-    "```promql",
-    "histogram_quantile(0.95,",
-    "  sum by (model, le) (rate(agentguard_llm_call_duration_seconds_bucket[5m])))",
-    "```",
-    "",
-    "Cost per hour in US dollars, by model:",
-    "",
-    "```promql",
-    "sum by (model) (increase(agentguard_llm_cost_usd_total[1h]))",
-    "```",
-    "",
-    "Prompt-cache hit ratio (cache reads over all input token types):",
-    "",
-    "```promql",
-    'sum(rate(agentguard_llm_tokens_total{token_type="cache_read"}[5m]))',
-    "  / sum(rate(agentguard_llm_tokens_total{token_type=~"
-    '"input|cache_read|cache_write_5m|cache_write_1h"}[5m]))',
-    "```",
-    "",
-]
-
-
-def _when(when: tuple[Getter, object]) -> str:
-    getter, expected = when
-    return f"{getter.describe()} is {expected!r}"
-
+_SET_BY_EVENTS: Final = frozenset(
+    rule.metric.name for rules in RULES.values() for rule in rules if rule.op == "set"
+)
 
 assert set(RULES) == set(EVENT_TYPES), "every event class needs its rules, even none"
-
-if __name__ == "__main__":
-    print(markdown())

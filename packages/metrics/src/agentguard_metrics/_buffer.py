@@ -12,8 +12,8 @@ one cache lookup per group plus plain arithmetic, under the aggregator's lock:
   they agree);
 - a ``set`` gauge is a call that keeps the latest value by event time.
 
-The handler state ``t`` is ``[buffer, cache of group 1, ...]``; a flush swaps the whole state
-for a fresh one, so caches never point into a buffer that was sent.
+The handler state is ``[buffer, cache of group 1, ...]``; a flush swaps the whole state for a
+fresh one, so caches never point into a buffer that was sent.
 """
 
 from __future__ import annotations
@@ -161,19 +161,23 @@ class DeltaBackend:
         return True
 
     def prologue(self, source: Source) -> list[str]:
-        """The event's 1-minute bucket, in ``b``."""
-        return [f"b = int(event.at_unix_s // {BASE_RESOLUTION_S}) * {BASE_RESOLUTION_S}"]
+        """The event's 1-minute bucket, in ``bucket``."""
+        return [f"bucket = int(event.at_unix_s // {BASE_RESOLUTION_S}) * {BASE_RESOLUTION_S}"]
 
     def key_suffix(self, source: Source) -> tuple[str, ...]:
         """Every series is kept per agent and per bucket."""
-        return ("event.agent", "b")
+        return ("event.agent", "bucket")
+
+    def suffix(self, event: Event) -> tuple[object, ...]:
+        """The event's agent and 1-minute bucket, for the interpreter."""
+        return (event.agent, int(event.at_unix_s // BASE_RESOLUTION_S) * BASE_RESOLUTION_S)
 
     def resolve(
-        self, t: list[Any], rule: Rule, labels: tuple[str, ...], suffix: tuple[object, ...]
+        self, state: list[Any], rule: Rule, labels: tuple[str, ...], suffix: tuple[object, ...]
     ) -> tuple[object, bool]:
         """The buffer's cell of ``rule``'s series in the event's bucket, under the caps."""
         agent, bucket = suffix
-        assert isinstance(bucket, int)  # the prologue's ``b``
+        assert isinstance(bucket, int)  # the prologue's ``bucket``
         metric = rule.metric
         name = metric.name
         if name not in _BY_AGENT:
@@ -182,7 +186,7 @@ class DeltaBackend:
             shared = rule.op == "set" or agent is None
             labels = (*labels, "" if shared else str(agent))
         labels, folded = self.caps.fold(name, labels)
-        buffer: Buffer = t[0]
+        buffer: Buffer = state[0]
         if folded:
             buffer.count((SERIES_DROPPED.name, (name, ""), bucket))
         if rule.op == "set":
@@ -222,46 +226,63 @@ class DeltaBackend:
     def apply(self, source: Source, rule: Rule, target: str) -> list[str]:
         """Arithmetic on a cell, an inlined sketch add, or a call for a ``set`` gauge."""
         if rule.op == "set":
-            return [f"{target}(a, event.at_unix_s)"]
+            return [f"{target}(amount, event.at_unix_s)"]
         if rule.op == "observe":
             mapping = mapping_for(self.accuracy)
             # ddsketch's LogarithmicMapping.key: ceil(log2(v) * multiplier) (offset 0).
             multiplier = source.bind(
-                "MUL", mapping._multiplier
+                "multiplier", mapping._multiplier
             )  # private: a test checks it against mapping.key
-            smallest = source.bind("MINP", mapping.min_possible)
-            ceil, log = source.bind("CEIL", math.ceil), source.bind("LOG", math.log)
+            smallest = source.bind("min_possible", mapping.min_possible)
+            ceil, log = source.bind("ceil", math.ceil), source.bind("log", math.log)
             return [
-                f"if a > {smallest}:",
-                f"    k = {ceil}({log}(a, 2) * {multiplier})",
-                f"    p = {target}.positive",
-                "    p[k] = p.get(k, 0) + 1",
+                f"if amount > {smallest}:",
+                f"    index = {ceil}({log}(amount, 2) * {multiplier})",
+                f"    positive = {target}.positive",
+                "    positive[index] = positive.get(index, 0) + 1",
                 "else:",
                 f"    {target}.zero_count += 1",
                 f"{target}.count += 1",
-                f"{target}.sum += a",
-                f"if a < {target}.min:",
-                f"    {target}.min = a",
-                f"if a > {target}.max:",
-                f"    {target}.max = a",
+                f"{target}.sum += amount",
+                f"if amount < {target}.min:",
+                f"    {target}.min = amount",
+                f"if amount > {target}.max:",
+                f"    {target}.max = amount",
             ]
         if rule.metric.type == "counter":
-            return [f"{target}[0] += a"]
+            return [f"{target}[0] += amount"]
         # An inc/dec gauge's target is (this flush's delta, this process's level). A dec past
         # the level (a run that finished here without having started here: attached mid-run,
         # or its start dropped) takes the level to zero, not below, and is counted in
         # agentguard_invalid_values_total{field=<metric>}.
         if rule.op == "inc":
-            return ["g0, g1 = " + target, "g0[0] += a", "g1[0] += a"]
-        unmatched = source.bind("U", self.invalid(rule, "a dec past zero"))
+            return [f"delta, level = {target}", "delta[0] += amount", "level[0] += amount"]
+        unmatched = source.bind("unmatched", self.invalid(rule, "a dec past zero"))
         return [
-            "g0, g1 = " + target,
-            "if a > g1[0]:",
-            f"    {unmatched}(a)",
-            "    a = g1[0]",
-            "g0[0] -= a",
-            "g1[0] -= a",
+            f"delta, level = {target}",
+            "if amount > level[0]:",
+            f"    {unmatched}(amount)",
+            "    amount = level[0]",
+            "delta[0] -= amount",
+            "level[0] -= amount",
         ]
+
+    def update(self, target: Any, rule: Rule, amount: float, event: Event) -> None:
+        """What the lines of :meth:`apply` do, for the interpreter (the sketch's own ``add``)."""
+        if rule.op == "set":
+            target(amount, event.at_unix_s)
+        elif rule.op == "observe":
+            target.add(amount)
+        elif rule.metric.type == "counter":
+            target[0] += amount
+        else:
+            delta, level = target
+            if rule.op == "dec" and amount > level[0]:
+                self.invalid(rule, "a dec past zero")(amount)
+                amount = level[0]
+            sign = -1.0 if rule.op == "dec" else 1.0
+            delta[0] += sign * amount
+            level[0] += sign * amount
 
     def invalid(self, rule: Rule, where: str) -> Callable[[object], None]:
         """Count a refused amount (the handler runs under the aggregator's lock)."""

@@ -26,6 +26,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
+from agentguard.metricmap import AGENT as _AGENT
 from agentguard.metricmap import METRICS, Metric
 from agentguard_metrics.batch import DeltaBatch, bucket_start
 from agentguard_metrics.sketch import Sketch
@@ -49,7 +50,7 @@ __all__ = [
     "series_labels",
 ]
 
-AGENT: Final = "agent"
+AGENT: Final = _AGENT
 """The label every series is kept by in a store, whether or not the metric has it."""
 
 
@@ -59,7 +60,7 @@ def series_labels(metric: Metric) -> tuple[str, ...]:
     Metrics labelled by agent already (``agentguard_runs_total``, ...) keep their labels.
     The Prometheus exposition of a store adds the extra ``agent`` up again.
     """
-    return metric.labels if AGENT in metric.labels else (*metric.labels, AGENT)
+    return metric.series_labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +325,7 @@ class DerivedReads:
 
 # --- shared by every store: label filters and the choice of roll-up ---------------------------
 
-_LABELS: dict[str, tuple[str, ...]] = {m.name: series_labels(m) for m in METRICS}
+_LABELS: dict[str, tuple[str, ...]] = {m.name: m.series_labels for m in METRICS}
 _TYPES: dict[str, str] = {m.name: m.type for m in METRICS}
 
 

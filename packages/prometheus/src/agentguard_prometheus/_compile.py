@@ -1,18 +1,12 @@
 """The Prometheus subscriber's backend for :mod:`agentguard.compiler`: cells per thread.
 
-The compiler turns the rules of :mod:`agentguard.metricmap` into one function per event class;
-this module says what those functions update (DESIGN.md P3, see
-:mod:`agentguard_prometheus._families`): plain arithmetic on the calling thread's cell, no call
-and no lock. ``cell[0] += a`` for ``inc``, ``-=`` for ``dec``, and for ``observe`` one to the
-bucket ``bisect_left(buckets, a)`` (the first bound ``>= a``, or ``+Inf``) and ``a`` to the sum.
-Only gauges that some rule sets go through a call, which takes the store's lock (last writer
-wins across threads).
-
-The handler's state ``t`` is the calling thread's: ``t[0]`` its
-:class:`~agentguard_prometheus._families.Cells`, ``t[i]`` the cache of group ``i``, so caches
-and cells are never shared between threads. Targets are resolved through the caps of
-:class:`~agentguard_prometheus._series.SeriesTable`; values a cap folds into ``other`` are not
-cached, so a cache never holds more keys than the caps allow series.
+An update is plain arithmetic on the calling thread's cell (no call, no lock): ``cell[0] +=
+amount`` for ``inc``, ``-=`` for ``dec``; ``observe`` adds one to the bucket
+``bisect_left(buckets, amount)`` and the amount to the sum. A gauge set by events
+(:attr:`~agentguard.metricmap.Metric.set_by_events`) is a call that takes the store's lock.
+The handler's state is the calling thread's: ``state[0]`` its
+:class:`~agentguard_prometheus._families.Cells`, ``state[i]`` the cache of group ``i``.
+Targets are admitted by the caps of :class:`~agentguard_prometheus._series.SeriesTable`.
 """
 
 from __future__ import annotations
@@ -26,23 +20,17 @@ from agentguard.events import Event
 from agentguard.metricmap import RULES, Metric, Rule
 from agentguard_prometheus._series import SeriesTable
 
-__all__ = ["SHARED", "CellBackend", "compile_handlers"]
-
-SHARED: frozenset[str] = frozenset(
-    rule.metric.name
-    for rules in RULES.values()
-    for rule in rules
-    if rule.op == "set" and rule.metric.type == "gauge"
-)
-"""The gauges some rule sets: their cells are shared by all threads (last writer wins)."""
+__all__ = ["CellBackend", "compile_handlers"]
 
 
 class CellBackend:
-    """Compiles the rules into updates of per-thread cells, admitted by a series table."""
+    """Compiles the rules into updates of per-thread cells, admitted by a series table.
 
-    def __init__(self, table: SeriesTable, shared: frozenset[str] = SHARED) -> None:
+    A gauge set by events has one cell shared by every thread (the latest value wins).
+    """
+
+    def __init__(self, table: SeriesTable) -> None:
         self.table = table
-        self.shared = shared
 
     def includes(self, metric: Metric) -> bool:
         """Whether the subscriber keeps ``metric``."""
@@ -56,26 +44,46 @@ class CellBackend:
         """Keys are the label values alone."""
         return ()
 
+    def suffix(self, event: Event) -> tuple[object, ...]:
+        """Keys are the label values alone."""
+        return ()
+
     def resolve(
-        self, t: list[Any], rule: Rule, labels: tuple[str, ...], suffix: tuple[object, ...]
+        self, state: list[Any], rule: Rule, labels: tuple[str, ...], suffix: tuple[object, ...]
     ) -> tuple[object, bool]:
         """The thread's cell (or the shared update) of ``rule``'s series, under the caps."""
         admitted, folded = self.table.admit(rule.metric, labels)
         store = self.table.store
-        if rule.metric.name in self.shared:
+        if rule.metric.set_by_events:
             return store.shared(rule.metric, rule.op, admitted), not folded
-        return store.cell(t[0], rule.metric, admitted), not folded
+        return store.cell(state[0], rule.metric, admitted), not folded
 
     def apply(self, source: Source, rule: Rule, target: str) -> list[str]:
         """Arithmetic on the cell, or a call of a shared update."""
-        if rule.metric.name in self.shared:
-            return [f"{target}(a)"]
+        if rule.metric.set_by_events:
+            return [f"{target}(amount)"]
         if rule.op == "observe":
-            bisect = source.bind("BISECT", bisect_left)
-            bounds = source.bind("B", rule.metric.buckets)
+            bisect = source.bind("bisect_left", bisect_left)
+            bounds = source.bind("bounds", rule.metric.buckets)
             total = len(rule.metric.buckets) + 1  # the sum's slot, after the +Inf bucket
-            return [f"{target}[{bisect}({bounds}, a)] += 1.0", f"{target}[{total}] += a"]
-        return [f"{target}[0] {'-=' if rule.op == 'dec' else '+='} a"]
+            return [
+                f"{target}[{bisect}({bounds}, amount)] += 1.0",
+                f"{target}[{total}] += amount",
+            ]
+        return [f"{target}[0] {'-=' if rule.op == 'dec' else '+='} amount"]
+
+    def update(self, target: Any, rule: Rule, amount: float, event: Event) -> None:
+        """What the lines of :meth:`apply` do, for the interpreter."""
+        metric = rule.metric
+        if metric.set_by_events:
+            target(amount)
+        elif rule.op == "observe":
+            target[bisect_left(metric.buckets, amount)] += 1.0
+            target[len(metric.buckets) + 1] += amount
+        elif rule.op == "dec":
+            target[0] -= amount
+        else:
+            target[0] += amount
 
     def invalid(self, rule: Rule, where: str) -> Callable[[object], None]:
         """Count and log a refused amount."""
@@ -83,11 +91,9 @@ class CellBackend:
         return lambda amount: table.invalid(metric, where, amount)
 
 
-def compile_handlers(
-    table: SeriesTable, shared: frozenset[str] = SHARED
-) -> tuple[dict[type[Event], Handler], list[Group]]:
+def compile_handlers(table: SeriesTable) -> tuple[dict[type[Event], Handler], list[Group]]:
     """A handler per event class, and the groups whose caches a thread state holds."""
-    backend = CellBackend(table, shared)
+    backend = CellBackend(table)
     groups: list[Group] = []
     handlers = {cls: compile_handler(cls, rules, backend, groups) for cls, rules in RULES.items()}
     return handlers, groups

@@ -1,48 +1,13 @@
 """Where the values live: one :class:`Store` per registry, exposed at scrape time.
 
-**Why not prometheus-client's metric objects.** DESIGN.md P3 allows one ``LLMCallFinished``
-through the bus into the subscriber at most 0.2 x one OpenTelemetry SDK span (a GenAI chat
-span with a ``BatchSpanProcessor`` costs about 20 us, so about 4 us) and at most 1.2 x the
-best hand-written prometheus-client integration. Such an event makes 15 updates, and every
-``inc``/``observe`` of a prometheus-client label child takes a mutex: about 0.45 us each,
-8.7 us in all (0.43 x a span). So the subscriber keeps its own plain Python numbers and this
-module turns them into metric families only when the registry is scraped.
-
-**Per-thread cells, no lock on the hot path.** ``x += a`` on a shared list element is not
-atomic across threads (load, add, store: a switch in between loses an update), so no cell is
-ever written by two threads. Each thread that publishes gets, per subscriber, its own
-:class:`Cells` (created and listed in the store under the store's lock on first use; the
-subscriber finds it again through a ``threading.local`` looked up once per event). A *cell*
-is a list of floats owned by one thread: ``[value]`` for a counter or gauge, ``[bucket_0, ...,
-bucket_n, +Inf bucket, sum]`` for a histogram (per-bucket counts, not cumulative). A cell is
-added to its thread's :class:`Cells` under the store lock, which :meth:`Store.collect` holds
-while it reads, so a scrape never iterates a dict that grows; reading a float that its owner
-is adding to gives the value before or after that add, both correct.
-
-At scrape time :meth:`Store.collect` sums the cells of every thread (counters, gauge deltas,
-histogram buckets and sums all merge by addition) and yields Counter/Gauge/HistogramMetricFamily
-objects with the names, units, labels and buckets of :mod:`agentguard.metricmap` (a
-histogram's buckets cumulative, ``_count`` the ``+Inf`` bucket). The cells of a thread that
-has ended are folded into one retired set at the next scrape, so many short-lived threads do
-not pile up.
-
-**Shared cells.** A gauge that any rule *sets* (``agentguard_breaker_state``) must be
-last-writer-wins across threads, which per-thread sums cannot give; its cells are shared by
-every thread and subscriber of the registry and every update to them (set, inc or dec) runs
-under the store lock. Breaker transitions are rare. The counts made on slow paths only
-(``agentguard_series_dropped_total``, ``agentguard_invalid_values_total``) are shared cells
-too.
-
-**One store per registry.** prometheus-client refuses two collectors that expose one name
-("Duplicated timeseries"), so every subscriber of a registry writes into the one store of that
-registry, registered once (``registry.register``); it exposes the union of their allow-lists
-(re-registered when a subscriber adds names, so a clash with a metric somebody else made in
-the registry still raises ``ValueError``). The registry is a weak key: a registry that is
-dropped takes its store with it.
-
-``agentguard_subscriber_errors_total`` and ``agentguard_events_dropped_total`` are the bus's
-own counts, read at scrape time by :class:`BusCollector` (one per registry, summing over the
-buses attached to it).
+A *cell* is a list of floats written by one thread only: ``[value]`` for a counter or gauge,
+``[bucket_0, ..., +Inf bucket, sum]`` for a histogram (per-bucket counts). Each thread has its
+own :class:`Cells` per store; :meth:`Store.collect` sums every thread's cells under the store
+lock and yields the families of :meth:`agentguard.metricmap.Metric.prometheus_family`. Gauges
+set by events and the slow-path counts live in shared cells updated under the lock. One store
+per registry (a weak key), registered once, exposes the union of its subscribers' metrics;
+:class:`BusCollector` reads the buses' error and drop counts. docs/architecture.md ("The
+Prometheus subscriber") has the reasoning.
 """
 
 from __future__ import annotations
@@ -195,7 +160,7 @@ class Store:
         """The families, empty (lets the registry check names at registration)."""
         for metric in METRICS:
             if metric.name in self.names:
-                yield _family(metric)
+                yield metric.prometheus_family()
 
     def collect(self) -> Iterator[Family]:
         """Every family of :attr:`names`, the cells of every thread summed now."""
@@ -204,7 +169,7 @@ class Store:
             if metric.name not in self.names:
                 continue
             series = total.get(metric.name, {})
-            family = _family(metric)
+            family = metric.prometheus_family()
             if isinstance(family, HistogramMetricFamily):
                 bounds = [_go_float(b) for b in metric.buckets] + ["+Inf"]
                 last = len(bounds)
@@ -222,26 +187,6 @@ class Store:
 
 _go_float: Callable[[float], str] = floatToGoString
 """How prometheus-client writes a bucket bound in ``le`` (``1.0``, ``2.5``, ``1e+06``)."""
-
-
-def _family(metric: Metric) -> Family:
-    """An empty family for ``metric``, exposed with exactly the map's name."""
-    family: Family
-    if metric.type == "counter":
-        family = CounterMetricFamily(
-            metric.base_name, metric.help, labels=metric.labels, unit=metric.unit
-        )
-        exposed = family.name + "_total"
-    elif metric.type == "gauge":
-        family = GaugeMetricFamily(metric.name, metric.help, labels=metric.labels, unit=metric.unit)
-        exposed = family.name
-    else:
-        family = HistogramMetricFamily(
-            metric.name, metric.help, labels=metric.labels, unit=metric.unit
-        )
-        exposed = family.name
-    assert exposed == metric.name, f"{metric.name} would be exposed as {exposed}"
-    return family
 
 
 def store(registry: CollectorRegistry, names: Iterable[str]) -> Store:
@@ -294,15 +239,13 @@ class BusCollector:
             else:
                 self._buses.pop(bus, None)
 
-    def describe(self) -> Iterator[CounterMetricFamily]:
+    def describe(self) -> Iterator[Family]:
         """The families, empty (lets the registry check names at registration)."""
         for metric in (SUBSCRIBER_ERRORS, EVENTS_DROPPED):
             if metric.name in self._names:
-                yield CounterMetricFamily(
-                    metric.base_name, metric.help, labels=metric.labels, unit=metric.unit
-                )
+                yield metric.prometheus_family()
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[Family]:
         """The counts summed over the attached buses, read now."""
         with self._lock:
             buses = list(self._buses)
@@ -315,9 +258,8 @@ class BusCollector:
             total: _Tally[str] = _Tally()
             for bus in buses:
                 total.update(read(bus))
-            found = CounterMetricFamily(
-                metric.base_name, metric.help, labels=metric.labels, unit=metric.unit
-            )
+            found = metric.prometheus_family()
+            assert isinstance(found, CounterMetricFamily)  # both are counters
             for label, count in sorted(total.items()):
                 found.add_metric((label,), float(count))
             yield found

@@ -1,36 +1,12 @@
 """agentguard events as Prometheus metrics: :class:`PrometheusSubscriber`.
 
-The subscriber reads the one event-to-metric mapping, :mod:`agentguard.metricmap`: every
-metric of :data:`~agentguard.metricmap.METRICS` exists in the registry with exactly its name,
-type, unit, labels and buckets, and every event moves the metrics
-:func:`~agentguard.metricmap.effects` says it moves (``docs/metrics.md`` lists them).
-
-- **Fast, without locks.** An event costs a ``threading.local`` lookup, one compiled function
-  (:mod:`agentguard.compiler`, :mod:`agentguard_prometheus._compile`) and plain float
-  additions into cells that only the calling thread writes; prometheus-client sees the
-  numbers only when the registry is scraped, through one collector per registry
-  (:mod:`agentguard_prometheus._families` explains the design). DESIGN.md P3 is why:
-  through prometheus-client's label children, whose every ``inc``/``observe`` takes a mutex,
-  one ``LLMCallFinished`` (15 updates) cost about 8.7 us, 0.43 x one OpenTelemetry SDK span,
-  against a budget of 0.2 x (about 4 us).
-- **Once per registry.** Every subscriber of a registry writes into that registry's one store,
-  registered once and exposing the union of their metrics: attaching twice, two subscribers
-  on one registry, or one per registry never raise "Duplicated timeseries".
-- **Cardinality caps.** At most ``max_label_values`` distinct values per label of a metric and
-  ``max_series`` label combinations in all; past a cap a value reads as ``other`` and
-  ``agentguard_series_dropped_total{metric}`` counts the fold.
-- **Values checked.** NaN, infinities and negative amounts (a count, a cost, a duration) never
-  reach a metric; they are counted in ``agentguard_invalid_values_total{field}``, where
-  ``field`` is the name of the metric the value was for, and logged once per episode on the
-  ``agentguard.prometheus`` logger.
-- **The bus's own counts.** ``agentguard_subscriber_errors_total{subscriber}`` and
-  ``agentguard_events_dropped_total{reason}`` are read from the attached buses when the
-  registry is scraped (``bus_stats=False`` leaves the bus out).
-
-Example::
-
-    from prometheus_client import CollectorRegistry
-    from agentguard_prometheus import PrometheusSubscriber, start_http_server
+Every metric of :data:`agentguard.metricmap.METRICS` exists in the registry with exactly its
+name, type, unit, labels and buckets, moved as :func:`~agentguard.metricmap.effects` says
+(``docs/metrics.md``), through compiled handlers into per-thread cells that the registry's one
+collector sums when scraped (docs/architecture.md, "The Prometheus subscriber": DESIGN.md P3).
+Label values past the caps fold into ``other`` (``agentguard_series_dropped_total``); NaN,
+infinite and negative amounts are refused and counted (``agentguard_invalid_values_total``);
+the attached buses' error and drop counts are read at scrape time. Example::
 
     registry = CollectorRegistry()
     PrometheusSubscriber(registry).attach()  # the default bus
@@ -137,14 +113,14 @@ class PrometheusSubscriber:
                     return found
                 if self._bus_stats:  # closed from outside: count the bus once again below
                     bus_collector(self._registry, self._names).remove(bus)
-            handlers, local, state = self._handlers, self._local, self._thread_state
+            handlers, local, new_state = self._handlers, self._local, self._thread_state
 
             def on_event(event: Event) -> None:
                 try:
-                    t = local.t
+                    state = local.state
                 except AttributeError:
-                    t = state()
-                handlers[event.__class__](event, t)
+                    state = new_state()
+                handlers[event.__class__](event, state)
 
             subscription = bus.subscribe(on_event, name="agentguard_prometheus")
             self._attached[bus] = subscription
@@ -154,10 +130,10 @@ class PrometheusSubscriber:
 
     def _thread_state(self) -> list[Any]:
         """The calling thread's state, made on its first event: its cells, one cache per group."""
-        t: list[Any] = [self._store.thread_cells()]
-        t.extend({} for _ in self._groups)
-        self._local.t = t
-        return t
+        state: list[Any] = [self._store.thread_cells()]
+        state.extend({} for _ in self._groups)
+        self._local.state = state
+        return state
 
     def close(self) -> None:
         """Stop listening on every bus. The metrics stay in the registry with their values."""

@@ -22,8 +22,9 @@ from agentguard_redis._scripts import OPS
 
 __all__ = ["Chunk", "compile_batch"]
 
-_F, _I, _LO, _HI = OPS["inc_float"], OPS["inc_int"], OPS["min"], OPS["max"]
-_X, _Z, _R, _S, _G = OPS["expire"], OPS["zadd"], OPS["zprune"], OPS["sadd"], OPS["set_latest"]
+_INC_FLOAT, _INC_INT, _MIN, _MAX = OPS["inc_float"], OPS["inc_int"], OPS["min"], OPS["max"]
+_EXPIRE, _ZADD, _ZPRUNE = OPS["expire"], OPS["zadd"], OPS["zprune"]
+_SADD, _SET_LATEST = OPS["sadd"], OPS["set_latest"]
 _SLACK_S = 60
 """Keys live this much past their retention, so a read at the edge never sees half a bucket."""
 
@@ -62,17 +63,17 @@ class Chunk:
         """
         if at_unix_s is not None and key not in self._expiring:
             self._expiring.add(key)
-            self.op(_X, key, max(1, math.ceil(at_unix_s - self.now)))
+            self.op(_EXPIRE, key, max(1, math.ceil(at_unix_s - self.now)))
 
     def indexed(self, keys: Keys, rollup: Rollup, metric: str, bucket: int, now: float) -> None:
         """Record that ``bucket`` holds data and changed; prune expired buckets, once."""
         res = rollup.resolution_s
         index, changes = keys.index(res, metric), keys.changes(res, metric)
-        self.args += (_Z, self.key(index), self.key(changes), bucket)
+        self.args += (_ZADD, self.key(index), self.key(changes), bucket)
         if rollup.retention_s is not None and index not in self._pruned:
             self._pruned.add(index)
             cutoff = int(now) - rollup.retention_s - res
-            self.args += (_R, self.key(index), self.key(changes), cutoff)
+            self.args += (_ZPRUNE, self.key(index), self.key(changes), cutoff)
 
 
 def _expiry(rollup: Rollup, bucket: int) -> int | None:
@@ -87,16 +88,16 @@ def _format(value: float) -> str:
 
 
 def _sketch(chunk: Chunk, key: str, sketch: Sketch, expire_at: int | None) -> None:
-    chunk.op(_I, key, "#n", sketch.count)
-    chunk.op(_F, key, "#s", _format(sketch.sum))
-    chunk.op(_LO, key, "#lo", _format(sketch.min))
-    chunk.op(_HI, key, "#hi", _format(sketch.max))
+    chunk.op(_INC_INT, key, "#n", sketch.count)
+    chunk.op(_INC_FLOAT, key, "#s", _format(sketch.sum))
+    chunk.op(_MIN, key, "#lo", _format(sketch.min))
+    chunk.op(_MAX, key, "#hi", _format(sketch.max))
     if sketch.zero_count:
-        chunk.op(_I, key, "#z", sketch.zero_count)
+        chunk.op(_INC_INT, key, "#z", sketch.zero_count)
     for bucket_key, n in sketch.positive.items():
-        chunk.op(_I, key, f"p{bucket_key}", n)
+        chunk.op(_INC_INT, key, f"p{bucket_key}", n)
     for bucket_key, n in sketch.negative.items():
-        chunk.op(_I, key, f"m{bucket_key}", n)
+        chunk.op(_INC_INT, key, f"m{bucket_key}", n)
     chunk.expire(key, expire_at)
 
 
@@ -114,37 +115,37 @@ def compile_batch(batch: DeltaBatch, keys: Keys, now: float, max_args: int = 40_
 
     oldest = min((at for _, _, at in (*batch.counters, *batch.histograms)), default=None)
     if oldest is not None:
-        chunks[0].op(_LO, keys.meta, "oldest", oldest)
+        chunks[0].op(_MIN, keys.meta, "oldest", oldest)
     for (name, values, at), amount in batch.counters.items():
         labels, text, chunk = encode_labels(values), _format(amount), current()
-        chunk.op(_S, keys.series(name), labels)
+        chunk.op(_SADD, keys.series(name), labels)
         for rollup in ROLLUPS:
             b = bucket_start(at, rollup.resolution_s)
             key = keys.counter(rollup.resolution_s, b, name)
-            chunk.op(_F, key, labels, text)
-            chunk.op(_F, key, TOTAL_LABELS, text)
+            chunk.op(_INC_FLOAT, key, labels, text)
+            chunk.op(_INC_FLOAT, key, TOTAL_LABELS, text)
             chunk.expire(key, _expiry(rollup, b))
             chunk.indexed(keys, rollup, name, b, now)
     for (name, values, at), sketch in batch.histograms.items():
         labels, chunk = encode_labels(values), current()
-        chunk.op(_S, keys.series(name), labels)
+        chunk.op(_SADD, keys.series(name), labels)
         for rollup in ROLLUPS:
             b = bucket_start(at, rollup.resolution_s)
             expire_at = _expiry(rollup, b)
             members = keys.sketch_series(rollup.resolution_s, b, name)
-            chunk.op(_S, members, labels)
+            chunk.op(_SADD, members, labels)
             chunk.expire(members, expire_at)
             for series in (labels, TOTAL_LABELS):
                 _sketch(chunk, keys.sketch(rollup.resolution_s, b, name, series), sketch, expire_at)
             chunk.indexed(keys, rollup, name, b, now)
     for (name, values), delta in batch.gauge_deltas.items():
         labels, chunk = encode_labels(values), current()
-        chunk.op(_S, keys.series(name), labels)
+        chunk.op(_SADD, keys.series(name), labels)
         field_ = f"{labels}{GAUGE_SEP}{batch.process_id}"
-        chunk.op(_F, keys.gauge_deltas(name), field_, _format(delta))
+        chunk.op(_INC_FLOAT, keys.gauge_deltas(name), field_, _format(delta))
     for (name, values), setting in batch.gauge_sets.items():
         labels, chunk = encode_labels(values), current()
-        chunk.op(_S, keys.series(name), labels)
+        chunk.op(_SADD, keys.series(name), labels)
         value, at_text = _format(setting.value), _format(setting.at_unix_s)
-        chunk.op(_G, keys.gauge_sets(name), labels, value, at_text)
+        chunk.op(_SET_LATEST, keys.gauge_sets(name), labels, value, at_text)
     return chunks

@@ -27,7 +27,7 @@ from typing import Any, Final, cast
 import redis
 from redis.cluster import RedisCluster
 
-from agentguard.metricmap import RULES
+from agentguard.metricmap import METRICS
 from agentguard_metrics.storekit import (
     DEFAULT_MAX_LABEL_VALUES,
     DEFAULT_RELATIVE_ACCURACY,
@@ -78,14 +78,7 @@ DEFAULT_PREFIX: Final = "agentguard"
 """The prefix (and hash tag) of every key, unless told otherwise."""
 
 _GAUGES_WITH_DELTAS: Final = tuple(
-    sorted(
-        {
-            rule.metric.name
-            for rules in RULES.values()
-            for rule in rules
-            if rule.metric.type == "gauge" and rule.op in ("inc", "dec")
-        }
-    )
+    sorted(m.name for m in METRICS if m.type == "gauge" and not m.set_by_events)
 )
 """The gauges moved by ``inc``/``dec``: their per-process contributions are pruned."""
 SERVICE_READ_STALENESS_S: Final = 0.25

@@ -1,20 +1,13 @@
 """``StoreCollector``: every metric of a store as prometheus-client metric families.
 
-Register it in a ``CollectorRegistry`` and let prometheus-client write the exposition (text
-or OpenMetrics). It exposes every metric of :data:`agentguard.metricmap.METRICS` with the
-metric's own labels and all-time values: the ``agent`` dimension a store keeps every series
-by is added up again (except for metrics labelled by agent already, which keep it).
-
-- Counters: the sum over every agent.
-- Histograms: Prometheus histograms on the metric's buckets from ``metricmap``, with
-  ``_sum`` and ``_count``. A store keeps sketches, not those buckets, so each bucket's count
-  is derived from the sketch: the values of a sketch bucket are counted below a bound when
-  the value the sketch bucket stands for is. **A value within the sketch's relative accuracy
-  (0.5 %) of a bound may land in the neighbouring bucket**; the observed minimum and maximum
-  are exact, so a bound below every value counts none and one above every value counts all.
-- Gauges: ``agentguard_runs_in_progress`` adds live processes' runs up; a gauge that events
-  *set* (``agentguard_breaker_state``) has one series per breaker (kept under agent ``""``,
-  the latest value winning across processes), exposed as it is.
+Register it in a ``CollectorRegistry`` and let prometheus-client write the exposition (text or
+OpenMetrics): every metric of :data:`agentguard.metricmap.METRICS` with its own labels and
+all-time values, the extra ``agent`` a store keeps
+(:attr:`~agentguard.metricmap.Metric.series_labels`) added up again. Counters are summed;
+``inc``/``dec`` gauges add up live processes; a gauge set by events keeps one series per label
+set, the latest value winning. Histograms use the metric's
+buckets, each count derived from the sketch: **a value within the sketch's relative accuracy
+(0.5 %) of a bound may land in the neighbouring bucket** (the observed min and max are exact).
 """
 
 from __future__ import annotations
@@ -27,19 +20,16 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
 )
+from prometheus_client.core import Metric as Family
 from prometheus_client.utils import floatToGoString
 
-from agentguard.metricmap import METRICS, RULES, Metric
+from agentguard.metricmap import AGENT, METRICS, Metric
 from agentguard_metrics.sketch import Sketch, mapping_for
-from agentguard_metrics.store import AGENT, Store, series_labels
+from agentguard_metrics.store import Store
 
 __all__ = ["StoreCollector", "bucket_counts"]
 
 _go_float: Callable[[float], str] = floatToGoString
-_Family = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
-_SET_GAUGES = frozenset(
-    rule.metric.name for rules in RULES.values() for rule in rules if rule.op == "set"
-)
 
 
 def bucket_counts(sketch: Sketch, bounds: tuple[float, ...]) -> list[int]:
@@ -87,25 +77,25 @@ class StoreCollector:
             raise TypeError(f"store must follow agentguard_metrics.Store, got {store!r}")
         self._store = store
 
-    def describe(self) -> Iterator[_Family]:
+    def describe(self) -> Iterator[Family]:
         """The families without samples (so registering reads nothing from the store)."""
         for metric in METRICS:
-            yield _family(metric)
+            yield metric.prometheus_family()
 
-    def collect(self) -> Iterator[_Family]:
+    def collect(self) -> Iterator[Family]:
         """Every metric's families, read from the store now."""
         for metric in METRICS:
-            family = _family(metric)
+            family = metric.prometheus_family()
             keep = _kept_positions(metric)
             if isinstance(family, CounterMetricFamily):
                 for labels, value in sorted(_summed(self._store.counters(metric.name), keep)):
                     family.add_metric(labels, value)
             elif isinstance(family, GaugeMetricFamily):
-                combine = max if metric.name in _SET_GAUGES else _add
+                combine = max if metric.set_by_events else _add
                 gauges = _combined(self._store.gauges(metric.name), keep, combine)
                 for labels, value in sorted(gauges.items()):
                     family.add_metric(labels, value)
-            else:
+            elif isinstance(family, HistogramMetricFamily):
                 for labels, sketch in sorted(_merged(self._store.histograms(metric.name), keep)):
                     counts = bucket_counts(sketch, metric.buckets)
                     bounds = [*(_go_float(b) for b in metric.buckets), "+Inf"]
@@ -120,18 +110,9 @@ class StoreCollector:
         return f"<StoreCollector {self._store!r}>"
 
 
-def _family(metric: Metric) -> _Family:
-    labels = list(metric.labels)
-    if metric.type == "counter":
-        return CounterMetricFamily(metric.base_name, metric.help, labels=labels, unit=metric.unit)
-    if metric.type == "gauge":
-        return GaugeMetricFamily(metric.name, metric.help, labels=labels, unit=metric.unit)
-    return HistogramMetricFamily(metric.name, metric.help, labels=labels, unit=metric.unit)
-
-
 def _kept_positions(metric: Metric) -> list[int]:
     """The positions of the metric's own labels in the label values the store keeps."""
-    kept = series_labels(metric)
+    kept = metric.series_labels
     return [kept.index(label) for label in metric.labels if label != AGENT or AGENT in kept]
 
 
