@@ -16,15 +16,32 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypedDict
 
 from agentguard.episodes import FailureEpisodes
 from agentguard.limits import limit_for
 
-__all__ = ["Usage", "read_usage"]
+__all__ = ["Usage", "UsageFields", "read_usage"]
 
 _MAX_COUNT: Final = int(limit_for("input_tokens").high)  # type: ignore[union-attr]  # tokens have a range
 """The largest token or request count one call may report (:mod:`agentguard.limits`)."""
+
+
+class UsageFields(TypedDict):
+    """A :class:`Usage` as the ``LLMCallFinished`` fields of the same names."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    thinking_tokens: int
+    web_search_requests: int
+    web_fetch_requests: int
+    speed: str | None
+    service_tier: str | None
+    inference_geo: str | None
+
 
 _BAD_USAGE: Final = FailureEpisodes(logging.getLogger("agentguard.trace"))
 _EPISODE: Final = "agentguard.trace.usage"
@@ -116,6 +133,22 @@ class Usage:
         geo = _word(_get(usage, "inference_geo"))
         if geo is not None:
             self.inference_geo = geo
+
+    def event_fields(self) -> UsageFields:
+        """These figures as keyword arguments of ``LLMCallFinished`` (same names)."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_5m_tokens": self.cache_write_5m_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "thinking_tokens": self.thinking_tokens,
+            "web_search_requests": self.web_search_requests,
+            "web_fetch_requests": self.web_fetch_requests,
+            "speed": self.speed,
+            "service_tier": self.service_tier,
+            "inference_geo": self.inference_geo,
+        }
 
     def counts(self) -> tuple[int, int, int, int, int, int, int]:
         """The seven counts ``PriceTable.price_parts`` takes, in its order."""
