@@ -1,7 +1,7 @@
 """agentguard-breaker: a circuit breaker for LLM provider calls, built on pybreaker.
 
-Only the provider's faults (timeouts, connection errors, rate limits, 5xx) count; every transition
-and every fail-fast is an event on the agentguard bus; state may be shared through Redis::
+Only the provider's faults count; transitions and fail-fasts are events on the bus; state may
+be shared through Redis::
 
     from agentguard_breaker import CircuitBreaker, CircuitOpenError
 

@@ -1,34 +1,13 @@
 """A circuit breaker for LLM provider calls, on pybreaker: :class:`CircuitBreaker`.
 
-What comes from pybreaker: the state model (closed, open, half-open; its state names are
-what the local store holds), ``pybreaker.CircuitMemoryStorage`` as the local store of state
-and failure count, and ``pybreaker.CircuitBreakerError`` as a base of
-:class:`~agentguard_breaker.errors.CircuitOpenError`, so ``except CircuitBreakerError`` keeps
-working.
-
-What is written here, and why:
-
-- The call path. ``pybreaker.CircuitBreaker.call`` holds its lock across the guarded call
-  (pybreaker issue 55), so 16 threads making 0.1 s calls through one breaker take 1.6 s.
-  Here the lock is taken only to decide and to record, never around the call, and the closed
-  state admits a call without taking it at all.
-- One probe at a time. pybreaker's half-open state lets every caller through (its lock is
-  what serialises them); here half-open admits one probe and fails the others fast until it
-  ends.
-- Faults, not exceptions. pybreaker counts every exception not excluded, and an excluded one
-  resets the count; here only provider faults count (``is_failure``) and any other exception
-  passes through and changes nothing.
-- Events instead of pybreaker listeners. Its listeners get its breaker and state objects as
-  positional arguments; here every transition publishes one immutable
-  ``BreakerStateChanged`` and every fail-fast one ``BreakerRejected`` on the bus, and a bus
-  or subscriber that raises is logged and counted, never seen by the caller.
-- Shared state. ``pybreaker.CircuitRedisStorage`` updates state, counter and opened-at with
-  separate commands (two processes can both trip, or both probe), keeps whole seconds and
-  logs every failed command; here Lua scripts decide atomically (see ``_shared``), and when
-  Redis fails the breaker falls back to its local state, logs once per episode, counts
-  :attr:`CircuitBreaker.redis_fallbacks` and asks Redis again after ``redis_retry_s``.
-- Time. Local timing uses the injected monotonic ``clock``; only shared state, which other
-  processes read, stores wall-clock times (``wall_clock``).
+From pybreaker: the state model (its state names are what the local store holds),
+``pybreaker.CircuitMemoryStorage`` as the local store of state and failure count, and
+``pybreaker.CircuitBreakerError`` as a base of :class:`~agentguard_breaker.errors.CircuitOpenError`.
+Written here: a call path that never holds the lock around the call, one half-open probe at a
+time, only provider faults (``is_failure``) counted, events on the bus instead of listeners,
+shared state decided atomically by Lua scripts (``_shared``) with a local fallback, and time
+from the injected monotonic ``clock`` (``wall_clock`` only for shared state). Why each part
+differs from pybreaker: docs/architecture.md, "The breaker".
 """
 
 from __future__ import annotations

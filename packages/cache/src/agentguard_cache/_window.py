@@ -1,19 +1,11 @@
 """Regression detection for one model: a sliding window of recent calls against a baseline.
 
-The window is kept in :data:`BUCKETS` time buckets of ``window_s / BUCKETS`` seconds each, so
-its memory is bounded whatever the call rate: it covers the calls of the last ``window_s``
-seconds to within one bucket. A bucket that leaves the window is folded into the baseline.
-
-The baseline is the token-weighted hit ratio of the calls that have left the window, each
-weighted down by half every ``half_life_s`` seconds of age (``math.inf`` keeps every call at
-full weight: the plain ratio of all calls before the window). Why this baseline:
-
-- calls still in the window are not in it, so a drop never drags down the baseline it is
-  judged against while it is being judged;
-- it is token-weighted like the window's ratio, so the two compare like for like;
-- decay by age (not by count) lets it follow a deliberate change of prompts within a few
-  half-lives, and a busy hour cannot wash out a quiet day;
-- it is two running sums, so it costs constant memory.
+The window is :data:`BUCKETS` time buckets of ``window_s / BUCKETS`` seconds each (bounded
+memory at any call rate; it covers the last ``window_s`` seconds to within one bucket). A
+bucket that leaves the window is folded into the baseline: the token-weighted hit ratio of the
+calls that have left the window, each weighted down by half every ``half_life_s`` seconds of
+age (``math.inf``: the plain ratio of all calls before the window), kept as two running sums.
+Why this baseline: docs/architecture.md, "Prompt cache".
 """
 
 from __future__ import annotations

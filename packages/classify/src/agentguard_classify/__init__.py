@@ -2,11 +2,9 @@
 
 :func:`classify` turns any exception into a :class:`Classification`: a closed
 :class:`ErrorKind`, ``retryable``, the HTTP status, the server's ``retry-after`` in seconds
-and the exception's type name. It knows the anthropic SDK's errors (spend limits that must
-not be retried, overload, the 400 that means the context window is exceeded, errors inside
-streams), httpx2's and httpx's, and the standard library's; :class:`Classifier` rules teach
-it yours. :func:`classified` publishes ``ErrorClassified`` for what escapes a function or a
-block, and :func:`is_provider_fault` is the predicate a circuit breaker counts with::
+and the exception's type name; :class:`Classifier` rules teach it yours. :func:`classified`
+publishes ``ErrorClassified`` for what escapes a function or a block, and
+:func:`is_provider_fault` is the predicate a circuit breaker counts with::
 
     from agentguard_classify import classify
 

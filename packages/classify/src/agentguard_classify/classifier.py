@@ -1,23 +1,12 @@
 """The classifier: user rules first, then what it knows about the SDK, HTTP and Python.
 
-Precedence, first answer wins:
-
-1. User rules, in the order they were added. A type rule (``add_rule(MyError, "tool_error")``)
-   answers for instances of its type (and subclasses) when its ``when`` predicate, if any,
-   is true; a rule callable answers when it returns something other than ``None``.
-2. The anthropic SDK: its class (the spend-limit subclasses, ``OverloadedError``, ...), then
-   ``error_code``, then the HTTP status, then ``error.type`` (the only clue for an error sent
-   inside a stream that began with 200), and the message text only as the last resort (the
-   400 whose message says the prompt is too long).
-3. httpx2's exceptions, then httpx's: timeouts, transport errors, ``HTTPStatusError``.
-4. The standard library: ``TimeoutError``, ``ConnectionError``, ``asyncio.CancelledError``...
-5. Any other exception that carries an HTTP status (``status_code`` on itself or on its
-   ``response``), as other SDKs' errors do.
-6. If all that says unknown, the exception's ``__cause__`` (``raise ... from err``), up to
-   a few levels deep; the answer keeps the outer exception's type name.
-
-:meth:`Classifier.classify` never raises: whatever it is given, whatever a rule does, it
-answers, ``unknown`` at worst. A rule that raises is skipped, logged once per episode on the
+First answer wins: user rules in the order added (a type rule answers for instances of its
+type and subclasses when its ``when`` holds; a rule callable when it returns non-``None``),
+then the anthropic SDK (class, ``error_code``, status, ``error.type``, message text last),
+httpx2's then httpx's exceptions, the standard library's, any exception carrying an HTTP
+status (``status_code`` on it or its ``response``), and last its ``__cause__`` chain, a few
+levels deep (the outer type name is kept). The trap: :meth:`Classifier.classify` never
+raises (``unknown`` at worst); a rule that raises is skipped, logged once per episode on the
 ``agentguard.classify`` logger and counted in :meth:`Classifier.rule_errors`.
 """
 

@@ -1,17 +1,16 @@
 """agentguard-claude-agent: guard agents whose loop Anthropic's own tooling runs.
 
-The Claude Agent SDK (``claude-agent-sdk``)::
+The Claude Agent SDK: hooks deny the tool calls of a loop or a spent budget, and the message
+stream gives runs and priced model requests::
 
     guard = ClaudeAgentGuard("coder", loop_guard=LoopGuard(), max_cost_usd=0.50)
     async for message in guard.watch(query(prompt=task, options=guard.options(options))):
         ...
 
-publishes runs, every model request (priced), every tool call, and denies the tool calls of a
-loop or of a spent budget. Managed Agents sessions (``client.beta.sessions``)::
+Managed Agents sessions (``client.beta.sessions``): follow a session's event stream and
+publish the same events::
 
     report = watch_session(client, session_id)          # or: await awatch_session(...)
-
-follow a session's event stream and publish the same events.
 """
 
 from __future__ import annotations

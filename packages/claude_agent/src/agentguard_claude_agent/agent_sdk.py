@@ -1,29 +1,18 @@
 """Guard agents run by the Claude Agent SDK: hooks for its loop, events for its runs.
 
-The SDK (``claude-agent-sdk``) drives the Claude Code agent loop in a subprocess; we see it
-through two doors, and :class:`ClaudeAgentGuard` uses both::
+::
 
     guard = ClaudeAgentGuard("coder", loop_guard=LoopGuard(), max_cost_usd=0.50)
     options = guard.options(ClaudeAgentOptions(model="claude-sonnet-4-5", ...))
     async for message in guard.watch(query(prompt="fix the bug", options=options)):
         ...  # the messages the SDK yields, unchanged
 
-- The hooks (``PreToolUse``, ``PostToolUse``, ``PostToolUseFailure``) merged into the options
-  publish ``ToolCallFinished`` per tool use (timed from ``PreToolUse`` to its end) and *act*:
-  a loop the ``LoopGuard`` stops, or a spent budget, denies the tool call through the SDK's
-  permission decision, with a reason the model reads, and publishes ``LoopDetected`` or
-  ``BudgetExceeded``.
-- :meth:`ClaudeAgentGuard.watch` reads the message stream: ``RunStarted`` at its first
-  message (with the CLI's session id), one ``LLMCallFinished`` per model request from the
-  stream's own ``message_start``/``message_delta`` usage, and ``RunFinished`` at the
-  ``ResultMessage``. :meth:`~ClaudeAgentGuard.options` turns on the SDK's partial messages
-  to get that per-request usage and :meth:`~ClaudeAgentGuard.watch` hides them again unless
-  the options asked for them. A stream without them is priced once, from the
-  ``ResultMessage``'s per-model usage. Never both: a run is counted one way or the other.
-
-The ``ResultMessage``'s own ``total_cost_usd`` is the CLI's price list; it is compared with
-ours, and a difference of more than a cent per hundred dollars is logged and counted in
-:attr:`ClaudeAgentGuard.cost_mismatches`, never hidden.
+The hooks :meth:`~ClaudeAgentGuard.options` merges publish ``ToolCallFinished`` and deny a
+looping or over-budget tool call; :meth:`~ClaudeAgentGuard.watch` publishes the run and its
+priced model requests. The trap: per-request usage needs the partial messages ``options``
+turns on (``watch`` hides them again); without them a run is priced once from the
+``ResultMessage``, never both ways. Each door, and the check against the CLI's own cost:
+docs/architecture.md, "Agents Anthropic's tooling runs".
 """
 
 from __future__ import annotations

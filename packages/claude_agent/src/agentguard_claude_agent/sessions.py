@@ -5,25 +5,13 @@
     report = watch_session(client, "sesn_...")            # anthropic.Anthropic
     report = await awatch_session(aclient, "sesn_...")    # anthropic.AsyncAnthropic
 
-Each ``span.model_request_end`` becomes an ``LLMCallFinished`` (its ``model_usage`` priced
-like any call, for the session agent's model, duration from its ``span.model_request_start``);
-each tool use (built-in, MCP, custom) and its result a ``ToolCallFinished``; each
-``session.error`` an ``ErrorClassified`` with our kinds (``model_overloaded_error`` is
-``overloaded``, ``billing_error`` ``spend_limited``, an MCP connection failure ``connection``
-from a tool, ...). The watch is one run: ``RunStarted`` first, ``RunFinished`` (with our
-cost) when the session goes idle for good (any stop reason but ``requires_action``), is
-terminated or deleted, or the stream is lost. A session its own budget stopped
-(``budget_reached``) also publishes ``BudgetExceeded`` (scope ``session``, its
-``max_list_cost`` and list cost).
-
-The session's own ``list_cost`` (each ``session.usage`` snapshot, and the session at the end)
-is compared with our sum: a difference of more than a cent is logged and counted
-(:attr:`SessionReport.cost_mismatches`), never hidden.
-
-A dropped stream is opened again (``max_reconnects`` times, ``backoff_s`` apart) and every
-connection is backfilled from ``events.list``; events are taken once each, by id, so a resume
-counts nothing twice and misses nothing. Events of types this SDK does not know are counted
-(:attr:`SessionReport.unknown_events`) and ignored.
+The watch is one run: model requests become priced ``LLMCallFinished``, tool uses
+``ToolCallFinished``, ``session.error`` an ``ErrorClassified``; it ends when the session goes
+idle for good, is terminated or deleted, or the stream is lost. A dropped stream is opened
+again (``max_reconnects``, ``backoff_s``), backfilled from ``events.list``, each event taken
+once by id. Cost mismatches with the session's ``list_cost`` and unknown event types are
+counted in :class:`SessionReport`. The mapping of each event: the package README and
+docs/architecture.md, "Agents Anthropic's tooling runs".
 """
 
 from __future__ import annotations

@@ -1,40 +1,14 @@
 """The per-connection deadlines and the connection cap of :mod:`agentguard.serving`.
 
-uvicorn closes a connection that stays idle after an answer (``timeout_keep_alive``), and
-nothing else: a connection that never sends a byte, or sends half a request line, half its
-headers or half its body, is kept for ever, and every one costs a file descriptor. Its
-``limit_concurrency`` answers 503 to *requests* once too many connections are open, but it
-still accepts and keeps those connections, so idle ones make real requests fail instead of
-being dropped. uvicorn has no header-read timeout of its own, and an ASGI middleware cannot
-have one (the app is only called once the headers are in), so the deadlines live here, in a
-subclass of the HTTP protocol uvicorn would pick itself, which sees every byte arrive.
-
-A connection is always in one of three phases, each with its own clock:
-
-- waiting for a request's headers (from the connection, or from the previous answer):
-  ``header_timeout_s``, measured from the start of the phase, not from the last byte, so a
-  client trickling a byte at a time gains nothing;
-- reading the request's body: ``body_timeout_s`` from the end of the headers;
-- answering: no deadline (an event stream answers for as long as the client listens).
-
-A connection over its deadline gets ``408 Request Timeout`` if it had sent part of a request
-(nothing if it had sent nothing, as after a keep-alive) and is closed.
-
-At ``max_connections``, a new connection takes the place of the one that has waited longest
-for a request's headers (idle, or trickling them), which is closed as its deadline would
-close it: a flood of idle connections then only displaces itself, and a real client, which
-sends its request at once, is served. Only when every connection is busy (reading a body or
-answering) is the new one answered 503 and closed. Either way the process never holds more
-than the cap, never runs out of file descriptors, and its log never fills with ``accept()``
-failures.
-
-An answer given before the request's body was all in (a 413, a 401) leaves the rest of the
-body on its way. uvicorn reads and drops it, however large (a 100 MB upload refused with a
-413 was still read to its end). Closing at once is no better: a socket closed with unread
-data sends a reset, and the client loses the answer it has not read yet. So the rest is
-drained up to :data:`DRAIN_BYTES` (and within ``header_timeout_s``), which lets a client
-that sent a modest body read its answer and keep its connection; past that the connection is
-closed.
+A subclass of the HTTP protocol uvicorn would pick itself, so it sees every byte arrive
+(uvicorn has no header or body deadline, and an ASGI middleware runs only once the headers are
+in). A connection is waiting for a request's headers (``header_timeout_s`` from the start of
+the phase, not from the last byte), reading its body (``body_timeout_s`` from the end of the
+headers) or answering (no deadline). Over its deadline it gets 408 if it had sent part of a
+request, and is closed. At ``max_connections`` a new connection displaces the one waiting
+longest for headers, or gets 503 when every one is busy. An answer given before the body was
+all in drains at most :data:`DRAIN_BYTES` more, then closes. Why: docs/architecture.md,
+"Connections (both servers)".
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """The run context: which agent run, and which session, the current code belongs to.
 
-The context lives in a :class:`contextvars.ContextVar`, so it follows the code the way Python
-carries context:
-
-- asyncio tasks copy the context when they are created, so ``asyncio.gather`` and
-  ``create_task`` inside a run belong to the run;
-- a plain ``threading.Thread`` starts with an *empty* context. Start it with a copied one
-  (``contextvars.copy_context().run``) or wrap its target with :func:`bind_context`; the same
-  goes for ``ThreadPoolExecutor.submit``.
+It lives in a :class:`contextvars.ContextVar`: asyncio tasks copy it when they are created, so
+``asyncio.gather`` and ``create_task`` inside a run belong to the run. The trap: a plain
+``threading.Thread`` (and ``ThreadPoolExecutor.submit``) starts with an *empty* context; run
+its target through ``contextvars.copy_context().run`` or wrap it with :func:`bind_context`.
 
 Events read the context when they are built and record ``run_id``, ``agent`` and
 ``session_id`` from it.

@@ -1,10 +1,7 @@
-"""The exceptions agentguard raises on purpose.
+"""The exceptions agentguard raises on purpose, all under :class:`AgentGuardError`.
 
-Every exception agentguard raises on purpose derives from :class:`AgentGuardError`; the
-ones about bad input also derive from the built-in class a caller would expect
-(``ValueError``, ``RuntimeError``), so ``except ValueError`` keeps working.
-
-The tree::
+Those about bad input also derive from the built-in a caller would expect, so
+``except ValueError`` keeps working. Packages add their own (``ToolLoopDetected``, ...)::
 
     AgentGuardError
     ├── EventCodecError (ValueError)        an event could not be encoded or decoded
@@ -13,9 +10,6 @@ The tree::
     │       ├── UnknownEventKind            ``kind`` names no event of the catalog
     │       └── UnsupportedSchemaVersion    written by a newer agentguard
     └── NoRunningLoopError (RuntimeError)   an async handler was subscribed outside a loop
-
-Packages built on the core add their own subclasses (for example ``ToolLoopDetected`` in
-``agentguard_loopguard``).
 """
 
 from __future__ import annotations

@@ -1,27 +1,12 @@
 """The sane, finite range of every numeric event field, and of a sum: the one table of limits.
 
-A value outside its range is not a measurement but a bug (a unit mistake, a parser that read
-garbage, ``1e308`` from a fuzzer): it is refused and counted, never summed. Refusing early
-matters because sums are shared: one ``1e308`` cost added twice is infinity, and an infinite
-total poisons a store, its JSON and every later sum for good. Producers check whole events
-with :func:`invalid_field` before publishing; every subscriber that sums checks each amount
-against :func:`limit_for` (the compiled handlers of :mod:`agentguard.compiler` do) and each
-sum against :func:`admits_total`.
-
-The ranges, by the unit in the field's name (DESIGN.md section 3):
-
-========================================  ==============  ==================================
-fields                                    range           why
-========================================  ==============  ==================================
-``*_usd`` (costs, savings, budgets)       0 .. 1e9        a billion dollars in one event
-``*_tokens``                              0 .. 1e9        a thousand times a 1M context
-``*_s`` (durations; not ``at_unix_s``)    0 .. 1e7        about 116 days
-counts (``retries``, ``repeats``, ...)    0 .. 1e9
-``*_ratio``                               0 .. 1
-========================================  ==============  ==================================
-
-Any sum (a buffered delta, a stored total) stays within ``+-MAX_TOTAL`` (2**53): past it a
-float no longer counts one by one, so a larger total cannot be an honest count.
+A value outside its range is a bug, not a measurement: it is refused and counted, never
+summed. Producers check whole events with :func:`invalid_field` before publishing; every
+subscriber that sums checks each amount against :func:`limit_for` (the compiled handlers of
+:mod:`agentguard.compiler` do) and each sum against :func:`admits_total`. Ranges go by the unit
+in the field's name (DESIGN.md section 3): ``*_usd``, ``*_tokens`` and counts 0..1e9, ``*_s``
+0..1e7 (not ``at_unix_s``), ``*_ratio`` 0..1; any sum stays within ``+-MAX_TOTAL`` (2**53).
+Why each bound, and why refuse early: docs/architecture.md, "The core".
 """
 
 from __future__ import annotations

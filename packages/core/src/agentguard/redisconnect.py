@@ -1,16 +1,12 @@
 """Redis clients from the URL users have: one server, a Cluster, Sentinel, TLS, ACL users.
 
-:func:`connect` is the one factory of the project: ``agentguard_redis.connect`` (public,
-documented in that package's README) and the breaker's shared state both use it. It lives in
-the core because the breaker may not depend on agentguard-redis. It imports redis-py, which
-the core does not depend on: only code that has redis-py (those two, the breaker lazily)
-imports this module.
-
-No form does I/O when the client is made: a Redis that is down at start is an outage the
-caller retries, not a failure to construct. A plain ``redis://`` URL gives a
-:class:`ClusterAwareRedis`, which asks the server once (``INFO cluster``), at its first
-command, whether it is a Cluster node, and from then on sends every command through a
-``redis.cluster.RedisCluster`` if so (a ``MOVED`` answer later switches it too).
+:func:`connect` is the project's one factory: ``agentguard_redis.connect`` and the breaker's
+shared state use it. The trap: this module imports redis-py, which the core does not depend
+on, so only code that has redis-py imports it (the breaker lazily). No form does I/O when the
+client is made; a plain ``redis://`` URL gives a :class:`ClusterAwareRedis`, which asks
+``INFO cluster`` at its first command and on a Cluster node sends everything through a
+``redis.cluster.RedisCluster`` (a later ``MOVED`` switches it too). Why it lives in the core:
+docs/architecture.md, "Connections from the URL users have".
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """agentguard-loopguard: tells when an agent's tool calls go round in a loop; warns, then stops.
 
-:class:`LoopGuard` watches each run's tool calls (the tool plus its canonicalized arguments,
-and their results or errors when known) for exact repeats, A-B-A-B cycles, polling that keeps
-returning the same result and the same error over and over. The first detection publishes
-``LoopDetected(action="warn")``; if the loop goes on, ``LoopDetected(action="stop")`` and
-:class:`ToolLoopDetected` is raised::
+:class:`LoopGuard` watches each run's tool calls (tool, canonical arguments, results or errors)
+for exact repeats, A-B-A-B cycles, polling that returns the same result and the same error
+over and over. The first detection publishes ``LoopDetected(action="warn")``; if the loop goes
+on, ``LoopDetected(action="stop")`` and :class:`ToolLoopDetected` is raised::
 
     from agentguard_loopguard import LoopGuard, max_cycle, max_repeats
 

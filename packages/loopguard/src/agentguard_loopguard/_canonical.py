@@ -1,30 +1,13 @@
 """Canonical keys for tool arguments, results and errors: equal values, equal keys; never raises.
 
-Arguments are written as JSON with sorted keys (so ``{"a": 1, "b": 2}`` and ``{"b": 2, "a": 1}``
-are the same call). What JSON cannot carry takes the slow path: non-string keys are written
-with their type, sets are sorted, cycles become ``"<cycle>"``, other objects their ``repr``,
-and anything that still fails its type name. A text longer than :data:`MAX_KEY_CHARS` is kept
-as a 16-byte BLAKE2b digest of the whole text, never cut (a cut would make different
-arguments look equal), so each key costs at most a few dozen bytes of memory.
-
-**Bounded work.** A check must stay well under a millisecond whatever the arguments (a 10 MB
-string, a million-item list, a 200,000-key dict, an object with a 50 MB ``repr`` took 40 to
-430 ms). So the fast path (the C JSON encoder) is taken only after a probe of at most
-:data:`FAST_NODES` values and :data:`FAST_CHARS` characters says the value is small and plain
-JSON; anything else takes the slow path, which is bounded too and notes every cut in the key:
-
-- at most :data:`MAX_NODES` values are walked; a container past the budget keeps its first
-  items and a ``"<+N more>"`` marker (a dict past it: its first items in insertion order, so
-  only there does the key order matter);
-- a string, bytes or ``repr`` longer than :data:`MAX_STRING_CHARS` becomes
-  ``"<str N chars, blake2b of the first and last M: ...>"``: its length and a digest of its
-  first and last :data:`PREFIX_CHARS` characters, while :data:`HASH_BUDGET_CHARS` last for
-  the whole value; after that ``"<str N chars>"``.
-
-Two huge values of the same length that differ only in what is not hashed (the middle of a
-string past 128 KiB, the items of a container past the node budget) get the same key: the
-guard may see a repeat there. The ``repr`` call itself is the object's own
-and cannot be bounded here; its result is cut at once.
+Arguments are JSON with sorted keys; what JSON cannot carry takes a slow path (non-string keys
+with their type, sets sorted, cycles ``"<cycle>"``, other objects their ``repr``, then the type
+name). A text past :data:`MAX_KEY_CHARS` is kept as its BLAKE2b digest, never cut. Work is
+bounded whatever the value: the C encoder runs only after a probe (:data:`FAST_NODES`,
+:data:`FAST_CHARS`); the slow path walks at most :data:`MAX_NODES` values and keeps a string
+past :data:`MAX_STRING_CHARS` as its length and a digest of its ends. The trap: two huge
+values that differ only where nothing was read get the same key (the guard may see a repeat).
+Details and figures: docs/architecture.md, "The loop guard".
 """
 
 from __future__ import annotations

@@ -1,17 +1,14 @@
 """Loop policies: small frozen callables over a :class:`LoopState`, composing with ``|`` and ``&``.
 
-A policy is called with the state of one run and returns a :class:`Detection` when it sees a
-loop, else ``None``::
+A policy gets the state of one run and returns a :class:`Detection` for a loop, else ``None``::
 
-    policy = max_repeats(4) | max_cycle(6)   # a loop when either fires (the first one's detection)
+    policy = max_repeats(4) | max_cycle(6)   # either fires (the first one's detection)
+    policy = max_polls(5) & max_repeats(8)   # both fire (the left one's detection)
 
-Order matters for ``|``: the first policy that fires names the loop, so put the more specific
-ones first (see :func:`default_policy`).
-    policy = max_polls(5) & max_repeats(8)   # a loop when both fire (the left one's detection)
-
-The built-in policies never report a repeat or polling of an allow-listed tool, nor a cycle
-that passes through one (``status, sleep, status, sleep`` is how such a tool polls).
-Write your own by subclassing :class:`Policy` and implementing ``__call__``.
+The trap: with ``|`` the first policy that fires names the loop, so put the more specific ones
+first (see :func:`default_policy`). The built-in policies ignore allow-listed tools, and cycles
+through one (``status, sleep, status, sleep`` is how such a tool polls). Write your own by
+subclassing :class:`Policy` and implementing ``__call__``.
 """
 
 from __future__ import annotations

@@ -16,10 +16,9 @@ Example::
                                        messages=[{"role": "user", "content": question}])
         return reply.content[0].text
 
-Every Messages call publishes an ``LLMCallFinished`` (tokens, cost, latency, retries), every
-run ``RunStarted`` and ``RunFinished``, every tool call ``ToolCallFinished``, on the default
-bus unless given another. ``SessionRecorder`` turns them into the session summary, printed
-or exported as JSON and CSV. The fake Messages API is the package agentguard-fake.
+Every Messages call publishes an ``LLMCallFinished``, every run ``RunStarted`` and
+``RunFinished``, every tool call ``ToolCallFinished``, on the default bus unless given another;
+``SessionRecorder`` turns them into the session summary (printed, JSON, CSV).
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """Message Batches results: one ``LLMCallFinished`` per request of a batch, once per process.
 
-``messages.batches.results(id)`` (and the beta twin) returns a decoder over a JSON Lines
-body, one line per request of the batch. The instrumented client watches that body as the
-caller reads it and publishes, for each line it has not published before in this process:
-
-- ``succeeded``: the call with the message's model, usage and stop reason, marked
-  ``service_tier="batch"`` (priced at genai-prices' ``processing=batch`` rates), with
-  ``batch_id`` and ``custom_id``;
-- ``errored`` (the error's kind), ``expired`` (``timeout``) and ``canceled`` (``cancelled``):
-  a failed call that cost nothing.
-
-Reading the same results twice must not count them twice: the ``custom_id`` of every line
-published is remembered per batch, for the last :data:`REMEMBERED_BATCHES` batches read in the
-process. Another process reading the same batch counts it again: read a batch's results in
-one place.
+The instrumented client watches the JSON Lines body of ``messages.batches.results(id)`` (and
+the beta twin) as the caller reads it. ``succeeded`` is a call with the message's model, usage
+and stop reason, ``service_tier="batch"`` (genai-prices' ``processing=batch`` rates),
+``batch_id`` and ``custom_id``; ``errored`` (its kind), ``expired`` (``timeout``) and
+``canceled`` (``cancelled``) are failed calls that cost nothing. The trap: published lines are
+remembered by ``custom_id`` for the last :data:`REMEMBERED_BATCHES` batches of *this* process;
+another process reading the same batch counts it again, so read a batch's results in one place.
 """
 
 from __future__ import annotations

@@ -1,32 +1,13 @@
 """``instrument(client)``: one ``LLMCallFinished`` for every billed call of an Anthropic client.
 
-How it watches, and why this way (DESIGN.md section 9):
-
-- Every resource of the SDK (``messages``, ``beta.messages``, their ``stream``, ``parse`` and
-  ``tool_runner`` helpers, ``with_raw_response``, Message Batches, and the same on every
-  platform client: Bedrock, Vertex, Foundry, ...) sends its requests through one method of the
-  client, ``request(cast_to, options, stream=..., stream_cls=...)``, which holds the SDK's
-  retry loop. ``instrument`` gives the client a subclass of its own class that overrides it
-  (and ``_sleep_for_retry``, called once per retry): one place sees the whole call, from
-  before its first attempt to its returned message, its raised error or its stream. The
-  caller gets exactly the object the SDK returns and exactly the exception it raises.
-- Because the class is what is instrumented, every client derived from an instrumented one
-  (``with_options``, ``copy``, ``with_middleware``, ``with_raw_response``,
-  ``with_streaming_response``; all of them build the copy with ``self.__class__``) is
-  instrumented too, whatever middleware it is given.
-- Why not the SDK's middleware: it runs once per HTTP *attempt* inside the retry loop, so it
-  cannot tell the last attempt of a call from one the SDK will retry without restating the
-  SDK's retry policy, nor see a connection error the SDK gives up on, nor the call's start;
-  a ``with_options(middleware=[...])`` replaces it; and the SDK's middleware path costs a few
-  microseconds per call by itself (``python -m bench trace`` measures it beside P4). The
-  method overridden here exists, with the same signature, from anthropic 1.0 to 2.x.
-- A streamed body (or one the caller reads through ``with_streaming_response``) is watched
-  as it is read (see ``_body``); Message Batches results are read line by line as the
-  caller iterates them (see ``_batches``).
-- The SDK's own OpenTelemetry call spans are left to the user and to ``agentguard-otel``.
-
-Requests that are not billed (``count_tokens``, models, files, batch creation) pass through
-with one string comparison.
+The client gets a subclass of its own class overriding ``request`` (the one method every
+resource and platform client sends through, holding the SDK's retry loop) and
+``_sleep_for_retry`` (once per retry): one place sees each whole call, and the caller gets
+exactly the object the SDK returns and the exception it raises. Every client derived from an
+instrumented one (``with_options``, ``copy``, ``with_raw_response``, ...) is instrumented too.
+Bodies are watched as they are read (``_body``, ``_batches``); unbilled requests (``count_tokens``,
+models, files) pass with one string comparison. Why not the SDK's middleware:
+docs/architecture.md, "The tracer" (and DESIGN.md section 9).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The session summary: what a session did, how long it took and what it cost.
 
-:class:`SessionRecorder` is a subscriber. Attach it to a bus, run the agent, then ask it for
-a :class:`SessionSummary` (a tree of frozen dataclasses), print it, or export it::
+:class:`SessionRecorder` is a subscriber: attach it, run the agent, then read, print or export
+its :class:`SessionSummary` (a tree of frozen dataclasses)::
 
     recorder = SessionRecorder()
     with recorder:  # attaches to the default bus; closing keeps what was recorded
@@ -9,27 +9,10 @@ a :class:`SessionSummary` (a tree of frozen dataclasses), print it, or export it
     print_summary(recorder)
     recorder.export_csv("steps.csv")
 
-A *step* is one LLM call (:class:`~agentguard.events.LLMCallFinished`) or one tool call
-(:class:`~agentguard.events.ToolCallFinished`). The recorder also counts runs, classified
-errors, budget crossings and loop detections.
-
-Memory: the recorder keeps one :class:`StepRecord` row per step (about 200 to 300 bytes
-each) for the exports and the step-time percentiles, up to ``max_steps`` rows (100,000 by
-default, some 20 to 30 MB). Past that, only the aggregates grow (counts, sums, maxima,
-per-tool and per-model figures, the slowest steps, which stay exact), the rows not kept are
-counted in :attr:`SessionSummary.steps_dropped`, and p50/p95 describe the kept rows only. A
-session of millions of steps therefore needs a ``max_steps`` chosen for it, or ``0`` to keep
-aggregates only. The aggregates grow with the number of distinct tools, models and error
-kinds, never with the number of steps.
-
-Dollars are summed as decimals (each float read as its shortest ``repr``), so the total
-equals the sum of the components exactly before it is turned back into a float. A call
-whose model is unpriced (``cost_usd`` is ``None``) makes the session total unknown: the
-summary then reports the known part and how many calls were unpriced, never a silent $0.
-
-Bad values never reach the agent: the recorder runs inside the bus, which isolates it, and
-a non-finite or negative duration or a non-finite cost is counted in
-:attr:`SessionSummary.invalid_values` (a duration then counts as 0 s, a cost as unpriced).
+A *step* is one LLM or tool call. The trap: rows are kept up to ``max_steps`` (100,000 by
+default); past that only the aggregates grow, :attr:`SessionSummary.steps_dropped` counts the
+rest and p50/p95 describe the kept rows. Memory, exact dollar sums, unpriced calls and bad
+values: docs/architecture.md, "The tracer".
 """
 
 from __future__ import annotations
