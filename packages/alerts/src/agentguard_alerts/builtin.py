@@ -2,32 +2,10 @@
 
 Each function returns a :class:`~agentguard_alerts.rules.Rule`; every one takes ``name``,
 ``window_s``, ``for_s``, ``severity``, ``labels``, ``summary``, ``description`` and
-``repeat_interval_s`` besides its own options, so a default can be changed without writing
-the expression again. :data:`BUILTINS` maps each function's name to it (the ``[builtin]``
-table of a rules file uses these names).
-
-Where the defaults come from (the product's seed documents):
-
-=====================  ===========================  ========================================
-rule                   default                      source
-=====================  ===========================  ========================================
-error_rate             > 5% of LLM calls, 5 min     PerformanceAlerting ``maxErrorRate: 5.0``
-p95_latency            > 5 s, 5 min                 PerformanceAlerting ``maxLatency: 5.0``
-max_step_time          > 30 s                       PerformanceAlert ``max_step_time: 30.0``
-cost_per_step          > $0.10 a call on average    PerformanceAlert ``max_cost_per_step``
-cost_per_run           > $1.00 for one run          metrics_config ``max_cost: 1.00``
-max_context_size       > 150,000 tokens             PerformanceAlert ``max_context_size``
-min_success_rate       < 80% of runs, 15 min        PerformanceAlert ``min_success_rate: 0.80``
-cost_increase          > +20% day over day          PerformanceAlerting ``maxCostIncrease``
-cost_per_hour          (threshold required)         no seed gives one
-cache_hit_ratio_below  (threshold required)         no seed gives one
-breaker_open           breaker state == 2 (open)    DESIGN.md section 4
-loop_detected          any loop detection, 5 min    DESIGN.md section 3
-budget_exceeded        any budget crossed, 15 min   DESIGN.md section 3
-=====================  ===========================  ========================================
-
-The two seeds disagree on the success rate (95% of endpoint executions, 80% of agent steps);
-the rule is about agent runs, so it takes the agent harness's 80%.
+``repeat_interval_s`` besides its own options, so a default can be changed without writing the
+expression again. :data:`BUILTINS` maps each function's name to it (the ``[builtin]`` table of
+a rules file uses these names). The defaults and the seed each comes from are the table in
+packages/alerts/README.md ("Built-in rules and their defaults"); change both together.
 """
 
 from __future__ import annotations

@@ -1,34 +1,10 @@
 """Rules files (TOML): rules, built-ins, webhooks and evaluation settings in one place.
 
-``agentguard serve --rules FILE`` reads one with :func:`load` and runs
-``load(FILE).evaluator(store)``; the format is in packages/alerts/README.md::
+``agentguard serve --rules FILE`` runs ``load(FILE).evaluator(store)``. The format is in
+packages/alerts/README.md ("Rules files (TOML)"); ``examples/alert_rules.toml`` is a complete file.
 
-    include_defaults = true            # every built-in rule that has a default threshold
-
-    [evaluation]
-    interval = "15s"
-    repeat_interval = "4h"
-
-    [[webhook]]
-    url = "https://alerts.example.com/webhooks/alerts"
-    secrets_env = "AGENTGUARD_WEBHOOK_SECRETS"
-
-    [[builtin]]
-    rule = "cost_per_hour"
-    threshold = 5.0
-
-    [[rule]]
-    name = "SlowSearch"
-    kind = "quantile"
-    metric = "agentguard_tool_call_duration_seconds"
-    q = 0.95
-    where = { tool = "search" }
-    threshold = 2.0
-    window = "5m"
-    for = "2m"
-
-Every mistake raises :class:`~agentguard_alerts.errors.RuleConfigError` naming the file, the
-rule and the key.
+The trap: every mistake raises :class:`~agentguard_alerts.errors.RuleConfigError` naming the
+file, the rule and the key; keep new keys to that.
 """
 
 from __future__ import annotations

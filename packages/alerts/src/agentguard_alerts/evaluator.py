@@ -1,28 +1,15 @@
 """``Evaluator``: runs rules over a metric store, keeps alert states, hands out notifications.
 
-The same evaluator runs in the agent's process (:func:`embedded`: an in-memory store fed by
-an aggregator on the bus, the embedded default) or centrally over any store
-(``agentguard serve --rules FILE`` over the Redis aggregates, through
-:func:`agentguard_alerts.config.load`).
+It runs in the agent's process (:func:`embedded`: a memory store fed by an aggregator on the
+bus) or centrally over any store (``load(FILE).evaluator(store)``). Each alert is a rule's
+state for one group of its ``by`` labels, identified by its labels (``fingerprint``):
+pending, firing, resolved, each change published as ``AlertStateChanged``. Notifications are
+per ``group_by`` group, on a change and every ``repeat_interval_s`` while one fires
+(packages/alerts/README.md, "Rules").
 
-Each alert is a rule's state for one group of its ``by`` labels:
-
-- **pending** while the rule holds for less than its ``for_s`` (nothing is sent);
-- **firing** once it held for ``for_s``: ``AlertStateChanged(state="firing")`` is published
-  and its group is notified;
-- **resolved** at the first evaluation where the rule no longer holds or has no data:
-  ``AlertStateChanged(state="resolved")`` is published and its group notified once more.
-
-Notifications are per group (``group_by`` labels, ``alertname`` by default, as Alertmanager
-groups): a group is notified when one of its alerts fires or resolves, and again every
-``repeat_interval_s`` while any of them fires; otherwise nothing is sent, so an alert that
-stays firing is not sent again at every evaluation (deduplication). An alert is identified by
-its labels (``fingerprint``), so one state is kept per rule and group whatever the number of
-evaluations.
-
-A failing store read is logged once per episode and counted (:attr:`Evaluator.failed_reads`);
-the rule's alerts keep their states until the store answers again (an outage neither fires
-nor resolves anything).
+The trap: a failing store read is logged once per episode and counted
+(:attr:`Evaluator.failed_reads`); alerts keep their states, so an outage neither fires nor
+resolves anything.
 """
 
 from __future__ import annotations

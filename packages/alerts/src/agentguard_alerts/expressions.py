@@ -1,26 +1,14 @@
 """What a rule measures: expressions over a window of a metric store, per group of labels.
 
-A rule reads the store through the store protocol of agentguard-metrics
-(``agentguard_metrics.Store``: the memory store, the Redis store).
+Each expression reads ``[start, end)`` (the rule's window, ending now) through
+``agentguard_metrics.Store``, grouped by the rule's ``by`` labels, and returns ``{group label
+values: value}``: :class:`Increase`, :class:`Ratio`, :class:`Change`, :class:`Quantile`,
+:class:`Max`, :class:`Gauge` (now, whatever the window). ``where`` filters are ``{label:
+value}``, for counters also a list of values whose increases add up; ``by`` and ``where`` may
+name ``agent`` on every metric.
 
-Every expression is evaluated over ``[start, end)`` (the rule's window, ending now) and
-grouped by the rule's ``by`` labels; each returns ``{group label values: value}``, a value of
-``None`` meaning "no data" (no observation, a denominator below ``min_count``), which never
-fires. The expressions:
-
-- :class:`Increase`: how much a counter went up in the window;
-- :class:`Ratio`: one counter's increase over another's (error rate, success rate, cache hit
-  ratio, cost per call);
-- :class:`Change`: a counter's increase against the window before, as a fraction (0.2 = +20%);
-- :class:`Quantile`: a histogram's quantile (p95 latency);
-- :class:`Max`: a histogram's largest observation (the slowest step, the costliest run);
-- :class:`Gauge`: a gauge now, whatever the window (a breaker's state).
-
-Label filters (``where``) are ``{label: value}``; for counters a value may also be a list of
-values, any of which matches (their increases add up).
-
-A store keeps every series also by ``agent`` (an extra last label for metrics that are not
-labelled by agent already), so ``by`` and ``where`` may name ``agent`` on every metric.
+The trap: ``None`` means no data (no observation, a denominator below ``min_count``) and never
+fires.
 """
 
 from __future__ import annotations

@@ -2,28 +2,15 @@
 
 ::
 
-    from agentguard_alerts import Quantile, Rule
+    Rule(name="SlowSearch", op=">", threshold=2.0, window_s=300, for_s=120, by=("agent",),
+         expr=Quantile("agentguard_tool_call_duration_seconds", 0.95, where={"tool": "search"}),
+         summary="p95 of search for $agent is $value s (over $threshold s)")
 
-    slow_search = Rule(
-        name="SlowSearch",
-        expr=Quantile("agentguard_tool_call_duration_seconds", 0.95, where={"tool": "search"}),
-        op=">",
-        threshold=2.0,
-        window_s=300,
-        for_s=120,
-        by=("agent",),
-        summary="p95 of search for $agent is $value s (over $threshold s)",
-    )
-
-A rule holds for a group when ``value <op> threshold``; it fires once it has held for
-``for_s`` seconds in a row (at every evaluation), and resolves at the first evaluation where
-it does not hold or there is no data. Windows are whole minutes: the store's buckets are 1
-minute, so a window of 5 minutes reads the 5 whole minutes before the current one and the
-current one so far.
-
-Summaries and descriptions are :class:`string.Template` texts: ``$value``, ``$threshold``,
-``$rule``, ``$severity``, ``$window`` and the alert's labels (``$agent``, ``$model``, ...)
-are replaced. Templates cannot reach attributes or call anything (``str.format`` could).
+A rule holds for a group when ``value <op> threshold``, fires once it held ``for_s`` seconds at
+every evaluation, and resolves when it does not hold or has no data. Windows are whole minutes
+plus the current one so far. Texts are :class:`string.Template` (``$value``, ``$threshold``,
+``$rule``, ``$severity``, ``$window``, the labels): they cannot reach attributes or call
+anything, as ``str.format`` could.
 """
 
 from __future__ import annotations

@@ -1,22 +1,12 @@
 """Which webhook targets may be sent to: the SSRF policy, checked when configured and per send.
 
-A webhook URL is something an operator writes in a config file, and a sender that posts
-wherever it is told can be turned against the machine it runs on (cloud metadata at
-169.254.169.254, an admin port on loopback, the private network behind the firewall). So a
-target is refused, unless allowed explicitly, when its host is or resolves to an address that
-is not globally routable: loopback, private ranges (RFC 1918, unique local ``fc00::/7``),
-link-local (``169.254.0.0/16``, ``fe80::/10``), carrier-grade NAT, multicast, reserved and
-unspecified addresses. The checks see through the other spellings of such an address:
+:class:`TargetPolicy` refuses, unless allowed explicitly, ``http`` and any host that is or
+resolves to an address not globally routable (loopback, private, link-local, CGNAT,
+multicast, reserved), in every spelling: IPv4 in decimal, octal, hex or short forms, and IPv6
+that embeds IPv4 (packages/alerts/README.md, "SSRF policy").
 
-- IPv4 written in decimal (``2130706433``), octal (``0177.0.0.1``), hex (``0x7f.1``) or short
-  (``127.1``) forms, as ``inet_aton`` and so every resolver reads them;
-- IPv6 that embeds IPv4: mapped (``::ffff:127.0.0.1``), compatible, NAT64 (``64:ff9b::/96``),
-  6to4 (``2002::/16``) and Teredo;
-- names: every address a name resolves to is checked, and the connection goes to the address
-  checked (:class:`PinnedTransport`), so a name cannot resolve to a public address for the
-  check and to a private one for the connection (DNS rebinding).
-
-``https`` is required unless ``allow_http`` is given.
+The trap: every address a name resolves to is checked, and :class:`PinnedTransport` connects
+to the address checked, so DNS rebinding cannot swap it between check and connection.
 """
 
 from __future__ import annotations

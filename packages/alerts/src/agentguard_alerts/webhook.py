@@ -2,35 +2,16 @@
 
 ::
 
-    from agentguard_alerts import WebhookSender
-
     sender = WebhookSender("https://alerts.example.com/webhooks/alerts", secrets=["whsec_..."])
     sender.notify(notification)  # never blocks: queued for the sender's thread
     sender.flush(timeout_s=2.0)  # True once everything queued was delivered or given up
     sender.close()
 
-Delivery, one notification at a time, in order:
-
-- the body is rendered once (Alertmanager v4 by default, or Slack's ``{"text": ...}``) and
-  gets one ``webhook-id``, the same for every attempt, so a receiver stores it once however
-  many attempts reach it; each attempt is signed afresh (Standard Webhooks: ``webhook-id``,
-  ``webhook-timestamp``, ``webhook-signature`` with one ``v1,`` signature per secret, so a
-  receiver rotating secrets accepts it under the old or the new one);
-- 2xx: delivered. 408, 429 and 5xx, timeouts and connection errors: tried again after an
-  exponential backoff with full jitter (``random() * min(max_delay_s, base_delay_s * 2**n)``),
-  or after ``Retry-After`` when the target asks for longer. 410 Gone: the target is disabled;
-  what is queued and what comes later is given up. Other 4xx and 3xx: given up at once
-  (redirects are never followed: a target that redirects is misconfigured, or an attack);
-- at most ``max_attempts`` attempts and ``max_horizon_s`` seconds per notification.
-
-Nothing is lost silently while the process lives: what is given up, what a full queue turns
-away and what is still queued when :meth:`WebhookSender.close` ends is counted
-(:attr:`~WebhookSender.failed`, :attr:`~WebhookSender.dropped`) and logged (once per episode,
-with counts). Logs name the target as ``scheme://host:port`` only (a path can be a secret, as
-Slack's are); secrets and signatures are never logged.
-
-Targets are checked by :class:`~agentguard_alerts.targets.TargetPolicy`: https only, public
-addresses only, unless allowed.
+One body and one ``webhook-id`` per notification, signed afresh per attempt; backoff with full
+jitter, ``Retry-After``, 410 disables, redirects never followed, ``max_attempts`` and
+``max_horizon_s`` (packages/alerts/README.md, "Delivery"). What is given up or turned away is
+counted (:attr:`~WebhookSender.failed`, :attr:`~WebhookSender.dropped`) and logged; logs name
+the target as ``scheme://host:port`` only, never a path, secret or signature.
 """
 
 from __future__ import annotations

@@ -1,18 +1,14 @@
 """``agentguard serve``: the shared metrics service over the Redis aggregates of every worker.
 
 It serves :func:`agentguard_service.create_app` over a :class:`agentguard_redis.RedisStore`
-and, with ``--rules FILE``, evaluates the alert rules of that file centrally
-(:func:`agentguard_alerts.load`), delivering their webhooks. The alerts' state changes are
-published on the service's own bus, which a :class:`~agentguard_redis.RedisSubscriber`
-aggregates into the same Redis, so ``agentguard_alerts_total`` counts them beside the
-workers' metrics.
+and, with ``--rules FILE``, evaluates alert rules centrally (:func:`agentguard_alerts.load`);
+their state changes go on the service's own bus, which a
+:class:`~agentguard_redis.RedisSubscriber` writes into the same Redis.
 
-Redis need not be reachable at start: the service starts at once (``/healthz`` answers, the
-data routes answer 503 while Redis is away), says on standard error that it cannot reach
-Redis, and keeps checking with backoff, saying when it is back. A URL that does not fit the
-server (credentials refused: ``WRONGPASS``, ``NOAUTH``, ``NOPERM``; TLS on one side only) is
-no outage: at start the command ends with one line saying so (exit status 2); later, the
-service says so once and stops. The Redis URL is never shown with its password.
+The trap: an unreachable Redis is an outage (start anyway, 503 on data routes, retry with
+backoff), but a URL that does not fit (``WRONGPASS``, ``NOAUTH``, ``NOPERM``, TLS on one side
+only) is not: one line and exit status 2 at start, one line and stop later. The URL is never
+shown with its password.
 """
 
 from __future__ import annotations

@@ -1,19 +1,13 @@
 """The mechanics of an aggregator: the deltas held since the last flush, caps, compiled rules.
 
-The rules of :mod:`agentguard.metricmap` are compiled by :mod:`agentguard.compiler` into one
-function per event class; :class:`DeltaBackend` says what those functions update: the cells
-of the current :class:`Buffer`. A group key ends with the event's agent and 1-minute bucket,
-so a series of a metric is cached per agent and minute, and everything an event does costs
-one cache lookup per group plus plain arithmetic, under the aggregator's lock:
+:class:`DeltaBackend` tells :mod:`agentguard.compiler` what the compiled rules update: the
+cells of the current :class:`Buffer`, cached per group key (which ends with the event's agent
+and 1-minute bucket). A counter or ``inc``/``dec`` gauge is a one-float list, a histogram a
+:class:`~agentguard_metrics.sketch.Sketch` whose ``add`` is inlined (a test checks it agrees
+with ddsketch's ``LogarithmicMapping.key``), a ``set`` gauge a call keeping the latest value.
 
-- a counter or an ``inc``/``dec`` gauge is a one-float list, ``cell[0] += a``;
-- a histogram is a :class:`~agentguard_metrics.sketch.Sketch` whose ``add`` is inlined (the
-  bucket key computed as ddsketch's ``LogarithmicMapping.key`` computes it; a test checks
-  they agree);
-- a ``set`` gauge is a call that keeps the latest value by event time.
-
-The handler state is ``[buffer, cache of group 1, ...]``; a flush swaps the whole state for a
-fresh one, so caches never point into a buffer that was sent.
+The trap: the handler state is ``[buffer, cache of group 1, ...]`` and a flush swaps the whole
+state for a fresh one, so a cache never points into a buffer that was sent.
 """
 
 from __future__ import annotations

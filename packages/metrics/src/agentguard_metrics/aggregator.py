@@ -1,55 +1,14 @@
 """``Aggregator``: a buffered subscriber that turns events into deltas and flushes them to a store.
 
-Each event becomes deltas by the rules of :mod:`agentguard.metricmap` (the one mapping, read,
-never restated; compiled once into a function per event class by :mod:`agentguard.compiler`),
-held in process and keyed by series (the metric's labels, then the event's ``agent``) and
-1-minute time bucket of the event's ``at_unix_s``:
+Each event becomes deltas by the compiled rules of :mod:`agentguard.metricmap`, keyed by
+series (the metric's labels, then ``agent``) and 1-minute bucket; a flusher thread sends them
+as one :class:`~agentguard_metrics.batch.DeltaBatch` every ``interval_s``. Bad amounts are
+refused and counted, label values and series are capped, a failed batch is kept and sent
+again with the same sequence, a batch refused for its content is quarantined, waits are
+bounded and a forked child starts afresh: packages/metrics/README.md ("Design") says how.
 
-- counters (``inc``) add; amounts out of their field's range (:mod:`agentguard.limits`: NaN,
-  infinite, negative, ``1e308``) are refused and counted in
-  ``agentguard_invalid_values_total{field=<metric>}``;
-- histograms (``observe``) merge into a :class:`~agentguard_metrics.sketch.Sketch` per series
-  and bucket; observations out of range are refused and counted the same way;
-- ``inc``/``dec`` gauges (``agentguard_runs_in_progress``) keep this process's net change,
-  which the store adds to this process's contribution; it counts while the process
-  heartbeats (every flush is a heartbeat), so a dead process's runs drop out. A process's
-  contribution never goes below zero: a ``RunFinished`` without its ``RunStarted`` in this
-  process moves nothing and is counted in ``agentguard_invalid_values_total{field=<metric>}``;
-- ``set`` gauges (``agentguard_breaker_state``) keep the latest value with its event time;
-  the store keeps the latest across processes.
-
-Label values past ``max_label_values`` per label per metric fold into ``other`` (each folded
-effect counted in ``agentguard_series_dropped_total{metric}``); past ``max_series`` entries
-held, an effect on a new series is dropped and counted in
-``agentguard_events_dropped_total{reason="series_cap"}``. Never silent, never unbounded.
-
-**Flushing.** Once attached, a background thread flushes every ``interval_s``: it swaps the
-buffer under a short lock and applies it outside the lock as one
-:class:`~agentguard_metrics.batch.DeltaBatch` (``process_id``, ``sequence``). When the store
-fails, the batch is kept as it is (same sequence, so a store that did apply it before its reply
-was lost ignores it when it comes again) and new deltas keep merging in the buffer meanwhile:
-at most two sets of series are held, whatever the number of events. The failure is logged once
-per episode and counted in :attr:`Aggregator.failed_flushes`; nothing raises into the
-publisher, and the publisher never waits for the store.
-
-**Bad values.** An amount out of the range :mod:`agentguard.limits` gives its field
-(``input_cost_usd=1e308``) is refused when the event is recorded and counted in
-``agentguard_invalid_values_total{field=<metric>}``; the rest of the event counts. A batch the
-store refuses for its content (:class:`~agentguard_metrics.batch.InvalidBatch`: a sum out of
-range, a key of the wrong type in Redis) is not kept for the next flush, where it would hold up
-every later batch for ever: it is *quarantined*, set aside in :attr:`Aggregator.quarantined`,
-counted in ``agentguard_events_dropped_total{reason="batch_quarantined"}`` and logged once
-per episode.
-
-**Bounded waits.** :meth:`Aggregator.flush` hands the work to the flusher thread and waits at
-most ``timeout_s`` for it, so a store that hangs (Redis blackholed) never holds the caller
-longer; without a flusher thread (never attached, or ``interval_s=None``) it flushes in the
-calling thread. At interpreter exit every attached aggregator is closed with a flush bounded
-by ``exit_timeout_s``.
-
-**Fork safety.** In a child process made by ``os.fork`` an aggregator starts afresh: a new
-process id, sequence 0, nothing held (what the parent held is the parent's to send), new
-locks, and a new flusher thread on the next event or flush if it had one.
+The trap: nothing raises into the publisher and the publisher never waits for the store;
+:meth:`Aggregator.flush` waits at most ``timeout_s``, so check what it returns.
 """
 
 from __future__ import annotations

@@ -1,17 +1,13 @@
 """What an aggregator hands a store: the deltas of one process since its last flush.
 
-Deltas are keyed by series (metric name and label values, in the order of
-:func:`~agentguard_metrics.store.series_labels`: the metric's labels, then ``agent``) and, for
-counters and histograms, by the start of their 1-minute time bucket. A batch carries its
-process's id and a sequence number that grows by one with each batch the process makes; a
-process sends a batch only once every earlier one was applied, so a store applies a batch only
-when its sequence is above the highest it applied for that process. A batch sent again after a
-lost reply is then ignored, and the store remembers one number per process, not every id.
+Deltas are keyed by series (the labels of :func:`~agentguard_metrics.store.series_labels`) and,
+for counters and histograms, by 1-minute bucket start. A batch carries its process's id and a
+sequence number, one more per batch; a store applies a batch only when its sequence is above
+the highest it applied for that process, so a batch sent again after a lost reply is ignored
+(docs/architecture.md, "Exactly-once batches").
 
-A store refuses a batch for its content, before writing any of it, when an amount is not a
-sum it may keep (:func:`check_batch`: NaN, infinite, or past
-:data:`agentguard.limits.MAX_TOTAL`); it raises :class:`InvalidBatch`, and the aggregator
-quarantines that batch instead of sending it again (sending it again could never succeed).
+A store checks a batch before writing any of it (:func:`check_batch`) and raises
+:class:`InvalidBatch` for an amount it may not keep; the aggregator quarantines that batch.
 """
 
 from __future__ import annotations

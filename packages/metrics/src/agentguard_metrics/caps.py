@@ -1,27 +1,14 @@
 """Cardinality caps in the store: label values past a cap, across every process, read ``other``.
 
-An aggregator caps the label values of one process (``Aggregator(max_label_values=)``); a
-store caps them across every process that writes to it, so twenty workers with a hundred
-models each do not make two thousand series: per metric and label, the first
-``max_label_values`` values a store sees are kept (:data:`DEFAULT_MAX_LABEL_VALUES`, the
-aggregator's default too: at 100 models a store holds about the 2,000 series DESIGN.md P6 is
-measured at), and every later one is written as ``other``. Each delta a store folds counts one
-in ``agentguard_series_dropped_total{metric}``, as an aggregator counts what it folds.
+Per metric and label, the first ``max_label_values`` values a store sees
+(:data:`DEFAULT_MAX_LABEL_VALUES`) are kept and every later one is written as ``other``, each
+fold counted in ``agentguard_series_dropped_total{metric}``. A value unwritten for
+:data:`FORGET_LABEL_VALUES_S` frees its place; :data:`agentguard.metricmap.SELF_METRICS` are
+never folded. A store checks a batch's values (:func:`batch_label_values`) against its
+register and folds the refused ones with :func:`fold_batch`.
 
-A value not written for :data:`FORGET_LABEL_VALUES_S` (the longest finite retention of
-:data:`~agentguard_metrics.store.ROLLUPS`) leaves the store's register of known values and
-frees its place. The metrics about agentguard itself (:data:`agentguard.metricmap.SELF_METRICS`)
-are never folded: their values are bounded by construction, and folding them would hide what
-the counts of folding are about.
-
-**Exactly once.** A value once admitted stays admitted while it is written, and a value is
-refused only when the register is full, which only forgetting (after a month) changes: a
-batch sent again after a lost reply folds as it did the first time, so it is compiled into
-the same writes and the store applies them once.
-
-A store checks a batch's values (:func:`batch_label_values`) against its register and folds
-the refused ones with :func:`fold_batch`; the memory store keeps the register in process, the
-Redis store in Redis, where every process's batches meet.
+The trap (exactly once): an admitted value stays admitted and a full register stays full, so a
+batch sent again folds as it did the first time (docs/architecture.md, "A cap across processes").
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
 """Mergeable histograms with bounded relative error: log-scaled buckets, as in DDSketch.
 
-A :class:`Sketch` keeps, per integer bucket key, how many observed values fell in the bucket,
-plus the count, sum, min and max of all of them. The key of a value ``v > 0`` is
-``ddsketch.mapping.LogarithmicMapping(relative_accuracy).key(v)``: buckets grow geometrically
-by ``gamma = (1 + a) / (1 - a)``, and the value a bucket stands for (``mapping.value(key)``)
-is within the relative accuracy ``a`` of every value in it. So a quantile read from a sketch
-is within ``a`` of the exact value at the same rank, however many sketches were merged:
-merging adds counts key by key, which loses nothing.
-
-Zero (and any value below ``mapping.min_possible``) is counted apart in :attr:`zero_count`;
-negative values go to a second key space keyed by their magnitude. Bucket keys and counts are
-plain ``int``, so a sketch is a few dictionaries that any store can hold (a Redis hash, say).
+A :class:`Sketch` counts observed values per integer bucket key
+(``ddsketch.mapping.LogarithmicMapping(relative_accuracy).key(v)``) plus their count, sum, min
+and max; zero and values below ``mapping.min_possible`` go to :attr:`zero_count`, negative
+values to a second key space by magnitude. Merging adds counts key by key and loses nothing, so
+a quantile stays within the relative accuracy however many sketches were merged. Keys and
+counts are plain ``int``: any store can hold a sketch (a Redis hash, say).
 """
 
 from __future__ import annotations

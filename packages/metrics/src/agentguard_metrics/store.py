@@ -1,22 +1,12 @@
 """The ``Store`` protocol: where the deltas of every process add up, and how they are read.
 
-Every store (the in-memory :class:`~agentguard_metrics.memory.MemoryStore`, the Redis store)
-passes the same contract test suite (``tests/metrics/store_contract.py``).
-
-Time ranges are ``start <= bucket start < end`` in Unix seconds, either side open when
-``None``. A store keeps each series at several resolutions (:data:`ROLLUPS`) and reads a range
-at the finest that still holds its start (``start=None`` meaning the oldest data the store
-holds), so bounds are rounded down to that resolution; the whole buckets of coarser roll-ups
-inside the range are read there (:func:`plan_range`): a day is a few hours and the minutes at
-either edge, not 1,440 minutes per series.
-Label filters are ``{label name: value}``; a series matches when every named label has the
-value (labels not named match anything). Besides a metric's own labels, a store keeps every
-series per ``agent`` (:func:`series_labels`), so every read can be narrowed to one agent; a
-read without a filter adds up every agent.
-
-A store takes a batch once: it applies a batch only when its ``sequence`` is above the highest
-it applied for the batch's process (an aggregator sends its batches in order and resends a
-refused one before making the next).
+Every store passes the contract suite ``tests/metrics/store_contract.py``. Time ranges are
+``start <= bucket start < end`` in Unix seconds (``None``: open), rounded down to the roll-up
+a read uses (:data:`ROLLUPS`, :func:`plan_range`). Label filters are ``{label name: value}``;
+unnamed labels match anything. Every series is also kept per ``agent``
+(:func:`series_labels`), so every read can be narrowed to one agent; a read without a filter
+adds up every agent. A store applies a batch only when its ``sequence`` is above the highest
+it applied for the batch's process.
 """
 
 from __future__ import annotations

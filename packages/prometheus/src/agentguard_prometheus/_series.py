@@ -1,19 +1,13 @@
 """The series of one subscriber: admitted under cardinality caps, values checked.
 
-A *series* here is one combination of label values of one metric (a histogram's buckets, sum
-and count are one series). Two caps bound them:
+A series is one combination of label values of one metric. Per metric and label at most
+``max_label_values`` values (later ones read ``other``); at most ``max_series`` series in all
+(a new one past it reads every label as ``other``, created even past the cap, so the registry
+holds at most ``max_series`` plus one series per metric). Each fold counts one in
+``agentguard_series_dropped_total{metric}``; the metrics about agentguard itself are not capped.
 
-- per metric and label, at most ``max_label_values`` distinct values; later values read as
-  ``other``;
-- at most ``max_series`` series over all metrics; a new combination past it reads as every
-  label ``other``, a series that is created even past the cap (so the registry holds at most
-  ``max_series`` plus one series per metric).
-
-Each fold adds one to ``agentguard_series_dropped_total{metric}``. The metrics about
-agentguard itself have bounded labels and are not capped.
-
-The caps are decided here, under this table's lock, on the slow path only (the first time a
-thread meets a label key); the numbers themselves live in the registry's
+The trap: caps are decided here, under this table's lock, on the slow path only (a thread's
+first meeting with a label key); the numbers live in
 :class:`~agentguard_prometheus._families.Store`.
 """
 

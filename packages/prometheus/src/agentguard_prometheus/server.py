@@ -1,20 +1,14 @@
 """``/metrics`` from the agent process: :func:`start_http_server`.
 
-The server runs in a background daemon thread (one more thread per request) and answers
-``GET /metrics`` with prometheus-client's exposition of the registry: the Prometheus text
-format, or OpenMetrics when the scraper's ``Accept`` header asks for
-``application/openmetrics-text`` (Prometheus does), gzipped when it accepts gzip. Other paths
-answer 404.
+A background daemon thread (one more per request) answers ``GET /metrics`` with
+prometheus-client's exposition of the registry: Prometheus text, or OpenMetrics when
+``Accept`` asks, gzipped when accepted; other paths 404. With ``basic_auth`` or
+``bearer_token``, a request without them gets 401 (compared in constant time, never logged).
+It binds 127.0.0.1 unless told otherwise.
 
-With ``basic_auth`` or ``bearer_token`` set, a request without the right credentials answers
-401 with a ``WWW-Authenticate`` header; secrets are compared in constant time and never
-logged. The server binds 127.0.0.1 unless told otherwise.
-
-**Several processes.** The registry, and so this endpoint, is per process. Under a
-multi-process server (gunicorn or uvicorn workers, Celery) either give each process its own
-port and let Prometheus scrape every one (``port=0`` picks a free port; announce
-``server.url`` to your service discovery), or aggregate across processes through the Redis
-path of ``agentguard-redis`` and scrape ``agentguard serve`` once.
+The trap: the registry, and so this endpoint, is per process; under several worker processes
+give each a port, or go through agentguard-redis and ``agentguard serve``
+(packages/prometheus/README.md, "Several processes").
 """
 
 from __future__ import annotations

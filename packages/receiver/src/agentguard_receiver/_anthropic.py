@@ -1,19 +1,13 @@
 """Anthropic platform webhooks: the event body, and the alerts the events that matter become.
 
-Anthropic signs its webhooks per Standard Webhooks, as the SDK's
-``client.beta.webhooks.unwrap`` verifies them (``standardwebhooks.Webhook(key).verify``: the
-three ``webhook-*`` headers, HMAC-SHA256 under the ``whsec_`` signing key, 5 minutes of
-tolerance); the receiver checks them with its own :class:`~agentguard_receiver._auth.Authenticator`,
-which implements the same check (and is tested against the reference library).
+Anthropic signs per Standard Webhooks (as the SDK's ``client.beta.webhooks.unwrap`` checks);
+the receiver checks with its own :class:`~agentguard_receiver._auth.Authenticator`, tested
+against the reference library. The body is an ``event`` object
+(``anthropic.types.beta.BetaWebhookEvent``): ``{"type": "event", "id": "wevt_...",
+"created_at": ..., "data": {"type": "session.budget_reached", "id": "sesn_...", ...}}``.
 
-The body is an ``event`` object (``anthropic.types.beta.BetaWebhookEvent``)::
-
-    {"type": "event", "id": "wevt_...", "created_at": "2026-...Z",
-     "data": {"type": "session.budget_reached", "id": "sesn_...",
-              "organization_id": "...", "workspace_id": "..."}}
-
-Only ``id``, ``created_at``, ``data.type`` and ``data.id`` are required: new event types and
-new fields appear, and are stored like the rest.
+The trap: only ``id``, ``created_at``, ``data.type`` and ``data.id`` are required; new event
+types and fields appear and are stored like the rest.
 """
 
 from __future__ import annotations

@@ -1,21 +1,14 @@
 """What runs after a notification is acknowledged: log it, call your function, forward it.
 
-The receiver answers the sender as soon as a notification is stored; handlers run afterwards
-on a thread of their own (:class:`Dispatcher`), one notification at a time in the order
-received, so a slow handler never slows an acknowledgement (senders time out and retry when
-answers are slow). Replays of a stored ``webhook-id`` do not run handlers again.
+Handlers run on a thread of their own (:class:`Dispatcher`), one notification at a time in
+order, so a slow handler never slows an acknowledgement; replays of a stored ``webhook-id`` do
+not run them again. A handler is any callable taking one :class:`Received` (sync or
+``async``); built in: :func:`log_alerts`, :func:`load_handler` (``"package.module:function"``)
+and :func:`forward_to` (agentguard-alerts' sender, the ``forward`` extra).
 
-A handler is any callable taking one :class:`Received` (sync or ``async def``). Built in:
-
-- :func:`log_alerts`: one log line per alert at INFO (logger ``agentguard_receiver.alerts``);
-- :func:`load_handler`: ``"package.module:function"``, for ``--handler`` on the command line;
-- :func:`forward_to`: posts the body, signed again with secrets of your own, to another URL
-  through agentguard-alerts' sender (``pip install 'agentguard-receiver[forward]'``): the
-  same retries, backoff, SSRF policy and ``https`` requirement as every alert webhook.
-
-A handler that raises is logged once per episode and counted (:attr:`Dispatcher.failed`);
-it is not retried. When more than ``queue_size`` notifications wait, new ones skip the
-handlers (still stored), counted (:attr:`Dispatcher.dropped`) and logged.
+The trap: a handler that raises is logged once per episode and counted
+(:attr:`Dispatcher.failed`), never retried; past ``queue_size`` waiting, new notifications skip
+the handlers (still stored), counted in :attr:`Dispatcher.dropped`.
 """
 
 from __future__ import annotations

@@ -1,23 +1,13 @@
 """What a reading ``RedisStore`` keeps of the buckets it read, and how it knows they changed.
 
-A service answers the same ranges again and again (a dashboard asks for the last 24 hours every
-few seconds), and nearly all of a range's buckets are in the past and unchanged: only the
-last minute or two receive writes. So a reader keeps the buckets it parsed, per roll-up and
-metric, with the store's ``version`` it read them at. Before it reads a metric again it asks
-the change log (the ``CHANGES`` script) which buckets were written since that version, forgets
-just those, and reads from Redis only what it does not hold.
+A reader keeps the buckets it parsed, per roll-up and metric, with the store ``version`` it
+read them at; before reading a metric again it asks the change log (``CHANGES``) which buckets
+were written since, forgets those and reads only what it lacks. A new ``epoch`` or a lower
+version (a Redis that lost its data) forgets everything; buckets past retention are forgotten,
+and past ``max_entries`` values a metric is dropped whole and read again.
 
-Nothing stale is served: every chunk a writer applies bumps the version and scores the
-buckets it touched in the change log, in the same atomic script. A Redis that lost its data
-(restarted without persistence, flushed) has a new ``epoch`` or a lower version, and the
-reader then forgets everything. Buckets that left their roll-up's retention are forgotten
-too, and the cache holds at most ``max_entries`` values (past it, a metric is dropped whole
-and read again).
-
-With ``fresh_s`` above zero, a metric checked less than ``fresh_s`` ago is not checked again:
-a query reads dozens of metrics, each check is a round trip, and writers flush once a second
-anyway, so a service loses nothing a user could see by trusting a check for a quarter of a
-second. The default, zero, checks on every read.
+The trap: ``fresh_s`` above zero trusts a check for that long (a query reads dozens of metrics,
+each check a round trip); the default, zero, checks on every read.
 """
 
 from __future__ import annotations

@@ -1,37 +1,11 @@
-r"""Where the Redis store keeps what: key names and how series are written in them.
+"""Where the Redis store keeps what: key names and how series are written in them.
 
-Every key starts with the hash tag ``{<prefix>}``, so all of one deployment's keys live in one
-hash slot: a Redis Cluster can hold them and every script may touch any of them (each script
-call still declares every key it touches). ``<res>`` is a roll-up's resolution in seconds,
-``<bucket>`` a bucket's start in Unix seconds, ``<labels>`` a series' label values as a compact
-JSON array (``[]`` is the metric's total over every series):
-
-===================================== ======= ===============================================
-key                                   type    holds
-===================================== ======= ===============================================
-``{p}:seq``                           hash    process id -> ``sequence:chunk`` applied last
-``{p}:hb``                            zset    process id, scored by its latest heartbeat
-``{p}:meta``                          hash    ``oldest`` bucket ever written, ``version`` (one
-                                              more per chunk applied), ``epoch`` (random,
-                                              made by the first write: a Redis that lost its
-                                              data gets a new one)
-``{p}:s:<metric>``                    set     every series of the metric (label JSON)
-``{p}:i:<res>:<metric>``              zset    the buckets of a roll-up that hold data
-``{p}:l:<res>:<metric>``              zset    the same buckets, scored by the ``version`` that
-                                              last wrote them: what changed since a version
-``{p}:c:<res>:<bucket>:<metric>``     hash    counter: label JSON -> amount, ``[]`` the total
-``{p}:h:<res>:<bucket>:<metric>:<l>`` hash    one sketch (fields below), ``<l>`` = ``[]``: total
-``{p}:hs:<res>:<bucket>:<metric>``    set     the series with a sketch in the bucket
-``{p}:gd:<metric>``                   hash    ``<labels>\x1e<process id>`` -> net inc/dec
-``{p}:gs:<metric>``                   hash    label JSON -> ``<value> <event time>``
-``{p}:v:<metric>:<position>``         zset    the label values the cardinality cap admitted
-                                              at a position of the metric's labels, scored
-                                              by when each was last written
-===================================== ======= ===============================================
-
-A sketch hash has ``#n`` (count), ``#s`` (sum), ``#lo`` and ``#hi`` (min and max), ``#z`` (the
-zero count), ``p<key>`` and ``m<key>`` (counts per bucket key of positive and negative values).
-Buckets of every roll-up but the daily one expire by TTL when their retention has passed.
+Every key starts with the hash tag ``{<prefix>}``, so one deployment's keys share one hash slot
+(a Redis Cluster can hold them; each script call still declares every key it touches).
+``<res>`` is a roll-up's resolution in seconds, ``<bucket>`` a bucket start in Unix seconds,
+``<labels>`` a series' label values as a compact JSON array (``[]``: the metric's total).
+The table of keys and the fields of a sketch hash are in docs/architecture.md ("The Redis key
+layout"); change it there with the key functions here.
 """
 
 from __future__ import annotations

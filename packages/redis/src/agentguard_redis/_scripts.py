@@ -1,35 +1,14 @@
-"""The Lua scripts of the Redis store.
+"""The Lua scripts of the Redis store (why so: docs/architecture.md, "The Redis scripts").
 
-``APPLY`` applies one chunk of a batch atomically, once: it compares the chunk's
-``sequence:chunk`` with the highest its process applied (``{p}:seq``), and only when it is
-higher runs the chunk's operations and records the new mark, in the same script, so a chunk
-sent again after a lost reply changes nothing. Before its first write it checks the whole
-chunk (known operations, every float amount finite and within ``+-MAX_TOTAL`` of
-:mod:`agentguard.limits`) and refuses it with an ``agentguard: invalid chunk`` error, so a
-chunk is written whole or not at all: Redis does not roll a script back on an error, and an
-``HINCRBYFLOAT`` to infinity halfway through used to leave the writes before it in place.
-The operations are a flat list the client compiles (:mod:`agentguard_redis._ops`); the
-script is a small interpreter over them, so the rules of what a delta writes (roll-ups,
-totals, TTLs) live in Python, where they are tested.
+- ``APPLY``: one chunk of a batch, atomically and once (by ``sequence:chunk``), checked whole
+  before its first write; it bumps ``version`` and writes the change log.
+- ``CHANGES``: which buckets were written since a version (the reader's cache).
+- ``ADMIT``: the cardinality cap across processes, run before ``APPLY`` and apart from it.
+- ``PRUNE``: forgets processes silent for longer than the store remembers them.
+- ``READ_*``: many keys in one call, flagged ``no-writes`` so a replica can answer.
 
-The ``#!lua`` line makes Redis refuse the script whole when it is out of memory, before any
-write, instead of failing halfway through a chunk.
-
-Every applied chunk adds one to the store's ``version`` and scores the buckets it wrote with
-it in a change log per roll-up and metric, so a reader that keeps buckets in memory asks
-``CHANGES`` what was written since the version it holds and reads only that again.
-
-``ADMIT`` is the store's cardinality cap across processes (:mod:`agentguard_metrics.caps`):
-before a batch is compiled, it says which of the batch's label values the register of known
-values (``{p}:v:<metric>:<position>``) holds or has room for; the store writes the others as
-``other``. It runs before ``APPLY`` and apart from it, so ``APPLY`` does not change.
-
-``PRUNE`` forgets processes silent for longer than the store remembers them: their heartbeat,
-their sequence mark and their gauge contributions.
-
-The ``READ_*`` scripts read many keys in one call (each whole hash, each set's members): a
-day at one-minute buckets is 1,440 keys, and one script call costs far less on the client than
-1,440 pipelined commands. They are flagged ``no-writes``, so a replica can answer them.
+The trap: the scripts interpret operations compiled in :mod:`agentguard_redis._ops`; what a
+delta writes is decided there, in Python, not here.
 """
 
 from __future__ import annotations

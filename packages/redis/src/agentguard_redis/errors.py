@@ -1,18 +1,11 @@
 """What went wrong between this client and Redis, in one line: a setup mistake or an outage.
 
 :class:`RedisSetupError` is a URL that does not fit the deployment, which no retry mends: a
-refused login or command (:class:`RedisCredentialsError`), TLS on one side only, a Cluster
-node reached as a single server.
-:class:`RedisUnavailableError` is an outage said in one line (the host is unreachable, the
-Cluster is down or leaves the store's slot uncovered, no Sentinel names the primary); it is a
-``redis.ConnectionError``, so code that retries outages keeps retrying it.
-
-A wrong password (``WRONGPASS``), no password where one is required (``NOAUTH``) or a user
-whose ACL forbids a command the store needs (``NOPERM``) is a configuration mistake: retrying
-it with backoff, as for an outage, never succeeds. :meth:`RedisStore.check
-<agentguard_redis.RedisStore.check>` raises :class:`RedisCredentialsError` for them, with a
-one-line message that says which and never holds the password (Redis's replies do not carry
-it, and the URL is not quoted).
+refused login or command (:class:`RedisCredentialsError`: ``WRONGPASS``, ``NOAUTH``,
+``NOPERM``), TLS on one side only, a Cluster node reached as a single server.
+:class:`RedisUnavailableError` is an outage (host unreachable, Cluster down or the store's slot
+uncovered, no Sentinel names the primary); it is a ``redis.ConnectionError``, so code that
+retries outages keeps retrying it. Messages never hold the password.
 """
 
 from __future__ import annotations

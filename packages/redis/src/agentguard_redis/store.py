@@ -1,18 +1,13 @@
 """``RedisStore``: the metrics of every process, on every machine, added up in one Redis.
 
-It is a :class:`agentguard_metrics.Store` (the same contract suite runs on it and on the
-memory store). Writes come from each process's aggregator as one batch per flush; a batch is
-compiled into chunks of operations that one Lua script applies atomically and once (see
-:mod:`agentguard_redis._scripts`): a batch sent again after a lost reply, even partly applied,
-changes nothing twice. The key layout is in :mod:`agentguard_redis._keys`.
+A :class:`agentguard_metrics.Store` (the same contract suite runs on it and on the memory
+store). A batch is compiled into chunks of operations that one Lua script applies atomically
+and once (:mod:`agentguard_redis._scripts`); the key layout is in :mod:`agentguard_redis._keys`.
+Reads take one pipelined round trip per step of the work and read the metric's total alone
+when no label filter is given.
 
-Every call has explicit, short timeouts and redis-py's own retries are off: a failed
-``apply`` raises, and the aggregator keeps the batch and sends it again, with the same
-sequence, on its next flush. The scripts are loaded by ``EVALSHA`` and reloaded after
-``NOSCRIPT`` (a restarted or flushed server).
-
-Reads take one pipelined round trip per step of the work (find the buckets, then read them),
-and read the metric's total alone when no label filter is given.
+The trap: redis-py's retries are off and timeouts short, so a failed ``apply`` raises; the
+aggregator keeps the batch and sends it again with the same sequence.
 """
 
 from __future__ import annotations

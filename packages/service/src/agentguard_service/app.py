@@ -1,24 +1,13 @@
 """The metrics service's ASGI app (starlette): Prometheus, the JSON APIs, the page.
 
-Routes (DESIGN.md section 5):
+Routes: ``GET /metrics`` (:class:`~agentguard_service.exposition.StoreCollector`; OpenMetrics
+when ``Accept`` asks), ``/api/v1/snapshot``, ``/api/v1/metrics``
+(:mod:`agentguard_service.params`), ``/api/v1/stream`` (server-sent events, one snapshot per
+tick shared by every stream), ``/healthz``, ``/`` and ``/static/...``
+(:mod:`agentguard_service._static`). Every error is JSON ``{"error": CODE, "message": ...}``;
+the codes are in packages/service/README.md.
 
-- ``GET /metrics``: every metric of the store in the Prometheus text format, or OpenMetrics
-  when the ``Accept`` header asks for it (:class:`~agentguard_service.exposition.StoreCollector`).
-- ``GET /api/v1/snapshot``: the all-time figures and the state now, as JSON.
-- ``GET /api/v1/metrics``: the time-series query (:mod:`agentguard_service.params`).
-- ``GET /api/v1/stream``: server-sent events, a ``snapshot`` event every ``stream_interval_s``
-  (an ``error`` event instead while the store fails); ends when the client leaves or the
-  server shuts down. One snapshot is computed per tick and shared by every open stream;
-  a client address holds at most ``max_streams_per_client`` of them.
-- ``GET /healthz``; ``GET /`` (the dashboard page) and ``GET /static/...`` (its files, from
-  the package's ``static`` folder; see ``agentguard_service._static``).
-
-Every error is JSON ``{"error": CODE, "message": ...}``: 400 ``INVALID_PARAMETERS`` (with
-``details``: ``parameter``, ``value``, ``allowedValues``), 401 ``UNAUTHENTICATED``, 404
-``NOT_FOUND``, 405 ``METHOD_NOT_ALLOWED``, 429 ``RATE_LIMIT_EXCEEDED`` (with ``details`` and
-``Retry-After``), 429 ``TOO_MANY_STREAMS`` (with ``Retry-After``), 503 ``STORE_UNAVAILABLE``
-(with ``Retry-After``; logged once per episode of failures). Requests are checked in this
-order: rate limit, token, route, parameters.
+The trap: requests are checked in this order: rate limit, token, route, parameters.
 """
 
 from __future__ import annotations

@@ -1,27 +1,12 @@
 """Rule-based findings over a query's window: the ``insights`` group of the query API.
 
 Each rule reads the window (and, for trends, the period of the same length before it) and
-yields :class:`Insight` objects. The rules and their thresholds:
-
-- ``cost_trend``: the window cost is at least :data:`COST_TREND_PERCENT` above the previous
-  period's, and at least :data:`MIN_COST_USD`. ``critical`` from twice the previous cost.
-- ``latency_spike``: among the steps with at least :data:`MIN_STEP_SAMPLES` LLM (or tool)
-  calls, one whose p95 latency is at least :data:`SPIKE_FACTOR` times the median of those
-  steps' p95 (at least :data:`MIN_STEPS` such steps). The worst step is reported, with the
-  endpoint slowest in it. Steps are the timeframe's default granularity, or the query's when
-  coarser (:func:`spike_step_s`): a one-minute blip in a day is noise, a slow quarter-hour
-  is not.
-- ``breaker_flapping``: a breaker opened at least :data:`BREAKER_OPENS` times in the window;
-  ``critical`` when it is open now.
-- ``tool_loop``: a tool the loop guard caught looping in the window; ``warning`` when it
-  stopped a run, ``info`` when it only warned.
-- ``cache_writes_unread``: a model wrote at least :data:`MIN_CACHE_WRITE_TOKENS` tokens to the
-  prompt cache and read back less than :data:`UNREAD_RATIO` of that.
-- ``cache_opportunity``: a model with no prompt-cache reads or writes, at least
-  :data:`MIN_CALLS` calls and on average at least :data:`MIN_CACHEABLE_TOKENS` uncached input
-  tokens a call. The estimate assumes :data:`ASSUMED_CACHED_SHARE` of the input cost is a
-  stable prefix read back at a tenth of the input price (Anthropic's cache-read price), and
-  is reported when it reaches :data:`MIN_COST_USD`.
+yields :class:`Insight` objects: ``cost_trend``, ``latency_spike``, ``breaker_flapping``,
+``tool_loop``, ``cache_writes_unread`` and ``cache_opportunity``. Their thresholds are the
+module's constants (:data:`COST_TREND_PERCENT`, :data:`SPIKE_FACTOR`, ...); what each rule
+means is the table in packages/service/README.md. ``latency_spike`` compares steps of the
+timeframe's default granularity, or the query's when coarser (:func:`spike_step_s`): a
+one-minute blip in a day is noise, a slow quarter-hour is not.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
 """The query engine: the snapshot and the time-series query, over any store.
 
-:class:`QueryEngine` reads through the :class:`~agentguard_metrics.store.Store` protocol
-only, so the same engine serves the in-memory store and the Redis store.
-
-**The snapshot** (:meth:`QueryEngine.snapshot`, ``GET /api/v1/snapshot``) is all-time: every
-count, cost and latency since the store began (for a store that keeps daily roll-ups for
-ever, that is everything), as a snapshot's users expect; ``active_executions`` and
-``breakers`` are the state now. Only ``uptime_seconds`` is the engine's own.
-
-**The time-series query** (:meth:`QueryEngine.query`, ``GET /api/v1/metrics``) reads a window
-of whole steps of the granularity, ending with the step that holds now, ``timeframe`` long
-(``24h`` at ``15m``: 96 steps, the last one in progress). Every step is listed, empty or
-not. See ``agentguard_service._groups`` for the conventions of each section.
+:class:`QueryEngine` reads through the :class:`~agentguard_metrics.store.Store` protocol only,
+so one engine serves the memory store and the Redis store. :meth:`QueryEngine.snapshot`
+(``GET /api/v1/snapshot``) is all-time, except ``active_executions`` and ``breakers`` (the
+state now) and ``uptime_seconds`` (the engine's own). :meth:`QueryEngine.query`
+(``GET /api/v1/metrics``) reads whole steps of the granularity ending with the step that holds
+now (``24h`` at ``15m``: 96 steps, the last in progress), every step listed, empty or not;
+``agentguard_service._groups`` holds the conventions of each section.
 """
 
 from __future__ import annotations

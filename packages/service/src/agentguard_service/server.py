@@ -1,16 +1,14 @@
 """Running the metrics app on uvicorn: in the foreground, or on a background thread.
 
-The background thread is how an agent process serves its own memory store (the embedded
-default), and how tests and benchmarks run a real server::
+The background thread is how an agent process serves its own memory store, and how tests and
+benchmarks run a real server::
 
-    store = MemoryStore()
-    Aggregator(store).attach()
     with MetricsService(create_app(store), port=9464) as service:
         ...  # service.url + "/api/v1/snapshot"
 
-The mechanics are the core's :mod:`agentguard.serving` (shared with the alert receiver);
-this module adds what the metrics app needs: its event streams end as soon as the server is
-asked to stop, so a stop never waits for a dashboard to hang up.
+The mechanics are :mod:`agentguard.serving`; this module adds what the metrics app needs: its
+event streams end as soon as the server is asked to stop, so a stop never waits for a
+dashboard to hang up.
 """
 
 from __future__ import annotations
