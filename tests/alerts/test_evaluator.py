@@ -329,3 +329,63 @@ def test_embedded_rules_see_the_events_of_this_process(recorder: Recorder) -> No
     evaluator.close()
     assert [(s.rule, s.state) for s in states.of(AlertStateChanged)] == [("LoopDetected", "firing")]
     assert recorder.closed
+
+
+def test_notification_ids_are_equal_across_evaluators_and_new_per_transition(
+    feed: Feed,
+) -> None:
+    """Two evaluators over one store (two replicas) give each notification the same id."""
+    replicas = [Recorder(), Recorder()]
+    evaluators = [
+        Evaluator(
+            feed.store, [tool_failures_rule()], r, bus=Bus(name=f"r{i}"), clock=feed.clock.time
+        )
+        for i, r in enumerate(replicas)
+    ]
+
+    def evaluate() -> list[str]:
+        for evaluator in evaluators:
+            evaluator.evaluate()
+        ids = [[n.id for n in r.take()] for r in replicas]
+        assert ids[0] == ids[1], "the replicas agree on every id"
+        return ids[0]
+
+    feed.publish(*failures(n=3))
+    (first_firing,) = evaluate()
+    assert first_firing.startswith("msg_")
+    feed.clock.advance(420)
+    (first_resolved,) = evaluate()
+    feed.publish(*failures(n=3))
+    (second_firing,) = evaluate()
+    feed.clock.advance(4 * 3600)
+    feed.publish(*failures(n=3))
+    (repeat,) = evaluate()
+    assert len({first_firing, first_resolved, second_firing, repeat}) == 4
+
+
+def test_background_evaluations_are_timed_at_multiples_of_the_interval(feed: Feed) -> None:
+    """Replicas started at different moments evaluate at the same instants: equal ids."""
+    feed.publish(loop())
+    replicas: list[tuple[Evaluator, Recorder, threading.Event]] = []
+    for offset_s in (3.0, 11.0):
+        recorder, evaluated = Recorder(), threading.Event()
+
+        def clock(offset_s: float = offset_s) -> float:
+            return feed.clock.time() + offset_s
+
+        evaluator = Evaluator(
+            feed.store,
+            [builtin.loop_detected()],
+            recorder,
+            bus=Bus(),
+            clock=clock,
+            before_evaluation=evaluated.set,
+            interval_s=15,
+        )
+        replicas.append((evaluator.start(), recorder, evaluated))
+    for evaluator, _, evaluated in replicas:
+        assert evaluated.wait(10)
+        evaluator.close()
+    (first,), (second,) = (recorder.take() for _, recorder, _ in replicas)
+    assert first.alerts[0].starts_at_unix_s == feed.clock.time(), "the tick before both starts"
+    assert first.id == second.id

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
@@ -165,11 +166,23 @@ def test_retries_keep_the_webhook_id_and_sign_each_attempt_afresh(
     sender.notify(notification())
     assert sender.flush(10)
     ids = {r.headers["webhook-id"] for r in target.requests}
-    assert len(target.requests) == 3 and len(ids) == 1
+    assert ids == {notification().id}, "the notification's own id, on every attempt"
+    assert len(target.requests) == 3
     stamps = [int(r.headers["webhook-timestamp"]) for r in target.requests]
     assert stamps == sorted(stamps) and stamps[0] < stamps[-1], "fresh timestamps per attempt"
     assert waits.waits == [0.5, 1.0], "full jitter: random() * base * 2**n, random() = 0.5"
     assert (sender.delivered, sender.retries, sender.failed) == (1, 2, 0)
+
+
+def test_the_webhook_id_is_derived_from_the_group_the_transition_and_its_start() -> None:
+    firing, resolved = notification(), notification("resolved")
+    assert firing.id == notification().id, "the same in any process, on any run"
+    assert firing.id.startswith("msg_") and len(firing.id) == 36
+    assert len({firing.id, resolved.id, notification(agent="ops").id}) == 3
+    later = replace(firing, alerts=(replace(firing.alerts[0], starts_at_unix_s=1.8e9),))
+    repeat = replace(firing, sequence=1)
+    assert len({firing.id, later.id, repeat.id}) == 3
+    assert replace(firing, receiver="x", external_url="").id == firing.id, "body details aside"
 
 
 def test_backoff_grows_exponentially_to_its_cap_with_full_jitter(

@@ -56,6 +56,7 @@ class _Group:
     resolved: list[Alert] = field(default_factory=list)
     changed: bool = False
     last_sent_s: float | None = None
+    sent: int = 0
 
 
 class Evaluator:
@@ -157,15 +158,21 @@ class Evaluator:
 
     # --- one evaluation -----------------------------------------------------------------------
 
-    def evaluate(self) -> list[Notification]:
-        """Evaluate every rule once, now; publish state changes, notify; what was notified."""
+    def evaluate(self, *, at_unix_s: float | None = None) -> list[Notification]:
+        """Evaluate every rule once; publish state changes, notify; what was notified.
+
+        ``at_unix_s`` is the evaluation's time (the clock's now by default). The background
+        thread passes its tick, a multiple of ``interval_s``, so replicas with the same
+        interval evaluate at the same instants, agree on start times, and so on
+        notification ids.
+        """
         if self._before is not None:
             try:
                 self._before()
             except Exception as exc:  # noqa: BLE001 (a hook's failure must not stop alerting)
                 self._episodes.failed("agentguard_alerts: before_evaluation", repr(exc), exc)
         with self._lock:
-            now = self._clock()
+            now = self._clock() if at_unix_s is None else at_unix_s
             events: list[Event] = []
             for rule in self._rules:
                 self._evaluate_rule(rule, now, events)
@@ -245,9 +252,11 @@ class Evaluator:
                         alerts=tuple(alerts),
                         receiver=self._receiver,
                         external_url=self._external_url,
+                        sequence=group.sent,
                     )
                 )
                 group.last_sent_s = now
+                group.sent += 1
             group.changed = False
             group.resolved = []
             if not firing:
@@ -280,6 +289,9 @@ class Evaluator:
     def start(self) -> Evaluator:
         """Evaluate now and then every ``interval_s`` on a daemon thread; returns ``self``.
 
+        Each evaluation is timed at a multiple of ``interval_s`` on the clock (the first at
+        the latest one before now), so replicas agree on when alerts start.
+
         Raises:
             RuntimeError: already started, or closed.
         """
@@ -292,13 +304,20 @@ class Evaluator:
         self._thread.start()
         return self
 
+    def _tick(self) -> float:
+        """The latest multiple of ``interval_s`` on the clock (the same in every replica)."""
+        now = self._clock()
+        return now - now % self._interval_s
+
     def _run(self) -> None:
+        tick = self._tick()
         while True:
             try:
-                self.evaluate()
+                self.evaluate(at_unix_s=tick)
             except Exception as exc:  # noqa: BLE001 (the thread must outlive any bug)
                 self._episodes.failed("agentguard_alerts: evaluation", repr(exc), exc)
-            if self._stop.wait(self._interval_s):
+            tick = max(tick + self._interval_s, self._tick())  # skips ticks missed, if any
+            if self._stop.wait(max(0.0, tick - self._clock())):
                 return
 
     def stop(self, timeout_s: float = 5.0) -> None:

@@ -3,13 +3,15 @@
 A :class:`Notification` is one group of alerts at one moment, immutable. Senders render it as
 an Alertmanager-v4 webhook body (:func:`alertmanager_body`, DESIGN.md section 5: what
 Alertmanager itself posts, so receivers built for Alertmanager take it) or as a
-Slack-compatible incoming-webhook body (:func:`slack_body`).
+Slack-compatible incoming-webhook body (:func:`slack_body`). Its :attr:`Notification.id`
+(the ``webhook-id``) is derived from its content, so replicas agree on it (README, "Delivery").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +27,7 @@ __all__ = [
     "alertmanager_body",
     "fingerprint",
     "group_key",
+    "notification_id",
     "slack_body",
 ]
 
@@ -83,6 +86,8 @@ class Notification:
     """The ``receiver`` field: the sender's name for where this goes."""
     external_url: str = ""
     """Where a person can see more (the dashboard), or ``""``."""
+    sequence: int = 0
+    """How many notifications of this group were made before it since it began firing."""
 
     @property
     def status(self) -> AlertState:
@@ -93,6 +98,11 @@ class Notification:
     def group_key(self) -> str:
         """The group's key, as Alertmanager writes it."""
         return group_key(self.group_labels)
+
+    @property
+    def id(self) -> str:
+        """Its ``webhook-id``: :func:`notification_id`."""
+        return notification_id(self)
 
 
 class Notifier(Protocol):
@@ -112,6 +122,26 @@ class Notifier(Protocol):
     def close(self) -> None:
         """Deliver what is queued (bounded), then stop."""
         ...
+
+
+_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://agentguard.dev/alerts/webhook-id")
+
+
+def notification_id(notification: Notification) -> str:
+    """``msg_`` and a UUID5 of the group, its sequence and each alert's transition.
+
+    The transition of an alert is its fingerprint (the rule's name and the group's labels),
+    its status and its start time (``startsAt`` while firing; ``endsAt`` too once resolved),
+    as the body writes them. Equal notifications get equal ids in any process, so a receiver
+    that dedupes on ``webhook-id`` stores what two replicas both send once; a new firing, a
+    resolution and a repeat (``sequence``) each get a new one.
+    """
+    lines = [notification.group_key, str(notification.sequence)]
+    lines += sorted(
+        f"{a.fingerprint} {a.status} {_rfc3339(a.starts_at_unix_s)} {_rfc3339(a.ends_at_unix_s)}"
+        for a in notification.alerts
+    )
+    return "msg_" + uuid.uuid5(_ID_NAMESPACE, "\n".join(lines)).hex
 
 
 def _common(maps: list[Mapping[str, str]]) -> dict[str, str]:

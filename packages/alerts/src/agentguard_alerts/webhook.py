@@ -7,7 +7,8 @@
     sender.flush(timeout_s=2.0)  # True once everything queued was delivered or given up
     sender.close()
 
-One body and one ``webhook-id`` per notification, signed afresh per attempt; backoff with full
+One body and one ``webhook-id`` per notification (:attr:`Notification.id`, derived from its
+content, so replicas agree), signed afresh per attempt; backoff with full
 jitter, ``Retry-After``, 410 disables, redirects never followed, ``max_attempts`` and
 ``max_horizon_s`` (packages/alerts/README.md, "Delivery"). What is given up or turned away is
 counted (:attr:`~WebhookSender.failed`, :attr:`~WebhookSender.dropped`) and logged; logs name
@@ -233,13 +234,16 @@ class WebhookSender:
     def notify(self, notification: Notification) -> None:
         """Queue ``notification`` for delivery; never blocks, never raises on delivery."""
         self.send_body(
-            self._render(notification), what=f"{notification.status} {notification.group_key}"
+            self._render(notification),
+            what=f"{notification.status} {notification.group_key}",
+            msg_id=notification.id,
         )
 
-    def send_body(self, body: bytes, *, what: str = "a webhook") -> None:
+    def send_body(self, body: bytes, *, what: str = "a webhook", msg_id: str | None = None) -> None:
         """Queue an encoded JSON body as it is (forwarding one received, say).
 
-        ``what`` names it in logs (no secrets there). Never blocks.
+        ``what`` names it in logs (no secrets there); ``msg_id`` is its ``webhook-id`` (a
+        random one by default), kept by every retry. Never blocks.
         """
         if self._closed:
             raise RuntimeError("this sender is closed")
@@ -252,7 +256,7 @@ class WebhookSender:
         if self._disabled:
             self._give_up(_Item(body, "", what), "the target answered 410 Gone earlier")
             return
-        item = _Item(body, f"msg_{uuid.uuid4().hex}", what)
+        item = _Item(body, msg_id or f"msg_{uuid.uuid4().hex}", what)
         with self._idle:
             self._pending += 1
         try:
