@@ -9,6 +9,7 @@ frame that satisfies a check.
 
 from __future__ import annotations
 
+import codecs
 import fcntl
 import os
 import re
@@ -70,6 +71,8 @@ class Terminal:
         os.close(slave)
         self.master = master
         self.raw = ""
+        # incremental: a read can end inside a multi-byte character (half a "│")
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._closed = False
 
     def _read(self, timeout_s: float) -> bool:
@@ -84,9 +87,10 @@ class Terminal:
         except OSError:  # EIO: every slave end is closed (the child exited)
             data = b""
         if not data:
+            self.raw += self._decoder.decode(b"", final=True)
             self._closed = True
             return False
-        self.raw += data.decode("utf-8", "replace")
+        self.raw += self._decoder.decode(data)
         return True
 
     def frames(self) -> list[str]:

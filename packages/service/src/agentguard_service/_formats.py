@@ -4,7 +4,8 @@ All three are made from the one JSON document, so they always agree.
 
 - **csv**: one row per step, one column per number of every time series requested, named
   ``<group>.<field>`` (``performance.latency``, ``costs.cost``), after a ``timestamp``
-  column; an empty cell where the JSON has ``null``. Only the time series are in it.
+  column (``<group>.<field>.<stat>`` for each statistic of ``aggregation=p50,p95``); an
+  empty cell where the JSON has ``null``. Only the time series are in it.
 - **prometheus**: the window's figures as gauges named ``agentguard_window_...`` (and the
   state now: ``agentguard_breaker_state``), every sample labelled with the ``timeframe``
   and, when the query named one, the ``agent``. Gauges, not counters: a window's total goes
@@ -51,8 +52,12 @@ def _list(value: object) -> Sequence[_Doc]:
 
 
 def to_csv(document: _Doc) -> str:
-    """One row per step: ``timestamp`` then ``<group>.<field>`` for every series."""
-    columns: list[tuple[str, str]] = []
+    """One row per step: ``timestamp`` then ``<group>.<field>`` for every series.
+
+    A field holding one figure per statistic (``aggregation=p50,p95``) gives a column per
+    statistic: ``performance.latency.p50``, ``performance.latency.p95``.
+    """
+    columns: list[tuple[str, str, str | None]] = []
     series: list[Sequence[_Doc]] = []
     for group, section in document.items():
         if not isinstance(section, Mapping) or "timeSeries" not in section:
@@ -60,17 +65,27 @@ def to_csv(document: _Doc) -> str:
         points = _list(section["timeSeries"])
         series.append(points)
         if points:
-            columns += [(group, f) for f in points[0] if f != "timestamp"]
+            for field, value in points[0].items():
+                if field == "timestamp":
+                    continue
+                if isinstance(value, Mapping):
+                    columns += [(group, field, str(k)) for k in value]
+                else:
+                    columns.append((group, field, None))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["timestamp", *(f"{g}.{f}" for g, f in columns)])
-    by_group = {g: _list(_section(document, g)["timeSeries"]) for g, _ in columns}
+    writer.writerow(
+        ["timestamp", *(f"{g}.{f}" if k is None else f"{g}.{f}.{k}" for g, f, k in columns)]
+    )
+    by_group = {g: _list(_section(document, g)["timeSeries"]) for g, _, _ in columns}
     steps = max((len(p) for p in series), default=0)
     for i in range(steps):
         first = next(p for p in series if p)[i]
         row: list[object] = [first["timestamp"]]
-        for group, field in columns:
+        for group, field, key in columns:
             value = by_group[group][i][field]
+            if key is not None:
+                value = cast("_Doc", value)[key]
             row.append("" if value is None else value)
         writer.writerow(row)
     return out.getvalue()

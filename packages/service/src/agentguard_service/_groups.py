@@ -37,9 +37,8 @@ from agentguard_service._stats import (
     latency_stats,
     merged,
     percent,
+    point_stat,
     ratio,
-    stat,
-    union_stat,
 )
 from agentguard_service._window import Window
 
@@ -110,9 +109,9 @@ def performance(w: Window, aggregation: str) -> dict[str, object]:
             "timestamp": ts,
             "executions": count(llm[i] + tool[i]),
             "failed": count(llm_failed[i] + tool_failed[i]),
-            "latency": union_stat(llm_s[i], tool_s[i], aggregation),
-            "llmLatency": stat(llm_s[i], aggregation),
-            "toolLatency": stat(tool_s[i], aggregation),
+            "latency": point_stat(llm_s[i], tool_s[i], aggregation),
+            "llmLatency": point_stat(llm_s[i], None, aggregation),
+            "toolLatency": point_stat(tool_s[i], None, aggregation),
         }
         for i, ts in enumerate(w.timestamps())
     ]
@@ -321,7 +320,7 @@ def tools(w: Window, aggregation: str) -> dict[str, object]:
             "timestamp": ts,
             "calls": count(calls[i]),
             "errors": count(failed[i]),
-            "latency": stat(latency[i], aggregation),
+            "latency": point_stat(latency[i], None, aggregation),
             "loopDetections": count(loops[i]),
         }
         for i, ts in enumerate(w.timestamps())

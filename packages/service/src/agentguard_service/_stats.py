@@ -58,6 +58,20 @@ def union_stat(a: Sketch | None, b: Sketch | None, how: str) -> float | None:
     return stat(merged(a, b), how)
 
 
+def point_stat(
+    a: Sketch | None, b: Sketch | None, aggregation: str
+) -> float | dict[str, float | None] | None:
+    """A latency point of the union of ``a`` and ``b`` (``b`` may be ``None``).
+
+    One aggregation (``p95``) gives its figure, as :func:`union_stat`; a list (``p50,p95,p99``)
+    gives ``{"p50": ..., "p95": ..., "p99": ...}``, every statistic of one merged sketch.
+    """
+    if "," not in aggregation:
+        return union_stat(a, b, aggregation)
+    union = merged(a, b)
+    return {how: stat(union, how) for how in aggregation.split(",")}
+
+
 def merged(*sketches: Sketch | None) -> Sketch | None:
     """The union of the given sketches (``None`` when all are empty), for reading only.
 

@@ -140,7 +140,9 @@ class QueryParams:
     groups: tuple[str, ...] = GROUPS
     """The groups answered, in :data:`GROUPS` order."""
     aggregation: str = "avg"
-    """How each latency point is computed (one of :data:`AGGREGATIONS`)."""
+    """How each latency point is computed: one of :data:`AGGREGATIONS` (a point is that
+    figure), or several, comma-separated, each once (``p50,p95,p99``: a point is an object
+    with one figure per statistic)."""
     format: str = "json"
     """One of :data:`FORMATS`."""
     agent: str | None = None
@@ -150,7 +152,7 @@ class QueryParams:
         _check_combination(self.timeframe, self.granularity)
         for group in self.groups:
             _one_of("metrics", group, GROUPS)
-        _one_of("aggregation", self.aggregation, AGGREGATIONS)
+        _check_aggregation(self.aggregation)
         _one_of("format", self.format, FORMATS)
         if self.agent is not None:
             _check_agent(self.agent)
@@ -174,6 +176,20 @@ def _one_of(parameter: str, value: str, allowed: Iterable[str]) -> None:
             value,
             allowed,
             f"Invalid {parameter} {value!r}: use one of {', '.join(allowed)}",
+        )
+
+
+def _check_aggregation(aggregation: str) -> None:
+    """Raise :class:`InvalidParameter` unless every comma-separated item is known, once."""
+    items = aggregation.split(",")
+    for item in items:
+        _one_of("aggregation", item, AGGREGATIONS)
+    if len(set(items)) != len(items):
+        raise InvalidParameter(
+            "aggregation",
+            aggregation,
+            AGGREGATIONS,
+            f"Invalid aggregation {aggregation!r}: name each statistic once",
         )
 
 

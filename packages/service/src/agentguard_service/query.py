@@ -114,6 +114,7 @@ class QueryEngine:
             ),
             "active_executions": _stats.count(store.gauge(RUNS_IN_PROGRESS.name)),
             "error_count": _stats.count(store.counter(ERRORS.name)),
+            **_top_level_maps(endpoints),
             "endpoints": endpoints,
             "cost_usd_total": _stats.amount(store.counter(LLM_COST.name)),
             "unpriced_calls": _stats.count(store.counter(LLM_UNPRICED.name)),
@@ -180,6 +181,22 @@ class QueryEngine:
         else:
             text = _formats.to_json(document)
         return text, _MEDIA_TYPES[params.format]
+
+
+def _top_level_maps(endpoints: dict[str, dict[str, object]]) -> dict[str, object]:
+    """HopX's maps: ``requests_total``, ``avg_duration_ms``, ``p95_duration_ms`` by endpoint.
+
+    A refused figure (``None``) is left out of its map, so a client that formats every value
+    (``f"{v:.2f}"``) never meets a ``null``.
+    """
+    maps: dict[str, object] = {}
+    for field in ("requests_total", "avg_duration_ms", "p95_duration_ms"):
+        maps[field] = {
+            name: figures[field]
+            for name, figures in endpoints.items()
+            if figures[field] is not None
+        }
+    return maps
 
 
 def _by_first_label(per_series: dict[tuple[str, ...], float]) -> dict[str, float]:
