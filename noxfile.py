@@ -145,6 +145,11 @@ def examples(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The benchmarks of DESIGN.md section 7: prints each ratio and the command behind it."""
+    """The benchmarks of DESIGN.md section 7: prints each ratio and the command behind it.
+
+    Every benchmark module is imported first, the ones not named included: the environment
+    holds the packages and the ``bench`` group, not the tests' (pytest is not there).
+    """
     _sync(session, "--all-packages", "--all-extras", "--group", "bench")
+    session.run("python", "-m", "bench", "--imports")
     session.run("python", "-m", "bench", *session.posargs)

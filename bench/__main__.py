@@ -1,7 +1,9 @@
-"""Run the benchmarks: ``python -m bench [NAME ...] [--check]``.
+"""Run the benchmarks: ``python -m bench [NAME ...] [--check | --imports]``.
 
 Each benchmark module prints its figures, the reference measured in the same run, and the
 command that reproduces it. With ``--check`` the exit status is 1 when a target was missed.
+``--imports`` only imports every benchmark module (extras included): ``nox -s bench`` runs it
+first, so a module that needs more than the bench environment holds (pytest, say) fails at once.
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, *EXTRA, []], help="which to run")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--imports", action="store_true", help="import every benchmark module, run none"
+    )
     args = parser.parse_args(argv)
+    if args.imports:
+        for module in [*BENCHMARKS.values(), *EXTRA.values()]:
+            importlib.import_module(module)
+        print(f"{len(BENCHMARKS) + len(EXTRA)} benchmark modules import")
+        return 0
     failures: list[str] = []
     for name in args.names or BENCHMARKS:
         report: Report = importlib.import_module({**BENCHMARKS, **EXTRA}[name]).run()

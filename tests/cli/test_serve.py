@@ -26,8 +26,8 @@ from agentguard import Bus, run_context
 from agentguard.events import LLMCallFinished, LoopDetected, ToolCallFinished
 from agentguard_receiver import Receiver, create_app
 from agentguard_redis import RedisSubscriber
+from support.ports import free_port
 from support.redis_server import RedisServer
-from support.system import free_port
 
 SERVE = [sys.executable, "-m", "agentguard_cli", "serve"]
 SECRET = "whsec_" + base64.b64encode(b"the serve test's webhook secret!").decode()

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard_prometheus import PrometheusSubscriber, start_http_server
-from support.system import free_port, require_binary
+from support.ports import free_port
+from support.system import require_binary
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx2
 
 from agentguard_receiver import Receiver, create_app
-from support.system import free_port, require_binary
+from support.ports import free_port
+from support.system import require_binary
 
 TOKEN = "alertmanager-bearer-token"
 SECRET = "whsec_dGhlIGFsZXJ0bWFuYWdlciB0ZXN0IHNlY3JldA=="

@@ -22,7 +22,7 @@ from receiver.webhooks import (
     notification,
     signed_headers,
 )
-from support.system import free_port
+from support.ports import free_port
 
 
 def test_the_module_serves_until_terminated(tmp_path: Path) -> None:

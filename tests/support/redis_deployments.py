@@ -19,8 +19,8 @@ from pathlib import Path
 
 import redis
 
+from support.ports import free_port
 from support.redis_server import RedisServer, redis_server_binary
-from support.system import free_port
 
 SLOTS = 16384
 

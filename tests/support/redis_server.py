@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from support.system import free_port
+from support.ports import free_port
 
 
 def redis_server_binary() -> str:
