@@ -94,14 +94,10 @@ INTERPRETED = (
 """The tests whose behaviour runs through generated code (agentguard.compiler, the events'
 ``__init__``): the core, the two backends of the compiler, the store fed by one, and the
 exposition of what it stored."""
-NOT_INTERPRETED = (
-    "tests/redis_store/test_outage.py",
-    "tests/redis_store/test_processes.py",
-)
-"""Outage and multi-process tests: they bound waits in wall-clock time (how much a worker holds
-before its first failed flush, flushes that must not time out under four busy workers), which
-the interpreter's extra microseconds per event change; what they check does not depend on how
-the rules are applied, and the ``tests`` session runs them."""
+NOT_INTERPRETED = ("tests/redis_store/test_processes.py",)
+"""The multi-process tests: their flushes must not time out under four busy workers, which the
+interpreter's extra microseconds per event change; what they check does not depend on how the
+rules are applied, and the ``tests`` session runs them."""
 
 
 @nox.session(python=PYTHON)
