@@ -94,14 +94,10 @@ INTERPRETED = (
 """The tests whose behaviour runs through generated code (agentguard.compiler, the events'
 ``__init__``): the core, the two backends of the compiler, the store fed by one, and the
 exposition of what it stored."""
-NOT_INTERPRETED = (
-    "tests/redis_store/test_outage.py",
-    "tests/redis_store/test_processes.py",
-)
-"""Outage and multi-process tests: they bound waits in wall-clock time (how much a worker holds
-before its first failed flush, flushes that must not time out under four busy workers), which
-the interpreter's extra microseconds per event change; what they check does not depend on how
-the rules are applied, and the ``tests`` session runs them."""
+NOT_INTERPRETED = ("tests/redis_store/test_processes.py",)
+"""The multi-process tests: their flushes must not time out under four busy workers, which the
+interpreter's extra microseconds per event change; what they check does not depend on how the
+rules are applied, and the ``tests`` session runs them."""
 
 
 @nox.session(python=PYTHON)
@@ -145,6 +141,11 @@ def examples(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The benchmarks of DESIGN.md section 7: prints each ratio and the command behind it."""
+    """The benchmarks of DESIGN.md section 7: prints each ratio and the command behind it.
+
+    Every benchmark module is imported first, the ones not named included: the environment
+    holds the packages and the ``bench`` group, not the tests' (pytest is not there).
+    """
     _sync(session, "--all-packages", "--all-extras", "--group", "bench")
+    session.run("python", "-m", "bench", "--imports")
     session.run("python", "-m", "bench", *session.posargs)

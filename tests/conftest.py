@@ -9,9 +9,10 @@ import pytest
 from hypothesis import settings
 
 from support import artifacts
+from support.ports import free_port
 from support.redis_deployments import ClusterNodes
 from support.redis_server import RedisServer
-from support.system import free_port, require_binary
+from support.system import require_binary
 
 # No per-example deadline: timing is for bench/, and a busy CI machine must not fail a
 # property test that is merely slow there.

@@ -4,7 +4,7 @@ The child becomes a session leader with the pseudo-terminal as its controlling t
 Ctrl-C typed into it (``\\x03``) becomes ``SIGINT`` exactly as at a real terminal. What it
 writes is split into frames at each cursor-home sequence (``ESC [ H``, how rich redraws the
 alternate screen) and stripped of escape sequences: :meth:`Terminal.wait_for` looks for a
-frame that satisfies a check.
+complete frame (the whole screen drawn; the newest may still be arriving) that passes a check.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import sys
 import termios
 import time
 from collections.abc import Callable, Mapping
+
+from rich.cells import cell_len
 
 ROWS, COLS = 40, 80
 
@@ -69,9 +71,10 @@ class Terminal:
             start_new_session=True,
         )
         os.close(slave)
+        self.rows = rows
         self.master = master
         self.raw = ""
-        # incremental: a read can end inside a multi-byte character (half a "│")
+        # A read can end inside a character (the table's borders take three bytes each).
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._closed = False
 
@@ -86,23 +89,28 @@ class Terminal:
             data = os.read(self.master, 65536)
         except OSError:  # EIO: every slave end is closed (the child exited)
             data = b""
-        if not data:
-            self.raw += self._decoder.decode(b"", final=True)
-            self._closed = True
-            return False
-        self.raw += self._decoder.decode(data)
-        return True
+        self.raw += self._decoder.decode(data, final=not data)
+        self._closed = not data
+        return not self._closed
 
     def frames(self) -> list[str]:
         """Every frame drawn so far, newest last, as plain text (the last may be partial)."""
         return [plain(frame) for frame in self.raw.split(HOME)[1:]]
 
+    def complete(self, frame: str) -> bool:
+        """Whether ``frame`` is drawn whole, not still being read.
+
+        rich draws the alternate screen in full, ``rows`` lines of COLS cells, blank ones too.
+        """
+        lines = frame.split("\n")
+        return len(lines) >= self.rows and cell_len(lines[self.rows - 1]) >= COLS
+
     def wait_for(self, check: Callable[[str], bool], timeout_s: float = 20.0) -> str:
-        """The newest frame that passes ``check``, waiting at most ``timeout_s`` for it."""
+        """The newest complete frame that passes ``check``, waiting at most ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         while True:
             for frame in reversed(self.frames()):
-                if check(frame):
+                if self.complete(frame) and check(frame):
                     return frame
             left = deadline - time.monotonic()
             if left <= 0 or not self._read(min(left, 0.2)):

@@ -14,8 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
@@ -26,8 +25,9 @@ from agentguard import Bus, run_context
 from agentguard.events import LLMCallFinished, LoopDetected, ToolCallFinished
 from agentguard_receiver import Receiver, create_app
 from agentguard_redis import RedisSubscriber
+from support.ports import free_port
 from support.redis_server import RedisServer
-from support.system import free_port
+from support.waiting import wait_until
 
 SERVE = [sys.executable, "-m", "agentguard_cli", "serve"]
 SECRET = "whsec_" + base64.b64encode(b"the serve test's webhook secret!").decode()
@@ -59,14 +59,13 @@ class Service:
 
     def wait_for(self, pattern: str, timeout_s: float = 30.0) -> str:
         """The first line of standard error matching ``pattern``, waiting for it."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if re.search(pattern, line):
-                    return line
-            assert self.process.poll() is None, "\n".join(self.lines)
-            time.sleep(0.02)
-        raise AssertionError(f"no line like {pattern!r} in:\n" + "\n".join(self.lines))
+
+        def found() -> str | None:
+            line = next((line for line in list(self.lines) if re.search(pattern, line)), None)
+            assert line is not None or self.process.poll() is None, "\n".join(self.lines)
+            return line
+
+        return wait_until(found, timeout_s, lambda: f"a line like {pattern!r} in {self.lines}")
 
     def get(self, path: str, **headers: str) -> httpx2.Response:
         return httpx2.get(self.url + path, headers=headers, timeout=10)
@@ -105,16 +104,15 @@ def publish(subscriber: RedisSubscriber, calls: int, agent: str = "support") -> 
     assert subscriber.flush(5.0)
 
 
-def poll(read: object, want: object, timeout_s: float = 30.0) -> None:
+def poll(read: Callable[[], object], want: object, timeout_s: float = 30.0) -> None:
     """Wait until ``read()`` gives ``want``."""
-    deadline = time.monotonic() + timeout_s
-    got = None
-    while time.monotonic() < deadline:
-        got = read()  # type: ignore[operator]  # a callable by every caller
-        if got == want:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"still {got!r}, wanted {want!r}")
+    got: list[object] = [None]  # the latest read, for the message
+
+    def gives_want() -> bool:
+        got[0] = read()
+        return got[0] == want
+
+    wait_until(gives_want, timeout_s, lambda: f"still {got[0]!r}, wanted {want!r}", interval_s=0.1)
 
 
 def test_it_serves_every_worker(redis_server: RedisServer, workers: list[RedisSubscriber]) -> None:

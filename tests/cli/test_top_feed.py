@@ -17,6 +17,7 @@ from agentguard_cli._topview import TopState
 from agentguard_metrics import MemoryStore
 from agentguard_service import MetricsService
 from cli.conftest import Serve
+from support.waiting import wait_until
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -39,13 +40,11 @@ def feeds() -> Iterator[Callable[..., Feed]]:
 
 
 def eventually(feed: Feed, check: Callable[[TopState], bool]) -> TopState:
-    deadline = time.monotonic() + WAIT_S
-    while True:
+    def passed() -> TopState | None:
         state = feed.state()
-        if check(state):
-            return state
-        assert time.monotonic() < deadline, f"not reached within {WAIT_S} s: {state}"
-        time.sleep(0.02)
+        return state if check(state) else None
+
+    return wait_until(passed, WAIT_S, lambda: f"a state passing the check; now {feed.state()}")
 
 
 class FailingStore(MemoryStore):
@@ -163,9 +162,8 @@ def test_an_unreachable_url_is_retried_with_growing_waits(
     feed = feeds(url, backoff=Backoff(first_s=0.05, max_s=0.2))
     waits: list[float] = []
     seen: set[float] = set()
-    deadline = time.monotonic() + WAIT_S
-    while len(waits) < 4:
-        assert time.monotonic() < deadline
+
+    def four_waits_seen() -> bool:
         problem = feed.state().problem
         if problem is not None and problem.retry_at_s not in seen:
             assert problem.retry_at_s is not None
@@ -173,7 +171,9 @@ def test_an_unreachable_url_is_retried_with_growing_waits(
             assert problem.message == f"cannot reach {url}"
             assert problem.detail == "connection refused"
             waits.append(problem.retry_at_s)
-        time.sleep(0.005)
+        return len(waits) >= 4
+
+    wait_until(four_waits_seen, WAIT_S, lambda: f"four retries; seen {waits}", interval_s=0.005)
     gaps = [b - a for a, b in itertools.pairwise(waits)]
     assert gaps[-1] > gaps[0]  # the waits grow: 0.05, 0.1, 0.2 s
 

@@ -43,10 +43,7 @@ def top(
 
 
 def shows_data(frame: str) -> bool:
-    """The frame shows the known store, down to the end of its endpoints table.
-
-    (The newest frame may be cut short: it is still being read.)
-    """
+    """The frame shows the known store (``wait_for`` only passes it complete frames)."""
     return re.search(r"tool:lookup_order.*\n└", frame) is not None
 
 

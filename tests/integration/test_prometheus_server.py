@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,7 +15,9 @@ from prometheus_client import CollectorRegistry
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard_prometheus import PrometheusSubscriber, start_http_server
-from support.system import free_port, require_binary
+from support.ports import free_port
+from support.system import require_binary
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -56,17 +57,15 @@ def test_prometheus_scrapes_the_agent(tmp_path: Path) -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + 20
-            result: list[dict[str, object]] = []
-            while time.monotonic() < deadline:
+
+            def scraped() -> list[dict[str, object]]:
                 try:
-                    result = query(port, 'agentguard_llm_calls_total{status="ok"}')
+                    return query(port, 'agentguard_llm_calls_total{status="ok"}')
                 except (urllib.error.URLError, ConnectionError):
-                    result = []
-                if result:
-                    break
-                time.sleep(0.25)  # polling a real server for its first scrape, bounded above
-            assert result, "Prometheus did not scrape the agent within 20 s"
+                    return []
+
+            first_scrape = "Prometheus's first scrape of the agent"
+            result = wait_until(scraped, 20, first_scrape, interval_s=0.25)
             assert result[0]["value"][1] == "3"  # type: ignore[index]
             assert result[0]["metric"]["model"] == "claude-sonnet-4-5"  # type: ignore[index]
         finally:

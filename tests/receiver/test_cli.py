@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx2
@@ -22,7 +21,8 @@ from receiver.webhooks import (
     notification,
     signed_headers,
 )
-from support.system import free_port
+from support.ports import free_port
+from support.waiting import wait_until
 
 
 def test_the_module_serves_until_terminated(tmp_path: Path) -> None:
@@ -39,14 +39,7 @@ def test_the_module_serves_until_terminated(tmp_path: Path) -> None:
     ]
     process = subprocess.Popen([*command, "--db", str(tmp_path / "a.db")], stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                health = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
-                break
-            except httpx2.TransportError:
-                assert time.monotonic() < deadline, "the receiver did not start"
-                time.sleep(0.05)
+        health = wait_until(lambda: _health(port, process), 15, "the receiver to start")
         assert health.json() == {"status": "ok"}
         body = encode(notification(alertname="FromTheCommandLine"))
         response = httpx2.post(
@@ -60,6 +53,15 @@ def test_the_module_serves_until_terminated(tmp_path: Path) -> None:
     assert b"agentguard_receiver.alerts: FIRING FromTheCommandLine" in stderr
 
 
+def _health(port: int, process: subprocess.Popen[bytes]) -> httpx2.Response | None:
+    """The receiver's answer to ``/healthz``, or ``None`` while it is not listening yet."""
+    try:
+        return httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
+    except httpx2.TransportError:
+        assert process.poll() is None, process.communicate()[1].decode()
+        return None
+
+
 def _serve_and_deliver(args: list[str], env: dict[str, str]) -> tuple[tuple[int, int, int], bytes]:
     """Run the module with ``args`` and ``env``: the statuses of a signed, a bearer and an
     Anthropic delivery, and what it wrote to stderr."""
@@ -67,15 +69,7 @@ def _serve_and_deliver(args: list[str], env: dict[str, str]) -> tuple[tuple[int,
     command = [sys.executable, "-m", "agentguard_receiver", "--port", str(port), *args]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
-                break
-            except httpx2.TransportError:
-                assert process.poll() is None, process.communicate()[1].decode()
-                assert time.monotonic() < deadline, "the receiver did not start"
-                time.sleep(0.05)
+        wait_until(lambda: _health(port, process), 15, "the receiver to start")
         url = f"http://127.0.0.1:{port}/webhooks/alerts"
         body = encode(notification())
         signed = httpx2.post(url, content=body, headers=signed_headers(body)).status_code

@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
+from support.ports import free_port
 from support.redis_server import RedisServer, redis_server_binary
-from support.system import free_port
+from support.waiting import wait_until
 
 SLOTS = 16384
 
@@ -68,11 +68,12 @@ class ClusterNodes:
             for server in self.servers[1:]:
                 bus = server.extra_args[server.extra_args.index("--cluster-port") + 1]
                 clients[0].cluster("MEET", server.host, server.port, bus)
-            deadline = time.monotonic() + timeout_s
-            while not all(self._ok(client, served is None) for client in clients):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the Redis Cluster did not become ok")
-                time.sleep(0.05)
+            wait_until(
+                lambda: all(self._ok(client, served is None) for client in clients),
+                timeout_s,
+                "the Redis Cluster to become ok",
+                interval_s=0.05,
+            )
         finally:
             for client in clients:
                 client.close()
@@ -227,22 +228,25 @@ class SentinelProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        process = self._process
         client = redis.Redis(port=self.port, socket_timeout=0.5)
-        deadline = time.monotonic() + timeout_s
+
+        def names_the_primary() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"the sentinel exited with {process.returncode}")
+            try:
+                return bool(client.sentinel_get_master_addr_by_name(self.service))
+            except redis.ConnectionError:
+                return False
+
         try:
-            while time.monotonic() < deadline:
-                if self._process.poll() is not None:
-                    raise RuntimeError(f"the sentinel exited with {self._process.returncode}")
-                try:
-                    if client.sentinel_get_master_addr_by_name(self.service):
-                        return
-                except redis.ConnectionError:
-                    pass
-                time.sleep(0.05)
+            what = f"the sentinel on port {self.port} to name its primary"
+            wait_until(names_the_primary, timeout_s, what, interval_s=0.05)
+        except AssertionError:
+            self.stop()
+            raise
         finally:
             client.close()
-        self.stop()
-        raise RuntimeError(f"the sentinel on port {self.port} did not start")
 
     def stop(self) -> None:
         """Kill the sentinel."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from support.system import free_port
+from support.ports import free_port
+from support.waiting import wait_until
 
 
 def redis_server_binary() -> str:
@@ -89,15 +89,18 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self._process.returncode}")
-            if self.ping():
-                return
-            time.sleep(0.02)
-        self.kill()
-        raise RuntimeError(f"redis-server did not answer on port {self.port} in {timeout_s} s")
+        process = self._process
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {process.returncode}")
+            return self.ping()
+
+        try:
+            wait_until(answers, timeout_s, f"redis-server to answer PING on port {self.port}")
+        except AssertionError as exc:  # a RuntimeError, as for an exit: callers catch that
+            self.kill()
+            raise RuntimeError(str(exc)) from None
 
     def ping(self) -> bool:
         """Whether the server answers PING now (a raw RESP exchange, no client library)."""

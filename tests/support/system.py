@@ -1,10 +1,9 @@
-"""System binaries the tests need, and free loopback ports."""
+"""System binaries the tests need: skipped when missing, a failure in CI (imports pytest)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 
 import pytest
 
@@ -26,11 +25,3 @@ def require_binary(name: str, debian_package: str) -> str:
     if IN_CI:
         pytest.fail(f"{reason}; CI=true, so a missing binary is a failure", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port

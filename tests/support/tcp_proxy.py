@@ -27,6 +27,8 @@ class TCPProxy:
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
         self.upstream = (upstream_host, upstream_port)
         self.mode: Mode = "pass"
+        self.dropped_replies = 0
+        """How many reads of the server's replies were thrown away (``"drop_replies"``)."""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._stop = threading.Event()
@@ -80,6 +82,9 @@ class TCPProxy:
                                 server.sendall(data)
                         elif key.data == "server" and self.mode == "pass":
                             client.sendall(data)
+                        elif key.data == "server":
+                            with self._lock:
+                                self.dropped_replies += 1
             except OSError:
                 return
             finally:

@@ -16,6 +16,7 @@ from agentguard.events import Event, LLMCallFinished
 from agentguard.testing import capture_events
 from agentguard_fake import Delay, Fail, FailMidStream, FakeAnthropicServer, Reply, ToolUse
 from agentguard_trace import instrument
+from support.waiting import wait_until
 
 # agentguard-classify, when installed, tells a context-window 400 from other bad requests.
 _CONTEXT_WINDOW_KIND = (
@@ -304,8 +305,8 @@ def test_a_cancelled_async_call(fake: FakeAnthropicServer, bus: Bus) -> None:
             task = asyncio.create_task(
                 client.messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
             )
-            while not fake.requests:  # noqa: ASYNC110 (the server runs on another thread)
-                await asyncio.sleep(0.01)
+            # The server runs on another thread: wait for it there, the loop goes on meanwhile.
+            await asyncio.to_thread(wait_until, lambda: fake.requests, 20, "the request sent")
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
