@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
 
 from support import artifacts
 from support.ports import free_port
-from support.redis_deployments import ClusterNodes
 from support.redis_server import RedisServer
 from support.system import require_binary
+
+if TYPE_CHECKING:  # redis-py is not in every package's test environment
+    from support.redis_deployments import ClusterNodes
 
 # No per-example deadline: timing is for bench/, and a busy CI machine must not fail a
 # property test that is merely slow there.
@@ -55,6 +58,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
     """A real Redis Cluster of 3 masters, started once per session; tests use own prefixes."""
+    from support.redis_deployments import ClusterNodes
+
     nodes = ClusterNodes(tmp_path_factory.mktemp("redis-cluster"))
     try:
         nodes.start()
