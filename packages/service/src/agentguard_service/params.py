@@ -27,11 +27,15 @@ __all__ = [
     "FORMATS",
     "GRANULARITIES",
     "GROUPS",
+    "MAX_AGENTS",
+    "MAX_AGENT_CHARS",
     "PARAMETERS",
     "TIMEFRAMES",
     "InvalidParameter",
     "QueryParams",
+    "check_name",
     "parse_query",
+    "shown",
 ]
 
 _MINUTE = 60
@@ -96,7 +100,11 @@ FORMATS: Final = ("json", "csv", "prometheus")
 PARAMETERS: Final = ("timeframe", "granularity", "metrics", "aggregation", "format", "agent")
 """Every query parameter there is."""
 
-_MAX_AGENT = 256
+MAX_AGENT_CHARS: Final = 256
+"""The longest agent name (or endpoint) a query may name."""
+
+MAX_AGENTS: Final = 20
+"""Agents one query may name (``agent=a,b,...``): each is read on its own and added up."""
 
 
 class InvalidParameter(AgentGuardError, ValueError):  # noqa: N818 (reads as what the request has)
@@ -146,7 +154,8 @@ class QueryParams:
     format: str = "json"
     """One of :data:`FORMATS`."""
     agent: str | None = None
-    """Only this agent's data; ``None`` for every agent."""
+    """Only these agents' data, as given: one name or several, comma-separated (read them
+    as :attr:`agents`); ``None`` for every agent."""
 
     def __post_init__(self) -> None:
         _check_combination(self.timeframe, self.granularity)
@@ -155,7 +164,7 @@ class QueryParams:
         _check_aggregation(self.aggregation)
         _one_of("format", self.format, FORMATS)
         if self.agent is not None:
-            _check_agent(self.agent)
+            _check_agents(self.agent)
 
     @property
     def window_s(self) -> int:
@@ -166,6 +175,14 @@ class QueryParams:
     def step_s(self) -> int:
         """The granularity in seconds."""
         return GRANULARITIES[self.granularity]
+
+    @property
+    def agents(self) -> tuple[str, ...] | None:
+        """The agents the query reads, in the order given; ``None`` for every agent.
+
+        The one place a request's agents are parsed: a token's scope is checked against it.
+        """
+        return None if self.agent is None else tuple(self.agent.split(","))
 
 
 def _one_of(parameter: str, value: str, allowed: Iterable[str]) -> None:
@@ -208,13 +225,43 @@ def _check_combination(timeframe: str, granularity: str) -> None:
         )
 
 
-def _check_agent(agent: str) -> None:
-    if not agent or len(agent) > _MAX_AGENT or not agent.isprintable():
+def check_name(parameter: str, name: str, what: str = "an agent name") -> None:
+    """Raise :class:`InvalidParameter` unless ``name`` has 1 to 256 printable characters.
+
+    The error's ``value`` is the name whole (a query string is bounded already); its message
+    quotes it cut (:func:`shown`).
+    """
+    if not name or len(name) > MAX_AGENT_CHARS or not name.isprintable():
+        raise InvalidParameter(
+            parameter,
+            name,
+            (),
+            f"Invalid {parameter} {shown(name)!r}: give {what} of 1 to {MAX_AGENT_CHARS} "
+            "printable characters",
+        )
+
+
+def shown(value: str) -> str:
+    """``value`` as an error may quote it: cut to :data:`MAX_AGENT_CHARS` characters."""
+    return value if len(value) <= MAX_AGENT_CHARS else value[:MAX_AGENT_CHARS] + "..."
+
+
+def _check_agents(agent: str) -> None:
+    """Raise :class:`InvalidParameter` unless ``agent`` is 1 to 20 distinct valid names."""
+    names = agent.split(",")
+    if len(names) > MAX_AGENTS:
         raise InvalidParameter(
             "agent",
             agent,
             (),
-            f"Invalid agent: give an agent name of 1 to {_MAX_AGENT} printable characters",
+            f"Too many agents ({len(names)}): name at most {MAX_AGENTS} in one query "
+            "(POST /api/v1/metrics/batch answers more, one section each)",
+        )
+    for name in names:
+        check_name("agent", name)
+    if len(set(names)) != len(names):
+        raise InvalidParameter(
+            "agent", agent, (), f"Invalid agent {shown(agent)!r}: name each agent once"
         )
 
 
