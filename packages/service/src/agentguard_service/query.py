@@ -31,7 +31,7 @@ from agentguard.metricmap import (
 )
 from agentguard_metrics.sketch import Sketch
 from agentguard_metrics.store import Store, label_position
-from agentguard_service import _alerts, _formats, _groups, _stats
+from agentguard_service import _alerts, _formats, _groups, _performance, _stats
 from agentguard_service._window import Window, agent_position, iso, step_bounds
 from agentguard_service.batch import BatchQuery
 from agentguard_service.insights import find_insights, insights_section
@@ -236,7 +236,7 @@ class QueryEngine:
         document: dict[str, object] = {"hasData": has_data, "summary": _groups.summary(w)}
         for group in groups:
             if group == "performance":
-                document[group] = _groups.performance(w, params.aggregation)
+                document[group] = _performance.performance(w, params.aggregation)
             elif group == "usage":
                 document[group] = _groups.usage(w)
             elif group == "costs":
