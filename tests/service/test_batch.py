@@ -239,3 +239,15 @@ def test_any_json_body_gets_200_or_400(dataset_client: httpx2.Client, body: obje
     assert response.status_code in (200, 400), response.text
     if response.status_code == 400:
         assert response.json()["error"] == "INVALID_PARAMETERS"
+
+
+def test_items_times_steps_are_bounded(dataset_client: httpx2.Client) -> None:
+    """24 h at 1m is 1,440 steps a section: 10 fit in the 15,000 steps of an answer, 11 not."""
+    fine = {"timeframe": "24h", "granularity": "1m", "metrics": "costs"}
+    assert len(post(dataset_client, {"agents": _names(10), **fine})["items"]) == 10
+    answer = refused(dataset_client.post(BATCH, json={"agents": _names(11), **fine}))
+    assert answer["details"]["parameter"] == "items"
+    assert "coarser granularity" in answer["message"]
+    query = {"agent": ",".join(_names(10)), **fine}  # 10 agents and their totals: 11 sections
+    answer = refused(dataset_client.get("/api/v1/metrics", params=query))
+    assert answer["details"]["parameter"] == "agent"

@@ -146,23 +146,34 @@ class BodyTooLarge(Exception):  # noqa: N818 (reads as what the request is)
         super().__init__(f"The body may be at most {limit} bytes")
 
 
+DRAIN_BYTES = 1024 * 1024
+"""A body past its limit is still read (and dropped) up to this size, so the client, still
+sending, reads the 413; past it the connection is closed at once (the client may see a
+reset instead)."""
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, read only up to ``limit`` bytes (a larger ``Content-Length`` is not read)."""
+    """The body, kept only up to ``limit`` bytes: past it, :class:`BodyTooLarge`."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    too_large = declared.isdigit() and int(declared) > limit
+    if too_large and int(declared) > DRAIN_BYTES:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(limit)
-            chunks.append(chunk)
+            too_large = too_large or size > limit
+            if too_large and size > DRAIN_BYTES:
+                break
+            if not too_large:
+                chunks.append(chunk)
     except ClientDisconnect:
         raise InvalidParameter(
             "body", "", (), "The client went away before the body ended"
         ) from None
+    if too_large:
+        raise BodyTooLarge(limit)
     return b"".join(chunks)
 
 

@@ -20,6 +20,7 @@ from agentguard_service.params import (
     InvalidParameter,
     QueryParams,
     check_name,
+    check_steps,
     parse_query,
     shown,
 )
@@ -172,6 +173,7 @@ def parse_batch(body: bytes) -> BatchQuery:
             items[text] = _item(key, text)
     pairs = [(k, ",".join(_strings(k, v))) for k, v in document.items() if k in PARAMETERS]
     params = parse_query(pairs)
+    check_steps("items", str(total), total, params)
     if params.format != "json":
         raise _refuse("format", params.format, ("json",), "A batch answers JSON only")
     if params.agent is not None and any(i.endpoint is None for i in items.values()):

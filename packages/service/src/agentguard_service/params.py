@@ -29,11 +29,13 @@ __all__ = [
     "GROUPS",
     "MAX_AGENTS",
     "MAX_AGENT_CHARS",
+    "MAX_ANSWER_STEPS",
     "PARAMETERS",
     "TIMEFRAMES",
     "InvalidParameter",
     "QueryParams",
     "check_name",
+    "check_steps",
     "parse_query",
     "shown",
 ]
@@ -106,6 +108,10 @@ MAX_AGENT_CHARS: Final = 256
 MAX_AGENTS: Final = 20
 """Agents one query may name (``agent=a,b,...``): each is read on its own and added up."""
 
+MAX_ANSWER_STEPS: Final = 15_000
+"""Steps one answer may hold: sections (each agent's and their totals; a batch's items)
+times the steps of the window. 24 h at 1m (1,440 steps) is 10 sections, at 5m 50."""
+
 
 class InvalidParameter(AgentGuardError, ValueError):  # noqa: N818 (reads as what the request has)
     """A query parameter is unknown, repeated, or has a value that is not allowed.
@@ -165,6 +171,8 @@ class QueryParams:
         _one_of("format", self.format, FORMATS)
         if self.agent is not None:
             _check_agents(self.agent)
+            agents = self.agent.count(",") + 1
+            check_steps("agent", self.agent, agents + 1 if agents > 1 else 1, self)
 
     @property
     def window_s(self) -> int:
@@ -238,6 +246,19 @@ def check_name(parameter: str, name: str, what: str = "an agent name") -> None:
             (),
             f"Invalid {parameter} {shown(name)!r}: give {what} of 1 to {MAX_AGENT_CHARS} "
             "printable characters",
+        )
+
+
+def check_steps(parameter: str, value: str, sections: int, params: QueryParams) -> None:
+    """Raise :class:`InvalidParameter` past :data:`MAX_ANSWER_STEPS` (sections x steps)."""
+    steps = params.window_s // params.step_s
+    if sections * steps > MAX_ANSWER_STEPS:
+        raise InvalidParameter(
+            parameter,
+            shown(value),
+            (),
+            f"{sections} sections of {steps} steps pass the {MAX_ANSWER_STEPS:,} steps one "
+            "answer may hold: use a coarser granularity, or fewer agents or items",
         )
 
 
