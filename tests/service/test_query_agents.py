@@ -6,13 +6,15 @@ on the hand-built data set (``service.dataset``: support and billing, 01:01 to 0
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.live import strict_json
+
+if TYPE_CHECKING:
+    import httpx2
 
 REL = 0.01
 HOUR = {"timeframe": "1h"}

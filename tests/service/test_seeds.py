@@ -2,8 +2,8 @@
 
 HopX (seed 000) reads ``/api/v1/snapshot`` as its ``get_agent_metrics()``: top-level maps
 keyed by endpoint. TensorOne (seed 003): its example requests (headers, query strings and
-batch body as written), but for the one naming GPU ``resources``. The service is real (uvicorn via MetricsService), fed by real events
-through an Aggregator (``service.dataset``).
+batch body as written), but for the one naming GPU ``resources``. The service is real
+(uvicorn via MetricsService), fed by real events through an Aggregator (``service.dataset``).
 """
 
 from __future__ import annotations
