@@ -77,6 +77,29 @@ class Window:
         self._grouped: dict[tuple[str, int, int], dict[tuple[str, ...], float]] = {}
         self._by: dict[tuple[str, str, tuple[str, ...] | None, Labels], dict[str, list[float]]] = {}
         self._zeros = [0.0] * len(self.starts)
+        self._by_agent: dict[str, Window] = {}
+
+    @property
+    def _split(self) -> bool:
+        """Whether reads are the sum of one window per agent (a store filter holds one)."""
+        return self.agents is not None and len(self.agents) > 1
+
+    def part(self, agent: str) -> Window:
+        """The window of one of :attr:`agents`: made once, its reads shared with this one's."""
+        found = self._by_agent.get(agent)
+        if found is None:
+            found = self._by_agent[agent] = Window(
+                self.store,
+                start=self.start,
+                end=self.end,
+                step_s=self.step_s,
+                agents=(agent,),
+                only=self.only,
+            )
+        return found
+
+    def _parts(self) -> list[Window]:
+        return [self.part(agent) for agent in self.agents or ()]
 
     @property
     def scoped(self) -> bool:
@@ -156,14 +179,12 @@ class Window:
         found = self._steps.get(key)
         if found is None and not self._any_series(name, labels):
             found = self._steps[key] = [0.0] * len(self.starts)
+        if found is None and self._split:
+            found = self._steps[key] = _added([w._read(name, labels) for w in self._parts()])
         if found is None:
-            parts = [
-                self._aligned(
-                    self.store.buckets(name, f or None, self.start, self.end, self.step_s)
-                )
-                for f in self._filters(name, labels)
-            ]
-            found = self._steps[key] = parts[0] if len(parts) == 1 else _added(parts)
+            (wanted,) = self._filters(name, labels)
+            buckets = self.store.buckets(name, wanted or None, self.start, self.end, self.step_s)
+            found = self._steps[key] = self._aligned(buckets)
         return found
 
     def _aligned(self, buckets: list[Bucket]) -> list[Sketch | float]:
@@ -188,26 +209,29 @@ class Window:
         found = self._by.get(key)
         if found is None:
             found = self._by[key] = {}
-            if self._any_series(name, labels):
-                for wanted in self._filters(name, labels):
-                    per_value = self.store.buckets_by(
-                        name,
-                        label,
-                        wanted or None,
-                        start=self.start,
-                        end=self.end,
-                        step_s=self.step_s,
-                        values=only,
-                    )
-                    for value, buckets in per_value.items():
-                        steps = [
-                            v if isinstance(v, float) else float(v.count)
-                            for v in self._aligned(buckets)
-                        ]
+            if self._split:
+                for part in self._parts():
+                    for value, steps in part.counts_by(name, label, values, **labels).items():
                         held = found.get(value)
                         found[value] = (
                             steps if held is None else [a + b for a, b in zip(held, steps)]  # noqa: B905 (same steps)
                         )
+            elif self._any_series(name, labels):
+                (wanted,) = self._filters(name, labels)
+                per_value = self.store.buckets_by(
+                    name,
+                    label,
+                    wanted or None,
+                    start=self.start,
+                    end=self.end,
+                    step_s=self.step_s,
+                    values=only,
+                )
+                for value, buckets in per_value.items():
+                    found[value] = [
+                        v if isinstance(v, float) else float(v.count)
+                        for v in self._aligned(buckets)
+                    ]
         return found
 
     def zeros(self) -> list[float]:
@@ -273,12 +297,11 @@ class Window:
         found = self._sketches.get(key)
         if found is None:
             found = Sketch(DEFAULT_RELATIVE_ACCURACY)
-            if self._any_series(name, labels):
-                parts = [
-                    self.store.histogram(name, wanted or None, start, end)
-                    for wanted in self._filters(name, labels)
-                ]
-                found = parts[0] if len(parts) == 1 else _merged(*parts)
+            if self._split:
+                found = _merged(*(w.histogram(name, start, end, labels) for w in self._parts()))
+            elif self._any_series(name, labels):
+                (wanted,) = self._filters(name, labels)
+                found = self.store.histogram(name, wanted or None, start, end)
             self._sketches[key] = found
         return found
 

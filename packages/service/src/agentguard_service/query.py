@@ -154,14 +154,11 @@ class QueryEngine:
         now = self._clock()
         document = self._head(params, now)
         agents = params.agents
-        document.update(self._sections(self._window(params, now, agents=agents), params, now))
+        w = self._window(params, now, agents=agents)
+        document.update(self._sections(w, params, now))
         if agents is not None and len(agents) > 1:
             document["byAgent"] = [
-                {
-                    "agent": agent,
-                    **self._sections(self._window(params, now, agents=(agent,)), params, now),
-                }
-                for agent in agents
+                {"agent": agent, **self._sections(w.part(agent), params, now)} for agent in agents
             ]
         return document
 
