@@ -1,4 +1,4 @@
-"""The sections of a time-series answer (insights are in :mod:`agentguard_service.insights`).
+"""The sections of a time-series answer (but ``performance``, in ``_performance``, and insights).
 
 Conventions, kept by every section: a step with nothing in it reads 0 for counts, tokens and
 dollars, and ``null`` for what is undefined without observations (latencies, ratios, rates).

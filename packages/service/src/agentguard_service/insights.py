@@ -6,7 +6,8 @@ yields :class:`Insight` objects: ``cost_trend``, ``latency_spike``, ``breaker_fl
 module's constants (:data:`COST_TREND_PERCENT`, :data:`SPIKE_FACTOR`, ...); what each rule
 means is the table in packages/service/README.md. ``latency_spike`` compares steps of the
 timeframe's default granularity, or the query's when coarser (:func:`spike_step_s`): a
-one-minute blip in a day is noise, a slow quarter-hour is not.
+one-minute blip in a day is noise, a slow quarter-hour is not. Each type has an area
+(:data:`AREA_OF`); :func:`insights_section` groups findings by area with their savings.
 """
 
 from __future__ import annotations

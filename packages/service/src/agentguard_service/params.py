@@ -4,7 +4,8 @@
 :class:`InvalidParameter`, which the HTTP app answers with a 400 naming the parameter, the
 value and the values allowed. Every parameter is optional; one given must be valid (an empty
 value is not), given once, and known: an unknown parameter is refused too, so a typo never
-silently falls back to a default.
+silently falls back to a default. ``agent`` and ``aggregation`` take comma lists;
+:attr:`QueryParams.agents` is the one parse of the agents a query reads.
 
 Granularities follow the roll-ups a store keeps (:data:`~agentguard_metrics.store.ROLLUPS`:
 1m and 5m for 24 h, 15m for 7 d, 1h for 30 d, 1d for ever): a granularity is allowed for a

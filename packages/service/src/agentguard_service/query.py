@@ -6,7 +6,8 @@ so one engine serves the memory store and the Redis store. :meth:`QueryEngine.sn
 state now) and ``uptime_seconds`` (the engine's own). :meth:`QueryEngine.query`
 (``GET /api/v1/metrics``) reads whole steps of the granularity ending with the step that holds
 now (``24h`` at ``15m``: 96 steps, the last in progress), every step listed, empty or not;
-``agentguard_service._groups`` holds the conventions of each section.
+``agentguard_service._groups`` holds the conventions of each section. :meth:`QueryEngine.batch`
+answers ``POST /api/v1/metrics/batch``: the same sections per agent or endpoint.
 """
 
 from __future__ import annotations
