@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentguard.testing import FakeClock
-from agentguard_service import MetricsService, create_app
+from agentguard_service import MetricsService, create_app, parse_batch, parse_query
 from agentguard_service.batch import BODY_KEYS, MAX_BATCH_BODY_BYTES
 from service import dataset
 from service.live import strict_json
@@ -251,3 +251,15 @@ def test_items_times_steps_are_bounded(dataset_client: httpx2.Client) -> None:
     query = {"agent": ",".join(_names(10)), **fine}  # 10 agents and their totals: 11 sections
     answer = refused(dataset_client.get("/api/v1/metrics", params=query))
     assert answer["details"]["parameter"] == "agent"
+
+
+def test_the_agents_a_request_reads_are_parsed_in_one_place() -> None:
+    """What a token's scope will be checked against: the agents each request reads."""
+    assert parse_query([("agent", "support,billing")]).agents == ("support", "billing")
+    assert parse_query([]).agents is None
+    batch = parse_batch(b'{"agents": ["a", "b"], "endpointIds": ["c", "llm:m"]}')
+    assert [batch.agents_of(i) for i in batch.items] == [("a",), ("b",), ("c",), None]
+    assert batch.agents is None  # an endpoint over every agent reads them all
+    narrowed = parse_batch(b'{"endpoints": ["llm:m", "tool:t"], "agent": ["x", "y"]}')
+    assert narrowed.agents == ("x", "y")
+    assert parse_batch(b'{"agents": ["a", "b"]}').agents == ("a", "b")

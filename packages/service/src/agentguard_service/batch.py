@@ -73,19 +73,24 @@ class BatchQuery:
     items: tuple[BatchItem, ...]
     params: QueryParams
 
+    def agents_of(self, item: BatchItem) -> tuple[str, ...] | None:
+        """The agents ``item`` reads: itself, or for an endpoint ``agent`` (``None``: all)."""
+        return (item.id,) if item.endpoint is None else self.params.agents
+
     @property
     def agents(self) -> tuple[str, ...] | None:
         """Every agent the batch reads (``None``: every agent, as an endpoint over all does).
 
-        With :attr:`QueryParams.agents`, the one place a request's agents are parsed: a
-        token's scope is checked against it.
+        With :attr:`QueryParams.agents` and :meth:`agents_of`, the one place a request's
+        agents are parsed: a token's scope is checked against it.
         """
-        agents = [item.id for item in self.items if item.endpoint is None]
-        if any(item.endpoint is not None for item in self.items):
-            if self.params.agents is None:
+        found: list[str] = []
+        for item in self.items:
+            agents = self.agents_of(item)
+            if agents is None:
                 return None
-            agents += self.params.agents
-        return tuple(dict.fromkeys(agents))
+            found += agents
+        return tuple(dict.fromkeys(found))
 
 
 def _refuse(parameter: str, value: str, allowed: tuple[str, ...], message: str) -> InvalidParameter:
