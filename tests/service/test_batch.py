@@ -15,10 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentguard.testing import FakeClock
-from agentguard_service import MetricsService, create_app, parse_batch, parse_query
+from agentguard_metrics import Aggregator
+from agentguard_redis import RedisStore
+from agentguard_service import MetricsService, QueryEngine, create_app, parse_batch, parse_query
 from agentguard_service.batch import BODY_KEYS, MAX_BATCH_BODY_BYTES
 from service import dataset
 from service.live import strict_json
+from support.redis_server import RedisServer
 
 BATCH = "/api/v1/metrics/batch"
 
@@ -263,3 +266,25 @@ def test_the_agents_a_request_reads_are_parsed_in_one_place() -> None:
     narrowed = parse_batch(b'{"endpoints": ["llm:m", "tool:t"], "agent": ["x", "y"]}')
     assert narrowed.agents == ("x", "y")
     assert parse_batch(b'{"agents": ["a", "b"]}').agents == ("a", "b")
+
+
+def test_the_redis_store_answers_as_the_memory_store(
+    redis_server: RedisServer, clock: FakeClock
+) -> None:
+    """Agent lists and the batch read through the Store protocol only: any store, one answer."""
+    memory = dataset.build(clock)  # moves the clock to dataset.NOW
+    redis = RedisStore(redis_server.url, clock=clock.time)
+    aggregator = Aggregator(redis, clock=clock.time, process_id="dataset", interval_s=None)
+    for event in dataset.events():
+        aggregator.record(event)
+    assert aggregator.flush(2.0)
+    query = parse_query([("timeframe", "1h"), ("agent", "support,billing,nobody")])
+    batch = parse_batch(
+        b'{"endpointIds": ["support", "nobody", "llm:sonnet", "tool:search"], "timeframe": "6h"}'
+    )
+    answers = [
+        (engine.query(query), engine.batch(batch))
+        for engine in (QueryEngine(memory, clock=clock.time), QueryEngine(redis, clock=clock.time))
+    ]
+    assert answers[0] == answers[1]
+    assert answers[1][0]["byAgent"][0]["summary"]["totalExecutions"] == 3
