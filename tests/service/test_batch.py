@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 import pytest
@@ -287,4 +287,5 @@ def test_the_redis_store_answers_as_the_memory_store(
         for engine in (QueryEngine(memory, clock=clock.time), QueryEngine(redis, clock=clock.time))
     ]
     assert answers[0] == answers[1]
-    assert answers[1][0]["byAgent"][0]["summary"]["totalExecutions"] == 3
+    by_agent = cast("list[dict[str, Any]]", answers[1][0]["byAgent"])
+    assert by_agent[0]["summary"]["totalExecutions"] == 3
