@@ -22,6 +22,7 @@ from agentguard_service.app import (
     create_app,
     stop_streams,
 )
+from agentguard_service.batch import BatchItem, BatchQuery, parse_batch
 from agentguard_service.exposition import StoreCollector, bucket_counts
 from agentguard_service.insights import Insight, Severity
 from agentguard_service.params import (
@@ -53,6 +54,8 @@ __all__ = [
     "GROUPS",
     "PARAMETERS",
     "TIMEFRAMES",
+    "BatchItem",
+    "BatchQuery",
     "Insight",
     "InvalidParameter",
     "MetricsService",
@@ -62,6 +65,7 @@ __all__ = [
     "StoreCollector",
     "bucket_counts",
     "create_app",
+    "parse_batch",
     "parse_query",
     "serve",
     "stop_streams",

@@ -18,6 +18,7 @@ from starlette.authentication import (
     SimpleUser,
 )
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from agentguard import FailureEpisodes
@@ -26,6 +27,7 @@ from agentguard_metrics.store import Store
 from agentguard_service._formats import to_json
 from agentguard_service._static import PAGE_HEADERS, page_html
 from agentguard_service._stream import Stopping, StreamHub
+from agentguard_service.batch import MAX_BATCH_BODY_BYTES, parse_batch
 from agentguard_service.exposition import StoreCollector
 from agentguard_service.params import InvalidParameter, parse_query
 from agentguard_service.query import QueryEngine
@@ -137,6 +139,44 @@ class RateLimit:
         await response(scope, receive, send)
 
 
+class BodyTooLarge(Exception):  # noqa: N818 (reads as what the request is)
+    """A request body past its limit; the app answers 413 ``PAYLOAD_TOO_LARGE``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The body may be at most {limit} bytes")
+
+
+DRAIN_BYTES = 1024 * 1024
+"""A body past its limit is still read (and dropped) up to this size, so the client, still
+sending, reads the 413; past it the connection is closed at once (the client may see a
+reset instead)."""
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, kept only up to ``limit`` bytes: past it, :class:`BodyTooLarge`."""
+    declared = request.headers.get("content-length", "")
+    too_large = declared.isdigit() and int(declared) > limit
+    if too_large and int(declared) > DRAIN_BYTES:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            too_large = too_large or size > limit
+            if too_large and size > DRAIN_BYTES:
+                break
+            if not too_large:
+                chunks.append(chunk)
+    except ClientDisconnect:
+        raise InvalidParameter(
+            "body", "", (), "The client went away before the body ended"
+        ) from None
+    if too_large:
+        raise BodyTooLarge(limit)
+    return b"".join(chunks)
+
+
 def _no_parameters(request: Request) -> None:
     for name, value in request.query_params.multi_items():
         raise InvalidParameter(name, value, (), f"Unknown parameter {name!r}: this takes none")
@@ -180,11 +220,29 @@ class Handlers:
         self._served()
         return Response(to_json(document), media_type="application/json")
 
+    def authorize(self, request: Request, agents: tuple[str, ...] | None) -> None:
+        """Where a token's scope meets the agents a request reads (``None``: every agent).
+
+        Called once per request before any read: by the query with ``QueryParams.agents``,
+        by the batch with ``BatchQuery.agents`` (every item's). Any token may read any agent
+        until scoped tokens come.
+        """
+
     def query(self, request: Request) -> Response:
         params = parse_query(request.query_params.multi_items())
+        self.authorize(request, params.agents)
         text, media_type = self.engine.render(params)
         self._served()
         return Response(text, headers={"Content-Type": media_type})
+
+    async def batch(self, request: Request) -> Response:
+        _no_parameters(request)
+        body = await _read_body(request, MAX_BATCH_BODY_BYTES)
+        query = parse_batch(body)
+        self.authorize(request, query.agents)
+        document = await run_in_threadpool(self.engine.batch, query)
+        self._served()
+        return Response(to_json(document), media_type="application/json")
 
     async def stream(self, request: Request) -> Response:
         _no_parameters(request)
@@ -219,6 +277,9 @@ class Handlers:
     async def invalid(self, request: Request, exc: Exception) -> Response:
         invalid = cast("InvalidParameter", exc)
         return JSONResponse(invalid.body(), 400)
+
+    async def too_large(self, request: Request, exc: Exception) -> Response:
+        return error(413, "PAYLOAD_TOO_LARGE", str(exc))
 
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         self.episodes.failed(_STORE_KEY, f"the store failed: {exc}", exc.__cause__)
