@@ -16,6 +16,13 @@ event stream and the dashboard page, over the in-memory store or the Redis store
 
 from __future__ import annotations
 
+from agentguard_service._tokens import (
+    ALERTS_SCOPE,
+    ALL_AGENTS_SCOPE,
+    Token,
+    TokenFileError,
+    load_tokens,
+)
 from agentguard_service.app import (
     DEFAULT_MAX_STREAMS_PER_CLIENT,
     DEFAULT_RATE_LIMIT_PER_S,
@@ -42,7 +49,9 @@ from agentguard_service.server import DEFAULT_HOST, DEFAULT_PORT, MetricsService
 
 __all__ = [
     "AGGREGATIONS",
+    "ALERTS_SCOPE",
     "ALLOWED_GRANULARITIES",
+    "ALL_AGENTS_SCOPE",
     "DEFAULT_GRANULARITY",
     "DEFAULT_HOST",
     "DEFAULT_MAX_STREAMS_PER_CLIENT",
@@ -60,8 +69,11 @@ __all__ = [
     "QueryParams",
     "Severity",
     "StoreCollector",
+    "Token",
+    "TokenFileError",
     "bucket_counts",
     "create_app",
+    "load_tokens",
     "parse_query",
     "serve",
     "stop_streams",
