@@ -37,7 +37,7 @@ from agentguard_redis import (
     RedisSubscriber,
     RedisUnavailableError,
 )
-from agentguard_service import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, create_app
+from agentguard_service import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, Token, create_app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,7 +63,9 @@ class ServeOptions:
     rules: str | None = None
     """A TOML rules file to evaluate centrally."""
     token: str | None = None
-    """A bearer token every data route needs."""
+    """A bearer token every data route needs (it may read everything)."""
+    tokens: tuple[Token, ...] = ()
+    """More tokens, each with its scopes (``agentguard_service.load_tokens``)."""
     budget_usd_per_month: float | None = None
     """The monthly budget the ``costs`` group compares spending with."""
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT
@@ -197,6 +199,7 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     app = create_app(
         store,
         token=options.token,
+        tokens=options.tokens,
         budget_usd_per_month=options.budget_usd_per_month,
         max_streams_per_client=options.max_streams_per_client,
     )

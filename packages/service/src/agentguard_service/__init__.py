@@ -21,6 +21,7 @@ from agentguard_service._tokens import (
     ALL_AGENTS_SCOPE,
     Token,
     TokenFileError,
+    check_tokens,
     load_tokens,
 )
 from agentguard_service.app import (
@@ -72,6 +73,7 @@ __all__ = [
     "Token",
     "TokenFileError",
     "bucket_counts",
+    "check_tokens",
     "create_app",
     "load_tokens",
     "parse_query",

@@ -34,6 +34,7 @@ __all__ = [
     "TokenFileError",
     "check_agents",
     "check_alerts",
+    "check_tokens",
     "load_tokens",
 ]
 
@@ -180,7 +181,7 @@ def check_alerts(token: Token) -> None:
         )
 
 
-def unique(tokens: Iterable[Token]) -> tuple[Token, ...]:
+def check_tokens(tokens: Iterable[Token]) -> tuple[Token, ...]:
     """``tokens`` as a tuple; :class:`TokenFileError` if two share a secret or a name."""
     seen: dict[str, str] = {}
     names: set[str] = set()
@@ -240,7 +241,7 @@ def load_tokens(path: str | os.PathLike[str]) -> tuple[Token, ...]:
     for name, table in tables.items():
         tokens.append(_token(where, name, table))
     try:
-        return unique(tokens)
+        return check_tokens(tokens)
     except TokenFileError as exc:
         raise TokenFileError(f"token file {where}: {exc}") from None
 

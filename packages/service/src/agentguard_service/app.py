@@ -40,7 +40,7 @@ from agentguard_service._http import (
 from agentguard_service._scoped import ScopedStore
 from agentguard_service._static import PageFiles
 from agentguard_service._stream import Stopping
-from agentguard_service._tokens import Forbidden, Token, unique
+from agentguard_service._tokens import Forbidden, Token, check_tokens
 from agentguard_service.params import InvalidParameter
 from agentguard_service.query import QueryEngine
 
@@ -100,7 +100,7 @@ def create_app(
         raise ValueError("token may not be empty; pass None for no token")
     if isinstance(tokens, (str, Token)):
         raise TypeError("tokens must be a sequence of agentguard_service.Token")
-    every = unique([*([] if token is None else [Token(name="token", secret=token)]), *tokens])
+    every = check_tokens([*([] if token is None else [Token(name="token", secret=token)]), *tokens])
     if not stream_interval_s > 0:
         raise ValueError(f"stream_interval_s must be > 0, got {stream_interval_s!r}")
     if isinstance(max_streams_per_client, bool) or not isinstance(max_streams_per_client, int):
