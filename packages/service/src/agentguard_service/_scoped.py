@@ -18,6 +18,7 @@ from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
 from agentguard_metrics.store import (
     AGENT,
     Bucket,
+    DerivedReads,
     Store,
     is_histogram,
     label_position,
@@ -33,8 +34,12 @@ _SHARED = frozenset(m.name for m in METRICS if m.set_by_events)
 _NONE: frozenset[str] = frozenset()
 
 
-class ScopedStore:
-    """Reads of ``store`` that see only what ``token`` may read; writes are refused."""
+class ScopedStore(DerivedReads):
+    """Reads of ``store`` that see only what ``token`` may read; writes are refused.
+
+    ``quantile`` and ``gauge`` come from :class:`DerivedReads`, over the narrowed
+    :meth:`histogram` and :meth:`gauges`; ``buckets`` and ``buckets_by`` are its own.
+    """
 
     def __init__(self, store: Store, token: Token) -> None:
         self._store = store
@@ -125,24 +130,6 @@ class ScopedStore:
             if matches(values, wanted):
                 merged.merge(sketch)
         return merged
-
-    def quantile(
-        self,
-        name: str,
-        q: float,
-        labels: Mapping[str, str] | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> float | None:
-        """The ``q`` quantile of histogram ``name`` in scope."""
-        return self.histogram(name, labels, start, end).quantile(q)
-
-    def gauge(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        """Gauge ``name`` now, over the matching series in scope."""
-        if self._scope(name) is None:
-            return self._store.gauge(name, labels)
-        wanted = matcher(name, labels)
-        return sum(v for values, v in self.gauges(name).items() if matches(values, wanted))
 
     def buckets(
         self,
