@@ -7,6 +7,7 @@ figures exactly as the full token sees them narrowed to ``agent=support``, and n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -17,10 +18,22 @@ import pytest
 from agentguard.events import AlertStateChanged, Event
 from agentguard.testing import FakeClock
 from agentguard_metrics import MemoryStore
-from agentguard_service import ALERTS_SCOPE, ALL_AGENTS_SCOPE, Token, create_app
+from agentguard_redis import RedisStore
+from agentguard_service import (
+    ALERTS_SCOPE,
+    ALL_AGENTS_SCOPE,
+    DEFAULT_GRANULARITY,
+    GROUPS,
+    QueryEngine,
+    QueryParams,
+    Token,
+    create_app,
+)
+from agentguard_service._scoped import ScopedStore
 from service import dataset
 from service.test_app import Serve, _events, assert_error
 from service.test_app import serve as serve  # noqa: PLC0414 (the fixture, re-exported)
+from support.redis_server import RedisServer
 
 if TYPE_CHECKING:
     import httpx2
@@ -39,18 +52,62 @@ def auth(token: Token) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.secret}"}
 
 
-@pytest.fixture
-def store(clock: FakeClock) -> MemoryStore:
-    """The data set, an alert that fired, and an LLM call outside any run."""
-    store = dataset.build(clock)
-    extra: list[Event] = [
+def extra() -> list[Event]:
+    """An alert that fired, and an LLM call outside any run."""
+    return [
         AlertStateChanged(
             rule="error_rate", state="firing", value=0.5, at_unix_s=dataset.at(1, 41)
         ),
         dataset.llm(dataset.at(1, 42), agent=None, model="opus", costs=(2.0, 0, 0, 0, 0)),
     ]
-    dataset.feed(store, clock, extra, process_id="extra")
+
+
+@pytest.fixture
+def store(clock: FakeClock) -> MemoryStore:
+    """The data set and :func:`extra`."""
+    store = dataset.build(clock)
+    dataset.feed(store, clock, extra(), process_id="extra")
     return store
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_scoped_store_reads_what_an_agent_filter_reads(
+    kind: str, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    """Every group, at every timeframe's default granularity, on both stores."""
+    clock.advance(dataset.NOW - clock.time())
+    raw: MemoryStore
+    if kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        raw = RedisStore(server.url, clock=clock.time)  # type: ignore[assignment]  # feed() takes any store
+    else:
+        raw = MemoryStore(clock=clock.time, liveness_s=3600.0)
+    dataset.feed(raw, clock, [*dataset.events(), *extra()])
+    full = QueryEngine(raw, clock=clock.time)
+    agents = ("support", "billing")
+    for token, agent in ((SUPPORT, "support"), (BOTH, None), (ALERTS_ONLY, "nobody")):
+        scoped = QueryEngine(ScopedStore(raw, token), clock=clock.time)
+        for timeframe in ("1h", "24h", "7d", "30d"):
+            groups = tuple(g for g in GROUPS if g != "alerts")
+            params = QueryParams(
+                timeframe=timeframe,
+                granularity=DEFAULT_GRANULARITY[timeframe],
+                groups=groups,
+                aggregation="p50,p95,max",
+                agent=agent,
+            )
+            want: Any = full.query(params)
+            got: Any = scoped.query(params)
+            if token is BOTH:  # support's and billing's figures added up
+                each: list[Any] = [full.query(dataclasses.replace(params, agent=a)) for a in agents]
+                for section, field in (("summary", "totalExecutions"), ("summary", "totalCost")):
+                    added = sum(document[section][field] for document in each)
+                    assert got[section][field] == pytest.approx(added), (timeframe, field)
+                totals = [document["usage"]["totals"] for document in each]
+                assert got["usage"]["totals"] == {k: sum(t[k] for t in totals) for k in totals[0]}
+                assert got["summary"]["totalExecutions"] < want["summary"]["totalExecutions"]
+                continue
+            assert got == want, (token.name, timeframe)
 
 
 @pytest.fixture
