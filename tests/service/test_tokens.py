@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agentguard.events import AlertStateChanged, Event
+from agentguard.metricmap import LLM_CALLS, LLM_DURATION
 from agentguard.testing import FakeClock
-from agentguard_metrics import MemoryStore
+from agentguard_metrics import Bucket, MemoryStore
 from agentguard_redis import RedisStore
 from agentguard_service import (
     ALERTS_SCOPE,
@@ -319,3 +320,35 @@ def test_misuse_fails_fast() -> None:
         Token(name="empty", secret="")
     with pytest.raises(ValueError, match="one scope or more"):
         Token(name="none", secret="none-0123456789", scopes=())
+
+
+class SparseStore(MemoryStore):
+    """A memory store whose per-value steps leave out the empty ones (sparser than asked)."""
+
+    def buckets_by(self, *args: Any, **kwargs: Any) -> dict[str, list[Bucket]]:
+        found = super().buckets_by(*args, **kwargs)
+        return {value: [b for b in steps if b.value] for value, steps in found.items()}
+
+
+def test_a_scoped_store_adds_up_steps_however_the_store_lists_them(clock: FakeClock) -> None:
+    clock.advance(dataset.NOW - clock.time())
+    sparse = SparseStore(clock=clock.time, liveness_s=3600.0)
+    dataset.feed(sparse, clock, dataset.events())
+    start, end = dataset.WINDOW_START, dataset.NOW + 30
+    scoped = ScopedStore(sparse, BOTH)
+    for name in (LLM_CALLS.name, LLM_DURATION.name):
+        got = scoped.buckets(name, None, start, end, 60)
+        assert len(got) == 60
+        assert [b.start_unix_s for b in got] == list(
+            range(int(dataset.WINDOW_START), int(dataset.NOW) + 30, 60)
+        )
+        assert sum(b.value for b in got) == 2 + 1  # support's two calls in the hour, billing's one
+        if name.endswith("_seconds"):
+            assert all(b.sketch is not None for b in got)
+            assert sum(b.sketch.count for b in got if b.sketch is not None) == 3
+        by_model = scoped.buckets_by(name, "model", start=start, end=end, step_s=60)
+        assert {m: sum(b.value for b in steps) for m, steps in by_model.items()} == {
+            "sonnet": 2,
+            "haiku": 1,
+        }
+        assert all(len(steps) == 60 for steps in by_model.values())

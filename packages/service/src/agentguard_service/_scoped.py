@@ -9,6 +9,7 @@ now (a gauge set under agent ``""``, belonging to no agent) is read whole for ev
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection, Iterable, Mapping
 from typing import NoReturn
 
@@ -195,24 +196,37 @@ class ScopedStore(DerivedReads):
 def _added(
     name: str, lists: Iterable[list[Bucket]], start: float, end: float, step_s: int
 ) -> list[Bucket]:
-    """Several series' steps added up step by step, every step listed (as ``buckets`` does)."""
-    totals: dict[int, float] = {}
-    sketches: dict[int, Sketch] = {}
-    for steps in lists:
-        for bucket in steps:
-            at = bucket.start_unix_s
-            totals[at] = totals.get(at, 0.0) + bucket.value
-            if bucket.sketch is not None:
-                held = sketches.get(at)
-                if held is None:
-                    sketches[at] = bucket.sketch.copy()
-                else:
-                    held.merge(bucket.sketch)
+    """Several series' steps added up step by step, every step listed (as ``buckets`` does).
+
+    One list is handed back as it is; lists are added index by index once they line up
+    with the steps (the store lists every step: they do already; the hot loop of a scoped
+    query at 1-minute steps).
+    """
     first = bucket_start(start, step_s)
     starts = range(first, int(end) if end == int(end) else int(end) + 1, step_s)
+    aligned = [_aligned(name, steps, starts) for steps in lists]
+    if len(aligned) == 1:
+        return aligned[0]
     if not is_histogram(name):
-        return [Bucket(s, totals.get(s, 0.0)) for s in starts]
+        totals = [0.0] * len(starts)
+        for steps in aligned:
+            totals = list(map(operator.add, totals, [b.value for b in steps]))
+        return list(map(Bucket, starts, totals))
+    sketches = [Sketch(DEFAULT_RELATIVE_ACCURACY) for _ in starts]
+    for steps in aligned:
+        for held, bucket in zip(sketches, steps, strict=True):
+            if bucket.sketch is not None and bucket.sketch.count:
+                held.merge(bucket.sketch)
+    return [Bucket(s, float(sk.count), sk) for s, sk in zip(starts, sketches, strict=True)]
+
+
+def _aligned(name: str, steps: list[Bucket], starts: range) -> list[Bucket]:
+    """``steps`` with one bucket per start of ``starts``, in order (empty ones added)."""
+    if len(steps) == len(starts) and (not steps or steps[0].start_unix_s == starts[0]):
+        return steps
+    by_start = {b.start_unix_s: b for b in steps}
+    histogram = is_histogram(name)
     return [
-        Bucket(s, totals.get(s, 0.0), sketches.get(s) or Sketch(DEFAULT_RELATIVE_ACCURACY))
+        by_start.get(s) or Bucket(s, 0.0, Sketch(DEFAULT_RELATIVE_ACCURACY) if histogram else None)
         for s in starts
     ]
