@@ -234,11 +234,14 @@ class Handlers:
         self.views = {scopes: View(e, hub) for scopes, e in (scoped or {}).items()}
         for view in (self.full, *self.views.values()):
             view.episodes = self.episodes
-        self.engine = engine
         self.max_streams_per_client = max_streams_per_client
 
     def view(self, request: Request) -> View:
-        """The view of the request's token: only what its scopes may read."""
+        """The view of the request's token: only what its scopes may read.
+
+        Every handler reads through it (there is no engine of the whole store to reach
+        for by mistake), and calls :func:`check_agents` on the agents a request names.
+        """
         token = token_of(request)
         return self.full if token.full else self.views[frozenset(token.scopes)]
 
