@@ -179,25 +179,34 @@ def _no_parameters(request: Request) -> None:
 class View:
     """What one token scope reads: an engine, its ``/metrics`` registry, its stream hub."""
 
-    def __init__(self, engine: QueryEngine, hub: Callable[[Callable[[], str]], StreamHub]) -> None:
+    def __init__(
+        self,
+        engine: QueryEngine,
+        episodes: FailureEpisodes,
+        hub: Callable[[Callable[[], str]], StreamHub],
+    ) -> None:
         self.engine = engine
+        self.episodes = episodes
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(engine.store))
         self.hub = hub(self._event)
-        self.episodes: FailureEpisodes | None = None
 
     def _event(self) -> str:
         """One event of the stream: the snapshot now, or the store's failure."""
-        assert self.episodes is not None
         try:
             document = self.engine.snapshot()
         except StoreUnavailable as exc:
             self.episodes.failed(_STORE_KEY, f"the store failed: {exc}", exc.__cause__)
             body = {"error": "STORE_UNAVAILABLE", "message": "the metrics store failed"}
             return f"event: error\ndata: {json.dumps(body)}\n\n"
-        if self.episodes.failing(_STORE_KEY):
-            self.episodes.recovered(_STORE_KEY)
+        _served(self.episodes)
         return f"event: snapshot\ndata: {to_json(document)}\n\n"
+
+
+def _served(episodes: FailureEpisodes) -> None:
+    """A store read succeeded: a failure episode, if any, is over."""
+    if episodes.failing(_STORE_KEY):
+        episodes.recovered(_STORE_KEY)
 
 
 class Handlers:
@@ -230,10 +239,8 @@ class Handlers:
                 max_per_client=max_streams_per_client,
             )
 
-        self.full = View(engine, hub)
-        self.views = {scopes: View(e, hub) for scopes, e in (scoped or {}).items()}
-        for view in (self.full, *self.views.values()):
-            view.episodes = self.episodes
+        self.full = View(engine, self.episodes, hub)
+        self.views = {s: View(e, self.episodes, hub) for s, e in (scoped or {}).items()}
         self.max_streams_per_client = max_streams_per_client
 
     def view(self, request: Request) -> View:
@@ -246,8 +253,7 @@ class Handlers:
         return self.full if token.full else self.views[frozenset(token.scopes)]
 
     def _served(self) -> None:
-        if self.episodes.failing(_STORE_KEY):
-            self.episodes.recovered(_STORE_KEY)
+        _served(self.episodes)
 
     def metrics(self, request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))

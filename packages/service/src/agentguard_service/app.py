@@ -125,9 +125,7 @@ def create_app(
         return QueryEngine(read, clock=clock, budget_usd_per_month=budget_usd_per_month)
 
     scoped = {
-        frozenset(t.scopes): engine_over(cast("Store", ScopedStore(guarded, t)))
-        for t in every
-        if not t.full
+        frozenset(t.scopes): engine_over(ScopedStore(guarded, t)) for t in every if not t.full
     }
     stopping = Stopping()
     handlers = Handlers(
