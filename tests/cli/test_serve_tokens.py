@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from agentguard_cli._serve import ServeOptions
 from agentguard_redis import RedisSubscriber
+from agentguard_service import Token
 from cli.test_serve import SERVE, Service, publish
 from cli.test_serve import workers as workers  # noqa: PLC0414 (the fixture, re-exported)
 from support.redis_server import RedisServer
@@ -139,3 +141,14 @@ def test_a_bad_token_file_refuses_to_start_in_one_line(
     assert "Traceback" not in done.stderr
     assert OPS not in done.stderr
     assert done.stdout == ""
+
+
+def test_the_options_never_show_a_token() -> None:
+    options = ServeOptions(
+        redis_url="redis://127.0.0.1:6379/0",
+        token=SINGLE,
+        tokens=(Token(name="ops", secret=OPS, scopes=("agents:*",)),),
+    )
+    assert SINGLE not in repr(options)
+    assert OPS not in repr(options)
+    assert "Token(name='ops', scopes=('agents:*',))" in repr(options)

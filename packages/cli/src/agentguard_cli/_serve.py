@@ -19,7 +19,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -62,7 +62,7 @@ class ServeOptions:
     """The port (0 picks a free one)."""
     rules: str | None = None
     """A TOML rules file to evaluate centrally."""
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     """A bearer token every data route needs (it may read everything)."""
     tokens: tuple[Token, ...] = ()
     """More tokens, each with its scopes (``agentguard_service.load_tokens``)."""
