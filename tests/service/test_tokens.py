@@ -196,6 +196,48 @@ def test_an_agent_outside_the_scope_answers_403(http: httpx2.Client) -> None:
     assert_error(bad, 400, "INVALID_PARAMETERS")
 
 
+def test_several_agents_and_the_batch_are_checked_item_by_item(http: httpx2.Client) -> None:
+    refused = http.get(
+        "/api/v1/metrics", params={"agent": "support,billing"}, headers=auth(SUPPORT)
+    )
+    assert refused.status_code == 403
+    assert refused.json()["details"]["requiredPermission"] == "agents:billing"
+    both = get(http, BOTH, "/api/v1/metrics", agent="support,billing", **QUERY)
+    assert [a["agent"] for a in both["byAgent"]] == ["support", "billing"]
+    batch = "/api/v1/metrics/batch"
+    for body in (
+        {"agents": ["support", "billing"]},
+        {"endpointIds": ["support", "billing"]},
+        {"endpoints": ["llm:sonnet"], "agent": "billing"},
+    ):
+        answer = http.post(batch, json=body, headers=auth(SUPPORT))
+        assert answer.status_code == 403, body
+        assert answer.json() == {
+            "error": "INSUFFICIENT_PERMISSIONS",
+            "message": "This token may not read agent 'billing'; it may read support",
+            "details": {
+                "requiredPermission": "agents:billing",
+                "currentPermissions": ["agents:support"],
+            },
+        }
+    alerts = http.post(
+        batch, json={"agents": ["support"], "metrics": ["alerts"]}, headers=auth(SUPPORT)
+    )
+    assert alerts.status_code == 403
+    assert alerts.json()["details"]["requiredPermission"] == "alerts:read"
+    assert http.post(batch, json={"agents": ["support"]}).status_code == 401
+    # An endpoint over every agent reads the token's agents only: support's two sonnet calls
+    # of the hour, and no opus (the full token sees the opus call made outside any run).
+    body = {"endpoints": ["llm:sonnet", "llm:opus"], "metrics": ["performance"], **QUERY}
+    mine = http.post(batch, json=body, headers=auth(SUPPORT)).json()["items"]
+    every = http.post(batch, json=body, headers=auth(OPS)).json()["items"]
+    assert [i["summary"]["totalExecutions"] if i["hasData"] else None for i in mine] == [2, None]
+    assert [i["summary"]["totalExecutions"] for i in every] == [2, 1]
+    own = http.post(batch, json={"agents": ["support"], **QUERY}, headers=auth(SUPPORT))
+    assert own.status_code == 200
+    assert "alerts" not in own.json()["items"][0]
+
+
 def test_no_token_or_a_wrong_one_answers_401(http: httpx2.Client) -> None:
     for path in DATA_ROUTES:
         assert_error(http.get(path), 401, "UNAUTHENTICATED")

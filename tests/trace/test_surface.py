@@ -205,8 +205,9 @@ def test_a_529_then_success_is_one_event_with_one_retry(
 ) -> None:
     fake.enqueue(Fail(status=529, retry_after_s=0.01), reply())
     client = instrument(client_of(platform, fake, sync=True, max_retries=2), bus=bus)
-    with capture_events(bus) as events, client:
-        call_sync(resource(client.with_options(timeout=20.0), where), style, platform.requested)
+    # A copy may hold an HTTP client of its own (Bedrock on anthropic 1.0): close it too.
+    with capture_events(bus) as events, client, client.with_options(timeout=20.0) as derived:
+        call_sync(resource(derived, where), style, platform.requested)
     event = only_call(events)
     assert event.retries == 1
     assert event.ok

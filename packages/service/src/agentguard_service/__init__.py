@@ -30,6 +30,7 @@ from agentguard_service.app import (
     create_app,
     stop_streams,
 )
+from agentguard_service.batch import BatchItem, BatchQuery, parse_batch
 from agentguard_service.exposition import StoreCollector, bucket_counts
 from agentguard_service.insights import Insight, Severity
 from agentguard_service.params import (
@@ -63,6 +64,8 @@ __all__ = [
     "GROUPS",
     "PARAMETERS",
     "TIMEFRAMES",
+    "BatchItem",
+    "BatchQuery",
     "Insight",
     "InvalidParameter",
     "MetricsService",
@@ -76,6 +79,7 @@ __all__ = [
     "check_tokens",
     "create_app",
     "load_tokens",
+    "parse_batch",
     "parse_query",
     "serve",
     "stop_streams",

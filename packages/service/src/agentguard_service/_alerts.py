@@ -55,8 +55,8 @@ def alert_counts(store: Store) -> dict[str, dict[str, int | None]]:
 
 def alerts(w: Window) -> dict[str, object]:
     """Alert changes per step and per rule, the latest ones first, and what fires now."""
-    if w.agent is not None:
-        w = Window(w.store, start=w.start, end=w.end, step_s=w.step_s, agent=None)
+    if w.scoped:
+        w = w.unscoped()
     timestamps = w.timestamps()
     by_state = w.counts_by(ALERTS.name, "state")
     steps = {s: by_state.get(s) or w.zeros() for s in _STATES}

@@ -8,8 +8,8 @@ All three are made from the one JSON document, so they always agree.
   empty cell where the JSON has ``null``. Only the time series are in it.
 - **prometheus**: the window's figures as gauges named ``agentguard_window_...`` (and the
   state now: ``agentguard_breaker_state``), every sample labelled with the ``timeframe``
-  and, when the query named one, the ``agent``. Gauges, not counters: a window's total goes
-  down when old steps leave the window.
+  and, when the query named agents, the ``agent`` (each agent's own figures). Gauges, not
+  counters: a window's total goes down when old steps leave the window.
 """
 
 from __future__ import annotations
@@ -95,42 +95,59 @@ class _Families:
     """Gauges gathered by name, every sample labelled with the query's own labels."""
 
     def __init__(self, common: Mapping[str, str]) -> None:
-        self._common = dict(common)
+        self.common = dict(common)
+        """The labels of the samples added next (the same names for every part)."""
         self._families: dict[str, GaugeMetricFamily] = {}
 
     def add(self, name: str, help_: str, value: object, **labels: str) -> None:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return
         family = self._families.get(name)
-        names = [*self._common, *labels]
+        names = [*self.common, *labels]
         if family is None:
             family = self._families[name] = GaugeMetricFamily(name, help_, labels=names)
-        family.add_metric([*self._common.values(), *labels.values()], float(value))
+        family.add_metric([*self.common.values(), *labels.values()], float(value))
 
     def collect(self) -> list[GaugeMetricFamily]:
         return list(self._families.values())
 
 
-def to_prometheus(document: _Doc) -> str:  # noqa: PLR0912 (one flat walk over the sections)
-    """The window's figures as Prometheus gauges (text format 0.0.4)."""
-    common = {"timeframe": str(document["timeframe"])}
-    if document.get("agent") is not None:
-        common["agent"] = str(document["agent"])
-    f = _Families(common)
+def to_prometheus(document: _Doc) -> str:
+    """The window's figures as Prometheus gauges (text format 0.0.4).
+
+    Several agents (``byAgent``): each agent's figures, labelled with it (their sum is
+    PromQL's ``sum without (agent)``). An agent without data has no samples.
+    """
+    f = _Families({})
+    per_agent = _list(document.get("byAgent"))
+    for part in per_agent or [document]:
+        common = {"timeframe": str(document["timeframe"])}
+        if part.get("agent") is not None:
+            common["agent"] = str(part["agent"])
+        f.common = common
+        _add_figures(f, part)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(cast("Collector", f))
+    return generate_latest(registry).decode()
+
+
+def _add_figures(f: _Families, document: _Doc) -> None:  # noqa: PLR0912 (one flat walk)
     summary = _section(document, "summary")
     f.add(
         "agentguard_window_executions",
         "LLM and tool calls in the window, by status.",
-        summary["successfulExecutions"],
+        summary.get("successfulExecutions"),
         status="ok",
     )
-    f.add("agentguard_window_executions", "", summary["failedExecutions"], status="error")
-    f.add("agentguard_window_cost_usd", "Cost of LLM calls in the window.", summary["totalCost"])
+    f.add("agentguard_window_executions", "", summary.get("failedExecutions"), status="error")
+    f.add(
+        "agentguard_window_cost_usd", "Cost of LLM calls in the window.", summary.get("totalCost")
+    )
     for stat in ("average", "p95", "p99"):
         f.add(
             "agentguard_window_latency_seconds",
             "Latency of LLM and tool calls in the window.",
-            summary[f"{stat}Latency"],
+            summary.get(f"{stat}Latency"),
             stat=stat,
         )
     for e in _list(_section(document, "performance").get("endpoints")):
@@ -236,6 +253,3 @@ def to_prometheus(document: _Doc) -> str:  # noqa: PLR0912 (one flat walk over t
             type=kind,
             severity=severity,
         )
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(cast("Collector", f))
-    return generate_latest(registry).decode()

@@ -1,4 +1,4 @@
-"""The sections of a time-series answer (insights are in :mod:`agentguard_service.insights`).
+"""The sections of a time-series answer (but ``performance``, in ``_performance``, and insights).
 
 Conventions, kept by every section: a step with nothing in it reads 0 for counts, tokens and
 dollars, and ``null`` for what is undefined without observations (latencies, ratios, rates).
@@ -74,54 +74,6 @@ def summary(w: Window) -> dict[str, object]:
         "successRate": percent(calls - failed, calls),
         "totalCost": amount(w.total(LLM_COST.name)),
         **latency_stats(latency),
-    }
-
-
-def _endpoints(w: Window, kind: str, calls: str, duration: str, label: str) -> list[Point]:
-    requests = w.grouped(calls, (label,))
-    errors = w.grouped(calls, (label, "status"))
-    sketches = w.sketches_by(duration, label)
-    found: list[Point] = []
-    for (name,), n in sorted(requests.items()):
-        if not n:
-            continue
-        found.append(
-            {
-                "endpoint": f"{kind}:{name}",
-                "requests": count(n),
-                "errors": count(errors.get((name, "error"), 0.0)),
-                **latency_stats(sketches.get(name)),
-            }
-        )
-    return found
-
-
-def performance(w: Window, aggregation: str) -> dict[str, object]:
-    """Executions, failures and latency per step; each endpoint over the window."""
-    llm = w.counts(LLM_CALLS.name)
-    tool = w.counts(TOOL_CALLS.name)
-    llm_failed = w.counts(LLM_CALLS.name, status="error")
-    tool_failed = w.counts(TOOL_CALLS.name, status="error")
-    llm_s = w.sketches(LLM_DURATION.name)
-    tool_s = w.sketches(TOOL_DURATION.name)
-    points: list[Point] = [
-        {
-            "timestamp": ts,
-            "executions": count(llm[i] + tool[i]),
-            "failed": count(llm_failed[i] + tool_failed[i]),
-            "latency": point_stat(llm_s[i], tool_s[i], aggregation),
-            "llmLatency": point_stat(llm_s[i], None, aggregation),
-            "toolLatency": point_stat(tool_s[i], None, aggregation),
-        }
-        for i, ts in enumerate(w.timestamps())
-    ]
-    return {
-        "aggregation": aggregation,
-        "timeSeries": points,
-        "endpoints": [
-            *_endpoints(w, "llm", LLM_CALLS.name, LLM_DURATION.name, "model"),
-            *_endpoints(w, "tool", TOOL_CALLS.name, TOOL_DURATION.name, "tool"),
-        ],
     }
 
 
@@ -246,7 +198,10 @@ def trend(change_percent: float | None) -> str:
 
 
 def errors(w: Window) -> dict[str, object]:
-    """Errors per step by source, the error rate of executions, and kinds over the window."""
+    """Errors per step by source and by kind, the error rate of executions; kinds' totals.
+
+    ``byKind`` in every point lists the same kinds: those with errors in the window.
+    """
     total = w.counts(ERRORS.name)
     by_source = w.counts_by(ERRORS.name, "source")
     sources = {s: by_source.get(s) or w.zeros() for s in ("llm", "tool", "other")}
@@ -261,7 +216,7 @@ def errors(w: Window) -> dict[str, object]:
             strict=False,
         )
     ]
-    points = [
+    points: list[Point] = [
         {
             "timestamp": ts,
             "errors": count(total[i]),
@@ -271,6 +226,10 @@ def errors(w: Window) -> dict[str, object]:
         for i, ts in enumerate(w.timestamps())
     ]
     by_kind = w.grouped(ERRORS.name, ("kind",))
+    kinds = sorted(k for (k,), v in by_kind.items() if v)
+    kind_steps = w.counts_by(ERRORS.name, "kind", kinds) if kinds else {}
+    for i, point in enumerate(points):
+        point["byKind"] = {k: round((kind_steps.get(k) or w.zeros())[i]) for k in kinds}
     return {
         "timeSeries": points,
         "breakdown": {

@@ -23,6 +23,7 @@ from starlette.authentication import (
     BaseUser,
 )
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from agentguard import FailureEpisodes
@@ -32,8 +33,9 @@ from agentguard_service._formats import to_json
 from agentguard_service._static import PAGE_HEADERS, page_html
 from agentguard_service._stream import Stopping, StreamHub
 from agentguard_service._tokens import FULL_ACCESS, Forbidden, Token, check_agents, check_alerts
+from agentguard_service.batch import MAX_BATCH_BODY_BYTES, parse_batch
 from agentguard_service.exposition import StoreCollector
-from agentguard_service.params import InvalidParameter, parse_query
+from agentguard_service.params import GROUPS, InvalidParameter, QueryParams, parse_query
 from agentguard_service.query import QueryEngine
 
 if TYPE_CHECKING:
@@ -171,6 +173,44 @@ class RateLimit:
         await response(scope, receive, send)
 
 
+class BodyTooLarge(Exception):  # noqa: N818 (reads as what the request is)
+    """A request body past its limit; the app answers 413 ``PAYLOAD_TOO_LARGE``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The body may be at most {limit} bytes")
+
+
+DRAIN_BYTES = 1024 * 1024
+"""A body past its limit is still read (and dropped) up to this size, so the client, still
+sending, reads the 413; past it the connection is closed at once (the client may see a
+reset instead)."""
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, kept only up to ``limit`` bytes: past it, :class:`BodyTooLarge`."""
+    declared = request.headers.get("content-length", "")
+    too_large = declared.isdigit() and int(declared) > limit
+    if too_large and int(declared) > DRAIN_BYTES:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            too_large = too_large or size > limit
+            if too_large and size > DRAIN_BYTES:
+                break
+            if not too_large:
+                chunks.append(chunk)
+    except ClientDisconnect:
+        raise InvalidParameter(
+            "body", "", (), "The client went away before the body ended"
+        ) from None
+    if too_large:
+        raise BodyTooLarge(limit)
+    return b"".join(chunks)
+
+
 def _no_parameters(request: Request) -> None:
     for name, value in request.query_params.multi_items():
         raise InvalidParameter(name, value, (), f"Unknown parameter {name!r}: this takes none")
@@ -247,7 +287,7 @@ class Handlers:
         """The view of the request's token: only what its scopes may read.
 
         Every handler reads through it (there is no engine of the whole store to reach
-        for by mistake), and calls :func:`check_agents` on the agents a request names.
+        for by mistake), and passes the agents a request names to :meth:`authorize`.
         """
         token = token_of(request)
         return self.full if token.full else self.views[frozenset(token.scopes)]
@@ -267,19 +307,42 @@ class Handlers:
         self._served()
         return Response(to_json(document), media_type="application/json")
 
+    def authorize(
+        self, request: Request, params: QueryParams, agents: tuple[str, ...] | None
+    ) -> QueryParams:
+        """Where a token's scope meets what a request reads; ``params`` as it may read them.
+
+        Called once per request before any read: by the query with ``QueryParams.agents``,
+        by the batch with ``BatchQuery.agents`` (every item's). An agent outside the scope
+        is a 403 (``None``, every agent, reads the token's agents: its view holds no
+        other); so is ``metrics=`` naming ``alerts`` without the alerts scope, while every
+        group (the default) leaves the alerts out.
+        """
+        token = token_of(request)
+        check_agents(token, agents or ())
+        if "alerts" not in params.groups or token.alerts:
+            return params
+        if params.groups != GROUPS:
+            check_alerts(token)
+        return dataclasses.replace(params, groups=tuple(g for g in params.groups if g != "alerts"))
+
     def query(self, request: Request) -> Response:
         params = parse_query(request.query_params.multi_items())
-        token = token_of(request)
-        check_agents(token, () if params.agent is None else (params.agent,))
-        if "alerts" in params.groups and not token.alerts:
-            if "metrics" in request.query_params:
-                check_alerts(token)
-            params = dataclasses.replace(
-                params, groups=tuple(g for g in params.groups if g != "alerts")
-            )
+        params = self.authorize(request, params, params.agents)
         text, media_type = self.view(request).engine.render(params)
         self._served()
         return Response(text, headers={"Content-Type": media_type})
+
+    async def batch(self, request: Request) -> Response:
+        _no_parameters(request)
+        body = await _read_body(request, MAX_BATCH_BODY_BYTES)
+        query = parse_batch(body)
+        query = dataclasses.replace(
+            query, params=self.authorize(request, query.params, query.agents)
+        )
+        document = await run_in_threadpool(self.view(request).engine.batch, query)
+        self._served()
+        return Response(to_json(document), media_type="application/json")
 
     async def stream(self, request: Request) -> Response:
         _no_parameters(request)
@@ -307,6 +370,9 @@ class Handlers:
 
     async def forbidden(self, request: Request, exc: Exception) -> Response:
         return JSONResponse(cast("Forbidden", exc).body(), 403)
+
+    async def too_large(self, request: Request, exc: Exception) -> Response:
+        return error(413, "PAYLOAD_TOO_LARGE", str(exc))
 
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         self.episodes.failed(_STORE_KEY, f"the store failed: {exc}", exc.__cause__)

@@ -1,20 +1,28 @@
 """One query's window over a store: its steps, its reads, each read once per query.
 
 Everything here goes through the :class:`~agentguard_metrics.store.Store` protocol only, so a
-query runs unchanged on any store. An ``agent`` narrows every read: through the store's label
-filter for per-step and total reads, and by the ``agent`` position of each series for the
-per-series bulk reads (``counters``, ``histograms``, ``gauges``).
+query runs unchanged on any store. A scope (some agents, one endpoint) narrows every read:
+through the store's label filter for per-step and total reads (one read per agent, added up:
+a filter holds one value per label), and by each series' label values for the per-series
+bulk reads (``counters``, ``histograms``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
 
 from agentguard.metricmap import METRICS, Metric
 from agentguard_metrics.batch import bucket_start
 from agentguard_metrics.sketch import DEFAULT_RELATIVE_ACCURACY, Sketch
-from agentguard_metrics.store import AGENT, Bucket, Store, label_position, series_labels
+from agentguard_metrics.store import (
+    AGENT,
+    Bucket,
+    Store,
+    label_names,
+    label_position,
+    series_labels,
+)
 
 _BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 Labels = tuple[tuple[str, str], ...]
@@ -39,17 +47,27 @@ class Window:
         start: The first step's start (a multiple of ``step_s``).
         end: The end of the last step.
         step_s: The width of a step.
-        agent: Only this agent's series, or every agent's with ``None``.
+        agents: Only these agents' series (their union), or every agent's with ``None``.
+        only: ``(label, value)``: only the series whose ``label`` is ``value`` (an endpoint:
+            ``("model", "sonnet")``); a metric without that label reads as nothing.
     """
 
     def __init__(
-        self, store: Store, *, start: int, end: int, step_s: int, agent: str | None
+        self,
+        store: Store,
+        *,
+        start: int,
+        end: int,
+        step_s: int,
+        agents: tuple[str, ...] | None = None,
+        only: tuple[str, str] | None = None,
     ) -> None:
         self.store = store
         self.start = start
         self.end = end
         self.step_s = step_s
-        self.agent = agent
+        self.agents = agents
+        self.only = only
         self.starts = list(range(start, end, step_s))
         self._timestamps: list[str] | None = None
         self._series: dict[str, list[tuple[str, ...]]] = {}
@@ -59,6 +77,38 @@ class Window:
         self._grouped: dict[tuple[str, int, int], dict[tuple[str, ...], float]] = {}
         self._by: dict[tuple[str, str, tuple[str, ...] | None, Labels], dict[str, list[float]]] = {}
         self._zeros = [0.0] * len(self.starts)
+        self._by_agent: dict[str, Window] = {}
+
+    @property
+    def _split(self) -> bool:
+        """Whether reads are the sum of one window per agent (a store filter holds one)."""
+        return self.agents is not None and len(self.agents) > 1
+
+    def part(self, agent: str) -> Window:
+        """The window of one of :attr:`agents`: made once, its reads shared with this one's."""
+        found = self._by_agent.get(agent)
+        if found is None:
+            found = self._by_agent[agent] = Window(
+                self.store,
+                start=self.start,
+                end=self.end,
+                step_s=self.step_s,
+                agents=(agent,),
+                only=self.only,
+            )
+        return found
+
+    def _parts(self) -> list[Window]:
+        return [self.part(agent) for agent in self.agents or ()]
+
+    @property
+    def scoped(self) -> bool:
+        """Whether the window reads only some agents or one endpoint."""
+        return self.agents is not None or self.only is not None
+
+    def unscoped(self) -> Window:
+        """The same steps over every series (for what belongs to no agent: alerts)."""
+        return Window(self.store, start=self.start, end=self.end, step_s=self.step_s)
 
     def timestamps(self) -> list[str]:
         """Every step's start, in ISO 8601."""
@@ -75,11 +125,38 @@ class Window:
             self._timestamps = found
         return self._timestamps
 
-    def _filter(self, labels: Mapping[str, str]) -> dict[str, str]:
-        return {**labels, AGENT: self.agent} if self.agent is not None else dict(labels)
+    def _filters(self, name: str, labels: Mapping[str, str]) -> list[dict[str, str]]:
+        """The store label filters whose union is this window's part of ``name``.
+
+        One per agent asked for (a store filter holds one value per label); none when
+        ``only`` names a label ``name`` lacks.
+        """
+        base = dict(labels)
+        if self.only is not None:
+            label, value = self.only
+            if label not in label_names(name):
+                return []
+            base[label] = value
+        if self.agents is None:
+            return [base]
+        return [{**base, AGENT: agent} for agent in self.agents]
+
+    def keeps(self, name: str) -> Callable[[tuple[str, ...]], bool]:
+        """Whether a series of ``name`` (its label values, as bulk reads key them) is read."""
+        only_at = value = None
+        if self.only is not None:
+            if self.only[0] not in label_names(name):
+                return lambda values: False
+            only_at, value = label_position(name, self.only[0]), self.only[1]
+        agents = None if self.agents is None else frozenset(self.agents)
+        agent_at = agent_position(name)
+        return lambda values: (
+            (agents is None or values[agent_at] in agents)
+            and (only_at is None or values[only_at] == value)
+        )
 
     def _any_series(self, name: str, labels: Mapping[str, str]) -> bool:
-        """Whether any series of ``name`` matches ``labels`` (and the agent) at all.
+        """Whether any series of ``name`` matches ``labels`` (and the scope) at all.
 
         One ``series`` read per metric and query spares the per-step reads of metrics that
         have nothing (no breaker, no loop, no error of some source): most of them, often.
@@ -87,18 +164,26 @@ class Window:
         series = self._series.get(name)
         if series is None:
             series = self._series[name] = self.store.series(name)
-        wanted = [(label_position(name, k), v) for k, v in self._filter(labels).items()]
-        return any(all(values[i] == v for i, v in wanted) for values in series)
+        for wanted in self._filters(name, labels):
+            at = [(label_position(name, k), v) for k, v in wanted.items()]
+            if any(all(values[i] == v for i, v in at) for values in series):
+                return True
+        return False
+
+    def has_series(self, name: str) -> bool:
+        """Whether the store holds any series of ``name`` in scope (of any time)."""
+        return self._any_series(name, {})
 
     def _read(self, name: str, labels: Mapping[str, str]) -> list[Sketch | float]:
         key = (name, tuple(sorted(labels.items())))
         found = self._steps.get(key)
         if found is None and not self._any_series(name, labels):
             found = self._steps[key] = [0.0] * len(self.starts)
+        if found is None and self._split:
+            found = self._steps[key] = _added([w._read(name, labels) for w in self._parts()])
         if found is None:
-            buckets = self.store.buckets(
-                name, self._filter(labels) or None, self.start, self.end, self.step_s
-            )
+            (wanted,) = self._filters(name, labels)
+            buckets = self.store.buckets(name, wanted or None, self.start, self.end, self.step_s)
             found = self._steps[key] = self._aligned(buckets)
         return found
 
@@ -124,11 +209,19 @@ class Window:
         found = self._by.get(key)
         if found is None:
             found = self._by[key] = {}
-            if self._any_series(name, labels):
+            if self._split:
+                for part in self._parts():
+                    for value, steps in part.counts_by(name, label, values, **labels).items():
+                        held = found.get(value)
+                        found[value] = (
+                            steps if held is None else [a + b for a, b in zip(held, steps)]  # noqa: B905 (same steps)
+                        )
+            elif self._any_series(name, labels):
+                (wanted,) = self._filters(name, labels)
                 per_value = self.store.buckets_by(
                     name,
                     label,
-                    self._filter(labels) or None,
+                    wanted or None,
                     start=self.start,
                     end=self.end,
                     step_s=self.step_s,
@@ -175,12 +268,17 @@ class Window:
         if not self._any_series(name, {}):
             return []
         first = -(-self.start // step_s) * step_s
-        buckets = self.store.buckets(name, self._filter({}) or None, first, self.end, step_s)
-        return [
-            (b.start_unix_s, b.sketch)
-            for b in buckets
-            if b.sketch is not None and b.start_unix_s + step_s <= self.end
-        ]
+        by_start: dict[int, Sketch] = {}
+        for wanted in self._filters(name, {}):
+            for b in self.store.buckets(name, wanted or None, first, self.end, step_s):
+                if b.sketch is None or b.start_unix_s + step_s > self.end:
+                    continue
+                held = by_start.get(b.start_unix_s)
+                if held is None:
+                    by_start[b.start_unix_s] = b.sketch
+                else:
+                    by_start[b.start_unix_s] = _merged(held, b.sketch)
+        return sorted(by_start.items())
 
     def sketch(self, name: str, labels: Mapping[str, str] | None = None) -> Sketch:
         """A histogram's observations over the window (of the series matching ``labels``).
@@ -188,15 +286,22 @@ class Window:
         One read of the store for the whole window (it reads whole coarse buckets where the
         window holds them: see ``plan_range``).
         """
+        return self.histogram(name, self.start, self.end, labels)
+
+    def histogram(
+        self, name: str, start: int, end: int, labels: Mapping[str, str] | None = None
+    ) -> Sketch:
+        """A histogram's observations over ``[start, end)`` (the previous period, say)."""
         labels = labels or {}
-        key = (name, tuple(sorted(labels.items())), self.start, self.end)
+        key = (name, tuple(sorted(labels.items())), start, end)
         found = self._sketches.get(key)
         if found is None:
             found = Sketch(DEFAULT_RELATIVE_ACCURACY)
-            if self._any_series(name, labels):
-                found = self.store.histogram(
-                    name, self._filter(labels) or None, self.start, self.end
-                )
+            if self._split:
+                found = _merged(*(w.histogram(name, start, end, labels) for w in self._parts()))
+            elif self._any_series(name, labels):
+                (wanted,) = self._filters(name, labels)
+                found = self.store.histogram(name, wanted or None, start, end)
             self._sketches[key] = found
         return found
 
@@ -207,11 +312,15 @@ class Window:
         """
         if not self._any_series(name, {}):
             return {}
+        return self.histograms_by(name, label, self.start, self.end)
+
+    def histograms_by(self, name: str, label: str, start: int, end: int) -> dict[str, Sketch]:
+        """A histogram's observations over ``[start, end)`` per value of ``label``, in scope."""
         at = label_position(name, label)
-        agent_at = agent_position(name)
+        keeps = self.keeps(name)
         out: dict[str, Sketch] = {}
-        for labels, sketch in self.store.histograms(name, self.start, self.end).items():
-            if not sketch.count or (self.agent is not None and labels[agent_at] != self.agent):
+        for labels, sketch in self.store.histograms(name, start, end).items():
+            if not sketch.count or not keeps(labels):
                 continue
             held = out.get(labels[at])
             if held is None:
@@ -222,7 +331,10 @@ class Window:
 
     def counter(self, name: str, start: float | None, end: float | None, **labels: str) -> float:
         """A counter over any range (read from the roll-up the store picks for it)."""
-        return self.store.counter(name, self._filter(labels) or None, start, end)
+        return sum(
+            self.store.counter(name, wanted or None, start, end)
+            for wanted in self._filters(name, labels)
+        )
 
     def grouped(
         self, name: str, by: tuple[str, ...], start: int | None = None, end: int | None = None
@@ -234,9 +346,9 @@ class Window:
         per_series = self._grouped.get(key)
         if per_series is None:
             per_series = self.store.counters(name, start, end)
-            if self.agent is not None:
-                at = agent_position(name)
-                per_series = {k: v for k, v in per_series.items() if k[at] == self.agent}
+            if self.scoped:
+                keeps = self.keeps(name)
+                per_series = {k: v for k, v in per_series.items() if keeps(k)}
             self._grouped[key] = per_series
         positions = [label_position(name, label) for label in by]
         out: dict[tuple[str, ...], float] = {}
@@ -246,16 +358,30 @@ class Window:
         return out
 
     def label_values(self, name: str, label: str) -> list[str]:
-        """The values ``label`` of metric ``name`` has had (for this agent), sorted."""
+        """The values ``label`` of metric ``name`` has had (in scope), sorted."""
         at = label_position(name, label)
-        agent_at = agent_position(name)
-        return sorted(
-            {
-                values[at]
-                for values in self.store.series(name)
-                if self.agent is None or values[agent_at] == self.agent
-            }
-        )
+        keeps = self.keeps(name)
+        return sorted({values[at] for values in self.store.series(name) if keeps(values)})
+
+
+def _merged(*sketches: Sketch) -> Sketch:
+    """A new sketch holding all of ``sketches`` (which a store may share: never changed)."""
+    union = Sketch(DEFAULT_RELATIVE_ACCURACY)
+    for sketch in sketches:
+        union.merge(sketch)
+    return union
+
+
+def _added(parts: list[list[Sketch | float]]) -> list[Sketch | float]:
+    """Step by step, the sum of counters or the union of histograms of several reads."""
+    out: list[Sketch | float] = []
+    for values in zip(*parts, strict=True):
+        sketches = [v for v in values if isinstance(v, Sketch)]
+        if sketches:
+            out.append(_merged(*sketches))
+        else:
+            out.append(sum(v for v in values if isinstance(v, float)))
+    return out
 
 
 def step_bounds(now: float, window_s: int, step_s: int) -> tuple[int, int]:

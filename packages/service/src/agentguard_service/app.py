@@ -2,7 +2,8 @@
 
 Routes: ``GET /metrics`` (:class:`~agentguard_service.exposition.StoreCollector`; OpenMetrics
 when ``Accept`` asks), ``/api/v1/snapshot``, ``/api/v1/metrics``
-(:mod:`agentguard_service.params`), ``/api/v1/stream`` (server-sent events, one snapshot per
+(:mod:`agentguard_service.params`), ``POST /api/v1/metrics/batch``
+(:mod:`agentguard_service.batch`), ``GET /api/v1/stream`` (server-sent events, one snapshot per
 tick shared by every stream), ``/healthz``, ``/`` and ``/static/...``
 (:mod:`agentguard_service._static`). Every error is JSON ``{"error": CODE, "message": ...}``;
 the codes are in packages/service/README.md.
@@ -31,6 +32,7 @@ from agentguard.ratelimit import RateLimiter
 from agentguard_metrics.store import Store
 from agentguard_service._http import (
     BearerBackend,
+    BodyTooLarge,
     GuardedStore,
     Handlers,
     RateLimit,
@@ -144,6 +146,7 @@ def create_app(
             Route("/metrics", handlers.metrics, methods=["GET"]),
             Route("/api/v1/snapshot", handlers.snapshot, methods=["GET"]),
             Route("/api/v1/metrics", handlers.query, methods=["GET"]),
+            Route("/api/v1/metrics/batch", handlers.batch, methods=["POST"]),
             Route("/api/v1/stream", handlers.stream, methods=["GET"]),
             Route("/healthz", handlers.healthz, methods=["GET"]),
             Route("/", handlers.page, methods=["GET"]),
@@ -153,6 +156,7 @@ def create_app(
         exception_handlers={
             InvalidParameter: handlers.invalid,
             Forbidden: handlers.forbidden,
+            BodyTooLarge: handlers.too_large,
             StoreUnavailable: handlers.unavailable,
             HTTPException: handlers.http_error,
             Exception: handlers.crashed,

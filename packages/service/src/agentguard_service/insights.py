@@ -6,7 +6,8 @@ yields :class:`Insight` objects: ``cost_trend``, ``latency_spike``, ``breaker_fl
 module's constants (:data:`COST_TREND_PERCENT`, :data:`SPIKE_FACTOR`, ...); what each rule
 means is the table in packages/service/README.md. ``latency_spike`` compares steps of the
 timeframe's default granularity, or the query's when coarser (:func:`spike_step_s`): a
-one-minute blip in a day is noise, a slow quarter-hour is not.
+one-minute blip in a day is noise, a slow quarter-hour is not. Each type has an area
+(:data:`AREA_OF`); :func:`insights_section` groups findings by area with their savings.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, cast
 
 from agentguard.metricmap import (
     BREAKER_TRANSITIONS,
@@ -29,10 +30,12 @@ from agentguard_metrics.sketch import Sketch
 from agentguard_metrics.store import label_position
 from agentguard_service._groups import breaker_states
 from agentguard_service._stats import percent
-from agentguard_service._window import Window, agent_position, iso
+from agentguard_service._window import Window, iso
 from agentguard_service.params import DEFAULT_GRANULARITY, GRANULARITIES, TIMEFRAMES
 
 __all__ = [
+    "AREAS",
+    "AREA_OF",
     "ASSUMED_CACHED_SHARE",
     "BREAKER_OPENS",
     "COST_TREND_PERCENT",
@@ -47,6 +50,7 @@ __all__ = [
     "Insight",
     "Severity",
     "find_insights",
+    "insights_section",
 ]
 
 Severity: TypeAlias = Literal["info", "warning", "critical"]
@@ -64,6 +68,20 @@ MIN_CALLS: Final = 10
 MIN_CACHEABLE_TOKENS: Final = 1024
 ASSUMED_CACHED_SHARE: Final = 0.5
 _CACHE_READ_DISCOUNT = 0.9
+_WRITE_PREMIUM = {"cache_write_5m": 0.25 / 1.25, "cache_write_1h": 1.0 / 2.0}
+"""The share of a cache write's cost above plain input (5m writes cost 1.25x, 1h 2x)."""
+
+AREAS: Final = ("cost", "performance", "reliability", "caching", "tools")
+"""The areas findings are grouped by, in the order ``byArea`` lists them."""
+AREA_OF: Final = {
+    "cost_trend": "cost",
+    "latency_spike": "performance",
+    "breaker_flapping": "reliability",
+    "tool_loop": "tools",
+    "cache_writes_unread": "caching",
+    "cache_opportunity": "caching",
+}
+"""Each finding type's area."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,9 +101,10 @@ class Insight:
     """The numbers behind it (``endpoint``, ``timestamp``, ``value``, ...), added to the JSON."""
 
     def to_json(self) -> dict[str, object]:
-        """``{type, severity, message, recommendation, **facts}``."""
+        """``{type, area, severity, message, recommendation, **facts}``."""
         return {
             "type": self.type,
+            "area": AREA_OF[self.type],
             "severity": self.severity,
             "message": self.message,
             "recommendation": self.recommendation,
@@ -104,6 +123,26 @@ def find_insights(w: Window) -> list[Insight]:
     ]
     order = {"critical": 0, "warning": 1, "info": 2}
     return sorted(found, key=lambda i: order[i.severity])
+
+
+def insights_section(found: list[Insight]) -> dict[str, object]:
+    """The ``insights`` group: ``findings`` (flat, as ever), ``byArea`` and the savings.
+
+    ``byArea`` has every area of :data:`AREAS`, each ``{"findings", "potentialSavingsUsd"}``;
+    a saving adds up the findings' ``estimatedSavingsUsd`` (``None`` when no finding of the
+    area estimates one). ``potentialSavingsUsd`` is the total over the areas.
+    """
+    findings = [i.to_json() for i in found]
+    by_area: dict[str, dict[str, object]] = {}
+    total: float | None = None
+    for area in AREAS:
+        mine = [f for f in findings if f["area"] == area]
+        savings = [f["estimatedSavingsUsd"] for f in mine if "estimatedSavingsUsd" in f]
+        saving = sum(cast("float", v) for v in savings) if savings else None
+        if saving is not None:
+            total = (total or 0.0) + saving
+        by_area[area] = {"findings": mine, "potentialSavingsUsd": saving}
+    return {"findings": findings, "byArea": by_area, "potentialSavingsUsd": total}
 
 
 def _cost_trend(w: Window) -> Iterator[Insight]:
@@ -175,10 +214,10 @@ def _latency_spikes(w: Window) -> Iterator[Insight]:
 
 def _slowest(w: Window, name: str, label: str, start: int, end: int) -> str | None:
     at = label_position(name, label)
-    agent_at = agent_position(name)
+    keeps = w.keeps(name)
     by: dict[str, Sketch] = {}
     for values, sketch in w.store.histograms(name, start, end).items():
-        if w.agent is not None and values[agent_at] != w.agent:
+        if not keeps(values):
             continue
         held = by.get(values[at])
         if held is None:
@@ -235,6 +274,18 @@ def _cache(w: Window) -> Iterator[Insight]:
         )
         uncached = tokens.get((model, "input"), 0.0)
         if written >= MIN_CACHE_WRITE_TOKENS and read < UNREAD_RATIO * written:
+            premium = sum(input_cost.get((model, t), 0.0) * s for t, s in _WRITE_PREMIUM.items())
+            read_saved = input_cost.get((model, "cache_read"), 0.0) * (
+                _CACHE_READ_DISCOUNT / (1.0 - _CACHE_READ_DISCOUNT)
+            )
+            saving = premium - read_saved
+            facts: dict[str, object] = {
+                "model": model,
+                "writeTokens": round(written),
+                "readTokens": round(read),
+            }
+            if saving >= MIN_COST_USD:
+                facts["estimatedSavingsUsd"] = saving
             yield Insight(
                 type="cache_writes_unread",
                 severity="warning",
@@ -243,7 +294,7 @@ def _cache(w: Window) -> Iterator[Insight]:
                 recommendation="The cached prefix changes between calls or expires before "
                 "reuse: keep tools and system prompt byte-identical and first, or drop "
                 "cache_control (writes cost more than plain input).",
-                facts={"model": model, "writeTokens": round(written), "readTokens": round(read)},
+                facts=facts,
             )
         elif read == 0 and written == 0 and n >= MIN_CALLS and uncached / n >= MIN_CACHEABLE_TOKENS:
             saving = input_cost.get((model, "input"), 0.0) * ASSUMED_CACHED_SHARE

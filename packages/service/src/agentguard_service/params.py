@@ -4,7 +4,8 @@
 :class:`InvalidParameter`, which the HTTP app answers with a 400 naming the parameter, the
 value and the values allowed. Every parameter is optional; one given must be valid (an empty
 value is not), given once, and known: an unknown parameter is refused too, so a typo never
-silently falls back to a default.
+silently falls back to a default. ``agent`` and ``aggregation`` take comma lists;
+:attr:`QueryParams.agents` is the one parse of the agents a query reads.
 
 Granularities follow the roll-ups a store keeps (:data:`~agentguard_metrics.store.ROLLUPS`:
 1m and 5m for 24 h, 15m for 7 d, 1h for 30 d, 1d for ever): a granularity is allowed for a
@@ -27,11 +28,17 @@ __all__ = [
     "FORMATS",
     "GRANULARITIES",
     "GROUPS",
+    "MAX_AGENTS",
+    "MAX_AGENT_CHARS",
+    "MAX_ANSWER_STEPS",
     "PARAMETERS",
     "TIMEFRAMES",
     "InvalidParameter",
     "QueryParams",
+    "check_name",
+    "check_steps",
     "parse_query",
+    "shown",
 ]
 
 _MINUTE = 60
@@ -96,7 +103,15 @@ FORMATS: Final = ("json", "csv", "prometheus")
 PARAMETERS: Final = ("timeframe", "granularity", "metrics", "aggregation", "format", "agent")
 """Every query parameter there is."""
 
-_MAX_AGENT = 256
+MAX_AGENT_CHARS: Final = 256
+"""The longest agent name (or endpoint) a query may name."""
+
+MAX_AGENTS: Final = 20
+"""Agents one query may name (``agent=a,b,...``): each is read on its own and added up."""
+
+MAX_ANSWER_STEPS: Final = 15_000
+"""Steps one answer may hold: sections (each agent's and their totals; a batch's items)
+times the steps of the window. 24 h at 1m (1,440 steps) is 10 sections, at 5m 50."""
 
 
 class InvalidParameter(AgentGuardError, ValueError):  # noqa: N818 (reads as what the request has)
@@ -146,7 +161,8 @@ class QueryParams:
     format: str = "json"
     """One of :data:`FORMATS`."""
     agent: str | None = None
-    """Only this agent's data; ``None`` for every agent."""
+    """Only these agents' data, as given: one name or several, comma-separated (read them
+    as :attr:`agents`); ``None`` for every agent."""
 
     def __post_init__(self) -> None:
         _check_combination(self.timeframe, self.granularity)
@@ -155,7 +171,9 @@ class QueryParams:
         _check_aggregation(self.aggregation)
         _one_of("format", self.format, FORMATS)
         if self.agent is not None:
-            _check_agent(self.agent)
+            _check_agents(self.agent)
+            agents = self.agent.count(",") + 1
+            check_steps("agent", self.agent, agents + 1 if agents > 1 else 1, self)
 
     @property
     def window_s(self) -> int:
@@ -166,6 +184,14 @@ class QueryParams:
     def step_s(self) -> int:
         """The granularity in seconds."""
         return GRANULARITIES[self.granularity]
+
+    @property
+    def agents(self) -> tuple[str, ...] | None:
+        """The agents the query reads, in the order given; ``None`` for every agent.
+
+        The one place a request's agents are parsed: a token's scope is checked against it.
+        """
+        return None if self.agent is None else tuple(self.agent.split(","))
 
 
 def _one_of(parameter: str, value: str, allowed: Iterable[str]) -> None:
@@ -208,13 +234,56 @@ def _check_combination(timeframe: str, granularity: str) -> None:
         )
 
 
-def _check_agent(agent: str) -> None:
-    if not agent or len(agent) > _MAX_AGENT or not agent.isprintable():
+def check_name(parameter: str, name: str, what: str = "an agent name") -> None:
+    """Raise :class:`InvalidParameter` unless ``name`` has 1 to 256 printable characters.
+
+    The error's ``value`` is the name whole (a query string is bounded already); its message
+    quotes it cut (:func:`shown`).
+    """
+    if not name or len(name) > MAX_AGENT_CHARS or not name.isprintable():
+        raise InvalidParameter(
+            parameter,
+            name,
+            (),
+            f"Invalid {parameter} {shown(name)!r}: give {what} of 1 to {MAX_AGENT_CHARS} "
+            "printable characters",
+        )
+
+
+def check_steps(parameter: str, value: str, sections: int, params: QueryParams) -> None:
+    """Raise :class:`InvalidParameter` past :data:`MAX_ANSWER_STEPS` (sections x steps)."""
+    steps = params.window_s // params.step_s
+    if sections * steps > MAX_ANSWER_STEPS:
+        raise InvalidParameter(
+            parameter,
+            shown(value),
+            (),
+            f"{sections} sections of {steps} steps pass the {MAX_ANSWER_STEPS:,} steps one "
+            "answer may hold: use a coarser granularity, or fewer agents or items",
+        )
+
+
+def shown(value: str) -> str:
+    """``value`` as an error may quote it: cut to :data:`MAX_AGENT_CHARS` characters."""
+    return value if len(value) <= MAX_AGENT_CHARS else value[:MAX_AGENT_CHARS] + "..."
+
+
+def _check_agents(agent: str) -> None:
+    """Raise :class:`InvalidParameter` unless ``agent`` is 1 to 20 distinct valid names."""
+    names = agent.split(",")
+    if len(names) > MAX_AGENTS:
         raise InvalidParameter(
             "agent",
             agent,
             (),
-            f"Invalid agent: give an agent name of 1 to {_MAX_AGENT} printable characters",
+            f"Too many agents ({len(names)}): name at most {MAX_AGENTS} in one query "
+            "(POST /api/v1/metrics/batch answers more, one section each)",
+        )
+    for name in names:
+        check_name("agent", name)
+    if len(set(names)) != len(names):
+        raise InvalidParameter(
+            "agent", agent, (), f"Invalid agent {shown(agent)!r}: name each agent once"
         )
 
 

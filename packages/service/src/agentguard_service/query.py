@@ -6,13 +6,15 @@ so one engine serves the memory store and the Redis store. :meth:`QueryEngine.sn
 state now) and ``uptime_seconds`` (the engine's own). :meth:`QueryEngine.query`
 (``GET /api/v1/metrics``) reads whole steps of the granularity ending with the step that holds
 now (``24h`` at ``15m``: 96 steps, the last in progress), every step listed, empty or not;
-``agentguard_service._groups`` holds the conventions of each section.
+``agentguard_service._groups`` holds the conventions of each section. :meth:`QueryEngine.batch`
+answers ``POST /api/v1/metrics/batch``: the same sections per agent or endpoint.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Final
 
 from agentguard.metricmap import (
     ERRORS,
@@ -30,12 +32,19 @@ from agentguard.metricmap import (
 )
 from agentguard_metrics.sketch import Sketch
 from agentguard_metrics.store import Store, label_position
-from agentguard_service import _alerts, _formats, _groups, _stats
+from agentguard_service import _alerts, _formats, _groups, _performance, _stats
 from agentguard_service._window import Window, agent_position, iso, step_bounds
-from agentguard_service.insights import find_insights
+from agentguard_service.batch import BatchQuery
+from agentguard_service.insights import find_insights, insights_section
 from agentguard_service.params import QueryParams
 
-__all__ = ["QueryEngine"]
+__all__ = ["ENDPOINT_EXCLUDED", "QueryEngine"]
+
+ENDPOINT_EXCLUDED: Final = ("errors",)
+"""Groups a batch's endpoint sections leave out: their metrics have no endpoint label."""
+
+_ACTIVITY = (LLM_CALLS, TOOL_CALLS, RUNS, RUNS_IN_PROGRESS, LOOP_DETECTIONS, ERRORS)
+"""The metrics whose series say an agent (or endpoint) exists: a call, run, loop or error."""
 
 _MEDIA_TYPES = {
     "json": "application/json",
@@ -128,31 +137,104 @@ class QueryEngine:
         }
 
     def _agents(self) -> list[str]:
-        """The agents any call or run was made under (events outside a run have none)."""
+        """The agents any call, run, loop or error was under (events outside a run have none)."""
         found: set[str] = set()
-        for metric in (LLM_CALLS, TOOL_CALLS, RUNS, RUNS_IN_PROGRESS):
+        for metric in _ACTIVITY:
             at = agent_position(metric.name)
             found.update(values[at] for values in self._store.series(metric.name))
         found.discard("")
         return sorted(found)
 
     def query(self, params: QueryParams) -> dict[str, object]:
-        """The JSON document of a time-series query (whatever ``params.format`` says)."""
+        """The JSON document of a time-series query (whatever ``params.format`` says).
+
+        One agent (or none): its sections. Several: the sections of them all (their sum),
+        and ``byAgent``, each agent's own. ``hasData`` is ``False`` for an agent the store
+        holds nothing of: its sections are empty (``summary`` ``None``), never zeros.
+        """
         now = self._clock()
+        document = self._head(params, now)
+        agents = params.agents
+        w = self._window(params, now, agents=agents)
+        document.update(self._sections(w, params, now))
+        if agents is not None and len(agents) > 1:
+            document["byAgent"] = [
+                {"agent": agent, **self._sections(w.part(agent), params, now)} for agent in agents
+            ]
+        return document
+
+    def batch(self, query: BatchQuery) -> dict[str, object]:
+        """The JSON document of a batch query: ``items``, one section per item, in order.
+
+        Each section is what a query of that item alone would hold (``summary`` and the
+        groups), with ``id`` (as given), ``kind`` (``agent`` or ``endpoint``) and
+        ``hasData``. An endpoint's section reads only its calls (``llm:<model>``: that
+        model's LLM calls, tokens and dollars; ``tool:<name>``: that tool's calls), over the
+        query's agents; ``errors`` (counted by source and kind, not by endpoint) is left out
+        of it and named in ``notApplicable``.
+        """
+        params = query.params
+        now = self._clock()
+        document = self._head(params, now)
+        items: list[dict[str, object]] = []
+        for item in query.items:
+            if item.endpoint is None:
+                w = self._window(params, now, agents=(item.id,))
+                items.append({"id": item.id, "kind": "agent", **self._sections(w, params, now)})
+                continue
+            w = self._window(params, now, agents=params.agents, only=item.endpoint)
+            groups = tuple(g for g in params.groups if g not in ENDPOINT_EXCLUDED)
+            section: dict[str, object] = {"id": item.id, "kind": "endpoint"}
+            section.update(self._sections(w, params, now, groups))
+            section["notApplicable"] = [g for g in params.groups if g in ENDPOINT_EXCLUDED]
+            items.append(section)
+        document["items"] = items
+        return document
+
+    def _head(self, params: QueryParams, now: float) -> dict[str, object]:
         start, end = step_bounds(now, params.window_s, params.step_s)
-        w = Window(self._store, start=start, end=end, step_s=params.step_s, agent=params.agent)
-        document: dict[str, object] = {
+        return {
             "timeframe": params.timeframe,
             "granularity": params.granularity,
             "aggregation": params.aggregation,
             "agent": params.agent,
             "generatedAt": iso(now),
             "window": {"start": iso(start), "end": iso(end)},
-            "summary": _groups.summary(w),
         }
-        for group in params.groups:
+
+    def _window(
+        self,
+        params: QueryParams,
+        now: float,
+        *,
+        agents: tuple[str, ...] | None,
+        only: tuple[str, str] | None = None,
+    ) -> Window:
+        start, end = step_bounds(now, params.window_s, params.step_s)
+        return Window(
+            self._store, start=start, end=end, step_s=params.step_s, agents=agents, only=only
+        )
+
+    def _sections(
+        self,
+        w: Window,
+        params: QueryParams,
+        now: float,
+        groups: tuple[str, ...] | None = None,
+    ) -> dict[str, object]:
+        """``hasData``, ``summary`` and a section per group; empty ones without data."""
+        groups = params.groups if groups is None else groups
+        has_data = any(w.has_series(m.name) for m in _ACTIVITY)
+        if w.scoped and not has_data:
+            return {
+                "hasData": False,
+                "summary": None,
+                **{g: {"findings": []} if g == "insights" else {"timeSeries": []} for g in groups},
+            }
+        document: dict[str, object] = {"hasData": has_data, "summary": _groups.summary(w)}
+        for group in groups:
             if group == "performance":
-                document[group] = _groups.performance(w, params.aggregation)
+                document[group] = _performance.performance(w, params.aggregation)
             elif group == "usage":
                 document[group] = _groups.usage(w)
             elif group == "costs":
@@ -168,7 +250,7 @@ class QueryEngine:
             elif group == "alerts":
                 document[group] = _alerts.alerts(w)
             else:
-                document[group] = {"findings": [i.to_json() for i in find_insights(w)]}
+                document[group] = insights_section(find_insights(w))
         return document
 
     def render(self, params: QueryParams) -> tuple[str, str]:

@@ -392,6 +392,11 @@ function render() {
   const docs = state.docs;
   if (!docs) return;
   const { main } = docs;
+  if (main.hasData === false) {
+    // An agent the store holds nothing of answers empty sections, not zeros: say so.
+    banner(`No data for agent "${state.agent}": the store has never seen it; pick another.`);
+    return;
+  }
   const points = main.performance.timeSeries;
   const axis = {
     times: points.map((p) => Date.parse(p.timestamp)),
