@@ -80,6 +80,7 @@ GROUPS: Final = (
     "costs",
     "errors",
     "cache",
+    "context",
     "tools",
     "breakers",
     "alerts",
