@@ -138,7 +138,7 @@ class Session:
 
     def cache_saved_usd(self) -> float:
         """Dollars prompt caching saved so far, net: the session summary's figure."""
-        return self.recorder.summary().cost.cache_saved_usd
+        return self.recorder.summary().cost.cache_saved_usd or 0.0
 
     def drive(self, after_run: Callable[[RunPlan], None]) -> None:
         """Run every plan, spread over the session's duration; ``after_run`` after each."""

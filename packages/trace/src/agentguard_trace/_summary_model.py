@@ -158,9 +158,9 @@ class CostBreakdown:
     """What those calls' costs leave out (``service_tier=priority``, ...), sorted."""
     web_search_requests: int = 0
     """Server-side web searches made."""
-    cache_saved_usd: float = 0.0
-    """What prompt caching saved on the priced calls, net: each call's
-    ``LLMCallFinished.cache_saved_usd`` added up, a write-only call's negative saving kept."""
+    cache_saved_usd: float | None = None
+    """What prompt caching saved, net: each call's ``LLMCallFinished.cache_saved_usd`` added
+    up, a write-only call's negative saving kept; ``None`` when no call's saving was known."""
 
     @property
     def total_usd(self) -> float | None:

@@ -38,7 +38,7 @@ def _facts(summary: SessionSummary) -> list[tuple[str, str]]:
             ("Avg step time", f"{_secs(times.avg_s)} ({quantiles}; max {_secs(times.max_s)})"),
         ]
     facts.append(("Cost", _usd_total(summary.cost)))
-    if summary.cost.priced_calls:
+    if summary.cost.cache_saved_usd is not None:
         facts.append(("Cache saved", _usd(summary.cost.cache_saved_usd) + " (net of writes)"))
     optional = [
         ("Retries", summary.retries, ""),

@@ -111,7 +111,7 @@ class _Usage:
         self.left_out: set[str] = set()
         self.searches = 0
         self.retries = 0
-        self.saved = _ZERO
+        self.saved: Decimal | None = None
 
     def add(
         self, tokens: tuple[int, ...], costs: tuple[Decimal | None, ...], saved: Decimal | None
@@ -124,7 +124,7 @@ class _Usage:
             return
         self.priced += 1
         if saved is not None:
-            self.saved = _DECIMAL.add(self.saved, saved)
+            self.saved = saved if self.saved is None else _DECIMAL.add(self.saved, saved)
         known = _ZERO
         for i, cost in enumerate(costs[:-1]):
             if cost is not None:
@@ -152,7 +152,8 @@ class _Usage:
         self.left_out |= other.left_out
         self.searches += other.searches
         self.retries += other.retries
-        self.saved = _DECIMAL.add(self.saved, other.saved)
+        if other.saved is not None:
+            self.saved = other.saved if self.saved is None else _DECIMAL.add(self.saved, other.saved)
 
     def token_counts(self) -> TokenCounts:
         return TokenCounts(
@@ -173,7 +174,7 @@ class _Usage:
             incomplete_calls=self.incomplete,
             left_out=tuple(sorted(self.left_out)),
             web_search_requests=self.searches,
-            cache_saved_usd=float(self.saved),
+            cache_saved_usd=None if self.saved is None else float(self.saved),
         )
 
 
@@ -520,8 +521,8 @@ class SessionRecorder:
             ok_steps=self._ok_steps,
             step_time=StepTimes(
                 avg_s=self._total_s / self._steps if self._steps else None,
-                p50_s=linear_quantile(durations, 0.50),
-                p95_s=linear_quantile(durations, 0.95),
+                p50_s=_linear_quantile(durations, 0.50),
+                p95_s=_linear_quantile(durations, 0.95),
                 max_s=self._max_s,
                 total_s=self._total_s,
             ),
@@ -537,7 +538,7 @@ class SessionRecorder:
                     calls=c.calls,
                     current_tokens=c.current,
                     max_tokens=c.largest,
-                    p95_tokens=linear_quantile(sorted(c.kept), 0.95) or 0.0,
+                    p95_tokens=_linear_quantile(sorted(c.kept), 0.95) or 0.0,
                 )
                 for (agent, model), c in sorted(
                     self._context.items(), key=lambda item: (item[0][0] or "", item[0][1])
@@ -650,7 +651,7 @@ def _dollars(value: object) -> tuple[Decimal | None, int]:
     return None, 1
 
 
-def linear_quantile(ordered: list[float] | list[int], q: float) -> float | None:
+def _linear_quantile(ordered: list[float] | list[int], q: float) -> float | None:
     """The ``q`` quantile of sorted values by linear interpolation (numpy's default, type 7).
 
     Rank ``h = q * (n - 1)``, between the values at ``floor(h)`` and ``floor(h) + 1``: unlike
