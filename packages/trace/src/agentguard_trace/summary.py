@@ -153,7 +153,8 @@ class _Usage:
         self.searches += other.searches
         self.retries += other.retries
         if other.saved is not None:
-            self.saved = other.saved if self.saved is None else _DECIMAL.add(self.saved, other.saved)
+            held = self.saved
+            self.saved = other.saved if held is None else _DECIMAL.add(held, other.saved)
 
     def token_counts(self) -> TokenCounts:
         return TokenCounts(
