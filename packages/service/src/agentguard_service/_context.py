@@ -18,7 +18,7 @@ from agentguard_service._window import Window
 
 __all__ = ["query_context", "snapshot_context"]
 
-Sizes = dict[str, dict[str, dict[str, float | None]]]
+Sizes = dict[str, dict[str, dict[str, int | None]]]
 """``{"byModel": {model: figures}, "byAgent": {agent: figures}}``."""
 
 _LABELS = (("byModel", "model"), ("byAgent", AGENT))
@@ -94,9 +94,11 @@ def _current(steps: list[Bucket]) -> float | None:
     return None
 
 
-def _figures(sketch: Sketch, current: float | None) -> dict[str, float | None]:
+def _figures(sketch: Sketch, current: float | None) -> dict[str, int | None]:
+    """Whole tokens: the sketch's p95 is within its accuracy, a fraction of a token is noise."""
+    p95 = sketch.quantile(0.95)
     return {
-        "current": current,
-        "max": sketch.max if sketch.count else None,
-        "p95": sketch.quantile(0.95),
+        "current": None if current is None else round(current),
+        "max": round(sketch.max) if sketch.count else None,
+        "p95": None if p95 is None else round(p95),
     }

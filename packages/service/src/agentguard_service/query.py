@@ -123,12 +123,12 @@ class QueryEngine:
             "cost_incomplete_calls": _stats.count(store.counter(LLM_COST_INCOMPLETE.name)),
             "tokens_total": {t: _stats.count(v) for t, v in tokens.items()},
             "cache_hit_ratio": _stats.ratio(read, context),
-            "context_tokens": _context.snapshot_context(store, self._clock()),
             "cache_saved_usd_total": _stats.amount(
                 _groups.net_saved(
                     [store.counter(CACHE_SAVED.name)], [store.counter(CACHE_LOST.name)]
                 )[0]
             ),
+            "context_tokens": _context.snapshot_context(store, self._clock()),
             "breakers": _groups.breaker_states(store),
             "loop_detections": _stats.count(store.counter(LOOP_DETECTIONS.name)),
             "alerts": _alerts.alert_counts(store),
