@@ -230,9 +230,15 @@ def test_workers_aggregate_through_redis(redis_server: RedisServer) -> None:
         text=True,
         timeout=TIMEOUT_S,
         check=False,
+        env={**os.environ, "COLUMNS": "80"},
     )
     assert done.returncode == 0, done.stdout[-2000:]
     lines = done.stdout.splitlines()
+    # The final table fits 80 columns and cuts no number (issue 16: "$0.36…").
+    table = [line for line in lines if line[:1] in "┏┃┡│└"]
+    assert table and all(len(line) <= 80 for line in table), table
+    assert not any("…" in line for line in table), table
+    assert any(re.search(r"│ +\$\d+\.\d{4} │", line) for line in table), table
     assert "  workers: 2 of 2 reported; every count reached Redis" in lines
     runs = next(line for line in lines if line.startswith("  runs: "))
     counted, in_redis = re.findall(r"LLM calls: (\d+) \(in Redis: (\d+)\)", runs)[0]

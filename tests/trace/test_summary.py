@@ -206,6 +206,7 @@ def test_session_numbers(bus: Bus, recorder: SessionRecorder) -> None:
     assert (cost.priced_calls, cost.unpriced_calls) == (2, 0)
     assert model.cost == cost
     # Context size: every input token of a call (3,500 then 3,200).
+    assert numpy.percentile([3500, 3200], 95) == pytest.approx(3485.0)
     assert s.context == (
         ContextSize(
             agent="support",
@@ -213,7 +214,7 @@ def test_session_numbers(bus: Bus, recorder: SessionRecorder) -> None:
             calls=2,
             current_tokens=3200,
             max_tokens=3500,
-            p95_tokens=pytest.approx(float(numpy.percentile([3500, 3200], 95))),
+            p95_tokens=3485.0,  # numpy.percentile([3500, 3200], 95)
         ),
     )
 
@@ -593,3 +594,24 @@ def test_web_searches_and_incomplete_costs_are_shown_not_hidden(bus: Bus) -> Non
         False,
         "service_tier=priority",
     )
+
+
+def test_every_time_in_the_summary_is_in_seconds(bus: Bus, recorder: SessionRecorder) -> None:
+    # Issue 16: "Avg step time: 4.05ms (p50 3.19ms, p95 0.01s; max 0.05s)" mixed units.
+    for i, duration in enumerate([0.00319, 0.05, 0.0023, 0.000017, 1.5]):
+        bus.publish(tool(float(i + 10), duration, "t"))
+    text = recorder.summary().render()
+    assert "ms" not in text
+    assert "Avg step time: 0.311s (p50 0.00319s, p95 1.21s; max 1.50s)" in text.splitlines()
+    assert "  t         5  100.0%  0.311s  1.50s  1.56s" in text.splitlines()
+
+
+def test_a_small_sample_p95_is_not_below_its_mean(bus: Bus, recorder: SessionRecorder) -> None:
+    # Issue 16: n=3 with one value far above gave p95 2.9 ms, below the 9.2 ms mean.
+    durations = [0.0029, 0.0022, 0.0226]
+    for i, duration in enumerate(durations):
+        bus.publish(tool(float(i + 10), duration, "t"))
+    times = recorder.summary().step_time
+    assert times.avg_s is not None and times.p95_s is not None
+    assert times.p95_s > times.avg_s
+    assert times.p95_s == pytest.approx(numpy.percentile(durations, 95))

@@ -183,12 +183,17 @@ def _span(seconds: float) -> str:
 
 
 def _secs(seconds: float | None) -> str:
-    """Every time of the summary, in seconds: 3 digits below 1 s (``0.00405s``), else 2 decimals."""
+    """Every time of the summary in seconds: ``12.30s``, ``0.00405s``, ``0.000017s``.
+
+    Two decimals from 1 s; below, 3 significant digits, to the microsecond at most.
+    """
     if seconds is None:
         return "n/a"
     if seconds >= 1 or seconds <= 0:
         return f"{seconds:,.2f}s"
-    return f"{seconds:.{2 - math.floor(math.log10(seconds))}f}s"
+    if seconds < 0.0000005:
+        return "<0.000001s"
+    return f"{seconds:.{min(6, 2 - math.floor(math.log10(seconds)))}f}s"
 
 
 def _usd(dollars: float) -> str:
