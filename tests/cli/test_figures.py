@@ -11,14 +11,12 @@ import json
 import os
 import re
 import signal
-import subprocess
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from cli.test_demo import DEMO, TIMEOUT_S, recap
+from cli.test_demo import TIMEOUT_S, hold_demo, http_get, recap
 from support.waiting import wait_until
 
 MODEL = "claude-sonnet-4-6"
@@ -32,36 +30,17 @@ class Served:
     query: dict[str, Any]
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text: str = response.read().decode()
-        return text
-
-
 @pytest.fixture(scope="module")
 def served() -> Served:
     """A demo held open, read once the service holds every step the summary counted."""
     env = {**os.environ, "COLUMNS": "80", "LINES": "40"}
-    proc = subprocess.Popen(
-        [*DEMO, "--seed", "2", "--no-color", "--hold", "60"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
+    proc, seen, base = hold_demo("--seed", "2", env=env)
     try:
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("servers stay up"):
-                break
         out = "".join(seen)
-        base = next(m.group(1) for line in seen if (m := re.search(r"(http://\S+)/metrics", line)))
         steps = int(re.findall(r"^Steps: +(\d+)", out, re.MULTILINE)[0])
 
         def snapshot() -> dict[str, Any]:
-            found: dict[str, Any] = json.loads(_get(base + "/api/v1/snapshot"))
+            found: dict[str, Any] = json.loads(http_get(base + "/api/v1/snapshot"))
             return found
 
         # The aggregator flushes every half second: wait until the store has every step.
@@ -70,8 +49,8 @@ def served() -> Served:
             30,
             lambda: f"the store to hold the summary's {steps} steps",
         )
-        query = json.loads(_get(base + "/api/v1/metrics?timeframe=1h&metrics=cache,context"))
-        served = Served(out, _get(base + "/metrics"), snapshot(), query)
+        query = json.loads(http_get(base + "/api/v1/metrics?timeframe=1h&metrics=cache,context"))
+        served = Served(out, http_get(base + "/metrics"), snapshot(), query)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=TIMEOUT_S)
     finally:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 import pytest
 
 from agentguard.testing import FakeClock
-from agentguard_service import MetricsService, create_app
+from agentguard_service import create_app
 from agentguard_service.params import AGGREGATIONS
-from service import dataset
+from service import dataset, live
+
+if TYPE_CHECKING:
+    import httpx2
 
 REL = 0.01  # sketch quantiles are within 0.5 %
 
@@ -26,12 +28,8 @@ REL = 0.01  # sketch quantiles are within 0.5 %
 @pytest.fixture
 def http(clock: FakeClock) -> Iterator[httpx2.Client]:
     app = create_app(dataset.build(clock), rate_limit_per_s=None, clock=clock.time)
-    service = MetricsService(app)
-    try:
-        with httpx2.Client(base_url=service.url, timeout=10.0) as client:
-            yield client
-    finally:
-        service.close()
+    with live.client(app) as client:
+        yield client
 
 
 def query(http: httpx2.Client, **params: str) -> httpx2.Response:

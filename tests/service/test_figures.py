@@ -8,17 +8,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 import numpy
 import pytest
 
 from agentguard.events import LLMCallFinished
 from agentguard.testing import FakeClock
 from agentguard_metrics import MemoryStore
-from agentguard_service import MetricsService, create_app
-from service import dataset
+from agentguard_service import create_app
+from service import dataset, live
+
+if TYPE_CHECKING:
+    import httpx2
 
 T0 = dataset.T0
 FIRST = T0 + 3600 + 5  # 01:00:05: the first call of a 10-second session ...
@@ -34,12 +36,8 @@ def _call(when: float, cost: float, *, model: str, agent: str, context: int) -> 
 
 def _serve(store: MemoryStore, clock: FakeClock) -> Iterator[httpx2.Client]:
     app = create_app(store, rate_limit_per_s=None, clock=clock.time, budget_usd_per_month=100.0)
-    service = MetricsService(app)
-    try:
-        with httpx2.Client(base_url=service.url, timeout=10.0) as client:
-            yield client
-    finally:
-        service.close()
+    with live.client(app) as client:
+        yield client
 
 
 @pytest.fixture
