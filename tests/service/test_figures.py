@@ -142,3 +142,19 @@ def test_context_size_in_the_snapshot(contexts: httpx2.Client) -> None:
     assert sizes["byModel"]["claude-opus-4-8"] == {"current": 50_000, "max": 50_000, "p95": 50_000}
     assert sizes["byAgent"]["support"]["max"] == 9000
     assert set(sizes["byAgent"]) == {"support", "billing"}
+
+
+def test_context_size_in_the_prometheus_format(contexts: httpx2.Client) -> None:
+    response = contexts.get(
+        "/api/v1/metrics", params={"timeframe": "1h", "metrics": "context", "format": "prometheus"}
+    )
+    assert response.status_code == 200, response.text
+    lines = response.text.splitlines()
+    assert (
+        'agentguard_window_context_tokens{model="claude-opus-4-8",stat="max",timeframe="1h"} '
+        "50000.0"
+    ) in lines
+    assert (
+        'agentguard_window_agent_context_tokens{agent="support",stat="current",timeframe="1h"} '
+        "9000.0"
+    ) in lines

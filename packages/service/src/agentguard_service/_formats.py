@@ -111,6 +111,31 @@ class _Families:
         return list(self._families.values())
 
 
+def _context(f: _Families, document: _Doc) -> None:
+    """Context size per model, and per agent unless the query named one (its own label)."""
+    context = _section(document, "context")
+    by_model = _section(context, "byModel")
+    for model in by_model:
+        for stat, value in _section(by_model, model).items():
+            f.add(
+                "agentguard_window_context_tokens",
+                "Context size in tokens (current, max, p95) per model, of the window.",
+                value,
+                model=model,
+                stat=stat,
+            )
+    by_agent = _section(context, "byAgent") if document.get("agent") is None else {}
+    for agent in by_agent:
+        for stat, value in _section(by_agent, agent).items():
+            f.add(
+                "agentguard_window_agent_context_tokens",
+                "Context size in tokens (current, max, p95) per agent, of the window.",
+                value,
+                agent=agent,
+                stat=stat,
+            )
+
+
 def to_prometheus(document: _Doc) -> str:  # noqa: PLR0912 (one flat walk over the sections)
     """The window's figures as Prometheus gauges (text format 0.0.4)."""
     common = {"timeframe": str(document["timeframe"])}
@@ -192,6 +217,7 @@ def to_prometheus(document: _Doc) -> str:  # noqa: PLR0912 (one flat walk over t
         )
     for key, value in _section(_section(document, "cache"), "totals").items():
         f.add("agentguard_window_cache", "Prompt-cache figures of the window.", value, what=key)
+    _context(f, document)
     for t in _list(_section(document, "tools").get("byTool")):
         tool = str(t["tool"])
         for key in ("calls", "errors", "loopDetections"):
