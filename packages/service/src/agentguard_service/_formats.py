@@ -114,26 +114,19 @@ class _Families:
 def _context(f: _Families, document: _Doc) -> None:
     """Context size per model, and per agent unless the query named one (its own label)."""
     context = _section(document, "context")
-    by_model = _section(context, "byModel")
-    for model in by_model:
-        for stat, value in _section(by_model, model).items():
-            f.add(
-                "agentguard_window_context_tokens",
-                "Context size in tokens (current, max, p95) per model, of the window.",
-                value,
-                model=model,
-                stat=stat,
-            )
-    by_agent = _section(context, "byAgent") if document.get("agent") is None else {}
-    for agent in by_agent:
-        for stat, value in _section(by_agent, agent).items():
-            f.add(
-                "agentguard_window_agent_context_tokens",
-                "Context size in tokens (current, max, p95) per agent, of the window.",
-                value,
-                agent=agent,
-                stat=stat,
-            )
+    groups = [("agentguard_window_context_tokens", "model", "byModel")]
+    if document.get("agent") is None:
+        groups.append(("agentguard_window_agent_context_tokens", "agent", "byAgent"))
+    for name, label, key in groups:
+        by = _section(context, key)
+        for value_of_label in by:
+            for stat, value in _section(by, value_of_label).items():
+                f.add(
+                    name,
+                    f"Context size in tokens (current, max, p95) per {label}, of the window.",
+                    value,
+                    **{label: value_of_label, "stat": stat},
+                )
 
 
 def to_prometheus(document: _Doc) -> str:  # noqa: PLR0912 (one flat walk over the sections)
