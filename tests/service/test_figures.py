@@ -158,3 +158,11 @@ def test_context_size_in_the_prometheus_format(contexts: httpx2.Client) -> None:
         'agentguard_window_agent_context_tokens{agent="support",stat="current",timeframe="1h"} '
         "9000.0"
     ) in lines
+
+
+def test_context_size_over_several_agents_merges_their_steps(contexts: httpx2.Client) -> None:
+    params = {"timeframe": "1h", "metrics": "context"}
+    every = contexts.get("/api/v1/metrics", params=params).json()["context"]
+    both = contexts.get("/api/v1/metrics", params={**params, "agent": "support,billing"})
+    assert both.status_code == 200, both.text
+    assert both.json()["context"]["byModel"] == every["byModel"], "the two agents are all there is"

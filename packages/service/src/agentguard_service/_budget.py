@@ -27,7 +27,12 @@ def covered_s(w: Window, name: str, per_step: list[float], now: float) -> float:
         return 0.0
     start = w.starts[first]
     if w.step_s > BASE_RESOLUTION_S and start >= now - _FINEST_KEPT_S + w.step_s:
-        labels = {"agent": w.agent} if w.agent is not None else None
-        fine = w.store.buckets(name, labels, start, start + w.step_s, BASE_RESOLUTION_S)
-        start = next((b.start_unix_s for b in fine if b.value), start)
+        firsts = [
+            next((b.start_unix_s for b in fine if b.value), start)
+            for fine in (
+                w.store.buckets(name, f or None, start, start + w.step_s, BASE_RESOLUTION_S)
+                for f in w.series_filters(name)
+            )
+        ]
+        start = min(firsts, default=start)
     return max(now - start, float(BASE_RESOLUTION_S))

@@ -29,7 +29,7 @@ def query_context(w: Window) -> Sizes:
     """The ``context`` section of a query: per model and agent over the window's steps."""
     out: Sizes = {}
     for key, label in _LABELS:
-        per_value = _steps(w.store, label, w.agent, start=w.start, end=w.end, step_s=w.step_s)
+        per_value = _scoped_steps(w, label)
         out[key] = {
             value: _figures(_merged(b.sketch for b in steps), _current(steps))
             for value, steps in sorted(per_value.items())
@@ -54,7 +54,7 @@ def snapshot_context(store: Store, now: float) -> Sizes:
                 else:
                     held.merge(sketch)
         recent = _steps(
-            store, label, None, start=start, end=now + BASE_RESOLUTION_S, step_s=BASE_RESOLUTION_S
+            store, label, {}, start=start, end=now + BASE_RESOLUTION_S, step_s=BASE_RESOLUTION_S
         )
         out[key] = {
             value: _figures(sketch, _current(recent.get(value, [])))
@@ -63,16 +63,34 @@ def snapshot_context(store: Store, now: float) -> Sizes:
     return out
 
 
+def _scoped_steps(w: Window, label: str) -> dict[str, list[Bucket]]:
+    """Per value of ``label``, the window's steps with calls, over the agents it reads."""
+    filters = w.series_filters(LLM_CONTEXT.name)
+    found = [_steps(w.store, label, f, start=w.start, end=w.end, step_s=w.step_s) for f in filters]
+    if len(found) == 1:
+        return found[0]
+    per_start: dict[str, dict[int, Sketch]] = {}
+    for per_value in found:  # several agents: their sketches merged step by step
+        for value, steps in per_value.items():
+            held = per_start.setdefault(value, {})
+            for b in steps:
+                if b.sketch is None or not b.sketch.count:
+                    continue
+                if b.start_unix_s in held:
+                    held[b.start_unix_s].merge(b.sketch)
+                else:
+                    held[b.start_unix_s] = b.sketch.copy()
+    return {
+        value: [Bucket(at, float(s.count), s) for at, s in sorted(held.items())]
+        for value, held in per_start.items()
+    }
+
+
 def _steps(
-    store: Store, label: str, agent: str | None, *, start: float, end: float, step_s: int
+    store: Store, label: str, wanted: dict[str, str], *, start: float, end: float, step_s: int
 ) -> dict[str, list[Bucket]]:
     return store.buckets_by(
-        LLM_CONTEXT.name,
-        label,
-        None if agent is None else {AGENT: agent},
-        start=start,
-        end=end,
-        step_s=step_s,
+        LLM_CONTEXT.name, label, wanted or None, start=start, end=end, step_s=step_s
     )
 
 
