@@ -8,8 +8,6 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any, cast
 
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import CollectorRegistry
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -24,11 +22,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from agentguard import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
 from agentguard_metrics.store import Store
+from agentguard_service._exposition_text import StoreExposition
 from agentguard_service._formats import to_json
 from agentguard_service._static import PAGE_HEADERS, page_html
 from agentguard_service._stream import Stopping, StreamHub
 from agentguard_service.batch import MAX_BATCH_BODY_BYTES, parse_batch
-from agentguard_service.exposition import StoreCollector
 from agentguard_service.params import InvalidParameter, parse_query
 from agentguard_service.query import QueryEngine
 
@@ -183,7 +181,7 @@ def _no_parameters(request: Request) -> None:
 
 
 class Handlers:
-    """The routes' handlers over one engine and one collector registry."""
+    """The routes' handlers over one engine (and the exposition of its store)."""
 
     def __init__(
         self,
@@ -193,8 +191,7 @@ class Handlers:
         max_streams_per_client: int,
     ) -> None:
         self.engine = engine
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StoreCollector(engine.store))
+        self.exposition = StoreExposition(engine.store)
         self.episodes = FailureEpisodes(logger)
         self.hub = StreamHub(
             self._event,
@@ -209,8 +206,7 @@ class Handlers:
             self.episodes.recovered(_STORE_KEY)
 
     def metrics(self, request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = encoder(self.registry)
+        body, content_type = self.exposition.render(request.headers.get("accept", ""))
         self._served()
         return Response(body, headers={"Content-Type": content_type})
 
