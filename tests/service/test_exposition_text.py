@@ -16,7 +16,7 @@ import httpx2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
@@ -68,9 +68,8 @@ def expected(store: MemoryStore, *, openmetrics: bool = False) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store))
     if openmetrics:
-        return openmetrics_latest(registry)  # type: ignore[no-untyped-call]  # untyped module
-    from prometheus_client.exposition import generate_latest
-
+        written: bytes = openmetrics_latest(registry)  # type: ignore[no-untyped-call]  # untyped
+        return written
     return generate_latest(registry)
 
 

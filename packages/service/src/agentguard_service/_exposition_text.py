@@ -11,8 +11,9 @@ prometheus-client over a ``StoreCollector``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
@@ -28,6 +29,9 @@ from agentguard_service.exposition import (
     read_values,
 )
 
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric as Family
+
 __all__ = ["StoreExposition"]
 
 _go_float: Callable[[float], str] = floatToGoString
@@ -40,12 +44,14 @@ _PLAIN_COUNTS_BELOW = 1_000_000
 Labels = tuple[str, ...]
 
 
-class _Families(Collector):
-    def __init__(self, families: Iterable[object]) -> None:
-        self._families = list(families)
+class _Family(Collector):
+    """One family, for prometheus-client to write its header."""
 
-    def collect(self) -> Iterator[object]:  # type: ignore[override]  # any family objects
-        return iter(self._families)
+    def __init__(self, family: Family) -> None:
+        self._family = family
+
+    def collect(self) -> Iterator[Family]:
+        yield self._family
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +69,14 @@ class _Shape:
 
 
 def _shape(metric: Metric) -> _Shape:
-    family = metric.prometheus_family()
-    text = generate_latest(_Families([family])).decode()
-    om = openmetrics_exposition.generate_latest(_Families([family])).decode()
+    family = _Family(metric.prometheus_family())
+    text = generate_latest(family).decode()
+    om: bytes = openmetrics_exposition.generate_latest(family)  # type: ignore[no-untyped-call]  # untyped
     bounds = (*(_go_float(b) for b in metric.buckets), "+Inf")
     return _Shape(
         metric=metric,
         text_header=text,
-        openmetrics_header=om.removesuffix("# EOF\n"),
+        openmetrics_header=om.decode().removesuffix("# EOF\n"),
         bounds=bounds,
         with_sum=float(bounds[0]) >= 0,
     )

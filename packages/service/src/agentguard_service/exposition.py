@@ -95,7 +95,7 @@ def _thresholds(
     return positive, negative, bisect_left(bounds, 0.0)
 
 
-def _value(mapping: LogarithmicMapping, key: float) -> float:
+def _value(mapping: LogarithmicMapping, key: int) -> float:
     try:
         return float(mapping.value(key))
     except OverflowError:
