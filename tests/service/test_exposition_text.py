@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 
 import httpx2
@@ -39,9 +40,10 @@ from agentguard.metricmap import (
     TOOL_DURATION,
 )
 from agentguard.testing import FakeClock
-from agentguard_metrics import DeltaBatch, MemoryStore, Sketch, bucket_start
+from agentguard_metrics import DeltaBatch, MemoryStore, Sketch, Store, bucket_start
 from agentguard_metrics.batch import GaugeSet
 from agentguard_metrics.sketch import mapping_for
+from agentguard_redis import RedisStore
 from agentguard_service import MetricsService, StoreCollector, bucket_counts, create_app
 from agentguard_service._exposition_text import StoreExposition
 from service import dataset
@@ -63,7 +65,7 @@ ACCEPTS = [
 ]
 
 
-def expected(store: MemoryStore, *, openmetrics: bool = False) -> bytes:
+def expected(store: Store, *, openmetrics: bool = False) -> bytes:
     """What prometheus-client writes from a StoreCollector over ``store``."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store))
@@ -73,7 +75,7 @@ def expected(store: MemoryStore, *, openmetrics: bool = False) -> bytes:
     return generate_latest(registry)
 
 
-def apply(store: MemoryStore, clock: FakeClock, sequence: int, **deltas: object) -> None:
+def apply(store: Store, clock: FakeClock, sequence: int, **deltas: object) -> None:
     store.apply(
         DeltaBatch(
             process_id="writer",
@@ -91,7 +93,7 @@ def sketch_of(*values: float, count: int = 1) -> Sketch:
     return sketch
 
 
-def fill(store: MemoryStore, clock: FakeClock, *, negative: bool = True) -> None:
+def fill(store: Store, clock: FakeClock, *, negative: bool = True) -> None:
     """Every kind of metric: two agents added up, awkward label values, awkward numbers.
 
     ``negative``: also a negative counter and negative observations (which OpenMetrics
@@ -240,6 +242,27 @@ def test_content_negotiation_is_prometheus_clients(
     assert response.status_code == 200
     assert response.headers["content-type"] == content_type
     assert response.content == encoder(registry)
+
+
+@pytest.mark.parametrize("deployment", ["one server", "cluster"])
+def test_over_redis_the_bytes_are_prometheus_clients(
+    deployment: str, request: pytest.FixtureRequest, clock: FakeClock
+) -> None:
+    if deployment == "cluster":
+        url = request.getfixturevalue("redis_cluster").urls[1]
+    else:
+        url = request.getfixturevalue("redis_server").url
+    store = RedisStore(url, clock=clock.time, prefix=f"expo-{uuid.uuid4().hex}")
+    fill(store, clock)
+    with (
+        MetricsService(create_app(store, rate_limit_per_s=None)) as running,
+        httpx2.Client(base_url=running.url, timeout=10.0) as http,
+    ):
+        text = http.get("/metrics")
+        om = http.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+    assert text.content == expected(store)
+    assert om.content == expected(store, openmetrics=True)
+    assert b'model="new\\nline"' in text.content  # the awkward values made the round trip
 
 
 def test_a_scrape_after_new_data_is_still_prometheus_clients(

@@ -82,8 +82,7 @@ def _thresholds(
 
     A positive key ``k`` counts at bound ``b`` when ``value(k) <= b``: when ``k`` is at most
     the first list's entry. A negative key (of ``-value(k)``) counts when ``-k`` is at most the
-    second's. Both lists ascend with the bounds, so ``bisect_left`` gives the first bound a key
-    counts at. The keys are found with the mapping's own ``value``: comparing keys decides
+    second's. The keys are found with the mapping's own ``value``: comparing keys decides
     exactly as comparing the values they stand for.
     """
     mapping = mapping_for(relative_accuracy)
