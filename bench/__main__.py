@@ -30,6 +30,7 @@ BENCHMARKS = {
     "redis": "bench.bench_redis",
     "query": "bench.bench_query",
     "streams": "bench.bench_streams",
+    "scopes": "bench.bench_scopes",
     "claude_agent": "bench.bench_claude_agent",
 }
 EXTRA = {"scale": "bench.bench_scale"}

@@ -63,14 +63,19 @@ def plain() -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def held() -> Held:
-    """A second run with the same seed, held open: what it served, printed and exited with."""
+def hold_demo(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], list[str], str]:
+    """A demo started with ``--hold 60``, read up to its hold: the process, lines, base URL.
+
+    The caller ends it (SIGINT) and kills it if it is still running.
+    """
     proc = subprocess.Popen(
-        [*DEMO, "--seed", "1", "--no-color", "--hold", "60"],
+        [*DEMO, *args, "--no-color", "--hold", "60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=env,
     )
     assert proc.stdout is not None
     seen: list[str] = []
@@ -80,9 +85,21 @@ def held() -> Held:
             if line.startswith("servers stay up"):
                 break
         base = next(m.group(1) for line in seen if (m := re.search(r"(http://\S+)/metrics", line)))
-        metrics = _get(base + "/metrics")
-        snapshot = json.loads(_get(base + "/api/v1/snapshot"))
-        page = _get(base + "/")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, seen, base
+
+
+@pytest.fixture(scope="module")
+def held() -> Held:
+    """A second run with the same seed, held open: what it served, printed and exited with."""
+    proc, seen, base = hold_demo("--seed", "1")
+    try:
+        metrics = http_get(base + "/metrics")
+        snapshot = json.loads(http_get(base + "/api/v1/snapshot"))
+        page = http_get(base + "/")
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=TIMEOUT_S)
     finally:
@@ -92,7 +109,7 @@ def held() -> Held:
     return Held(metrics, "".join(seen) + rest, proc.returncode, snapshot, page)
 
 
-def _get(url: str) -> str:
+def http_get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         text: str = response.read().decode()
         return text
@@ -230,9 +247,15 @@ def test_workers_aggregate_through_redis(redis_server: RedisServer) -> None:
         text=True,
         timeout=TIMEOUT_S,
         check=False,
+        env={**os.environ, "COLUMNS": "80"},
     )
     assert done.returncode == 0, done.stdout[-2000:]
     lines = done.stdout.splitlines()
+    # The final table fits 80 columns and cuts no number (issue 16: "$0.36…").
+    table = [line for line in lines if line[:1] in "┏┃┡│└"]
+    assert table and all(len(line) <= 80 for line in table), table
+    assert not any("…" in line for line in table), table
+    assert any(re.search(r"│ +\$\d+\.\d{4} │", line) for line in table), table
     assert "  workers: 2 of 2 reported; every count reached Redis" in lines
     runs = next(line for line in lines if line.startswith("  runs: "))
     counted, in_redis = re.findall(r"LLM calls: (\d+) \(in Redis: (\d+)\)", runs)[0]

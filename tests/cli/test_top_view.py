@@ -18,7 +18,7 @@ from agentguard_cli._topview import (
     rates,
     render,
 )
-from cli.terminal import figures
+from cli.terminal import endpoint_rows, figures
 
 URL = "http://metrics.example:9464"
 WIDTH = 80  # the narrowest terminal the screen is made for
@@ -242,3 +242,17 @@ def test_a_document_that_is_not_a_snapshot_is_refused_naming_the_field(
 def test_a_list_is_not_a_snapshot() -> None:
     with pytest.raises(NotASnapshot, match="the snapshot is not a JSON object"):
         Snapshot.from_json([DOCUMENT])
+
+
+def test_a_long_endpoint_name_is_abbreviated_never_a_number() -> None:
+    long_name = Endpoint(
+        name="tool:" + "a_very_long_tool_name_" * 4,
+        requests=1_234_567,
+        avg_ms=12_345.6,
+        p95_ms=123_456.7,
+    )
+    text = screen(live(snapshot(endpoints=(long_name,))))
+    assert all(len(line) <= WIDTH for line in text.splitlines())
+    (row,) = endpoint_rows(text)
+    assert row[0].startswith("tool:a_very_long") and row[0].endswith("…")
+    assert row[1:] == ["1,234,567", "12,345.6", "123,456.7"]

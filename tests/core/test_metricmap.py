@@ -58,6 +58,9 @@ DESIGN = {
     "agentguard_tool_calls_total": ("tool", "status"),
     "agentguard_tool_call_duration_seconds": ("tool",),
     "agentguard_prompt_cache_saved_usd_total": ("model",),
+    # Beyond section 4 (issue 16): the negative side of the one net saving; see
+    # docs/architecture.md, "One definition for each figure".
+    "agentguard_prompt_cache_lost_usd_total": ("model",),
     "agentguard_errors_total": ("source", "kind"),
     "agentguard_breaker_state": ("breaker",),
     "agentguard_breaker_transitions_total": ("breaker", "to_state"),
@@ -197,7 +200,9 @@ def test_amounts_are_passed_through_for_the_consumer_to_check_but_negative_savin
         saved_usd=-0.25,
     )
     found = _by_metric(effects(event))
-    assert ("agentguard_prompt_cache_saved_usd_total", ("m",)) not in found, "a write, not a loss"
+    assert ("agentguard_prompt_cache_saved_usd_total", ("m",)) not in found
+    # The write-only call's negative saving is kept, on the counter of its sign.
+    assert found[("agentguard_prompt_cache_lost_usd_total", ("m",))] == ("inc", 0.25)
     nan_call = LLMCallFinished(model="m", duration_s=math.nan)
     (amount,) = (e.value for e in effects(nan_call) if e.metric is metricmap.LLM_DURATION)
     assert math.isnan(amount)

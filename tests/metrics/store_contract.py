@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -51,9 +52,8 @@ def sketch_of(*values: float) -> Sketch:
 
 
 def exact(values: list[float], q: float) -> float:
-    """The value at rank floor(q * (n - 1)) (numpy's method="lower")."""
-    ordered = sorted(values)
-    return ordered[math.floor(q * (len(ordered) - 1))]
+    """The exact quantile as the sketch defines it: numpy's default, linear interpolation."""
+    return float(numpy.percentile(values, q * 100))
 
 
 class StoreContract:

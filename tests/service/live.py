@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
 from agentguard_metrics import Store
 from agentguard_service import MetricsService, create_app
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def _no_constant(name: str) -> object:
@@ -55,3 +59,14 @@ def snapshot_and_stream(
     finally:
         service.close()
     raise AssertionError("the stream ended without a snapshot")
+
+
+@contextmanager
+def client(app: Starlette) -> Iterator[httpx2.Client]:
+    """An HTTP client of ``app`` served by a real :class:`MetricsService` (closed after)."""
+    service = MetricsService(app)
+    try:
+        with httpx2.Client(base_url=service.url, timeout=10.0) as http:
+            yield http
+    finally:
+        service.close()

@@ -1,7 +1,8 @@
 """``aggregation=p50,p95,p99``: every listed statistic per point, over real HTTP.
 
 Step 9 of ``service.dataset`` (01:10) holds two sonnet calls, 1.0 s and 3.0 s; step 19
-(01:20) two search calls, 0.5 s and 1.5 s.
+(01:20) two search calls, 0.5 s and 1.5 s. Quantiles interpolate linearly (numpy's default):
+the p50 of two calls is their mean.
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 import pytest
 
 from agentguard.testing import FakeClock
-from agentguard_service import MetricsService, create_app
+from agentguard_service import create_app
 from agentguard_service.params import AGGREGATIONS
-from service import dataset
+from service import dataset, live
+
+if TYPE_CHECKING:
+    import httpx2
 
 REL = 0.01  # sketch quantiles are within 0.5 %
 
@@ -25,12 +28,8 @@ REL = 0.01  # sketch quantiles are within 0.5 %
 @pytest.fixture
 def http(clock: FakeClock) -> Iterator[httpx2.Client]:
     app = create_app(dataset.build(clock), rate_limit_per_s=None, clock=clock.time)
-    service = MetricsService(app)
-    try:
-        with httpx2.Client(base_url=service.url, timeout=10.0) as client:
-            yield client
-    finally:
-        service.close()
+    with live.client(app) as client:
+        yield client
 
 
 def query(http: httpx2.Client, **params: str) -> httpx2.Response:
@@ -46,7 +45,7 @@ def test_a_list_gives_every_statistic_per_point(http: httpx2.Client) -> None:
     assert point["llmLatency"] == {
         "avg": pytest.approx(2.0),
         "max": pytest.approx(3.0, rel=REL),
-        "p50": pytest.approx(1.0, rel=REL),
+        "p50": pytest.approx(2.0, rel=REL),
     }
     assert point["latency"] == point["llmLatency"]  # no tool call in that step
     assert point["toolLatency"] == {"avg": None, "max": None, "p50": None}
@@ -55,7 +54,7 @@ def test_a_list_gives_every_statistic_per_point(http: httpx2.Client) -> None:
     assert tools["latency"] == {
         "avg": pytest.approx(1.0),
         "max": pytest.approx(1.5, rel=REL),
-        "p50": pytest.approx(0.5, rel=REL),
+        "p50": pytest.approx(1.0, rel=REL),
     }
 
 
@@ -73,7 +72,7 @@ def test_each_listed_statistic_equals_its_single_query(http: httpx2.Client) -> N
 def test_one_value_keeps_its_shape(http: httpx2.Client) -> None:
     point = query(http, metrics="performance", aggregation="p95").json()["performance"]
     assert point["aggregation"] == "p95"
-    assert point["timeSeries"][9]["llmLatency"] == pytest.approx(1.0, rel=REL)
+    assert point["timeSeries"][9]["llmLatency"] == pytest.approx(2.9, rel=REL)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +109,7 @@ def test_csv_has_a_column_per_statistic(http: httpx2.Client) -> None:
     assert response.status_code == 200, response.text
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert "tools.latency" not in rows[0]
-    assert float(rows[19]["tools.latency.p50"]) == pytest.approx(0.5, rel=REL)
+    assert float(rows[19]["tools.latency.p50"]) == pytest.approx(1.0, rel=REL)
     assert float(rows[19]["tools.latency.max"]) == pytest.approx(1.5, rel=REL)
     assert rows[0]["tools.latency.p50"] == ""  # no call in that step
     assert rows[19]["tools.calls"] == "2"

@@ -273,3 +273,13 @@ def test_a_lost_stream_is_shown_and_reconnected(store: MemoryStore, open_page: O
         expect(page.locator("#tiles")).to_have_class("tiles")
     finally:
         service.close()
+
+
+def test_an_agent_the_store_never_saw_is_named_not_drawn_as_zeros(open_page: OpenPage) -> None:
+    store = MemoryStore()
+    with MetricsService(create_app(store)) as service:
+        page, watch = open_page(f"{service.url}/#agent=nobody")
+        expect(page.locator("#banner")).to_contain_text(
+            'No data for agent "nobody"', timeout=WAIT_MS
+        )
+        watch.assert_clean()

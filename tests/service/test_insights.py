@@ -134,6 +134,14 @@ def test_a_looping_tool(clock: FakeClock) -> None:
     assert [f["severity"] for f in found] == ["info"]
 
 
+def test_a_loop_message_counts_in_words_a_user_reads(clock: FakeClock) -> None:
+    (once,) = of_type(findings(clock, [_loop("stop")]), "tool_loop")
+    assert once["message"] == "Tool 'job_status' was caught looping 1 time (1 run stopped)"
+    items = [_loop("warn"), _loop("warn"), _loop("stop"), _loop("stop")]
+    (more,) = of_type(findings(clock, items), "tool_loop")
+    assert more["message"] == "Tool 'job_status' was caught looping 4 times (2 runs stopped)"
+
+
 def test_no_loop_no_finding(clock: FakeClock) -> None:
     assert of_type(findings(clock, [llm(at(1, 30))]), "tool_loop") == []
 

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+import numpy
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,6 +18,12 @@ from agentguard_service import QueryEngine, QueryParams, parse_query
 from service import dataset
 
 REL = 0.01  # sketch quantiles are within 0.5 %
+WINDOW_LATENCIES = (1.0, 3.0, 0.5, 1.5, 0.25)  # every call of the hour from 01:01
+
+
+def p(percent: float, *values: float) -> float:
+    """The reference quantile: numpy's default, linear interpolation."""
+    return float(numpy.percentile(values, percent))
 
 
 @pytest.fixture
@@ -45,9 +52,13 @@ def test_the_snapshot_is_all_time_and_the_state_now(engine: QueryEngine, clock: 
         "llm:sonnet": {
             "requests_total": 3,
             "avg_duration_ms": pytest.approx(5000.0 / 3),
-            "p95_duration_ms": pytest.approx(1000.0, rel=REL),
+            "p95_duration_ms": pytest.approx(p(95, 1000.0, 1000.0, 3000.0), rel=REL),
         },
-        "tool:search": {"requests_total": 2, "avg_duration_ms": 1000.0, "p95_duration_ms": 500.0},
+        "tool:search": {
+            "requests_total": 2,
+            "avg_duration_ms": 1000.0,
+            "p95_duration_ms": pytest.approx(p(95, 500.0, 1500.0), rel=REL),
+        },
     }
     assert snapshot["cost_usd_total"] == pytest.approx(0.5 + 0.875 + 0.75)
     assert (snapshot["unpriced_calls"], snapshot["cost_incomplete_calls"]) == (1, 0)
@@ -87,8 +98,8 @@ def test_the_summary_covers_the_window_only(engine: QueryEngine) -> None:
         "successRate": 60.0,
         "totalCost": pytest.approx(1.625),
         "averageLatency": pytest.approx(6.25 / 5),
-        "p95Latency": pytest.approx(1.5, rel=REL),
-        "p99Latency": pytest.approx(1.5, rel=REL),
+        "p95Latency": pytest.approx(p(95, *WINDOW_LATENCIES), rel=REL),
+        "p99Latency": pytest.approx(p(99, *WINDOW_LATENCIES), rel=REL),
     }
 
 
@@ -124,16 +135,16 @@ def test_performance_points_and_endpoints(engine: QueryEngine) -> None:
             "requests": 2,
             "errors": 1,
             "averageLatency": 2.0,
-            "p95Latency": 1.0,
-            "p99Latency": 1.0,
+            "p95Latency": pytest.approx(p(95, 1.0, 3.0), rel=REL),
+            "p99Latency": pytest.approx(p(99, 1.0, 3.0), rel=REL),
         },
         {
             "endpoint": "tool:search",
             "requests": 2,
             "errors": 1,
             "averageLatency": 1.0,
-            "p95Latency": 0.5,
-            "p99Latency": 0.5,
+            "p95Latency": pytest.approx(p(95, 0.5, 1.5), rel=REL),
+            "p99Latency": pytest.approx(p(99, 0.5, 1.5), rel=REL),
         },
     ]
 
@@ -145,9 +156,10 @@ def test_performance_points_and_endpoints(engine: QueryEngine) -> None:
         ("sum", 4.0),
         ("min", 1.0),
         ("max", 3.0),
-        ("p50", 1.0),
-        ("p95", 1.0),
-        ("p99", 1.0),
+        # Linear interpolation (numpy's default) between the step's 1.0 s and 3.0 s.
+        ("p50", 2.0),
+        ("p95", 2.9),
+        ("p99", 2.98),
     ],
 )
 def test_the_aggregation_makes_each_latency_point(
@@ -200,10 +212,15 @@ def test_usage_and_costs(engine: QueryEngine) -> None:
     assert trends["previousPeriodTotal"] == pytest.approx(0.5)
     assert trends["changePercent"] == pytest.approx(225.0)
     assert trends["trend"] == "increasing"
-    assert trends["burnRatePerDay"] == pytest.approx(1.625 * 24)
+    # Over the time the data covers, from 01:10 (its first minute with spending) to now
+    # (02:00:30), not over the hour asked for.
+    covered_s = dataset.NOW - (dataset.T0 + 3600 + 600)
+    assert trends["burnRatePerDay"] == pytest.approx(1.625 / covered_s * 86400)
     assert trends["monthToDate"] == pytest.approx(2.125)
     month_left_days = 31 - (2 * 3600 + 30) / 86400
-    assert trends["projectedMonthly"] == pytest.approx(2.125 + 1.625 * 24 * month_left_days)
+    assert trends["projectedMonthly"] == pytest.approx(
+        2.125 + 1.625 / covered_s * 86400 * month_left_days
+    )
     budget = costs["budget"]
     assert budget["budget"] == 10.0
     assert budget["spent"] == pytest.approx(2.125)
@@ -359,8 +376,8 @@ def test_errors_cache_tools_breakers(engine: QueryEngine) -> None:
             "calls": 2,
             "errors": 1,
             "averageLatency": 1.0,
-            "p95Latency": 0.5,
-            "p99Latency": 0.5,
+            "p95Latency": pytest.approx(p(95, 0.5, 1.5), rel=REL),
+            "p99Latency": pytest.approx(p(99, 0.5, 1.5), rel=REL),
             "loopDetections": 1,
         }
     ]

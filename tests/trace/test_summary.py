@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any, TypedDict
 
+import numpy
 import pytest
 
 from agentguard import Bus, Subscriber
@@ -22,6 +23,7 @@ from agentguard.events import (
 )
 from agentguard_trace import (
     CSV_COLUMNS,
+    ContextSize,
     SessionRecorder,
     SessionSummary,
     SlowStep,
@@ -164,7 +166,11 @@ def test_session_numbers(bus: Bus, recorder: SessionRecorder) -> None:
     assert (s.steps, s.llm_calls, s.tool_calls, s.ok_steps, s.failed_steps) == (6, 2, 4, 5, 1)
     assert s.success_rate == pytest.approx(5 / 6)
     assert s.step_time.avg_s == pytest.approx(14.0 / 6)
-    assert (s.step_time.p50_s, s.step_time.p95_s, s.step_time.max_s) == (1.5, 6.0, 6.0)
+    # Linear interpolation, numpy's default: [0.5, 1, 1.5, 2, 3, 6].
+    assert (s.step_time.p50_s, s.step_time.p95_s, s.step_time.max_s) == (1.75, 5.25, 6.0)
+    durations = [2.0, 1.0, 3.0, 6.0, 1.5, 0.5]
+    assert s.step_time.p50_s == pytest.approx(numpy.percentile(durations, 50))
+    assert s.step_time.p95_s == pytest.approx(numpy.percentile(durations, 95))
     assert s.step_time.total_s == 14.0
 
     tools = {t.tool: t for t in s.tools}
@@ -199,6 +205,18 @@ def test_session_numbers(bus: Bus, recorder: SessionRecorder) -> None:
     assert cost.known_usd == cost.total_usd == 0.0162
     assert (cost.priced_calls, cost.unpriced_calls) == (2, 0)
     assert model.cost == cost
+    # Context size: every input token of a call (3,500 then 3,200).
+    assert numpy.percentile([3500, 3200], 95) == pytest.approx(3485.0)
+    assert s.context == (
+        ContextSize(
+            agent="support",
+            model=MODEL,
+            calls=2,
+            current_tokens=3200,
+            max_tokens=3500,
+            p95_tokens=3485.0,  # numpy.percentile([3500, 3200], 95)
+        ),
+    )
 
     assert s.retries == 1
     assert [(e.source, e.error_kind, e.count) for e in s.errors] == [("tool", "tool_error", 1)]
@@ -223,12 +241,15 @@ def test_render_shows_the_session_in_aligned_blocks(bus: Bus, recorder: SessionR
         "Runs:             1 (1 succeeded, 0 failed)",
         "Steps:            6 (2 LLM calls, 4 tool calls, 1 failed)",
         "Success rate:     83.3%",
-        "Avg step time:    2.33s (p50 1.50s, p95 6.00s; max 6.00s)",
+        "Avg step time:    2.33s (p50 1.75s, p95 5.25s; max 6.00s)",
         "Cost:             $0.0162",
         "Budget crossings: 1",
-        "  tool       calls      ok    avg    max  total",
-        "  edit_file      2  100.0%  2.00s  3.00s  4.00s",
-        "  run_tests      1    0.0%  6.00s  6.00s  6.00s",
+        "  agent    model              calls  current    max    p95",
+        "  support  claude-sonnet-4-5      2    3,200  3,500  3,485",
+        "  tool       calls      ok     avg     max   total",
+        "  edit_file      2  100.0%   2.00s   3.00s   4.00s",
+        "  read_file      1  100.0%  0.500s  0.500s  0.500s",
+        "  run_tests      1    0.0%   6.00s   6.00s   6.00s",
         "  token type       tokens     cost",
         "  Input             1,200  $0.0036",
         "  Output              600  $0.0090",
@@ -279,7 +300,7 @@ def test_unpriced_call_makes_the_total_unknown_not_zero(
     lines = s.render().splitlines()
     assert "Cost:          unknown + $0.0003" in lines
     assert "  Total               150  unknown + $0.0003" in lines
-    assert "  1 unpriced call(s): their cost is unknown, not $0" in lines
+    assert "  1 unpriced call: their cost is unknown, not $0" in lines
     assert any(line.startswith("  mystery-model") and line.endswith("  unknown") for line in lines)
     assert "$0.0000" not in "\n".join(line for line in lines if "Total" in line)
 
@@ -374,6 +395,8 @@ def test_csv_has_one_row_per_step_and_escapes_names(
         "service_tier": "",
         "cost_complete": "true",
         "unpriced": "",
+        "context_tokens": "3500",
+        "cache_saved_usd": "",
     }
     assert (failed["kind"], failed["ok"], failed["error_kind"], failed["cost_usd"]) == (
         "tool",
@@ -436,7 +459,7 @@ def test_rows_past_max_steps_are_counted_not_kept(bus: Bus) -> None:
     assert (s.steps, s.steps_recorded, s.steps_dropped) == (5, 2, 3)
     assert (s.tools[0].calls, s.tools[0].total_s, s.tools[0].max_s) == (5, 15.0, 5.0)
     assert s.step_time.avg_s == 3.0
-    assert (s.step_time.p50_s, s.step_time.p95_s) == (1.0, 2.0)  # of the kept rows only
+    assert (s.step_time.p50_s, s.step_time.p95_s) == (1.5, 1.95)  # of the kept rows only
     assert [slow.step for slow in s.slowest] == [3, 5]  # the slowest stay exact
     assert [row.step for row in recorder.steps()] == [1, 2]
     out = io.StringIO(newline="")
@@ -444,7 +467,7 @@ def test_rows_past_max_steps_are_counted_not_kept(bus: Bus) -> None:
     assert len(out.getvalue().splitlines()) == 3
     lines = s.render().splitlines()
     assert "Rows not kept: 3 (past max_steps; aggregates are complete)" in lines
-    assert "Avg step time: 3.00s (p50 1.00s, p95 2.00s of the first 2; max 5.00s)" in lines
+    assert "Avg step time: 3.00s (p50 1.50s, p95 1.95s of the first 2; max 5.00s)" in lines
 
 
 def test_bad_options_fail_at_once() -> None:
@@ -564,10 +587,31 @@ def test_web_searches_and_incomplete_costs_are_shown_not_hidden(bus: Bus) -> Non
     print_summary(recorder, file=out)
     text = out.getvalue()
     assert "Web search" in text and "3 searches" in text
-    assert "1 call(s) priced incompletely: no price for service_tier=priority" in text
+    assert "1 call priced incompletely: no price for service_tier=priority" in text
     rows = recorder.steps()
     assert (rows[1].service_tier, rows[1].cost_complete, rows[1].unpriced) == (
         "priority",
         False,
         "service_tier=priority",
     )
+
+
+def test_every_time_in_the_summary_is_in_seconds(bus: Bus, recorder: SessionRecorder) -> None:
+    # Issue 16: "Avg step time: 4.05ms (p50 3.19ms, p95 0.01s; max 0.05s)" mixed units.
+    for i, duration in enumerate([0.00319, 0.05, 0.0023, 0.000017, 1.5]):
+        bus.publish(tool(float(i + 10), duration, "t"))
+    text = recorder.summary().render()
+    assert "ms" not in text
+    assert "Avg step time: 0.311s (p50 0.00319s, p95 1.21s; max 1.50s)" in text.splitlines()
+    assert "  t         5  100.0%  0.311s  1.50s  1.56s" in text.splitlines()
+
+
+def test_a_small_sample_p95_is_not_below_its_mean(bus: Bus, recorder: SessionRecorder) -> None:
+    # Issue 16: n=3 with one value far above gave p95 2.9 ms, below the 9.2 ms mean.
+    durations = [0.0029, 0.0022, 0.0226]
+    for i, duration in enumerate(durations):
+        bus.publish(tool(float(i + 10), duration, "t"))
+    times = recorder.summary().step_time
+    assert times.avg_s is not None and times.p95_s is not None
+    assert times.p95_s > times.avg_s
+    assert times.p95_s == pytest.approx(numpy.percentile(durations, 95))

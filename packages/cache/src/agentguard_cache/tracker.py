@@ -264,7 +264,7 @@ def _valid(call: LLMCallFinished) -> bool:
 
 
 def _saved_usd(call: LLMCallFinished) -> float | None:
-    """``cost_without_cache_usd - cost_usd`` when both are known and in range, else ``None``.
+    """:attr:`LLMCallFinished.cache_saved_usd` when both costs are known and in range.
 
     In range: each within what :mod:`agentguard.limits` allows a cost (``1e308`` is not).
     """
@@ -273,7 +273,7 @@ def _saved_usd(call: LLMCallFinished) -> float | None:
         return None
     if not (_USD.admits(cost) and _USD.admits(without)):
         return None
-    return float(without) - float(cost)
+    return call.cache_saved_usd
 
 
 def _seconds(name: str, value: object, *, allow_inf: bool) -> float:

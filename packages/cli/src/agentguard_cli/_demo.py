@@ -41,6 +41,7 @@ __all__ = [
     "DemoOptions",
     "demo_rules",
     "finish",
+    "fit_columns",
     "flush",
     "live_table",
     "recap_lines",
@@ -213,28 +214,38 @@ def finish(console: Console, recap: list[str], hold_s: float, interrupted: bool)
 
 
 def live_table(tally: Tally, planned: int, hit_ratio: float | None, firing: int) -> Table:
-    """The table shown while the runs go on."""
+    """The table shown while the runs go on (it fits 80 columns: :func:`fit_columns`)."""
     table = Table(title="agentguard demo", show_header=True)
-    for column, justify in (
-        ("runs", "left"),
-        ("LLM calls", "right"),
-        ("cost", "right"),
-        ("cache hit ratio", "right"),
-        ("breaker", "left"),
-        ("loops detected", "right"),
-        ("alerts firing", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]  # literal values
-    table.add_row(
-        f"{tally.runs_ok + tally.runs_failed}/{planned}, {tally.runs_failed} failed",
-        str(tally.llm_calls),
-        f"${tally.cost_usd:.4f}",
-        _ratio(hit_ratio),
-        tally.breaker_state,
-        str(len(tally.loops)),
-        str(firing),
+    fit_columns(
+        table,
+        [
+            ("runs", f"{tally.runs_ok + tally.runs_failed}/{planned}"),
+            ("failed", str(tally.runs_failed)),
+            ("LLM\ncalls", str(tally.llm_calls)),
+            ("cost", f"${tally.cost_usd:.4f}"),
+            ("cache\nhit ratio", _ratio(hit_ratio)),
+            ("breaker", tally.breaker_state.replace("_", " ")),
+            ("loops", str(len(tally.loops))),
+            ("alerts\nfiring", str(firing)),
+        ],
+        labels={"breaker"},
     )
     return table
+
+
+def fit_columns(table: Table, cells: list[tuple[str, str]], *, labels: set[str]) -> None:
+    """Add one row of ``(header, cell)`` to ``table`` so that no number is ever cut.
+
+    A number's column is at least as wide as the number and never wraps; the ``labels``
+    columns (words: a breaker's state) wrap instead. Headers are short words, on two lines
+    where they are long, so the demo's tables fit 80 columns without cutting anything.
+    """
+    for header, cell in cells:
+        if header in labels:
+            table.add_column(header, overflow="fold")
+        else:
+            table.add_column(header, justify="right", no_wrap=True, min_width=len(cell))
+    table.add_row(*(cell for _, cell in cells))
 
 
 def recap_lines(tally: Tally, hit_ratio: float | None, saved_usd: float) -> list[str]:

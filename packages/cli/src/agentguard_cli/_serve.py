@@ -19,7 +19,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ from agentguard_redis import (
     RedisSubscriber,
     RedisUnavailableError,
 )
-from agentguard_service import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, create_app
+from agentguard_service import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, Token, create_app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,8 +62,10 @@ class ServeOptions:
     """The port (0 picks a free one)."""
     rules: str | None = None
     """A TOML rules file to evaluate centrally."""
-    token: str | None = None
-    """A bearer token every data route needs."""
+    token: str | None = field(default=None, repr=False)
+    """A bearer token every data route needs (it may read everything)."""
+    tokens: tuple[Token, ...] = ()
+    """More tokens, each with its scopes (``agentguard_service.load_tokens``)."""
     budget_usd_per_month: float | None = None
     """The monthly budget the ``costs`` group compares spending with."""
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT
@@ -197,6 +199,7 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     app = create_app(
         store,
         token=options.token,
+        tokens=options.tokens,
         budget_usd_per_month=options.budget_usd_per_month,
         max_streams_per_client=options.max_streams_per_client,
     )

@@ -137,8 +137,8 @@ class Session:
         return self.tracker.stats(model=self.model).hit_ratio
 
     def cache_saved_usd(self) -> float:
-        """Dollars prompt caching saved so far."""
-        return self.tracker.stats(model=self.model).saved_usd
+        """Dollars prompt caching saved so far, net: the session summary's figure."""
+        return self.recorder.summary().cost.cache_saved_usd or 0.0
 
     def drive(self, after_run: Callable[[RunPlan], None]) -> None:
         """Run every plan, spread over the session's duration; ``after_run`` after each."""

@@ -327,10 +327,11 @@ def _loops(snapshot: Snapshot) -> Table:
 
 def _endpoints(snapshot: Snapshot, max_rows: int | None) -> Table:
     table = Table(title="endpoints", title_justify="left", expand=False)
+    # Numbers keep their width; a long endpoint name is the one abbreviated (…).
     table.add_column("endpoint")
-    table.add_column("requests", justify="right")
-    table.add_column("avg ms", justify="right")
-    table.add_column("p95 ms", justify="right")
+    table.add_column("requests", justify="right", no_wrap=True)
+    table.add_column("avg ms", justify="right", no_wrap=True)
+    table.add_column("p95 ms", justify="right", no_wrap=True)
     busiest = sorted(snapshot.endpoints, key=lambda e: (-e.requests, e.name))
     shown = busiest if max_rows is None else busiest[: max(0, max_rows)]
     for ep in shown:

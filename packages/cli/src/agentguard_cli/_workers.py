@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from agentguard import Bus
-from agentguard_cli._demo import Alerting, finish, flush
+from agentguard_cli._demo import Alerting, finish, fit_columns, flush
 from agentguard_cli._ports import check_port
 from agentguard_cli._serve import outage, redact
 from agentguard_redis import (
@@ -165,24 +165,29 @@ def _result(worker: subprocess.Popen[str]) -> dict[str, Any] | None:
 
 def _table(engine: QueryEngine, alerting: Alerting, workers: list[Any]) -> Table:
     snapshot: dict[str, Any] = dict(engine.snapshot())
-    table = Table(title="agentguard demo: every worker, read back from Redis", show_header=True)
-    for column in ("workers", "executions", "active runs", "errors", "cost", "cache hit ratio"):
-        table.add_column(column, justify="right")
-    table.add_column("breakers")
-    table.add_column("loops", justify="right")
-    table.add_column("alerts firing", justify="right")
     ratio = snapshot.get("cache_hit_ratio")
     breakers: dict[str, str] = snapshot.get("breakers") or {}
-    table.add_row(
-        f"{sum(w.poll() is None for w in workers)}/{len(workers)} running",
-        str(snapshot.get("total_executions", 0)),
-        f"{snapshot.get('active_executions', 0):g}",
-        str(snapshot.get("error_count", 0)),
-        f"${snapshot.get('cost_usd_total', 0.0):.4f}",
-        "-" if ratio is None else f"{ratio:.2f}",
-        ", ".join(f"{name} {state}" for name, state in sorted(breakers.items())) or "-",
-        str(snapshot.get("loop_detections", 0)),
-        str(len(alerting.evaluator.firing())),
+    states = (f"{name} {state.replace('_', ' ')}" for name, state in sorted(breakers.items()))
+    # The breakers are words of any length: a caption under the table, wrapped, not a column.
+    table = Table(
+        title="agentguard demo: every worker, read back from Redis",
+        caption="breakers: " + (", ".join(states) or "none"),
+        caption_justify="left",
+        show_header=True,
+    )
+    fit_columns(
+        table,
+        [
+            ("workers", f"{sum(w.poll() is None for w in workers)}/{len(workers)}"),
+            ("calls", str(snapshot.get("total_executions", 0))),
+            ("active\nruns", f"{snapshot.get('active_executions', 0):g}"),
+            ("errors", str(snapshot.get("error_count", 0))),
+            ("cost", f"${snapshot.get('cost_usd_total', 0.0):.4f}"),
+            ("cache\nhit ratio", "-" if ratio is None else f"{ratio:.2f}"),
+            ("loops", str(snapshot.get("loop_detections", 0))),
+            ("alerts\nfiring", str(len(alerting.evaluator.firing()))),
+        ],
+        labels=set(),
     )
     return table
 

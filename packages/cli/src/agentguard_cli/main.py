@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -24,6 +24,9 @@ from agentguard.serving import (
     limits_from_arguments,
     number_argument,
 )
+
+if TYPE_CHECKING:
+    from agentguard_service import Token
 
 __all__ = ["main"]
 
@@ -37,6 +40,7 @@ ENVIRONMENT = {
     "rules": "AGENTGUARD_RULES",
     "budget": "AGENTGUARD_BUDGET_USD_PER_MONTH",
     "max_streams_per_client": "AGENTGUARD_MAX_STREAMS_PER_CLIENT",
+    "tokens": "AGENTGUARD_TOKENS_FILE",
 }
 """The environment variable each option of ``agentguard serve`` is also read from (a flag
 wins); the connection limits' are ``AGENTGUARD_MAX_CONNECTIONS``, ``AGENTGUARD_HEADER_TIMEOUT``,
@@ -190,6 +194,15 @@ def _parser() -> _Parser:
         help=f"a bearer token the data routes need (${_TOKEN_ENV}; prefer it)",
     )
     serve.add_argument(
+        "--tokens",
+        metavar="FILE",
+        default=os.environ.get(ENVIRONMENT["tokens"]) or None,
+        help=(
+            "a TOML file of bearer tokens and their scopes, mode 600 "
+            f"(${ENVIRONMENT['tokens']}; packages/service/README.md has the format)"
+        ),
+    )
+    serve.add_argument(
         "--budget-usd-per-month",
         type=_budget,
         default=os.environ.get(ENVIRONMENT["budget"]),
@@ -318,6 +331,9 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
     _check_redis_url(parser, args.redis)
     if args.token == "":
         parser.error("--token may not be empty")
+    tokens = _load_tokens(args.tokens, args.token)
+    if tokens is None:
+        return 2
     options = ServeOptions(
         redis_url=args.redis,
         prefix=args.prefix,
@@ -325,6 +341,7 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
         port=args.port,
         rules=args.rules,
         token=args.token,
+        tokens=tokens,
         budget_usd_per_month=args.budget_usd_per_month,
         limits=limits_from_arguments(args),
     )
@@ -341,6 +358,23 @@ def _serve(parser: _Parser, args: argparse.Namespace) -> int:
     except ValueError as exc:  # a prefix or option the service refuses
         print(f"agentguard serve: {exc}", file=sys.stderr)
         return 2
+
+
+def _load_tokens(path: str | None, token: str | None) -> tuple[Token, ...] | None:
+    """The tokens of ``--tokens``, checked with ``--token``; ``None`` once refused (one line).
+
+    Checked here, before anything starts: a refused token never leaves threads behind.
+    """
+    from agentguard_service import Token, TokenFileError, check_tokens, load_tokens
+
+    try:
+        tokens = () if path is None else load_tokens(path)
+        if token is not None:
+            check_tokens([Token(name="--token", secret=token), *tokens])
+    except (TokenFileError, ValueError) as exc:
+        print(f"agentguard serve: {exc}", file=sys.stderr)
+        return None
+    return tokens
 
 
 def _check_redis_url(parser: _Parser, url: str) -> None:

@@ -199,6 +199,19 @@ class LLMCallFinished(BaseEvent):
         return self.cost_usd is not None and not self.cost_complete
 
     @property
+    def cache_saved_usd(self) -> float | None:
+        """What prompt caching saved on this call: ``cost_without_cache_usd - cost_usd``.
+
+        The one definition every view adds up. Negative for a call whose cache writes cost
+        more than its reads saved (a write-only call): the honest total keeps it. ``None``
+        when either cost is unknown (an unpriced model).
+        """
+        cost, without = self.cost_usd, self.cost_without_cache_usd
+        if cost is None or without is None:
+            return None
+        return float(without) - float(cost)
+
+    @property
     def context_tokens(self) -> int:
         """All input tokens of the call, cached or not: the size of the context."""
         return (

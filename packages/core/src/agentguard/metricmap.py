@@ -44,6 +44,7 @@ __all__ = [
     "BREAKER_STATE_NUMBERS",
     "BREAKER_TRANSITIONS",
     "BUDGET_EXCEEDED",
+    "CACHE_LOST",
     "CACHE_SAVED",
     "ERRORS",
     "EVENTS_DROPPED",
@@ -80,6 +81,7 @@ __all__ = [
     "Getter",
     "Metric",
     "MetricType",
+    "Negative",
     "Op",
     "Positive",
     "Rule",
@@ -316,8 +318,16 @@ CACHE_SAVED = _m(
     "counter",
     "usd",
     ("model",),
-    "Dollars prompt caching saved against the same calls uncached (calls whose writes cost "
-    "more than their reads saved add nothing).",
+    "Dollars prompt caching saved against the same calls uncached, over the calls it saved "
+    "on; the net saving is this minus agentguard_prompt_cache_lost_usd_total.",
+)
+CACHE_LOST = _m(
+    "agentguard_prompt_cache_lost_usd_total",
+    "counter",
+    "usd",
+    ("model",),
+    "Dollars calls whose cache writes cost more than their reads saved paid beyond the same "
+    "calls uncached (a write-only call, mostly).",
 )
 ERRORS = _m(
     "agentguard_errors_total",
@@ -430,6 +440,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     TOOL_CALLS,
     TOOL_DURATION,
     CACHE_SAVED,
+    CACHE_LOST,
     ERRORS,
     BREAKER_STATE,
     BREAKER_TRANSITIONS,
@@ -535,6 +546,23 @@ class Positive(Getter):
     def describe(self) -> str:
         """How the value is read."""
         return f"`{self.name}` when above 0"
+
+
+@dataclass(frozen=True, slots=True)
+class Negative(Getter):
+    """Minus a numeric field when below zero, else nothing (a counter of losses adds it)."""
+
+    name: str
+    """The field's name."""
+
+    def get(self, event: Event) -> object:
+        """``-value``, or ``None`` when the value is not below zero."""
+        value = getattr(event, self.name)
+        return -value if value is not None and value < 0 else None
+
+    def describe(self) -> str:
+        """How the value is read."""
+        return f"minus `{self.name}` when below 0"
 
 
 ONE: Final = Const(1.0)
@@ -665,9 +693,12 @@ RULES: Final[Mapping[type[Event], tuple[Rule, ...]]] = {
         _r(TOOL_DURATION, "observe", Field("tool"), value=Field("duration_s")),
         _r(ERRORS, "inc", Const("tool"), Field("error_kind"), when=(Field("ok"), False)),
     ),
-    # A call whose cache writes cost more than its reads saved moves nothing: a counter
-    # cannot go down, and the write is an investment, not an error.
-    PromptCacheUsage: (_r(CACHE_SAVED, "inc", _MODEL, value=Positive("saved_usd")),),
+    # The net saving (saved minus lost) can go down, which a counter cannot: its two signs
+    # are two counters (docs/architecture.md, "One definition for each figure").
+    PromptCacheUsage: (
+        _r(CACHE_SAVED, "inc", _MODEL, value=Positive("saved_usd")),
+        _r(CACHE_LOST, "inc", _MODEL, value=Negative("saved_usd")),
+    ),
     PromptCacheRegressed: (),
     ErrorClassified: (
         _r(ERRORS, "inc", Field("source"), Field("error_kind"), when=(Field("source"), "other")),

@@ -118,22 +118,32 @@ class Sketch:
         return self.sum / self.count if self.count else None
 
     def quantile(self, q: float) -> float | None:
-        """The value at rank ``floor(q * (count - 1))`` within the relative accuracy.
+        """The ``q`` quantile by linear interpolation, numpy's default (``method="linear"``).
 
-        ``None`` while empty. The rank is numpy's ``method="lower"``; the result is clamped to
-        the observed min and max; the first and last ranks are exact.
+        ``None`` while empty. Rank ``h = q * (count - 1)``; the result lies between the values
+        at ranks ``floor(h)`` and ``floor(h) + 1``, each within the relative accuracy (the
+        first and last ranks exact: the observed min and max), so a small sample's p95 is not
+        its median (nearest-rank methods put n=3's p95 at the middle value).
         """
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"q must be in [0, 1], got {q!r}")
         if self.count == 0:
             return None
-        rank = math.floor(q * (self.count - 1))
+        h = q * (self.count - 1)
+        rank = math.floor(h)
+        low = self._clamped(rank)
+        if rank + 1 >= self.count or h == rank:
+            return low
+        high = self._clamped(rank + 1)
+        return low + (h - rank) * (high - low)
+
+    def _clamped(self, rank: int) -> float:
+        """The value at ``rank``: exact at the ends, else its bucket's, within min and max."""
         if rank == 0:
             return self.min
         if rank == self.count - 1:
             return self.max
-        found = self._value_at(rank)
-        return min(max(found, self.min), self.max)
+        return min(max(self._value_at(rank), self.min), self.max)
 
     def _value_at(self, rank: int) -> float:
         """The value the bucket holding ``rank`` stands for (only that one is computed).

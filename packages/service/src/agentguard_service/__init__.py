@@ -16,6 +16,14 @@ event stream and the dashboard page, over the in-memory store or the Redis store
 
 from __future__ import annotations
 
+from agentguard_service._tokens import (
+    ALERTS_SCOPE,
+    ALL_AGENTS_SCOPE,
+    Token,
+    TokenFileError,
+    check_tokens,
+    load_tokens,
+)
 from agentguard_service.app import (
     DEFAULT_MAX_STREAMS_PER_CLIENT,
     DEFAULT_RATE_LIMIT_PER_S,
@@ -43,7 +51,9 @@ from agentguard_service.server import DEFAULT_HOST, DEFAULT_PORT, MetricsService
 
 __all__ = [
     "AGGREGATIONS",
+    "ALERTS_SCOPE",
     "ALLOWED_GRANULARITIES",
+    "ALL_AGENTS_SCOPE",
     "DEFAULT_GRANULARITY",
     "DEFAULT_HOST",
     "DEFAULT_MAX_STREAMS_PER_CLIENT",
@@ -63,8 +73,12 @@ __all__ = [
     "QueryParams",
     "Severity",
     "StoreCollector",
+    "Token",
+    "TokenFileError",
     "bucket_counts",
+    "check_tokens",
     "create_app",
+    "load_tokens",
     "parse_batch",
     "parse_query",
     "serve",

@@ -112,6 +112,24 @@ class _Families:
         return list(self._families.values())
 
 
+def _context(f: _Families, document: _Doc) -> None:
+    """Context size per model, and per agent unless the query named one (its own label)."""
+    context = _section(document, "context")
+    groups = [("agentguard_window_context_tokens", "model", "byModel")]
+    if document.get("agent") is None:
+        groups.append(("agentguard_window_agent_context_tokens", "agent", "byAgent"))
+    for name, label, key in groups:
+        by = _section(context, key)
+        for value_of_label in by:
+            for stat, value in _section(by, value_of_label).items():
+                f.add(
+                    name,
+                    f"Context size in tokens (current, max, p95) per {label}, of the window.",
+                    value,
+                    **{label: value_of_label, "stat": stat},
+                )
+
+
 def to_prometheus(document: _Doc) -> str:
     """The window's figures as Prometheus gauges (text format 0.0.4).
 
@@ -209,6 +227,7 @@ def _add_figures(f: _Families, document: _Doc) -> None:  # noqa: PLR0912 (one fl
         )
     for key, value in _section(_section(document, "cache"), "totals").items():
         f.add("agentguard_window_cache", "Prompt-cache figures of the window.", value, what=key)
+    _context(f, document)
     for t in _list(_section(document, "tools").get("byTool")):
         tool = str(t["tool"])
         for key in ("calls", "errors", "loopDetections"):

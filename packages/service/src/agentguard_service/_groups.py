@@ -18,6 +18,7 @@ from agentguard.metricmap import (
     BREAKER_STATE,
     BREAKER_STATE_NUMBERS,
     BREAKER_TRANSITIONS,
+    CACHE_LOST,
     CACHE_SAVED,
     ERRORS,
     LLM_CALLS,
@@ -31,6 +32,7 @@ from agentguard.metricmap import (
 )
 from agentguard_metrics.caps import OTHER
 from agentguard_metrics.store import Store, label_position
+from agentguard_service._budget import covered_s
 from agentguard_service._stats import (
     amount,
     count,
@@ -158,7 +160,8 @@ def costs(w: Window, now: float, budget_usd_per_month: float | None) -> dict[str
     window_s = w.end - w.start
     previous = w.counter(LLM_COST.name, w.start - window_s, w.start)
     change = percent(total - previous, previous)
-    burn_per_day = total / window_s * _DAY
+    covered = covered_s(w, LLM_COST.name, total_steps, now)
+    burn_per_day = total / covered * _DAY if covered else 0.0
     month_to_date = w.counter(LLM_COST.name, month_start(now), None)
     projected = month_to_date + burn_per_day * max(0.0, month_end(now) - now) / _DAY
     section: dict[str, object] = {
@@ -249,6 +252,15 @@ def _cache_point(read: float, write: float, uncached: float, saved: float) -> Po
     }
 
 
+def net_saved(saved: list[float], lost: list[float]) -> list[float]:
+    """What prompt caching saved, net, per step: the two signs of one figure, put together.
+
+    A write-only call's negative saving is kept (docs/architecture.md, "One definition for
+    each figure"); the snapshot and the query both read it from here.
+    """
+    return [s - loss for s, loss in zip(saved, lost, strict=True)]
+
+
 def cache(w: Window) -> dict[str, object]:
     """Prompt-cache hit ratio, tokens and dollars saved, per step and over the window."""
     tokens = _token_counts(w)
@@ -257,7 +269,7 @@ def cache(w: Window) -> dict[str, object]:
         a + b for a, b in zip(tokens["cache_write_5m"], tokens["cache_write_1h"], strict=True)
     ]
     uncached = tokens["input"]
-    saved = w.counts(CACHE_SAVED.name)
+    saved = net_saved(w.counts(CACHE_SAVED.name), w.counts(CACHE_LOST.name))
     points = [
         {"timestamp": ts, **_cache_point(reads[i], writes[i], uncached[i], saved[i])}
         for i, ts in enumerate(w.timestamps())

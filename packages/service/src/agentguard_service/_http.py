@@ -1,11 +1,17 @@
-"""The mechanics of the HTTP app: handlers, errors, bearer auth, rate limit."""
+"""The mechanics of the HTTP app: handlers, errors, bearer auth and scopes, rate limit.
+
+Each token scope gets its own view (an engine over a ``_scoped.ScopedStore``, a ``/metrics``
+exposition, a stream hub), made once: a request reads through its token's view only.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
 import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from starlette.authentication import (
@@ -13,7 +19,6 @@ from starlette.authentication import (
     AuthenticationBackend,
     AuthenticationError,
     BaseUser,
-    SimpleUser,
 )
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -26,8 +31,9 @@ from agentguard_service._exposition_text import StoreExposition
 from agentguard_service._formats import to_json
 from agentguard_service._static import PAGE_HEADERS, page_html
 from agentguard_service._stream import Stopping, StreamHub
+from agentguard_service._tokens import FULL_ACCESS, Forbidden, Token, check_agents, check_alerts
 from agentguard_service.batch import MAX_BATCH_BODY_BYTES, parse_batch
-from agentguard_service.params import InvalidParameter, parse_query
+from agentguard_service.params import GROUPS, InvalidParameter, QueryParams, parse_query
 from agentguard_service.query import QueryEngine
 
 if TYPE_CHECKING:
@@ -79,22 +85,50 @@ class GuardedStore:
         return call
 
 
-class BearerBackend(AuthenticationBackend):
-    """Every path but :data:`OPEN_PATHS`, ``/`` and ``/static/`` needs the bearer token."""
+class TokenUser(BaseUser):
+    """The user of a request that brought a known token: the token and its scopes."""
 
-    def __init__(self, token: str) -> None:
-        self._token = token.encode()
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.token.name
+
+
+def token_of(conn: HTTPConnection) -> Token:
+    """The token a request came with; :data:`FULL_ACCESS` when the app checks none."""
+    user = conn.scope.get("user")
+    return user.token if isinstance(user, TokenUser) else FULL_ACCESS
+
+
+class BearerBackend(AuthenticationBackend):
+    """Every path but :data:`OPEN_PATHS`, ``/`` and ``/static/`` needs one of the tokens.
+
+    The given token is compared with every token, each in constant time, without stopping
+    at a match: the time taken says nothing about which token, or how much of one, matched.
+    """
+
+    def __init__(self, tokens: Sequence[Token]) -> None:
+        self._tokens = [(token.secret.encode(), token) for token in tokens]
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         path = conn.url.path
         if path == "/" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return None
         scheme, _, given = conn.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), self._token
-        ):
-            raise AuthenticationError("send Authorization: Bearer <the token the service has>")
-        return AuthCredentials(["authenticated"]), SimpleUser("bearer")
+        presented = given.strip().encode("latin-1", "replace")
+        found: Token | None = None
+        for secret, token in self._tokens:
+            if hmac.compare_digest(presented, secret):
+                found = token
+        if scheme.lower() != "bearer" or found is None:
+            raise AuthenticationError("send Authorization: Bearer <a token the service has>")
+        return AuthCredentials(["authenticated"]), TokenUser(found)
 
 
 def unauthenticated(conn: HTTPConnection, exc: AuthenticationError) -> Response:
@@ -180,8 +214,49 @@ def _no_parameters(request: Request) -> None:
         raise InvalidParameter(name, value, (), f"Unknown parameter {name!r}: this takes none")
 
 
+class View:
+    """What one token scope reads: an engine, its ``/metrics`` exposition, its stream hub."""
+
+    def __init__(
+        self,
+        engine: QueryEngine,
+        episodes: FailureEpisodes,
+        hub: Callable[[Callable[[], str]], StreamHub],
+    ) -> None:
+        self.engine = engine
+        self.episodes = episodes
+        self.exposition = StoreExposition(engine.store)
+        self.hub = hub(self._event)
+
+    def _event(self) -> str:
+        """One event of the stream: the snapshot now, or the store's failure."""
+        try:
+            document = self.engine.snapshot()
+        except StoreUnavailable as exc:
+            self.episodes.failed(_STORE_KEY, f"the store failed: {exc}", exc.__cause__)
+            body = {"error": "STORE_UNAVAILABLE", "message": "the metrics store failed"}
+            return f"event: error\ndata: {json.dumps(body)}\n\n"
+        _served(self.episodes)
+        return f"event: snapshot\ndata: {to_json(document)}\n\n"
+
+
+def _served(episodes: FailureEpisodes) -> None:
+    """A store read succeeded: a failure episode, if any, is over."""
+    if episodes.failing(_STORE_KEY):
+        episodes.recovered(_STORE_KEY)
+
+
 class Handlers:
-    """The routes' handlers over one engine (and the exposition of its store)."""
+    """The routes' handlers over one engine per token scope.
+
+    Args:
+        engine: The engine of the whole store (no token, or a token of every scope).
+        stopping: Ends the streams.
+        interval_s: Seconds between two stream events.
+        max_streams_per_client: Streams one client address may hold open.
+        scoped: An engine per scope of the tokens that may not read everything (keyed by
+            the set of scopes), each over a :class:`ScopedStore`.
+    """
 
     def __init__(
         self,
@@ -189,45 +264,69 @@ class Handlers:
         stopping: Stopping,
         interval_s: float,
         max_streams_per_client: int,
+        scoped: Mapping[frozenset[str], QueryEngine] | None = None,
     ) -> None:
-        self.engine = engine
-        self.exposition = StoreExposition(engine.store)
         self.episodes = FailureEpisodes(logger)
-        self.hub = StreamHub(
-            self._event,
-            interval_s=interval_s,
-            stopping=stopping,
-            max_per_client=max_streams_per_client,
-        )
+
+        def hub(compute: Callable[[], str]) -> StreamHub:
+            return StreamHub(
+                compute,
+                interval_s=interval_s,
+                stopping=stopping,
+                max_per_client=max_streams_per_client,
+            )
+
+        self.full = View(engine, self.episodes, hub)
+        self.views = {s: View(e, self.episodes, hub) for s, e in (scoped or {}).items()}
         self.max_streams_per_client = max_streams_per_client
 
+    def view(self, request: Request) -> View:
+        """The view of the request's token: only what its scopes may read.
+
+        Every handler reads through it (there is no engine of the whole store to reach
+        for by mistake), and passes the agents a request names to :meth:`authorize`.
+        """
+        token = token_of(request)
+        return self.full if token.full else self.views[frozenset(token.scopes)]
+
     def _served(self) -> None:
-        if self.episodes.failing(_STORE_KEY):
-            self.episodes.recovered(_STORE_KEY)
+        _served(self.episodes)
 
     def metrics(self, request: Request) -> Response:
-        body, content_type = self.exposition.render(request.headers.get("accept", ""))
+        accept = request.headers.get("accept", "")
+        body, content_type = self.view(request).exposition.render(accept)
         self._served()
         return Response(body, headers={"Content-Type": content_type})
 
     def snapshot(self, request: Request) -> Response:
         _no_parameters(request)
-        document = self.engine.snapshot()
+        document = self.view(request).engine.snapshot()
         self._served()
         return Response(to_json(document), media_type="application/json")
 
-    def authorize(self, request: Request, agents: tuple[str, ...] | None) -> None:
-        """Where a token's scope meets the agents a request reads (``None``: every agent).
+    def authorize(
+        self, request: Request, params: QueryParams, agents: tuple[str, ...] | None
+    ) -> QueryParams:
+        """Where a token's scope meets what a request reads; ``params`` as it may read them.
 
         Called once per request before any read: by the query with ``QueryParams.agents``,
-        by the batch with ``BatchQuery.agents`` (every item's). Any token may read any agent
-        until scoped tokens come.
+        by the batch with ``BatchQuery.agents`` (every item's). An agent outside the scope
+        is a 403 (``None``, every agent, reads the token's agents: its view holds no
+        other); so is ``metrics=`` naming ``alerts`` without the alerts scope, while every
+        group (the default) leaves the alerts out.
         """
+        token = token_of(request)
+        check_agents(token, agents or ())
+        if "alerts" not in params.groups or token.alerts:
+            return params
+        if params.groups != GROUPS:
+            check_alerts(token)
+        return dataclasses.replace(params, groups=tuple(g for g in params.groups if g != "alerts"))
 
     def query(self, request: Request) -> Response:
         params = parse_query(request.query_params.multi_items())
-        self.authorize(request, params.agents)
-        text, media_type = self.engine.render(params)
+        params = self.authorize(request, params, params.agents)
+        text, media_type = self.view(request).engine.render(params)
         self._served()
         return Response(text, headers={"Content-Type": media_type})
 
@@ -235,14 +334,17 @@ class Handlers:
         _no_parameters(request)
         body = await _read_body(request, MAX_BATCH_BODY_BYTES)
         query = parse_batch(body)
-        self.authorize(request, query.agents)
-        document = await run_in_threadpool(self.engine.batch, query)
+        query = dataclasses.replace(
+            query, params=self.authorize(request, query.params, query.agents)
+        )
+        document = await run_in_threadpool(self.view(request).engine.batch, query)
         self._served()
         return Response(to_json(document), media_type="application/json")
 
     async def stream(self, request: Request) -> Response:
         _no_parameters(request)
-        response = self.hub.open(request.client.host if request.client else "unknown")
+        hub = self.view(request).hub
+        response = hub.open(request.client.host if request.client else "unknown")
         if response is None:
             return error(
                 429,
@@ -253,17 +355,6 @@ class Handlers:
             )
         return response
 
-    def _event(self) -> str:
-        """One event of the stream: the snapshot now, or the store's failure."""
-        try:
-            document = self.engine.snapshot()
-        except StoreUnavailable as exc:
-            self.episodes.failed(_STORE_KEY, f"the store failed: {exc}", exc.__cause__)
-            body = {"error": "STORE_UNAVAILABLE", "message": "the metrics store failed"}
-            return f"event: error\ndata: {json.dumps(body)}\n\n"
-        self._served()
-        return f"event: snapshot\ndata: {to_json(document)}\n\n"
-
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -273,6 +364,9 @@ class Handlers:
     async def invalid(self, request: Request, exc: Exception) -> Response:
         invalid = cast("InvalidParameter", exc)
         return JSONResponse(invalid.body(), 400)
+
+    async def forbidden(self, request: Request, exc: Exception) -> Response:
+        return JSONResponse(cast("Forbidden", exc).body(), 403)
 
     async def too_large(self, request: Request, exc: Exception) -> Response:
         return error(413, "PAYLOAD_TOO_LARGE", str(exc))

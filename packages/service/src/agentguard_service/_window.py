@@ -141,6 +141,10 @@ class Window:
             return [base]
         return [{**base, AGENT: agent} for agent in self.agents]
 
+    def series_filters(self, name: str) -> list[dict[str, str]]:
+        """The store label filters whose union is this window's part of ``name`` (``{}``: all)."""
+        return self._filters(name, {})
+
     def keeps(self, name: str) -> Callable[[tuple[str, ...]], bool]:
         """Whether a series of ``name`` (its label values, as bulk reads key them) is read."""
         only_at = value = None

@@ -8,14 +8,18 @@ tick shared by every stream), ``/healthz``, ``/`` and ``/static/...``
 (:mod:`agentguard_service._static`). Every error is JSON ``{"error": CODE, "message": ...}``;
 the codes are in packages/service/README.md.
 
-The trap: requests are checked in this order: rate limit, token, route, parameters.
+Tokens (``token=``, ``tokens=``) carry scopes (:mod:`agentguard_service._tokens`): a token
+reads through a view of the store narrowed to its agents (``_scoped.ScopedStore``), and a
+request naming an agent or the alerts outside its scopes answers 403.
+
+The trap: requests are checked in this order: rate limit, token, route, parameters, scope.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import cast
 
 from starlette.applications import Starlette
@@ -35,8 +39,10 @@ from agentguard_service._http import (
     StoreUnavailable,
     unauthenticated,
 )
+from agentguard_service._scoped import ScopedStore
 from agentguard_service._static import PageFiles
 from agentguard_service._stream import Stopping
+from agentguard_service._tokens import Forbidden, Token, check_tokens
 from agentguard_service.params import InvalidParameter
 from agentguard_service.query import QueryEngine
 
@@ -59,6 +65,7 @@ def create_app(
     store: Store,
     *,
     token: str | None = None,
+    tokens: Sequence[Token] = (),
     budget_usd_per_month: float | None = None,
     rate_limit_per_s: float | None = DEFAULT_RATE_LIMIT_PER_S,
     rate_limit_burst: float | None = None,
@@ -71,7 +78,10 @@ def create_app(
     Args:
         store: The store to read (the memory store in process, the Redis store shared).
         token: A bearer token every route but ``/healthz``, ``/`` and ``/static/`` needs
-            (those carry no data); ``None`` for none. Compared in constant time.
+            (those carry no data), that may read everything; ``None`` for none. Compared
+            in constant time, never logged.
+        tokens: More tokens, each with its scopes (``load_tokens`` reads them from a
+            file); with ``token``, any of them is accepted.
         budget_usd_per_month: The monthly budget the ``costs`` group compares spending with.
         rate_limit_per_s: Requests a second per client address (``/healthz`` aside), or
             ``None`` for no limit.
@@ -83,12 +93,16 @@ def create_app(
 
     Raises:
         TypeError: ``store`` does not follow the ``Store`` protocol.
-        ValueError: an empty token, or a limit, budget or interval that is not positive.
+        ValueError: an empty token, two tokens alike (or alike named), or a limit, budget
+            or interval that is not positive.
     """
     if not isinstance(store, Store):
         raise TypeError(f"store must follow agentguard_metrics.Store, got {store!r}")
     if token is not None and not token:
         raise ValueError("token may not be empty; pass None for no token")
+    if isinstance(tokens, (str, Token)):
+        raise TypeError("tokens must be a sequence of agentguard_service.Token")
+    every = check_tokens([*([] if token is None else [Token(name="token", secret=token)]), *tokens])
     if not stream_interval_s > 0:
         raise ValueError(f"stream_interval_s must be > 0, got {stream_interval_s!r}")
     if isinstance(max_streams_per_client, bool) or not isinstance(max_streams_per_client, int):
@@ -101,16 +115,24 @@ def create_app(
         middleware.append(
             Middleware(RateLimit, limiter=RateLimiter(rate_limit_per_s, burst, clock))
         )
-    if token is not None:
+    if every:
         middleware.append(
             Middleware(
-                AuthenticationMiddleware, backend=BearerBackend(token), on_error=unauthenticated
+                AuthenticationMiddleware, backend=BearerBackend(every), on_error=unauthenticated
             )
         )
     guarded = cast("Store", GuardedStore(store))
-    engine = QueryEngine(guarded, clock=clock, budget_usd_per_month=budget_usd_per_month)
+
+    def engine_over(read: Store) -> QueryEngine:
+        return QueryEngine(read, clock=clock, budget_usd_per_month=budget_usd_per_month)
+
+    scoped = {
+        frozenset(t.scopes): engine_over(ScopedStore(guarded, t)) for t in every if not t.full
+    }
     stopping = Stopping()
-    handlers = Handlers(engine, stopping, stream_interval_s, max_streams_per_client)
+    handlers = Handlers(
+        engine_over(guarded), stopping, stream_interval_s, max_streams_per_client, scoped
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -133,6 +155,7 @@ def create_app(
         middleware=middleware,
         exception_handlers={
             InvalidParameter: handlers.invalid,
+            Forbidden: handlers.forbidden,
             BodyTooLarge: handlers.too_large,
             StoreUnavailable: handlers.unavailable,
             HTTPException: handlers.http_error,

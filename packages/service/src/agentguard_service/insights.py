@@ -255,12 +255,17 @@ def _loops(w: Window) -> Iterator[Insight]:
         yield Insight(
             type="tool_loop",
             severity="warning" if stops else "info",
-            message=f"Tool {tool!r} was caught looping {round(total)} times "
-            f"({round(stops)} runs stopped)",
+            message=f"Tool {tool!r} was caught looping {_times(round(total), 'time')} "
+            f"({_times(round(stops), 'run')} stopped)",
             recommendation="Make the tool's result say when to stop (an empty result, a final "
             "status), or tell the model in the tool description not to poll it.",
             facts={"tool": tool, "value": round(total), "stopped": round(stops)},
         )
+
+
+def _times(n: int, noun: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _cache(w: Window) -> Iterator[Insight]:

@@ -87,6 +87,7 @@ GROUPS: Final = (
     "costs",
     "errors",
     "cache",
+    "context",
     "tools",
     "breakers",
     "alerts",

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Final
 
 from agentguard.metricmap import (
+    CACHE_LOST,
+    CACHE_SAVED,
     ERRORS,
     LLM_CALLS,
     LLM_COST,
@@ -32,7 +34,7 @@ from agentguard.metricmap import (
 )
 from agentguard_metrics.sketch import Sketch
 from agentguard_metrics.store import Store, label_position
-from agentguard_service import _alerts, _formats, _groups, _performance, _stats
+from agentguard_service import _alerts, _context, _formats, _groups, _performance, _stats
 from agentguard_service._window import Window, agent_position, iso, step_bounds
 from agentguard_service.batch import BatchQuery
 from agentguard_service.insights import find_insights, insights_section
@@ -130,6 +132,12 @@ class QueryEngine:
             "cost_incomplete_calls": _stats.count(store.counter(LLM_COST_INCOMPLETE.name)),
             "tokens_total": {t: _stats.count(v) for t, v in tokens.items()},
             "cache_hit_ratio": _stats.ratio(read, context),
+            "cache_saved_usd_total": _stats.amount(
+                _groups.net_saved(
+                    [store.counter(CACHE_SAVED.name)], [store.counter(CACHE_LOST.name)]
+                )[0]
+            ),
+            "context_tokens": _context.snapshot_context(store, self._clock()),
             "breakers": _groups.breaker_states(store),
             "loop_detections": _stats.count(store.counter(LOOP_DETECTIONS.name)),
             "alerts": _alerts.alert_counts(store),
@@ -249,6 +257,8 @@ class QueryEngine:
                 document[group] = _groups.breakers(w)
             elif group == "alerts":
                 document[group] = _alerts.alerts(w)
+            elif group == "context":
+                document[group] = _context.query_context(w)
             else:
                 document[group] = insights_section(find_insights(w))
         return document

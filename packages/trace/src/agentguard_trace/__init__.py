@@ -26,6 +26,7 @@ from __future__ import annotations
 from agentguard_trace._instrument import instrument, instrument_all, uninstrument_all
 from agentguard_trace._summary_model import (
     CSV_COLUMNS,
+    ContextSize,
     CostBreakdown,
     ErrorCount,
     ModelStats,
@@ -55,6 +56,7 @@ __all__ = [
     "BudgetExceededError",
     "CallCost",
     "CallUsage",
+    "ContextSize",
     "CostBreakdown",
     "ErrorCount",
     "ModelStats",

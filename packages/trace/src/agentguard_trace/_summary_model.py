@@ -33,6 +33,8 @@ CSV_COLUMNS: Final[tuple[str, ...]] = (
     "service_tier",
     "cost_complete",
     "unpriced",
+    "context_tokens",
+    "cache_saved_usd",
 )
 """The columns of :meth:`SessionRecorder.export_csv`, in order (also the keys of a JSON row)."""
 
@@ -87,6 +89,11 @@ class StepRecord:
     """``False`` when ``cost_usd`` leaves out something reported that has no price."""
     unpriced: str | None = None
     """What the cost leaves out (``service_tier=priority``, ``model``), comma-separated."""
+    context_tokens: int = 0
+    """Every input token of the call, cached or not: the context size (LLM calls only)."""
+    cache_saved_usd: float | None = None
+    """What prompt caching saved on the call (negative for a write-only call); ``None`` for
+    tools and unpriced calls."""
 
     def to_dict(self) -> dict[str, object]:
         """The row as a JSON-ready dict with the keys of :data:`CSV_COLUMNS`."""
@@ -151,6 +158,9 @@ class CostBreakdown:
     """What those calls' costs leave out (``service_tier=priority``, ...), sorted."""
     web_search_requests: int = 0
     """Server-side web searches made."""
+    cache_saved_usd: float | None = None
+    """What prompt caching saved, net: each call's ``LLMCallFinished.cache_saved_usd`` added
+    up, a write-only call's negative saving kept; ``None`` when no call's saving was known."""
 
     @property
     def total_usd(self) -> float | None:
@@ -165,9 +175,9 @@ class StepTimes:
     avg_s: float | None = None
     """Mean over every step."""
     p50_s: float | None = None
-    """Median (nearest rank) over the recorded step rows."""
+    """Median over the recorded step rows (linear interpolation, numpy's default)."""
     p95_s: float | None = None
-    """95th percentile (nearest rank) over the recorded step rows."""
+    """95th percentile over the recorded step rows (linear interpolation, numpy's default)."""
     max_s: float | None = None
     """The longest step."""
     total_s: float = 0.0
@@ -244,6 +254,24 @@ class ModelStats:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ContextSize:
+    """The context size of one agent's calls to one model, in tokens (every input token)."""
+
+    agent: str | None
+    """The agent of the calls' run; ``None`` for calls outside any run."""
+    model: str
+    """The model."""
+    calls: int
+    """LLM calls counted."""
+    current_tokens: int
+    """The context of the latest call."""
+    max_tokens: int
+    """The largest context."""
+    p95_tokens: float
+    """95th percentile over the recorded step rows (linear interpolation)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorCount:
     """How often one kind of error was classified."""
 
@@ -308,6 +336,8 @@ class SessionSummary:
     """Dollars by token type over every LLM call."""
     retries: int = 0
     """Attempts the SDK retried, over every LLM call."""
+    context: tuple[ContextSize, ...] = ()
+    """Context size per agent and model, by agent then model (no agent first)."""
     errors: tuple[ErrorCount, ...] = ()
     """Classified errors by source and kind, most frequent first."""
     budget_exceeded: int = 0

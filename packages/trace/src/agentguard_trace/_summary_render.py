@@ -1,7 +1,8 @@
-"""The session summary as aligned plain text."""
+"""The session summary as aligned plain text: every duration in seconds, by :func:`_secs`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,8 @@ def render(summary: SessionSummary, title: str) -> str:
     width = max(len(label) for label, _ in facts) + 2
     lines = [title, "=" * len(title)]
     lines += [f"{label + ':':<{width}}{value}" for label, value in facts]
-    for section in (_tool_lines, _model_lines, _cost_lines, _error_lines, _slowest_lines):
+    sections = (_tool_lines, _model_lines, _context_lines, _cost_lines, _error_lines)
+    for section in (*sections, _slowest_lines):
         lines += section(summary)
     return "\n".join(lines)
 
@@ -36,6 +38,8 @@ def _facts(summary: SessionSummary) -> list[tuple[str, str]]:
             ("Avg step time", f"{_secs(times.avg_s)} ({quantiles}; max {_secs(times.max_s)})"),
         ]
     facts.append(("Cost", _usd_total(summary.cost)))
+    if summary.cost.cache_saved_usd is not None:
+        facts.append(("Cache saved", _usd(summary.cost.cache_saved_usd) + " (net of writes)"))
     optional = [
         ("Retries", summary.retries, ""),
         ("Errors", sum(e.count for e in summary.errors), " classified"),
@@ -86,6 +90,24 @@ def _model_lines(summary: SessionSummary) -> list[str]:
     return ["", "LLM calls:", *_table(header, rows)]
 
 
+def _context_lines(summary: SessionSummary) -> list[str]:
+    if not summary.context:
+        return []
+    header = ("agent", "model", "calls", "current", "max", "p95")
+    rows = [
+        (
+            "-" if c.agent is None else _clean(c.agent),
+            _clean(c.model),
+            f"{c.calls:,}",
+            f"{c.current_tokens:,}",
+            f"{c.max_tokens:,}",
+            f"{round(c.p95_tokens):,}",
+        )
+        for c in summary.context
+    ]
+    return ["", "Context size (tokens):", *_table(header, rows, left=2)]
+
+
 def _cost_lines(summary: SessionSummary) -> list[str]:
     if not summary.models:
         return []
@@ -105,10 +127,11 @@ def _cost_lines(summary: SessionSummary) -> list[str]:
     rows.append(("Total", f"{tokens.total_tokens:,}", _usd_total(cost)))
     lines = ["", "Cost breakdown:", *_table(("token type", "tokens", "cost"), rows)]
     if cost.unpriced_calls:
-        lines.append(f"  {cost.unpriced_calls:,} unpriced call(s): their cost is unknown, not $0")
+        unpriced = _count(cost.unpriced_calls, "unpriced call")
+        lines.append(f"  {unpriced}: their cost is unknown, not $0")
     if cost.incomplete_calls:
         lines.append(
-            f"  {cost.incomplete_calls:,} call(s) priced incompletely: no price for "
+            f"  {_count(cost.incomplete_calls, 'call')} priced incompletely: no price for "
             f"{_clean(', '.join(cost.left_out))}; the total leaves that out"
         )
     return lines
@@ -160,15 +183,21 @@ def _span(seconds: float) -> str:
 
 
 def _secs(seconds: float | None) -> str:
+    """Every time of the summary in seconds: ``12.30s``, ``0.00405s``, ``0.000017s``.
+
+    Two decimals from 1 s; below, 3 significant digits, to the microsecond at most.
+    """
     if seconds is None:
         return "n/a"
-    if 0 < seconds < 0.01:
-        return f"{seconds * 1000:.2f}ms"
-    return f"{seconds:.2f}s"
+    if seconds >= 1 or seconds <= 0:
+        return f"{seconds:,.2f}s"
+    if seconds < 0.0000005:
+        return "<0.000001s"
+    return f"{seconds:.{min(6, 2 - math.floor(math.log10(seconds)))}f}s"
 
 
 def _usd(dollars: float) -> str:
-    return f"${dollars:,.4f}"
+    return f"-${-dollars:,.4f}" if dollars < 0 else f"${dollars:,.4f}"
 
 
 def _usd_total(cost: CostBreakdown) -> str:

@@ -43,6 +43,7 @@ from agentguard.events import (
 )
 from agentguard_trace._summary_model import (
     CSV_COLUMNS,
+    ContextSize,
     CostBreakdown,
     ErrorCount,
     ModelStats,
@@ -94,6 +95,7 @@ class _Usage:
         "other",
         "priced",
         "retries",
+        "saved",
         "searches",
         "tokens",
         "unpriced",
@@ -109,8 +111,11 @@ class _Usage:
         self.left_out: set[str] = set()
         self.searches = 0
         self.retries = 0
+        self.saved: Decimal | None = None
 
-    def add(self, tokens: tuple[int, ...], costs: tuple[Decimal | None, ...]) -> None:
+    def add(
+        self, tokens: tuple[int, ...], costs: tuple[Decimal | None, ...], saved: Decimal | None
+    ) -> None:
         for i, count in enumerate(tokens):
             self.tokens[i] += count
         total = costs[-1]
@@ -118,6 +123,8 @@ class _Usage:
             self.unpriced += 1
             return
         self.priced += 1
+        if saved is not None:
+            self.saved = saved if self.saved is None else _DECIMAL.add(self.saved, saved)
         known = _ZERO
         for i, cost in enumerate(costs[:-1]):
             if cost is not None:
@@ -145,6 +152,9 @@ class _Usage:
         self.left_out |= other.left_out
         self.searches += other.searches
         self.retries += other.retries
+        if other.saved is not None:
+            held = self.saved
+            self.saved = other.saved if held is None else _DECIMAL.add(held, other.saved)
 
     def token_counts(self) -> TokenCounts:
         return TokenCounts(
@@ -165,7 +175,27 @@ class _Usage:
             incomplete_calls=self.incomplete,
             left_out=tuple(sorted(self.left_out)),
             web_search_requests=self.searches,
+            cache_saved_usd=None if self.saved is None else float(self.saved),
         )
+
+
+class _Context:
+    """The context sizes of one agent's calls to one model."""
+
+    __slots__ = ("calls", "current", "kept", "largest")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.current = 0
+        self.largest = 0
+        self.kept: list[int] = []
+
+    def add(self, tokens: int, keep: bool) -> None:
+        self.calls += 1
+        self.current = tokens
+        self.largest = max(self.largest, tokens)
+        if keep:
+            self.kept.append(tokens)
 
 
 def _reported(event: LLMCallFinished) -> dict[str, Any]:
@@ -177,6 +207,7 @@ def _reported(event: LLMCallFinished) -> dict[str, Any]:
         "service_tier": event.service_tier,
         "cost_complete": event.cost_complete,
         "unpriced": event.unpriced,
+        "context_tokens": event.context_tokens,
     }
 
 
@@ -230,6 +261,7 @@ class SessionRecorder:
         self._model_times: dict[str, _Timing] = {}
         self._model_usage: dict[str, _Usage] = {}
         self._errors: dict[tuple[str, str], int] = {}
+        self._context: dict[tuple[str | None, str], _Context] = {}
         self._budget = 0
         self._loops = 0
         self._heap: list[tuple[float, int, SlowStep]] = []
@@ -295,6 +327,7 @@ class SessionRecorder:
         tokens: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
         costs: tuple[Decimal | None, ...] = ()
         cost: float | None = None
+        saved: Decimal | None = None
         retries = 0
         if isinstance(event, LLMCallFinished):
             kind: StepKind = "llm"
@@ -321,6 +354,8 @@ class SessionRecorder:
             costs = tuple(dollars for dollars, _ in checked)
             invalid += sum(bad for _, bad in checked)
             cost = None if costs[-1] is None else event.cost_usd
+            saved, bad_saving = _dollars(event.cache_saved_usd)
+            invalid += bad_saving
             retries = event.retries
         else:
             kind, name = "tool", event.tool
@@ -339,10 +374,11 @@ class SessionRecorder:
                 usage = self._model_usage.get(name)
                 if usage is None:
                     usage = self._model_usage[name] = _Usage()
-                usage.add(tokens, costs)
+                usage.add(tokens, costs, saved)
                 usage.retries += retries
                 if isinstance(event, LLMCallFinished):
                     usage.note(event)
+                    self._note_context(event)
             # A min-heap of the slowest steps; among equal durations the later step is
             # the smaller, so it is the one pushed out.
             if self._slowest and (
@@ -381,10 +417,18 @@ class SessionRecorder:
                     cache_write_5m_tokens=tokens[3],
                     cache_write_1h_tokens=tokens[4],
                     cost_usd=cost,
+                    cache_saved_usd=None if saved is None else float(saved),
                     retries=retries,
                     **(_reported(event) if isinstance(event, LLMCallFinished) else {}),
                 )
             )
+
+    def _note_context(self, event: LLMCallFinished) -> None:
+        """Count the call's context size. Caller holds the lock, before the row is kept."""
+        context = self._context.get((event.agent, event.model))
+        if context is None:
+            context = self._context[(event.agent, event.model)] = _Context()
+        context.add(event.context_tokens, len(self._rows) < self._max_steps)
 
     def _on_other(self, event: RunStarted | RunFinished | ErrorClassified | BudgetExceeded) -> None:
         with self._lock:
@@ -478,8 +522,8 @@ class SessionRecorder:
             ok_steps=self._ok_steps,
             step_time=StepTimes(
                 avg_s=self._total_s / self._steps if self._steps else None,
-                p50_s=_nearest_rank(durations, 0.50),
-                p95_s=_nearest_rank(durations, 0.95),
+                p50_s=_linear_quantile(durations, 0.50),
+                p95_s=_linear_quantile(durations, 0.95),
                 max_s=self._max_s,
                 total_s=self._total_s,
             ),
@@ -488,6 +532,19 @@ class SessionRecorder:
             tokens=total.token_counts(),
             cost=total.cost(),
             retries=total.retries,
+            context=tuple(
+                ContextSize(
+                    agent=agent,
+                    model=model,
+                    calls=c.calls,
+                    current_tokens=c.current,
+                    max_tokens=c.largest,
+                    p95_tokens=_linear_quantile(sorted(c.kept), 0.95) or 0.0,
+                )
+                for (agent, model), c in sorted(
+                    self._context.items(), key=lambda item: (item[0][0] or "", item[0][1])
+                )
+            ),
             errors=tuple(
                 ErrorCount(source=source, error_kind=kind, count=count)
                 for (source, kind), count in sorted(
@@ -595,10 +652,19 @@ def _dollars(value: object) -> tuple[Decimal | None, int]:
     return None, 1
 
 
-def _nearest_rank(ordered: list[float], q: float) -> float | None:
+def _linear_quantile(ordered: list[float] | list[int], q: float) -> float | None:
+    """The ``q`` quantile of sorted values by linear interpolation (numpy's default, type 7).
+
+    Rank ``h = q * (n - 1)``, between the values at ``floor(h)`` and ``floor(h) + 1``: unlike
+    the nearest rank, a small sample's p95 comes close to its largest value.
+    """
     if not ordered:
         return None
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    h = q * (len(ordered) - 1)
+    low = math.floor(h)
+    if low + 1 >= len(ordered):
+        return float(ordered[-1])
+    return ordered[low] + (h - low) * (ordered[low + 1] - ordered[low])
 
 
 def _csv_cells(row: StepRecord) -> list[object]:

@@ -392,8 +392,9 @@ function render() {
   const docs = state.docs;
   if (!docs) return;
   const { main } = docs;
-  if (main.hasData === false) {
-    // An agent the store holds nothing of answers empty sections, not zeros: say so.
+  if (state.agent && main.hasData === false) {
+    // An agent the store holds nothing of answers empty sections, not zeros: say so. An
+    // empty store without an agent picked shows each card's own empty state instead.
     banner(`No data for agent "${state.agent}": the store has never seen it; pick another.`);
     return;
   }
