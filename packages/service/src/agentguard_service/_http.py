@@ -1,7 +1,7 @@
 """The mechanics of the HTTP app: handlers, errors, bearer auth and scopes, rate limit.
 
-Each token scope gets its own view (an engine over a ``_scoped.ScopedStore``, a collector
-registry, a stream hub), made once: a request reads through its token's view only.
+Each token scope gets its own view (an engine over a ``_scoped.ScopedStore``, a ``/metrics``
+exposition, a stream hub), made once: a request reads through its token's view only.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import CollectorRegistry
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -29,12 +27,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from agentguard import FailureEpisodes
 from agentguard.ratelimit import RateLimiter
 from agentguard_metrics.store import Store
+from agentguard_service._exposition_text import StoreExposition
 from agentguard_service._formats import to_json
 from agentguard_service._static import PAGE_HEADERS, page_html
 from agentguard_service._stream import Stopping, StreamHub
 from agentguard_service._tokens import FULL_ACCESS, Forbidden, Token, check_agents, check_alerts
 from agentguard_service.batch import MAX_BATCH_BODY_BYTES, parse_batch
-from agentguard_service.exposition import StoreCollector
 from agentguard_service.params import GROUPS, InvalidParameter, QueryParams, parse_query
 from agentguard_service.query import QueryEngine
 
@@ -217,7 +215,7 @@ def _no_parameters(request: Request) -> None:
 
 
 class View:
-    """What one token scope reads: an engine, its ``/metrics`` registry, its stream hub."""
+    """What one token scope reads: an engine, its ``/metrics`` exposition, its stream hub."""
 
     def __init__(
         self,
@@ -227,8 +225,7 @@ class View:
     ) -> None:
         self.engine = engine
         self.episodes = episodes
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StoreCollector(engine.store))
+        self.exposition = StoreExposition(engine.store)
         self.hub = hub(self._event)
 
     def _event(self) -> str:
@@ -296,8 +293,8 @@ class Handlers:
         _served(self.episodes)
 
     def metrics(self, request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = encoder(self.view(request).registry)
+        accept = request.headers.get("accept", "")
+        body, content_type = self.view(request).exposition.render(accept)
         self._served()
         return Response(body, headers={"Content-Type": content_type})
 
