@@ -7,6 +7,10 @@ pending, firing, resolved, each change published as ``AlertStateChanged``. Notif
 per ``group_by`` group, on a change and every ``repeat_interval_s`` while one fires
 (packages/alerts/README.md, "Rules").
 
+Replicas share a :mod:`~agentguard_alerts.lease`: every one evaluates (so their states and
+notification ids agree), only the holder publishes and notifies; a standby keeps what it
+would have sent for a term and an interval, and sends it on taking over (README, "Replicas").
+
 The trap: a failing store read is logged once per episode and counted
 (:attr:`Evaluator.failed_reads`); alerts keep their states, so an outage neither fires nor
 resolves anything.
@@ -18,11 +22,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from agentguard import Bus, FailureEpisodes, default_bus
 from agentguard.events import AlertState, AlertStateChanged
+from agentguard_alerts.lease import Lease, SoleLease
 from agentguard_alerts.notification import Alert, Notification, Notifier, fingerprint
 from agentguard_alerts.rules import Rule
 from agentguard_metrics import Aggregator, MemoryStore, Store
@@ -77,6 +82,9 @@ class Evaluator:
         before_evaluation: Called before each evaluation (the embedded default flushes its
             aggregator into the store here); an exception is logged and evaluation goes on.
         on_close: Called once by :meth:`close`, after the notifiers are closed.
+        lease: Which replica evaluates (:class:`~agentguard_alerts.RedisLease`); alone, a
+            :class:`~agentguard_alerts.SoleLease` (always the holder). Give the senders
+            ``fence=lease.valid`` too (``AlertsConfig.evaluator`` does).
 
     Raises:
         ValueError: two rules share a name, or an option is out of range.
@@ -97,6 +105,7 @@ class Evaluator:
         external_url: str = "",
         before_evaluation: Callable[[], object] | None = None,
         on_close: Callable[[], object] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self._rules = list(rules)
         for rule in self._rules:
@@ -134,6 +143,9 @@ class Evaluator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._lease: Lease = SoleLease() if lease is None else lease
+        self._token: int | None = None
+        self._withheld: list[tuple[float, list[Notification]]] = []
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -150,6 +162,11 @@ class Evaluator:
         """How many evaluations ran."""
         return self._evaluations
 
+    @property
+    def lease(self) -> Lease:
+        """The lease this evaluator holds or waits for."""
+        return self._lease
+
     def firing(self) -> list[Alert]:
         """The alerts firing now, oldest first."""
         with self._lock:
@@ -164,13 +181,15 @@ class Evaluator:
         ``at_unix_s`` is the evaluation's time (the clock's now by default). The background
         thread passes its tick, a multiple of ``interval_s``, so replicas with the same
         interval evaluate at the same instants, agree on start times, and so on
-        notification ids.
+        notification ids. Without the lease nothing is published nor notified (``[]``);
+        on taking it, what was withheld in the last term and interval is notified first.
         """
         if self._before is not None:
             try:
                 self._before()
             except Exception as exc:  # noqa: BLE001 (a hook's failure must not stop alerting)
                 self._episodes.failed("agentguard_alerts: before_evaluation", repr(exc), exc)
+        token = self._lease.acquire()
         with self._lock:
             now = self._clock() if at_unix_s is None else at_unix_s
             events: list[Event] = []
@@ -178,8 +197,19 @@ class Evaluator:
                 self._evaluate_rule(rule, now, events)
             notifications = self._notifications(now)
             self._evaluations += 1
+            since = now - self._lease.ttl_s - self._interval_s
+            self._withheld = [(at, made) for at, made in self._withheld if at >= since]
+            if token is None:
+                self._withheld.append((now, notifications))
+                self._token = None
+                return []
+            if token != self._token:
+                notifications = [n for _, made in self._withheld for n in made] + notifications
+            self._withheld = []
+            self._token = token
         for event in events:
             self._bus.publish(event)
+        notifications = [replace(n, fencing_token=token) for n in notifications]
         for notification in notifications:
             for notifier in self._notifiers:
                 try:
@@ -334,7 +364,7 @@ class Evaluator:
         return all(flushed)
 
     def close(self, timeout_s: float = 2.0) -> None:
-        """Stop, then close the notifiers (each delivers what it can within its bound)."""
+        """Stop, give the lease up, close the notifiers (each delivers what it can in bound)."""
         if self._closed:
             return
         self._closed = True
@@ -344,6 +374,7 @@ class Evaluator:
                 notifier.close()
             except Exception as exc:  # noqa: BLE001 (close the others whatever one does)
                 self._episodes.failed("agentguard_alerts: notifier close", repr(exc), exc)
+        self._lease.release()
         if self._on_close is not None:
             self._on_close()
 

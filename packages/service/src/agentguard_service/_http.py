@@ -31,6 +31,8 @@ from agentguard_service.params import InvalidParameter, parse_query
 from agentguard_service.query import QueryEngine
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from starlette.exceptions import HTTPException
     from starlette.requests import HTTPConnection, Request
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -151,8 +153,10 @@ class Handlers:
         stopping: Stopping,
         interval_s: float,
         max_streams_per_client: int,
+        health: Callable[[], Mapping[str, object]] | None = None,
     ) -> None:
         self.engine = engine
+        self.health = health
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(engine.store))
         self.episodes = FailureEpisodes(logger)
@@ -211,7 +215,8 @@ class Handlers:
         return f"event: snapshot\ndata: {to_json(document)}\n\n"
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        more = {} if self.health is None else self.health()
+        return JSONResponse({"status": "ok", **more})
 
     async def page(self, request: Request) -> Response:
         return HTMLResponse(await run_in_threadpool(page_html), headers=PAGE_HEADERS)
