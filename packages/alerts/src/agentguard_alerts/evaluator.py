@@ -9,7 +9,7 @@ per ``group_by`` group, on a change and every ``repeat_interval_s`` while one fi
 
 Replicas share a :mod:`~agentguard_alerts.lease`: every one evaluates (so their states and
 notification ids agree), only the holder publishes and notifies; a standby keeps what it
-would have sent for a term and an interval, and sends it on taking over (README, "Replicas").
+would have sent for a term and two intervals, and sends it on taking over (README, "Replicas").
 
 The trap: a failing store read is logged once per episode and counted
 (:attr:`Evaluator.failed_reads`); alerts keep their states, so an outage neither fires nor
@@ -182,7 +182,7 @@ class Evaluator:
         thread passes its tick, a multiple of ``interval_s``, so replicas with the same
         interval evaluate at the same instants, agree on start times, and so on
         notification ids. Without the lease nothing is published nor notified (``[]``);
-        on taking it, what was withheld in the last term and interval is notified first.
+        on taking it, what was withheld in the last term and two intervals is notified first.
         """
         if self._before is not None:
             try:
@@ -197,7 +197,7 @@ class Evaluator:
                 self._evaluate_rule(rule, now, events)
             notifications = self._notifications(now)
             self._evaluations += 1
-            since = now - self._lease.ttl_s - self._interval_s
+            since = now - self._lease.ttl_s - 2 * self._interval_s
             self._withheld = [(at, made) for at, made in self._withheld if at >= since]
             if token is None:
                 self._withheld.append((now, notifications))
