@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,10 @@ def test_replicas_store_each_firing_once_and_survive_the_holders_death(
     tmp_path: Path,
 ) -> None:
     path = rules(tmp_path, f"{receiver.url}/webhooks/alerts")
-    services += [Service("--redis", redis_server.url, "--rules", path) for _ in range(copies)]
+    with ThreadPoolExecutor(copies) as starting:  # started at the same instant: one holder
+        services += starting.map(
+            lambda _: Service("--redis", redis_server.url, "--rules", path), range(copies)
+        )
     holder = agreed_holder(services)
     first_token = lease(holder)["fencing_token"]
 
