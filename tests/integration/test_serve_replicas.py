@@ -157,40 +157,39 @@ def test_replicas_store_each_firing_once_and_survive_the_holders_death(
 
 
 def test_a_paused_holder_sends_nothing_when_it_wakes(
-    redis_server: RedisServer,
-    receiver: Receiver,
-    worker: RedisSubscriber,
-    services: list[Service],
-    tmp_path: Path,
+    redis_server: RedisServer, worker: RedisSubscriber, services: list[Service], tmp_path: Path
 ) -> None:
-    # The first replica's target answers 503 and asks for a 3 s pause: it is paused (SIGSTOP)
-    # while it waits to retry; the second replica sends to the receiver.
-    target = ScriptedServer(Answer(503, {"Retry-After": "3"}))
+    # Each replica sends to a target of its own. The holder's answers 503 and asks for a 2 s
+    # pause: the holder is paused (SIGSTOP) while it waits to retry, and the other takes over.
+    targets = [ScriptedServer(), ScriptedServer()]
     try:
-        first = Service(
-            "--redis", redis_server.url, "--rules", rules(tmp_path, target.url, "first.toml")
-        )
-        services.append(first)
-        assert agreed_holder(services) is first
-        second = Service(
-            "--redis",
-            redis_server.url,
-            "--rules",
-            rules(tmp_path, f"{receiver.url}/webhooks/alerts", "second.toml"),
-        )
-        services.append(second)
-        assert agreed_holder(services) is first
+        paths = [rules(tmp_path, t.url, f"rules{i}.toml") for i, t in enumerate(targets)]
+        with ThreadPoolExecutor(2) as starting:
+            services += starting.map(
+                lambda path: Service("--redis", redis_server.url, "--rules", path), paths
+            )
+        paused = agreed_holder(services)
+        successor = services[1 - services.index(paused)]
+        paused_target = targets[services.index(paused)]
+        successor_target = targets[services.index(successor)]
+        paused_target.script.append(Answer(503, {"Retry-After": "2"}))
 
         loop(worker, "a")
-        assert target.first_request.wait(30)
-        first.process.send_signal(signal.SIGSTOP)
-        wait_until(lambda: lease(second)["holds_lease"], 30, "the second replica taking over")
-        wait_until(lambda: len(stored(receiver)) == 1, 30, "the firing sent by the new holder")
+        assert paused_target.first_request.wait(30)
+        paused.process.send_signal(signal.SIGSTOP)
+        wait_until(lambda: lease(successor)["holds_lease"], 30, "the other replica taking over")
+        assert successor_target.first_request.wait(30), "the new holder sends the firing"
 
-        first.process.send_signal(signal.SIGCONT)
-        first.wait_for("no longer holds the alert lease")
-        assert len(target.requests) == 1, "the woken holder did not retry"
-        assert agreed_holder(services) is second
-        assert len(stored(receiver)) == 1
+        paused.process.send_signal(signal.SIGCONT)
+        paused.wait_for("no longer holds the alert lease")
+        assert len(paused_target.requests) == 1, "the woken holder did not retry"
+        (sent,) = successor_target.requests
+        (tried,) = paused_target.requests
+        assert sent.headers["webhook-id"] == tried.headers["webhook-id"], "one notification"
+        assert int(sent.headers["agentguard-fencing-token"]) > int(
+            tried.headers["agentguard-fencing-token"]
+        )
+        assert agreed_holder(services) is successor
     finally:
-        target.close()
+        for target in targets:
+            target.close()
