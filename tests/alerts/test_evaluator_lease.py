@@ -108,3 +108,28 @@ def test_closing_the_holder_hands_the_lease_over(replicas: list[Replica], feed: 
     holder.evaluator.close()
     standby.evaluator.evaluate()
     assert standby.lease.state().holds
+
+
+def test_a_term_that_ends_during_an_evaluation_withholds_its_notifications(
+    redis_server: RedisServer, feed: Feed, clock: FakeClock
+) -> None:
+    # The lease is taken at 0 s on its monotonic clock; the evaluation then lasts past the
+    # 30 s term (a pause): what it found is withheld, and sent once the lease is renewed.
+    moments = iter([0.0, 100.0, 100.0, 100.0, 100.0])
+    client = connect(redis_server.url)
+    lease = RedisLease(client, ttl_s=30, monotonic=lambda: next(moments))
+    recorder = Recorder()
+    evaluator = Evaluator(
+        feed.store, [builtin.loop_detected()], recorder, clock=clock.time, lease=lease
+    )
+    try:
+        feed.publish(LOOP)
+        assert evaluator.evaluate() == []
+        assert recorder.take() == []
+        clock.advance(15)
+        (sent,) = evaluator.evaluate()  # renewed at 100 s: valid until 130 s
+        assert sent.status == "firing"
+        assert recorder.take() == [sent]
+    finally:
+        evaluator.close()
+        client.close()

@@ -199,7 +199,7 @@ class Evaluator:
             self._evaluations += 1
             since = now - self._lease.ttl_s - 2 * self._interval_s
             self._withheld = [(at, made) for at, made in self._withheld if at >= since]
-            if token is None:
+            if token is None or not self._lease.valid(token):  # a pause can outlast a term
                 self._withheld.append((now, notifications))
                 self._token = None
                 return []
