@@ -44,19 +44,12 @@ from agentguard_service import DEFAULT_MAX_STREAMS_PER_CLIENT, MetricsService, c
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = [
-    "LEASE_TERMS_PER_INTERVAL",
-    "RedisWatch",
-    "ServeOptions",
-    "outage",
-    "redact",
-    "run_serve",
-]
+__all__ = ["RedisWatch", "ServeOptions", "outage", "redact", "run_serve"]
 
 _FIRST_RETRY_S = 0.5
-LEASE_TERMS_PER_INTERVAL = 1.5
-"""The alert lease's term, in evaluation intervals: a standby takes over within two."""
 _LAST_RETRY_S = 30.0
+_LEASE_TERMS_PER_INTERVAL = 1.5
+"""The alert lease's term, in evaluation intervals: a standby takes over within two."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,7 +202,7 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     if evaluator_config is not None:
         from agentguard_alerts import RedisLease
 
-        ttl_s = LEASE_TERMS_PER_INTERVAL * evaluator_config.interval_s
+        ttl_s = _LEASE_TERMS_PER_INTERVAL * evaluator_config.interval_s
         lease = RedisLease(store.client, ttl_s=ttl_s, name=options.prefix)
     app = create_app(
         store,
@@ -223,10 +216,9 @@ def run_serve(options: ServeOptions, console: Console) -> int:
         try:
             say(f"agentguard serve: {service.url} over Redis {shown} (prefix {options.prefix!r})")
             say(f"  dashboard {service.url}/   metrics {service.url}/metrics")
-            if evaluator_config is not None:
+            if evaluator_config is not None and lease is not None:
                 evaluator = evaluator_config.evaluator(store, bus=bus, lease=lease).start()
                 say(f"  alert rules: {len(evaluator_config.rules)} from {options.rules}")
-                assert lease is not None
                 say(f"  alert lease {lease.key}: replica {lease.state().replica}")
             stop.wait()
         finally:
