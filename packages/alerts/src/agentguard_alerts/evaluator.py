@@ -1,15 +1,11 @@
 """``Evaluator``: runs rules over a metric store, keeps alert states, hands out notifications.
 
-It runs in the agent's process (:func:`embedded`: a memory store fed by an aggregator on the
-bus) or centrally over any store (``load(FILE).evaluator(store)``). Each alert is a rule's
-state for one group of its ``by`` labels, identified by its labels (``fingerprint``):
-pending, firing, resolved, each change published as ``AlertStateChanged``. Notifications are
-per ``group_by`` group, on a change and every ``repeat_interval_s`` while one fires
-(packages/alerts/README.md, "Rules").
-
-Replicas share a :mod:`~agentguard_alerts.lease`: every one evaluates (so their states and
-notification ids agree), only the holder publishes and notifies; a standby keeps what it
-would have sent for a term and two intervals, and sends it on taking over (README, "Replicas").
+It runs in the agent's process (:func:`embedded`) or centrally over any store
+(``load(FILE).evaluator(store)``). Each alert is a rule's state for one group of its ``by``
+labels (``fingerprint``): pending, firing, resolved, each change an ``AlertStateChanged``.
+Notifications are per ``group_by`` group, on a change and every ``repeat_interval_s`` while
+one fires. Replicas share a :mod:`~agentguard_alerts.lease`: all evaluate (their ids agree),
+the holder alone publishes and notifies (packages/alerts/README.md, "Rules", "Replicas").
 
 The trap: a failing store read is logged once per episode and counted
 (:attr:`Evaluator.failed_reads`); alerts keep their states, so an outage neither fires nor
