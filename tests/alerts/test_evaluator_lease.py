@@ -80,7 +80,9 @@ def test_a_standby_that_takes_over_sends_what_the_dead_holder_could_not(
     assert standby.evaluator.evaluate() == [], "the holder's term is not over yet"
     wait_until(lambda: standby.lease.acquire() is not None, 10, "the lease to expire")
     clock.advance(1)
-    (withheld,) = standby.evaluator.evaluate()
+    with capture_events(standby.bus, to=AlertStateChanged) as published:
+        (withheld,) = standby.evaluator.evaluate()
+    assert [e.state for e in published] == ["firing"], "the change the holder never published"
     assert withheld.status == "firing"
     assert withheld.fencing_token == 2
     assert standby.recorder.take() == [withheld]
@@ -97,9 +99,11 @@ def test_ids_agree_so_an_overlap_at_takeover_is_one_notification(
     assert standby.evaluator.evaluate() == []
     holder.lease.release()  # a rolling restart: the holder hands over at once
     clock.advance(1)
-    (again,) = standby.evaluator.evaluate()
+    with capture_events(standby.bus, to=AlertStateChanged) as published:
+        (again,) = standby.evaluator.evaluate()
     assert again.id == sent.id, "a receiver deduping on webhook-id stores it once"
     assert again.fencing_token == 2
+    assert list(published) == [], "the holder published that change: it is counted once"
 
 
 def test_closing_the_holder_hands_the_lease_over(replicas: list[Replica], feed: Feed) -> None:

@@ -105,6 +105,19 @@ def test_release_hands_the_lease_over_at_once(clients: list[redis.Redis]) -> Non
     assert second.acquire() == 2
 
 
+def test_only_the_holder_records_what_it_published(clients: list[redis.Redis]) -> None:
+    first = RedisLease(clients[0], ttl_s=30, replica="first")
+    second = RedisLease(clients[1], ttl_s=30, replica="second")
+    assert first.acquire() == 1
+    assert second.acquire() is None
+    assert second.state().completed_unix_s is None
+    first.completed(1, 1_767_225_600.5)
+    second.completed(1, 1_767_225_999.0)  # not its lease: ignored
+    first.completed(7, 1_767_225_999.0)  # not its token: ignored
+    assert second.acquire() is None
+    assert second.state().completed_unix_s == 1_767_225_600.5
+
+
 def test_leases_of_other_names_are_independent(clients: list[redis.Redis]) -> None:
     one = RedisLease(clients[0], ttl_s=30, name="blue")
     other = RedisLease(clients[1], ttl_s=30, name="green")

@@ -141,7 +141,7 @@ class Evaluator:
         self._closed = False
         self._lease: Lease = SoleLease() if lease is None else lease
         self._token: int | None = None
-        self._withheld: list[tuple[float, list[Notification]]] = []
+        self._withheld: list[tuple[float, list[Notification], list[Event]]] = []
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -178,7 +178,9 @@ class Evaluator:
         thread passes its tick, a multiple of ``interval_s``, so replicas with the same
         interval evaluate at the same instants, agree on start times, and so on
         notification ids. Without the lease nothing is published nor notified (``[]``);
-        on taking it, what was withheld in the last term and two intervals is notified first.
+        on taking it, what was withheld in the last term and two intervals is notified first
+        (equal ids: receivers dedupe), and its state changes after the last evaluation a
+        holder published are published first.
         """
         if self._before is not None:
             try:
@@ -194,13 +196,17 @@ class Evaluator:
             notifications = self._notifications(now)
             self._evaluations += 1
             since = now - self._lease.ttl_s - 2 * self._interval_s
-            self._withheld = [(at, made) for at, made in self._withheld if at >= since]
+            self._withheld = [held for held in self._withheld if held[0] >= since]
             if token is None or not self._lease.valid(token):  # a pause can outlast a term
-                self._withheld.append((now, notifications))
+                self._withheld.append((now, notifications, events))
                 self._token = None
                 return []
-            if token != self._token:
-                notifications = [n for _, made in self._withheld for n in made] + notifications
+            if token != self._token:  # a new term: what the last holder may not have done
+                done = self._lease.state().completed_unix_s
+                notifications = [n for _, made, _ in self._withheld for n in made] + notifications
+                events = [
+                    e for at, _, found in self._withheld if done is None or at > done for e in found
+                ] + events
             self._withheld = []
             self._token = token
         for event in events:
@@ -213,6 +219,7 @@ class Evaluator:
                 except Exception as exc:  # noqa: BLE001 (a notifier must not raise; isolate it)
                     key = f"agentguard_alerts: notifier {type(notifier).__name__}"
                     self._episodes.failed(key, "notify raised", exc)
+        self._lease.completed(token, now)
         return notifications
 
     def _evaluate_rule(self, rule: Rule, now: float, events: list[Event]) -> None:

@@ -32,23 +32,34 @@ __all__ = ["Lease", "LeaseState", "RedisLease", "SoleLease", "replica_id"]
 
 _logger = logging.getLogger("agentguard_alerts")
 
-# KEYS: the lease, the fencing counter (one hash tag). ARGV: replica, ttl in ms.
-# The value is "<token> <replica>"; the holder renews, anyone takes it once it expired.
+# KEYS: the lease, the fencing counter, the last evaluation published (one hash tag).
+# ARGV: replica, ttl in ms. The value is "<token> <replica>"; the holder renews, anyone takes
+# it once it expired. The reply ends with the last evaluation published ('' for none).
 _ACQUIRE: Final = """
 local current = redis.call('GET', KEYS[1])
+local done = redis.call('GET', KEYS[3]) or ''
 if current then
   local at = string.find(current, ' ', 1, true)
   local holder = string.sub(current, at + 1)
   local token = tonumber(string.sub(current, 1, at - 1))
   if holder == ARGV[1] then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return {1, token, holder}
+    return {1, token, holder, done}
   end
-  return {0, token, holder}
+  return {0, token, holder, done}
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token .. ' ' .. ARGV[1], 'PX', ARGV[2])
-return {1, token, ARGV[1]}
+return {1, token, ARGV[1], done}
+"""
+
+# KEYS: the lease, the last evaluation published. ARGV: "<token> <replica>", its time.
+_COMPLETED: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
 """
 
 # KEYS: the lease. ARGV: "<token> <replica>". Deletes it only while it is still ours.
@@ -79,6 +90,8 @@ class LeaseState:
     """The holder's fencing token as last seen."""
     key: str
     """The Redis key of the lease (``""`` for :class:`SoleLease`)."""
+    completed_unix_s: float | None = None
+    """The last evaluation a holder published, as last seen (``None``: none, or not known)."""
 
     def as_dict(self) -> dict[str, object]:
         """The JSON form: ``holds_lease``, ``replica``, ``holder``, ``fencing_token``, ``key``."""
@@ -105,6 +118,10 @@ class Lease(Protocol):
 
     def valid(self, token: int) -> bool:
         """Whether ``token`` is this replica's and its term is not over (no I/O)."""
+        ...
+
+    def completed(self, token: int, at_unix_s: float) -> None:
+        """Record that the holder of ``token`` published the evaluation at ``at_unix_s``."""
         ...
 
     def release(self) -> None:
@@ -135,6 +152,9 @@ class SoleLease:
         """Whether ``token`` is ``1``."""
         return token == 1
 
+    def completed(self, token: int, at_unix_s: float) -> None:
+        """Nothing to record."""
+
     def release(self) -> None:
         """Nothing to give up."""
 
@@ -155,7 +175,7 @@ class RedisLease:
             renews every ``interval_s``; ``1.5 * interval_s`` lets a standby take over
             within two intervals of the holder's death.
         name: Replicas with the same name share the lease (``agentguard serve`` uses its
-            ``--prefix``). Keys: ``{NAME:alerts-lease}`` and ``{NAME:alerts-lease}:fence``.
+            ``--prefix``). Keys: ``{NAME:alerts-lease}``, and ``:fence`` and ``:done`` after it.
         replica: This replica's name (:func:`replica_id` by default; no whitespace).
         monotonic: Seconds on a monotonic scale, for the term.
 
@@ -181,12 +201,13 @@ class RedisLease:
             raise ValueError(f"replica must be a name without whitespace, got {replica!r}")
         tag = "{" + name + ":alerts-lease}"
         self._key = tag
-        self._keys = [tag, f"{tag}:fence"]
+        self._keys = [tag, f"{tag}:fence", f"{tag}:done"]
         self._ttl_s = ttl_s
         self._replica = replica
         self._monotonic = monotonic
         self._acquire: Any = client.register_script(_ACQUIRE)
         self._release: Any = client.register_script(_RELEASE)
+        self._completed: Any = client.register_script(_COMPLETED)
         self._errors = (redis_module.RedisError, OSError)
         self._episodes = FailureEpisodes(_logger)
         self._lock = threading.Lock()
@@ -194,6 +215,7 @@ class RedisLease:
         self._until = float("-inf")
         self._holder: str | None = None
         self._holder_token: int | None = None
+        self._done: float | None = None
 
     @property
     def ttl_s(self) -> float:
@@ -213,7 +235,7 @@ class RedisLease:
         """
         started = self._monotonic()
         try:
-            held, token, holder = self._acquire(
+            held, token, holder, done = self._acquire(
                 keys=self._keys, args=[self._replica, max(1, round(self._ttl_s * 1000))]
             )
         except self._errors as exc:
@@ -229,6 +251,7 @@ class RedisLease:
         with self._lock:
             self._holder = holder.decode() if isinstance(holder, bytes) else str(holder)
             self._holder_token = int(token)
+            self._done = float(done) if done else None
             if held:
                 if self._token != int(token):
                     _logger.info("agentguard_alerts: this replica holds the alert lease now")
@@ -245,6 +268,20 @@ class RedisLease:
         """Whether ``token`` is this replica's and its term, measured locally, is not over."""
         with self._lock:
             return token == self._token and self._monotonic() < self._until
+
+    def completed(self, token: int, at_unix_s: float) -> None:
+        """Record the evaluation at ``at_unix_s`` as published, if ``token`` still holds it.
+
+        A standby taking over publishes the state changes it withheld after that one only
+        (never raises: a failure means some may be published twice).
+        """
+        try:
+            self._completed(
+                keys=[self._keys[0], self._keys[2]],
+                args=[f"{token} {self._replica}", repr(at_unix_s)],
+            )
+        except self._errors as exc:
+            self._episodes.failed("agentguard_alerts: lease", "recording failed", exc)
 
     def release(self) -> None:
         """Delete the lease if it is still this replica's (never raises)."""
@@ -270,6 +307,7 @@ class RedisLease:
                 holder=self._holder,
                 fencing_token=self._holder_token,
                 key=self._key,
+                completed_unix_s=self._done,
             )
 
     def __repr__(self) -> str:
