@@ -10,6 +10,7 @@ evaluate at the same instants, and an event landing at a tick could be seen a ti
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -66,6 +67,9 @@ def worker(redis_server: RedisServer) -> Iterator[RedisSubscriber]:
     yield made
     made.close(1.0)
     made.redis_store.client.close()
+    # A ClusterAwareRedis is given its pool, which close() then leaves open (redis-py closes
+    # only pools it made itself): its sockets would be collected unclosed.
+    made.redis_store.client.connection_pool.disconnect()
 
 
 @pytest.fixture
@@ -115,6 +119,16 @@ def agreed_holder(services: list[Service]) -> Service:
     return wait_until(one, 30, "one holder that every replica names", interval_s=0.05)
 
 
+def fired(service: Service) -> float | None:
+    """``agentguard_alerts_total`` of LoopDetected firing, as the service reads Redis."""
+    found = re.search(
+        r'^agentguard_alerts_total\{rule="LoopDetected",state="firing"\} (\S+)$',
+        service.get("/metrics").text,
+        re.MULTILINE,
+    )
+    return None if found is None else float(found.group(1))
+
+
 def firings(receiver: Receiver) -> dict[str, list[str]]:
     """Per webhook id stored, the agents of its firing alerts."""
     found: dict[str, list[str]] = {}
@@ -142,6 +156,7 @@ def test_replicas_store_each_firing_once_and_survive_the_holders_death(
 
     loop(worker, "a")
     wait_until(lambda: len(stored(receiver)) == 1, 30, "the first firing stored")
+    wait_until(lambda: fired(holder) == 1, 30, "the change counted in Redis")
 
     holder.process.kill()  # SIGKILL: no release, the lease must expire
     started = time.monotonic()
@@ -154,6 +169,7 @@ def test_replicas_store_each_firing_once_and_survive_the_holders_death(
     loop(worker, "b")
     wait_until(lambda: len(firings(receiver)) == 2, 30, "the second firing stored")
     assert sorted(firings(receiver).values()) == [["a"], ["a", "b"]], "each stored once"
+    wait_until(lambda: fired(successor) == 2, 30, "each change counted once")
 
 
 def test_a_paused_holder_sends_nothing_when_it_wakes(
