@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx2
 import pytest
+import redis
 
 from agentguard import Bus, run_context
 from agentguard.events import LoopDetected
@@ -69,7 +70,9 @@ def worker(redis_server: RedisServer) -> Iterator[RedisSubscriber]:
     made.redis_store.client.close()
     # A ClusterAwareRedis is given its pool, which close() then leaves open (redis-py closes
     # only pools it made itself): its sockets would be collected unclosed.
-    made.redis_store.client.connection_pool.disconnect()
+    client = made.redis_store.client
+    if isinstance(client, redis.Redis):
+        client.connection_pool.disconnect()
 
 
 @pytest.fixture
