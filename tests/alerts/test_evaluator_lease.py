@@ -48,7 +48,17 @@ class Replica:
 
 @pytest.fixture
 def replicas(redis_server: RedisServer, feed: Feed, clock: FakeClock) -> Iterator[list[Replica]]:
-    made = [Replica(redis_server.url, feed, clock, f"r{i}", ttl_s=0.3) for i in range(2)]
+    """Two replicas; the lease's term, 30 s, outlasts the test unless it is given back."""
+    made = [Replica(redis_server.url, feed, clock, f"r{i}", ttl_s=30) for i in range(2)]
+    yield made
+    for replica in made:
+        replica.close()
+
+
+@pytest.fixture
+def short_term(redis_server: RedisServer, feed: Feed, clock: FakeClock) -> Iterator[list[Replica]]:
+    """Two replicas whose lease's term is 2 s (a takeover after the holder's death)."""
+    made = [Replica(redis_server.url, feed, clock, f"r{i}", ttl_s=2) for i in range(2)]
     yield made
     for replica in made:
         replica.close()
@@ -69,9 +79,9 @@ def test_only_the_holder_publishes_and_notifies(replicas: list[Replica], feed: F
 
 
 def test_a_standby_that_takes_over_sends_what_the_dead_holder_could_not(
-    replicas: list[Replica], feed: Feed, clock: FakeClock
+    short_term: list[Replica], feed: Feed, clock: FakeClock
 ) -> None:
-    holder, standby = replicas
+    holder, standby = short_term
     assert holder.evaluator.evaluate() == []  # nothing fires; the holder takes the lease
     assert standby.evaluator.evaluate() == []
     # The holder dies: it evaluates no more. The loop starts while its lease still runs.
