@@ -450,3 +450,58 @@ def test_misuse_fails_fast() -> None:
         WebhookSender("https://a.example/", secrets=[SECRET], format="teams")  # type: ignore[arg-type]  # the point
     with pytest.raises(ValueError, match="max_attempts"):
         WebhookSender("https://a.example/", secrets=[SECRET], max_attempts=0)
+
+
+def test_the_fence_is_asked_before_every_attempt_and_the_token_sent(
+    server: MakeServer, make_sender: Callable[..., WebhookSender]
+) -> None:
+    target = server(Answer(503))
+    holder = {"token": 7}
+    asked: list[int] = []
+
+    def fence(token: int) -> bool:
+        asked.append(token)
+        return token == holder["token"]
+
+    sender = make_sender(target.url, fence=fence)
+    sender.notify(replace(notification(), fencing_token=7))
+    assert sender.flush(10)
+    assert [r.headers["agentguard-fencing-token"] for r in target.requests] == ["7", "7"]
+    assert asked == [7, 7]
+    assert (sender.delivered, sender.fenced) == (1, 0)
+
+
+def test_a_lost_lease_gives_up_without_an_attempt_and_says_why(
+    server: MakeServer,
+    make_sender: Callable[..., WebhookSender],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    target = server(Answer(503))
+    holder = {"token": 7}
+
+    def lose_the_lease(seconds: float) -> None:
+        holder["token"] = 8  # another replica took over while this one waited to retry
+
+    sender = make_sender(
+        target.url, fence=lambda token: token == holder["token"], sleep=lose_the_lease
+    )
+    with caplog.at_level(logging.WARNING, logger="agentguard_alerts"):
+        sender.notify(replace(notification(), fencing_token=7))
+        assert sender.flush(10)
+        sender.notify(replace(notification("resolved"), fencing_token=7))
+        assert sender.flush(10)
+    assert len(target.requests) == 1, "the retry and the next notification are not sent"
+    assert (sender.delivered, sender.failed, sender.fenced) == (0, 2, 2)
+    assert any("no longer holds the alert lease" in r.getMessage() for r in caplog.records)
+
+
+def test_a_notification_without_a_token_is_not_fenced(
+    server: MakeServer, make_sender: Callable[..., WebhookSender]
+) -> None:
+    target = server()
+    sender = make_sender(target.url, fence=lambda token: False)
+    sender.notify(notification())
+    assert sender.flush(10)
+    (request,) = target.requests
+    assert "agentguard-fencing-token" not in request.headers
+    assert sender.delivered == 1

@@ -1,8 +1,9 @@
-"""Two evaluators over one store (two ``serve`` replicas) deliver to one real receiver.
+"""Two evaluators over one store, both sending, deliver to one real receiver.
 
-Each evaluates the same firing rule and posts its own signed notification; the ids derive
-from the group, the transition and its start time, so the receiver, which dedupes on
-``webhook-id``, stores the firing once and the resolution once.
+Each evaluates the same firing rule and posts its own signed notification (no lease: the
+overlap of two ``serve`` replicas at a takeover, always); the ids derive from the group, the
+transition and its start time, so the receiver, which dedupes on ``webhook-id``, stores the
+firing once and the resolution once. The lease itself: test_serve_replicas.py.
 """
 
 from __future__ import annotations

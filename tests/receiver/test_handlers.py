@@ -16,6 +16,7 @@ from receiver import handler_targets
 from receiver.conftest import MakeReceiver
 from receiver.webhooks import NEW_SECRET, TOKEN, encode, notification, signed_headers
 from support.scripted import ScriptedServer
+from support.waiting import wait_until
 
 
 class Gate:
@@ -154,7 +155,7 @@ def test_forwarding_signs_the_body_again_with_its_own_secret(
     receiver.close()
     (request,) = capture.requests
     assert request.body == body
-    assert request.headers["webhook-id"] != "msg_in", "a new delivery, with an id of its own"
+    assert request.headers["webhook-id"] == "msg_in", "the next receiver dedupes on it too"
     # The reference library verifies our signature (at the real time: no fake clock here).
     assert Webhook(NEW_SECRET).verify(request.body, request.headers) == json.loads(body)
     assert forwarder.sender.delivered == 1
@@ -179,6 +180,30 @@ def test_forwarding_to_another_receiver_stores_it_there(make_receiver: MakeRecei
     upstream.close()
     with pytest.raises(RuntimeError, match="closed"):
         forwarder.sender.send_body(b"{}")
+
+
+def test_a_notification_delivered_twice_is_stored_and_forwarded_once(
+    make_receiver: MakeReceiver,
+) -> None:
+    # Two serve replicas overlapping at a takeover post the same webhook-id to two receivers
+    # (a pair behind a load balancer, say) that both forward to one downstream receiver.
+    downstream = make_receiver(secrets=[NEW_SECRET])
+    url = f"{downstream.url}/webhooks/alerts"
+    forwarders = [
+        forward_to(url, secrets=[NEW_SECRET], allow_http=True, allow_private=True) for _ in range(2)
+    ]
+    upstreams = [make_receiver(handlers=[f]) for f in forwarders]
+    body = encode(notification(alertname="Overlap"))
+    answers = [
+        _post(upstream.url, body, signed_headers(body, msg_id="msg_overlap")).json()
+        for upstream in (*upstreams, upstreams[0])
+    ]
+    assert [a["duplicate"] for a in answers] == [False, False, True]
+    wait_until(lambda: [f.sender.delivered for f in forwarders] == [1, 1], 10, "both forwarded it")
+    alerts = httpx2.get(f"{downstream.url}/api/v1/alerts", timeout=5).json()["alerts"]
+    assert [(a["labels"]["alertname"], a["webhookId"]) for a in alerts] == [
+        ("Overlap", "msg_overlap")
+    ]
 
 
 def test_forwarding_refuses_private_targets_unless_allowed() -> None:

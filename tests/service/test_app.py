@@ -263,6 +263,14 @@ def test_a_token_guards_every_data_route(serve: Serve) -> None:
         assert http.get(path).status_code == 200, path
 
 
+def test_healthz_says_what_the_app_is_told_without_a_token(serve: Serve) -> None:
+    lease = {"holds_lease": True, "replica": "r1", "holder": "r1", "fencing_token": 3}
+    states = iter([lease, {**lease, "holds_lease": False, "holder": "r2", "fencing_token": 4}])
+    http = serve(MemoryStore(), token=TOKEN, health=lambda: {"alerts": next(states)})
+    assert http.get("/healthz").json() == {"status": "ok", "alerts": lease}
+    assert http.get("/healthz").json()["alerts"]["holder"] == "r2", "asked on every request"
+
+
 def test_unknown_routes_and_methods_answer_json(serve: Serve) -> None:
     http = serve(MemoryStore())
     assert_error(http.get("/api/v2/metrics"), 404, "NOT_FOUND")

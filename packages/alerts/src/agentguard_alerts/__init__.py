@@ -38,6 +38,7 @@ from agentguard_alerts.expressions import (
     Quantile,
     Ratio,
 )
+from agentguard_alerts.lease import Lease, LeaseState, RedisLease, SoleLease, replica_id
 from agentguard_alerts.notification import (
     Alert,
     Notification,
@@ -62,14 +63,18 @@ __all__ = [
     "Expression",
     "Gauge",
     "Increase",
+    "Lease",
+    "LeaseState",
     "Max",
     "Notification",
     "Notifier",
     "Quantile",
     "Ratio",
+    "RedisLease",
     "Rule",
     "RuleConfigError",
     "Severity",
+    "SoleLease",
     "TargetPolicy",
     "TargetRefused",
     "WebhookConfig",
@@ -81,6 +86,7 @@ __all__ = [
     "load",
     "loads",
     "parse_duration",
+    "replica_id",
     "slack_body",
 ]
 

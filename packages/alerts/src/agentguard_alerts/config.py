@@ -41,6 +41,7 @@ else:  # pragma: no cover (Python 3.10)
     import tomli as tomllib
 
 if TYPE_CHECKING:
+    from agentguard_alerts.lease import Lease
     from agentguard_alerts.notification import Notifier
     from agentguard_alerts.webhook import WebhookSender
 
@@ -153,13 +154,16 @@ class AlertsConfig:
         *,
         bus: Bus | None = None,
         clock: Callable[[], float] = time.time,
+        lease: Lease | None = None,
     ) -> Evaluator:
         """An evaluator of these rules over ``store`` (not started: call ``start()``).
 
-        ``notifiers`` defaults to a sender per ``[[webhook]]``, closed with the evaluator.
+        ``notifiers`` defaults to a sender per ``[[webhook]]``, closed with the evaluator,
+        fenced by ``lease`` (a :class:`~agentguard_alerts.RedisLease` among replicas).
         """
         if notifiers is None:
-            notifiers = [webhook.sender() for webhook in self.webhooks]
+            fence = None if lease is None else lease.valid
+            notifiers = [webhook.sender(fence=fence) for webhook in self.webhooks]
         return Evaluator(
             store,
             self.rules,
@@ -171,6 +175,7 @@ class AlertsConfig:
             group_by=self.group_by,
             receiver=self.receiver,
             external_url=self.external_url,
+            lease=lease,
         )
 
 

@@ -1,11 +1,11 @@
 """``Evaluator``: runs rules over a metric store, keeps alert states, hands out notifications.
 
-It runs in the agent's process (:func:`embedded`: a memory store fed by an aggregator on the
-bus) or centrally over any store (``load(FILE).evaluator(store)``). Each alert is a rule's
-state for one group of its ``by`` labels, identified by its labels (``fingerprint``):
-pending, firing, resolved, each change published as ``AlertStateChanged``. Notifications are
-per ``group_by`` group, on a change and every ``repeat_interval_s`` while one fires
-(packages/alerts/README.md, "Rules").
+It runs in the agent's process (:func:`embedded`) or centrally over any store
+(``load(FILE).evaluator(store)``). Each alert is a rule's state for one group of its ``by``
+labels (``fingerprint``): pending, firing, resolved, each change an ``AlertStateChanged``.
+Notifications are per ``group_by`` group, on a change and every ``repeat_interval_s`` while
+one fires. Replicas share a :mod:`~agentguard_alerts.lease`: all evaluate (their ids agree),
+the holder alone publishes and notifies (packages/alerts/README.md, "Rules", "Replicas").
 
 The trap: a failing store read is logged once per episode and counted
 (:attr:`Evaluator.failed_reads`); alerts keep their states, so an outage neither fires nor
@@ -18,11 +18,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from agentguard import Bus, FailureEpisodes, default_bus
 from agentguard.events import AlertState, AlertStateChanged
+from agentguard_alerts.lease import Lease, SoleLease
 from agentguard_alerts.notification import Alert, Notification, Notifier, fingerprint
 from agentguard_alerts.rules import Rule
 from agentguard_metrics import Aggregator, MemoryStore, Store
@@ -77,6 +78,9 @@ class Evaluator:
         before_evaluation: Called before each evaluation (the embedded default flushes its
             aggregator into the store here); an exception is logged and evaluation goes on.
         on_close: Called once by :meth:`close`, after the notifiers are closed.
+        lease: Which replica evaluates (:class:`~agentguard_alerts.RedisLease`); alone, a
+            :class:`~agentguard_alerts.SoleLease` (always the holder). Give the senders
+            ``fence=lease.valid`` too (``AlertsConfig.evaluator`` does).
 
     Raises:
         ValueError: two rules share a name, or an option is out of range.
@@ -97,6 +101,7 @@ class Evaluator:
         external_url: str = "",
         before_evaluation: Callable[[], object] | None = None,
         on_close: Callable[[], object] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self._rules = list(rules)
         for rule in self._rules:
@@ -134,6 +139,9 @@ class Evaluator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._lease: Lease = SoleLease() if lease is None else lease
+        self._token: int | None = None
+        self._withheld: list[tuple[float, list[Notification], list[Event]]] = []
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -150,6 +158,11 @@ class Evaluator:
         """How many evaluations ran."""
         return self._evaluations
 
+    @property
+    def lease(self) -> Lease:
+        """The lease this evaluator holds or waits for."""
+        return self._lease
+
     def firing(self) -> list[Alert]:
         """The alerts firing now, oldest first."""
         with self._lock:
@@ -164,13 +177,17 @@ class Evaluator:
         ``at_unix_s`` is the evaluation's time (the clock's now by default). The background
         thread passes its tick, a multiple of ``interval_s``, so replicas with the same
         interval evaluate at the same instants, agree on start times, and so on
-        notification ids.
+        notification ids. Without the lease nothing is published nor notified (``[]``);
+        on taking it, what was withheld in the last term and two intervals is notified first
+        (equal ids: receivers dedupe), and its state changes after the last evaluation a
+        holder published are published first.
         """
         if self._before is not None:
             try:
                 self._before()
             except Exception as exc:  # noqa: BLE001 (a hook's failure must not stop alerting)
                 self._episodes.failed("agentguard_alerts: before_evaluation", repr(exc), exc)
+        token = self._lease.acquire()
         with self._lock:
             now = self._clock() if at_unix_s is None else at_unix_s
             events: list[Event] = []
@@ -178,8 +195,23 @@ class Evaluator:
                 self._evaluate_rule(rule, now, events)
             notifications = self._notifications(now)
             self._evaluations += 1
+            since = now - self._lease.ttl_s - 2 * self._interval_s
+            self._withheld = [held for held in self._withheld if held[0] >= since]
+            if token is None or not self._lease.valid(token):  # a pause can outlast a term
+                self._withheld.append((now, notifications, events))
+                self._token = None
+                return []
+            if token != self._token:  # a new term: what the last holder may not have done
+                done = self._lease.state().completed_unix_s
+                notifications = [n for _, made, _ in self._withheld for n in made] + notifications
+                events = [
+                    e for at, _, found in self._withheld if done is None or at > done for e in found
+                ] + events
+            self._withheld = []
+            self._token = token
         for event in events:
             self._bus.publish(event)
+        notifications = [replace(n, fencing_token=token) for n in notifications]
         for notification in notifications:
             for notifier in self._notifiers:
                 try:
@@ -187,6 +219,7 @@ class Evaluator:
                 except Exception as exc:  # noqa: BLE001 (a notifier must not raise; isolate it)
                     key = f"agentguard_alerts: notifier {type(notifier).__name__}"
                     self._episodes.failed(key, "notify raised", exc)
+        self._lease.completed(token, now)
         return notifications
 
     def _evaluate_rule(self, rule: Rule, now: float, events: list[Event]) -> None:
@@ -334,7 +367,7 @@ class Evaluator:
         return all(flushed)
 
     def close(self, timeout_s: float = 2.0) -> None:
-        """Stop, then close the notifiers (each delivers what it can within its bound)."""
+        """Stop, give the lease up, close the notifiers (each delivers what it can in bound)."""
         if self._closed:
             return
         self._closed = True
@@ -344,6 +377,7 @@ class Evaluator:
                 notifier.close()
             except Exception as exc:  # noqa: BLE001 (close the others whatever one does)
                 self._episodes.failed("agentguard_alerts: notifier close", repr(exc), exc)
+        self._lease.release()
         if self._on_close is not None:
             self._on_close()
 

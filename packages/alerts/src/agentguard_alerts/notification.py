@@ -88,6 +88,8 @@ class Notification:
     """Where a person can see more (the dashboard), or ``""``."""
     sequence: int = 0
     """How many notifications of this group were made before it since it began firing."""
+    fencing_token: int | None = None
+    """The lease's fencing token of the evaluator that sent it (not part of :attr:`id`)."""
 
     @property
     def status(self) -> AlertState:

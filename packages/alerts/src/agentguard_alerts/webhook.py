@@ -8,11 +8,13 @@
     sender.close()
 
 One body and one ``webhook-id`` per notification (:attr:`Notification.id`, derived from its
-content, so replicas agree), signed afresh per attempt; backoff with full
-jitter, ``Retry-After``, 410 disables, redirects never followed, ``max_attempts`` and
-``max_horizon_s`` (packages/alerts/README.md, "Delivery"). What is given up or turned away is
-counted (:attr:`~WebhookSender.failed`, :attr:`~WebhookSender.dropped`) and logged; logs name
-the target as ``scheme://host:port`` only, never a path, secret or signature.
+content, so replicas agree), signed afresh per attempt; with a ``fence``, an attempt is made
+only while the notification's lease token is valid, and carries it in the
+``agentguard-fencing-token`` header; backoff with full jitter, ``Retry-After``, 410
+disables, redirects never followed, ``max_attempts`` and ``max_horizon_s``
+(packages/alerts/README.md, "Delivery"). What is given up or turned away is counted
+(:attr:`~WebhookSender.failed`, :attr:`~WebhookSender.dropped`) and logged; logs name the
+target as ``scheme://host:port`` only, never a path, secret or signature.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class _Item:
     body: bytes
     msg_id: str
     what: str
+    token: int | None = None
 
 
 def _webhook(secret: str, index: int) -> Webhook:
@@ -113,6 +116,8 @@ class WebhookSender:
         random: Draws in ``[0, 1)`` for the jitter.
         resolver: Resolves target names (``socket.getaddrinfo`` by default).
         transport: The httpx2 transport under the address checks (tests; default: real HTTP).
+        fence: Asked before every attempt with the notification's ``fencing_token`` (the
+            evaluator's ``lease.valid``); ``False`` gives it up: this replica lost the lease.
 
     Raises:
         TargetRefused: the URL is refused by the target policy.
@@ -141,6 +146,7 @@ class WebhookSender:
         random: Callable[[], float] = random_module.random,
         resolver: Resolver | None = None,
         transport: httpx2.BaseTransport | None = None,
+        fence: Callable[[int], bool] | None = None,
     ) -> None:
         if isinstance(secrets, str):
             raise TypeError("secrets must be a list of secrets, not one str: use secrets=[secret]")
@@ -194,6 +200,8 @@ class WebhookSender:
         self._failed = 0
         self._dropped = 0
         self._retries = 0
+        self._fenced = 0
+        self._fence = fence
         self._disabled = False
         self._closed = False
         self._counts = threading.Lock()
@@ -220,6 +228,11 @@ class WebhookSender:
         return self._dropped
 
     @property
+    def fenced(self) -> int:
+        """Notifications given up (counted in :attr:`failed` too) as the lease was lost."""
+        return self._fenced
+
+    @property
     def retries(self) -> int:
         """Attempts after the first, over every notification."""
         return self._retries
@@ -237,13 +250,22 @@ class WebhookSender:
             self._render(notification),
             what=f"{notification.status} {notification.group_key}",
             msg_id=notification.id,
+            fencing_token=notification.fencing_token,
         )
 
-    def send_body(self, body: bytes, *, what: str = "a webhook", msg_id: str | None = None) -> None:
+    def send_body(
+        self,
+        body: bytes,
+        *,
+        what: str = "a webhook",
+        msg_id: str | None = None,
+        fencing_token: int | None = None,
+    ) -> None:
         """Queue an encoded JSON body as it is (forwarding one received, say).
 
         ``what`` names it in logs (no secrets there); ``msg_id`` is its ``webhook-id`` (a
-        random one by default), kept by every retry. Never blocks.
+        random one by default), kept by every retry; ``fencing_token`` is checked with the
+        ``fence`` before each attempt. Never blocks.
         """
         if self._closed:
             raise RuntimeError("this sender is closed")
@@ -256,7 +278,7 @@ class WebhookSender:
         if self._disabled:
             self._give_up(_Item(body, "", what), "the target answered 410 Gone earlier")
             return
-        item = _Item(body, msg_id or f"msg_{uuid.uuid4().hex}", what)
+        item = _Item(body, msg_id or f"msg_{uuid.uuid4().hex}", what, fencing_token)
         with self._idle:
             self._pending += 1
         try:
@@ -294,6 +316,8 @@ class WebhookSender:
             if self._disabled:
                 self._give_up(item, "the target answered 410 Gone")
                 return
+            if self._fenced_off(item):
+                return
             if attempt > 1:
                 with self._counts:
                     self._retries += 1
@@ -330,11 +354,26 @@ class WebhookSender:
                 self._give_up(item, f"{reason}; the sender closed while waiting to retry")
                 return
 
+    def _fenced_off(self, item: _Item) -> bool:
+        """Give ``item`` up when its lease token is no longer valid; whether it was."""
+        if item.token is None or self._fence is None or self._fence(item.token):
+            return False
+        with self._counts:
+            self._fenced += 1
+        self._give_up(
+            item,
+            f"this replica no longer holds the alert lease (fencing token {item.token}); "
+            "the holder sends it",
+        )
+        return True
+
     def _attempt(self, item: _Item) -> tuple[int | None, float | None, str]:
         """One POST: ``(status or None, seconds to wait before retrying or None, reason)``."""
         now = self._clock()
         timestamp = datetime.fromtimestamp(int(now), tz=timezone.utc)
         headers = {"content-type": "application/json", "user-agent": _USER_AGENT}
+        if item.token is not None:
+            headers["agentguard-fencing-token"] = str(item.token)
         if self._webhooks:
             text = item.body.decode()
             headers["webhook-id"] = item.msg_id

@@ -3,7 +3,9 @@
 It serves :func:`agentguard_service.create_app` over a :class:`agentguard_redis.RedisStore`
 and, with ``--rules FILE``, evaluates alert rules centrally (:func:`agentguard_alerts.load`);
 their state changes go on the service's own bus, which a
-:class:`~agentguard_redis.RedisSubscriber` writes into the same Redis.
+:class:`~agentguard_redis.RedisSubscriber` writes into the same Redis. Replicas with the same
+``--prefix`` evaluate one at a time (:class:`agentguard_alerts.RedisLease`, renewed every
+evaluation interval, a term of 1.5 intervals); ``/healthz`` says who holds the lease.
 
 The trap: an unreachable Redis is an outage (start anyway, 503 on data routes, retry with
 backoff), but a URL that does not fit (``WRONGPASS``, ``NOAUTH``, ``NOPERM``, TLS on one side
@@ -46,6 +48,8 @@ __all__ = ["RedisWatch", "ServeOptions", "outage", "redact", "run_serve"]
 
 _FIRST_RETRY_S = 0.5
 _LAST_RETRY_S = 30.0
+_LEASE_TERMS_PER_INTERVAL = 1.5
+"""The alert lease's term, in evaluation intervals: a standby takes over within two."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,21 +200,29 @@ def run_serve(options: ServeOptions, console: Console) -> int:
     halt = threading.Event()
     watch = RedisWatch(store, shown, say, on_refused=halt.set)
     evaluator = None
+    lease = None
+    if evaluator_config is not None:
+        from agentguard_alerts import RedisLease
+
+        ttl_s = _LEASE_TERMS_PER_INTERVAL * evaluator_config.interval_s
+        lease = RedisLease(store.client, ttl_s=ttl_s, name=options.prefix)
     app = create_app(
         store,
         token=options.token,
         tokens=options.tokens,
         budget_usd_per_month=options.budget_usd_per_month,
         max_streams_per_client=options.max_streams_per_client,
+        health=None if lease is None else (lambda: {"alerts": lease.state().as_dict()}),
     )
     with _stopping_on_signals(halt) as stop:
         service = MetricsService(app, host=options.host, port=options.port, limits=options.limits)
         try:
             say(f"agentguard serve: {service.url} over Redis {shown} (prefix {options.prefix!r})")
             say(f"  dashboard {service.url}/   metrics {service.url}/metrics")
-            if evaluator_config is not None:
-                evaluator = evaluator_config.evaluator(store, bus=bus).start()
+            if evaluator_config is not None and lease is not None:
+                evaluator = evaluator_config.evaluator(store, bus=bus, lease=lease).start()
                 say(f"  alert rules: {len(evaluator_config.rules)} from {options.rules}")
+                say(f"  alert lease {lease.key}: replica {lease.state().replica}")
             stop.wait()
         finally:
             say("agentguard serve: stopping")

@@ -116,10 +116,15 @@ class Forwarder:
         """The sender doing the work (its counts tell what was delivered)."""
 
     def __call__(self, received: Received) -> None:
-        """Queue the body for the sender (never blocks)."""
+        """Queue the body for the sender (never blocks), under the ``webhook-id`` it came with.
+
+        So the next receiver dedupes what this one would forward twice (two receivers behind
+        one sender, say); a body that came with a bearer token gets a fresh id.
+        """
         self.sender.send_body(
             received.body,
             what=f"{received.notification.status} {received.notification.group_key} (forwarded)",
+            msg_id=received.webhook_id,
         )
 
     def flush(self, timeout_s: float) -> bool:

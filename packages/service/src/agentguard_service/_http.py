@@ -37,6 +37,8 @@ from agentguard_service.params import GROUPS, InvalidParameter, QueryParams, par
 from agentguard_service.query import QueryEngine
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from starlette.exceptions import HTTPException
     from starlette.requests import HTTPConnection, Request
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -256,6 +258,7 @@ class Handlers:
         max_streams_per_client: Streams one client address may hold open.
         scoped: An engine per scope of the tokens that may not read everything (keyed by
             the set of scopes), each over a :class:`ScopedStore`.
+        health: What ``/healthz`` adds (the alert lease of this replica), or ``None``.
     """
 
     def __init__(
@@ -265,7 +268,10 @@ class Handlers:
         interval_s: float,
         max_streams_per_client: int,
         scoped: Mapping[frozenset[str], QueryEngine] | None = None,
+        *,
+        health: Callable[[], Mapping[str, object]] | None = None,
     ) -> None:
+        self.health = health
         self.episodes = FailureEpisodes(logger)
 
         def hub(compute: Callable[[], str]) -> StreamHub:
@@ -356,7 +362,8 @@ class Handlers:
         return response
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        more = {} if self.health is None else self.health()
+        return JSONResponse({"status": "ok", **more})
 
     async def page(self, request: Request) -> Response:
         return HTMLResponse(await run_in_threadpool(page_html), headers=PAGE_HEADERS)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import cast
 
 from starlette.applications import Starlette
@@ -72,6 +72,7 @@ def create_app(
     stream_interval_s: float = 1.0,
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT,
     clock: Callable[[], float] = time.time,
+    health: Callable[[], Mapping[str, object]] | None = None,
 ) -> Starlette:
     """Build the metrics service's app over ``store`` (serve it with ``MetricsService``).
 
@@ -90,6 +91,8 @@ def create_app(
         max_streams_per_client: Streams one client address may hold open; one more answers
             429 ``TOO_MANY_STREAMS``.
         clock: Unix time now: the end of every query window, uptime and rate limits.
+        health: What ``/healthz`` says besides ``"status": "ok"`` (``serve``: the alert
+            lease); called on every request, so it must be cheap and do no I/O.
 
     Raises:
         TypeError: ``store`` does not follow the ``Store`` protocol.
@@ -131,7 +134,12 @@ def create_app(
     }
     stopping = Stopping()
     handlers = Handlers(
-        engine_over(guarded), stopping, stream_interval_s, max_streams_per_client, scoped
+        engine_over(guarded),
+        stopping,
+        stream_interval_s,
+        max_streams_per_client,
+        scoped,
+        health=health,
     )
 
     @contextlib.asynccontextmanager
