@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx2
 import pytest
-import redis
 
 from agentguard import Bus, run_context
 from agentguard.events import LoopDetected
@@ -68,11 +67,6 @@ def worker(redis_server: RedisServer) -> Iterator[RedisSubscriber]:
     yield made
     made.close(1.0)
     made.redis_store.client.close()
-    # A ClusterAwareRedis is given its pool, which close() then leaves open (redis-py closes
-    # only pools it made itself): its sockets would be collected unclosed.
-    client = made.redis_store.client
-    if isinstance(client, redis.Redis):
-        client.connection_pool.disconnect()
 
 
 @pytest.fixture

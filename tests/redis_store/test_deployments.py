@@ -33,6 +33,7 @@ from support.redis_deployments import (
 )
 from support.redis_server import RedisServer
 from support.system import IN_CI
+from support.waiting import wait_until
 
 PASSWORD = "pw-7d1e-never-shown"
 
@@ -212,3 +213,16 @@ def test_the_core_factory_lists_exactly_its_public_names() -> None:
     from support.api import assert_all_is_public_api
 
     assert_all_is_public_api(redisconnect)
+
+
+def test_closing_a_client_closes_its_connections(redis_server: RedisServer) -> None:
+    from agentguard.redisconnect import connect
+
+    watcher = redis.Redis.from_url(redis_server.url)
+    client = connect(redis_server.url)
+    client.client_setname("closed-with-its-client")
+    names = lambda: [c["name"] for c in watcher.client_list()]  # noqa: E731
+    assert "closed-with-its-client" in names()
+    client.close()  # the pool the factory made goes with it (redis-py closes only its own)
+    wait_until(lambda: "closed-with-its-client" not in names(), 10.0, "the connection to close")
+    watcher.close()

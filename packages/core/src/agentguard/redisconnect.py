@@ -205,6 +205,8 @@ class ClusterAwareRedis(redis.Redis):
         if "db" in options:
             raise ValueError("give the database in the URL (/0), not as an option")
         super().__init__(connection_pool=ConnectionPool.from_url(target.url, **options))
+        # redis-py closes only a pool it made itself: this one is ours to close too.
+        self.auto_close_connection_pool = True
         self.redis_target = target
         self._options = options
         self._decided = target.mode == "single"
