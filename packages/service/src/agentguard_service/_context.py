@@ -8,8 +8,6 @@ the sketch's (linear interpolation, within its relative accuracy).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from agentguard.metricmap import AGENT, LLM_CONTEXT
 from agentguard_metrics.batch import BASE_RESOLUTION_S
 from agentguard_metrics.sketch import Sketch
@@ -23,19 +21,36 @@ Sizes = dict[str, dict[str, dict[str, int | None]]]
 
 _LABELS = (("byModel", "model"), ("byAgent", AGENT))
 _RECENT_S = 3600
+_RECENT_STEPS = 60
 
 
 def query_context(w: Window) -> Sizes:
     """The ``context`` section of a query: per model and agent over the window's steps."""
     out: Sizes = {}
     for key, label in _LABELS:
-        per_value = _scoped_steps(w, label)
-        out[key] = {
-            value: _figures(_merged(b.sketch for b in steps), _current(steps))
-            for value, steps in sorted(per_value.items())
-            if value and any(b.sketch is not None and b.sketch.count for b in steps)
-        }
+        whole = {v: s for v, s in w.sketches_by(LLM_CONTEXT.name, label).items() if v and s.count}
+        current = _latest_step_max(w, label, set(whole))
+        out[key] = {value: _figures(whole[value], current.get(value)) for value in sorted(whole)}
     return out
+
+
+def _latest_step_max(w: Window, label: str, values: set[str]) -> dict[str, float]:
+    """Per value, the largest context of the window's latest step with calls.
+
+    The last :data:`_RECENT_STEPS` steps are read first and the earlier ones only for the
+    values without calls there: a 24 h window read at 1 minute is 1,440 sketches per value.
+    """
+    found: dict[str, float] = {}
+    split = max(w.start, w.end - _RECENT_STEPS * w.step_s)
+    for start, end in ((split, w.end), (w.start, split)):
+        missing = values - found.keys()
+        if not missing or start >= end:
+            break
+        for value, steps in _scoped_steps(w, label, start, end, missing).items():
+            latest = _current(steps)
+            if latest is not None:
+                found[value] = latest
+    return found
 
 
 def snapshot_context(store: Store, now: float) -> Sizes:
@@ -63,14 +78,22 @@ def snapshot_context(store: Store, now: float) -> Sizes:
     return out
 
 
-def _scoped_steps(w: Window, label: str) -> dict[str, list[Bucket]]:
-    """Per value of ``label``, the window's steps with calls, over the agents it reads."""
+def _scoped_steps(
+    w: Window, label: str, start: int, end: int, values: set[str]
+) -> dict[str, list[Bucket]]:
+    """Per value of ``label`` (of ``values``), the steps of ``[start, end)``.
+
+    Over the window's agents: several agents' sketches are merged step by step.
+    """
     filters = w.series_filters(LLM_CONTEXT.name)
-    found = [_steps(w.store, label, f, start=w.start, end=w.end, step_s=w.step_s) for f in filters]
+    found = [
+        _steps(w.store, label, f, start=start, end=end, step_s=w.step_s, values=values)
+        for f in filters
+    ]
     if len(found) == 1:
         return found[0]
     per_start: dict[str, dict[int, Sketch]] = {}
-    for per_value in found:  # several agents: their sketches merged step by step
+    for per_value in found:
         for value, steps in per_value.items():
             held = per_start.setdefault(value, {})
             for b in steps:
@@ -87,22 +110,24 @@ def _scoped_steps(w: Window, label: str) -> dict[str, list[Bucket]]:
 
 
 def _steps(
-    store: Store, label: str, wanted: dict[str, str], *, start: float, end: float, step_s: int
+    store: Store,
+    label: str,
+    wanted: dict[str, str],
+    *,
+    start: float,
+    end: float,
+    step_s: int,
+    values: set[str] | None = None,
 ) -> dict[str, list[Bucket]]:
     return store.buckets_by(
-        LLM_CONTEXT.name, label, wanted or None, start=start, end=end, step_s=step_s
+        LLM_CONTEXT.name,
+        label,
+        wanted or None,
+        start=start,
+        end=end,
+        step_s=step_s,
+        values=None if values is None else sorted(values),
     )
-
-
-def _merged(sketches: Iterable[Sketch | None]) -> Sketch:
-    found: Sketch | None = None
-    for sketch in sketches:
-        if sketch is not None and sketch.count:
-            if found is None:
-                found = sketch.copy()
-            else:
-                found.merge(sketch)
-    return found or Sketch()
 
 
 def _current(steps: list[Bucket]) -> float | None:
