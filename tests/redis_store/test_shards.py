@@ -9,9 +9,9 @@ store wrote before shards) is shard 0, so it is read as it is, with no migration
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import pytest
-import redis
 
 from agentguard.events import LLMCallFinished, RunStarted, ToolCallFinished
 from agentguard.testing import FakeClock
@@ -19,6 +19,9 @@ from agentguard_metrics import Aggregator
 from agentguard_redis import RedisSetupError, RedisStore, RedisSubscriber
 from agentguard_redis._keys import shard_of, shard_tags
 from support.redis_server import RedisServer
+
+if TYPE_CHECKING:
+    import redis
 
 CALLS = "agentguard_llm_calls_total"
 DURATION = "agentguard_llm_call_duration_seconds"

@@ -45,12 +45,16 @@ OPS: Final = {
 
 _REPLICAS: Final = """
 local function replicas()
-  -- connected replicas of this server; -1 where INFO is refused to this user
+  -- replicas of this server in sync (a WAIT can count them); -1 where INFO is refused
   local ok, info = pcall(redis.call, 'INFO', 'replication')
   if not ok then
     return -1
   end
-  return tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
+  local n = 0
+  for _ in string.gmatch(info, 'state=online') do
+    n = n + 1
+  end
+  return n
 end
 """
 
