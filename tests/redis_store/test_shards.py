@@ -9,7 +9,7 @@ store wrote before shards) is shard 0, so it is read as it is, with no migration
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -57,7 +57,8 @@ def write_single_slot_layout(client: redis.Redis, prefix: str, clock: FakeClock)
     for worker in ("old-a", "old-b"):
         write(old, worker, clock, 10)
     client.delete("{" + prefix + "}:layout")
-    assert all(key.startswith(b"{" + prefix.encode() + b"}:") for key in client.keys("*"))
+    keys = cast("list[bytes]", client.keys("*"))
+    assert all(key.startswith(b"{" + prefix.encode() + b"}:") for key in keys)
 
 
 def test_writers_spread_over_the_shards_and_a_reader_merges_them(
@@ -66,7 +67,7 @@ def test_writers_spread_over_the_shards_and_a_reader_merges_them(
     writer = RedisStore(client, prefix="spread", clock=clock.time, shards=4)
     for shard in range(4):
         write(writer, pid_in(shard, 4), clock, 10 + shard)
-    tags = {key.split(b"}")[0] + b"}" for key in client.keys("*")}
+    tags = {key.split(b"}")[0] + b"}" for key in cast("list[bytes]", client.keys("*"))}
     assert tags == {tag.encode() for tag in shard_tags("spread", 4)}  # every shard written
     reader = RedisStore(client, prefix="spread", clock=clock.time)  # told nothing
     assert reader.shards == 4  # from Redis
@@ -77,9 +78,9 @@ def test_writers_spread_over_the_shards_and_a_reader_merges_them(
     assert len(reader.histograms(DURATION)) == 2
     assert reader.gauge("agentguard_runs_in_progress") == 4.0
     assert reader.series(CALLS) == [("claude-opus-4-8", "ok", ""), ("claude-sonnet-4-6", "ok", "")]
-    span = {"start": clock.time() - 120, "end": clock.time() + 60, "step_s": 60}
-    assert sum(b.value for b in reader.buckets(CALLS, None, **span)) == 46  # type: ignore[arg-type]  # floats and an int
-    by_model = reader.buckets_by(CALLS, "model", **span)  # type: ignore[arg-type]  # the same
+    start, end = clock.time() - 120, clock.time() + 60
+    assert sum(b.value for b in reader.buckets(CALLS, None, start, end, 60)) == 46
+    by_model = reader.buckets_by(CALLS, "model", start=start, end=end, step_s=60)
     assert sum(b.value for b in by_model["claude-opus-4-8"]) == 24
 
 
