@@ -1,15 +1,18 @@
-"""Failover of a Redis Cluster with replicas: a master SIGKILLed mid-run loses nothing.
+"""Failover and faults: a master SIGKILLed mid-run loses nothing, a master stopped holds nothing.
 
 3 masters with a replica each (``cluster-node-timeout`` 1 s), four worker processes
 publishing through their shards; the master holding most of their shards is killed with
 SIGKILL, its replica is promoted, and the totals are exact: a chunk counted as applied only
 once a replica had it (``WAIT``), and a chunk sent again is skipped by its high-water mark,
-which the replica holds with it.
+which the replica holds with it. On one server with a replica, a chunk the replica has not
+acknowledged is kept and sent again. A master frozen with SIGSTOP (a Cluster down): publishing
+goes on, memory stays flat, and everything lands once the master resumes.
 """
 
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +21,11 @@ from typing import cast
 import pytest
 import redis
 
+from agentguard import Bus
 from agentguard.events import LLMCallFinished
 from agentguard_redis import RedisStore, RedisSubscriber, connect
+from agentguard_redis._keys import shard_of, shard_tags
+from redis_store.test_cluster import owner
 from redis_store.test_processes import Workers, check_totals
 from support.redis_deployments import ClusterNodes, in_sync
 from support.redis_server import RedisServer
@@ -137,3 +143,46 @@ def test_without_replicas_nothing_waits(redis_server: RedisServer) -> None:
         assert "cmdstat_wait" not in master.info("commandstats")
     assert store.counter(CALLS) == 3
     close(store)
+
+
+@pytest.mark.slow
+def test_a_master_stopped_never_holds_the_agent_and_everything_lands_once(
+    tmp_path: Path,
+) -> None:
+    nodes = ClusterNodes(tmp_path / "stopped", node_timeout_ms=1000)
+    nodes.start()
+    try:
+        prefix = f"s{uuid.uuid4().hex[:8]}"
+        store = RedisStore(nodes.urls[0], prefix=prefix)
+        subscriber = RedisSubscriber(store, interval_s=0.05, process_id="agent-1")
+        bus = Bus()
+        subscriber.attach(bus)
+        at = time.time()
+        bus.publish(LLMCallFinished(model="claude-opus-4-8", duration_s=0.1, at_unix_s=at))
+        assert subscriber.flush(5.0)
+        one_set = 0
+        tag = shard_tags(prefix, store.shards)[shard_of("agent-1", store.shards)]
+        victim = owner(nodes, tag[1:-1])  # the master of the subscriber's shard
+        nodes.servers[victim].signal(signal.SIGSTOP)  # accepts connections, never answers
+        held = []
+        try:
+            for _ in range(5):
+                for i in range(2_000):
+                    model = ("claude-opus-4-8", "claude-sonnet-4-6")[i % 2]
+                    bus.publish(LLMCallFinished(model=model, duration_s=0.1, at_unix_s=at))
+                held.append(subscriber.held_series)
+            wait_until(lambda: subscriber.failed_flushes >= 3, 60, "flushes to fail")
+            held.append(subscriber.held_series)
+            one_set = held[0]
+        finally:
+            nodes.servers[victim].signal(signal.SIGCONT)
+        # 10,000 calls published while every flush failed: what is held does not grow
+        assert 0 < one_set < 100
+        assert all(h <= 2 * one_set for h in held), (one_set, held)
+        wait_until(lambda: subscriber.flush(2.0), 60, "the healed Cluster to take the batch")
+        assert store.counter(CALLS) == 10_001
+        assert store.counter(CALLS, {"model": "claude-sonnet-4-6"}) == 5_000
+        assert subscriber.close(5.0)
+        store.client.close()
+    finally:
+        nodes.stop()
