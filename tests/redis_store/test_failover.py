@@ -6,11 +6,13 @@ SIGKILL, its replica is promoted, and the totals are exact: a chunk counted as a
 once a replica had it (``WAIT``), and a chunk sent again is skipped by its high-water mark,
 which the replica holds with it. On one server with a replica, a chunk the replica has not
 acknowledged is kept and sent again. A master frozen with SIGSTOP (a Cluster down): publishing
-goes on, memory stays flat, and everything lands once the master resumes.
+goes on, memory stays flat, and everything lands once the master resumes. While Redis stays
+down, the background flushes back off.
 """
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 import uuid
@@ -23,6 +25,7 @@ import redis
 
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
+from agentguard_metrics import DeltaBatch
 from agentguard_redis import RedisStore, RedisSubscriber, connect
 from agentguard_redis._keys import shard_of, shard_tags
 from redis_store.test_cluster import owner
@@ -186,3 +189,33 @@ def test_a_master_stopped_never_holds_the_agent_and_everything_lands_once(
         store.client.close()
     finally:
         nodes.stop()
+
+
+class Attempts(RedisStore):
+    """A store that notes when each ``apply`` is tried (monotonic seconds)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.tried: list[float] = []
+
+    def apply(self, batch: DeltaBatch) -> None:
+        """Note the attempt, then apply."""
+        self.tried.append(time.monotonic())
+        super().apply(batch)
+
+
+def test_flushes_to_a_redis_that_is_down_back_off(unused_port: int) -> None:
+    store = Attempts(f"redis://127.0.0.1:{unused_port}/0")  # refused at once, every time
+    interval_s = 0.02
+    subscriber = RedisSubscriber(store, interval_s=interval_s, process_id="w")
+    bus = Bus()
+    subscriber.attach(bus)
+    bus.publish(LLMCallFinished(model="claude-opus-4-8", duration_s=0.1))
+    wait_until(lambda: len(store.tried) >= 6, 30, "six attempts")
+    subscriber.close(0.0)
+    gaps = [b - a for a, b in itertools.pairwise(store.tried[:6])]
+    # the k-th failure in a row waits at least half of 2**k intervals (at most 16 intervals)
+    floors = [0.5 * interval_s * min(2**k, 16) for k in range(1, 6)]
+    assert all(gap >= floor for gap, floor in zip(gaps, floors, strict=True)), gaps
+    assert subscriber.held_series > 0  # kept for when Redis is back
+    close(store)
