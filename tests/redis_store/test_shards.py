@@ -137,3 +137,15 @@ def test_the_single_slot_layout_is_read_and_sharded_writers_add_to_it(
     assert after.gauge("agentguard_runs_in_progress") == 6.0
     # a reader that read before the layout existed learns it (it asks while there is none)
     assert before.counter(CALLS) == 24
+
+
+def test_a_writer_registers_its_shards_again_after_redis_lost_them(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    writer = RedisStore(client, prefix="lost", clock=clock.time, shards=4)
+    write(writer, pid_in(2, 4), clock, 3)
+    client.flushall()  # as a restart without persistence
+    write(writer, pid_in(2, 4), clock, 2)  # its mark went with the data: applied
+    clock.advance(61)
+    writer.heartbeat(pid_in(2, 4), clock.time())  # with its once-a-minute pruning
+    assert RedisStore(client, prefix="lost", clock=clock.time).counter(CALLS) == 2

@@ -145,6 +145,10 @@ class Router:
             self._read = self._written = keys
             return keys
 
+    def layout_call(self) -> Call:
+        """Registering this writer's shards again (a Redis that lost its data lost them too)."""
+        return (self._layout, [self.base.layout], [len(self.writable())])
+
     def check(self) -> None:
         """Raise :class:`RedisSetupError` when Redis holds another number of shards than told."""
         held = self.client.hget(self.base.layout, "shards")

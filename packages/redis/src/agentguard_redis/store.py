@@ -338,7 +338,10 @@ class RedisStore(DerivedReads):
         self._maybe_prune(self._clock())
 
     def _maybe_prune(self, now: float) -> None:
-        """Forget silent processes in every shard (a shard may have lost all its writers)."""
+        """Forget silent processes in every shard (a shard may have lost all its writers).
+
+        The layout is registered again with it: readers find it after Redis lost its data.
+        """
         with self._prune_lock:
             if now - self._pruned_at < _PRUNE_EVERY_S:
                 return
@@ -346,12 +349,15 @@ class RedisStore(DerivedReads):
         args = [repr(now - self._forget_s), GAUGE_SEP]
         self._router.run(
             [
-                (
-                    self._prune,
-                    [k.seq, k.hb, *(k.gauge_deltas(name) for name in _GAUGES_WITH_DELTAS)],
-                    args,
-                )
-                for k in self._router.writable()
+                self._router.layout_call(),  # in the same round trip
+                *(
+                    (
+                        self._prune,
+                        [k.seq, k.hb, *(k.gauge_deltas(name) for name in _GAUGES_WITH_DELTAS)],
+                        args,
+                    )
+                    for k in self._router.writable()
+                ),
             ]
         )
 
