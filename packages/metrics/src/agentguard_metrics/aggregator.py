@@ -54,7 +54,7 @@ def _pause(interval_s: float, failures: int) -> float:
     """
     if not failures:
         return interval_s
-    return interval_s * min(2**failures, _MAX_BACKOFF_INTERVALS) * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
+    return interval_s * min(1 << failures, _MAX_BACKOFF_INTERVALS) * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
 
 
 def _default_process_id() -> str:
