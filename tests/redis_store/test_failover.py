@@ -183,6 +183,11 @@ def test_a_master_stopped_never_holds_the_agent_and_everything_lands_once(
         assert 0 < one_set < 100
         assert all(h <= 2 * one_set for h in held), (one_set, held)
         wait_until(lambda: subscriber.flush(2.0), 60, "the healed Cluster to take the batch")
+        wait_until(  # every node, not only the writer's, must see the Cluster ok to read
+            lambda: all(nodes.state(i) == "ok" for i in range(nodes.masters)),
+            30,
+            "every node to see the Cluster ok",
+        )
         assert store.counter(CALLS) == 10_001
         assert store.counter(CALLS, {"model": "claude-sonnet-4-6"}) == 5_000
         assert subscriber.close(5.0)
