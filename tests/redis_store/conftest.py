@@ -1,7 +1,8 @@
 """Fixtures of the Redis store's tests: a real redis-server per test, stores on it.
 
 The store contract of ``tests/metrics/store_contract.py`` runs here on :class:`RedisStore`,
-each store of a test under a prefix of its own on the test's server.
+each store of a test under a prefix of its own on the test's server: once with one shard (the
+default on one server) and once with 4 shards on the one server, which readers merge.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     made.close()
 
 
-@pytest.fixture
-def store_factory(client: redis.Redis, clock: FakeClock) -> StoreFactory:
+@pytest.fixture(params=[None, 4], ids=["1-shard", "4-shards"])
+def store_factory(
+    client: redis.Redis, clock: FakeClock, request: pytest.FixtureRequest
+) -> StoreFactory:
     """Makes fresh, empty stores: each a new prefix on the test's server."""
     numbers = itertools.count()
+    shards: int | None = request.param
     return lambda **options: RedisStore(
-        client, prefix=f"test{next(numbers)}", clock=clock.time, **options
+        client, prefix=f"test{next(numbers)}", clock=clock.time, shards=shards, **options
     )
 
 

@@ -1,7 +1,7 @@
 """The store on a real 3-master Redis Cluster, reached through the URL of any node.
 
-Every key of one prefix sits in the hash slot of ``{<prefix>}``, so one master holds a
-deployment and the others answer ``MOVED``: the URL of any node must work all the same
+A deployment on a Cluster has 16 shards by default, spread over the masters, so every master
+holds some and answers ``MOVED`` for the others: the URL of any node must work all the same
 (detected, or said with ``redis+cluster://`` / ``?cluster=true``), across processes, for the
 store and the subscriber (the breaker's shared state: tests/breaker/test_cluster.py). A
 Cluster that leaves the slot uncovered is said in one line.
@@ -9,6 +9,7 @@ Cluster that leaves the slot uncovered is said in one line.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import uuid
@@ -21,12 +22,14 @@ from redis.crc import key_slot
 
 from agentguard import Bus
 from agentguard.events import LLMCallFinished
+from agentguard_metrics import Aggregator
 from agentguard_redis import (
     RedisSetupError,
     RedisStore,
     RedisSubscriber,
     RedisUnavailableError,
 )
+from agentguard_redis._keys import shard_of
 from support.metrics_worker import MODELS, expected
 from support.redis_deployments import ClusterNodes
 from support.waiting import wait_until
@@ -83,16 +86,22 @@ def test_three_workers_each_given_another_node_add_up_exactly(
         assert tokens == sum(w["input_tokens"] for w in wanted)  # type: ignore[misc]  # ints by expected()
         assert store.histogram("agentguard_llm_call_duration_seconds").count == 3 * EVENTS
         assert store.gauge("agentguard_runs_in_progress") == 0.0
-    finally:
+    except BaseException:
         store.client.close()
-    # every key of the prefix on its slot's master, none elsewhere: the scripts named them all
+        raise
+    # a writer in every shard: the 16 shards of the prefix are spread over every master
+    for shard in range(16):
+        pid = next(f"w{i}" for i in itertools.count() if shard_of(f"w{i}", 16) == shard)
+        aggregator = Aggregator(store, process_id=pid, interval_s=None)
+        aggregator.record(LLMCallFinished(model="claude-opus-4-8", duration_s=0.1))
+        assert aggregator.flush(5.0)
+    assert store.counter(calls) == 3 * EVENTS + 16
+    store.client.close()
     counts = []
     for server in redis_cluster.servers:
         with redis.Redis(port=server.port) as client:
-            counts.append(sum(1 for _ in client.scan_iter(f"{{{prefix}}}:*", count=1000)))
-    holder = owner(redis_cluster, prefix)
-    assert counts[holder] > 10
-    assert [c for i, c in enumerate(counts) if i != holder] == [0, 0]
+            counts.append(sum(1 for _ in client.scan_iter(f"{{{prefix}*:seq", count=1000)))
+    assert counts in ([6, 5, 5], [5, 6, 5], [5, 5, 6]), counts  # as many shards per master
 
 
 @pytest.mark.parametrize("form", ["detected", "redis+cluster://", "?cluster=true"])

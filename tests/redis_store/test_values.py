@@ -56,7 +56,7 @@ def test_the_script_refuses_a_chunk_out_of_range_before_its_first_write(
     chunk = compile_batch(batch, store._keys, clock.time())[0]
     keys = [store._keys.seq, store._keys.hb, store._keys.meta]
     with pytest.raises(redis.ResponseError, match="agentguard: invalid chunk: value inf"):
-        store._apply(keys=[*keys, *chunk.keys], args=["w", "1", 0, "0.0", "e", *chunk.args])
+        store._router.apply(0, [*keys, *chunk.keys], ["w", "1", 0, "0.0", "e", *chunk.args])
     assert client.dbsize() == 0  # all or nothing: nothing
     assert store.counter(CALLS) == 0.0
 

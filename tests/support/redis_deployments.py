@@ -1,8 +1,9 @@
 """Redis deployments beyond one server, for the tests: a Cluster, TLS, Sentinel.
 
-- :class:`ClusterNodes`: N masters in cluster mode, their slots assigned and joined with
-  ``CLUSTER ADDSLOTSRANGE`` and ``CLUSTER MEET`` (what ``redis-cli --cluster create`` does),
-  so only the server binary is needed.
+- :class:`ClusterNodes`: N masters in cluster mode (and a replica each, if asked), their slots
+  assigned and joined with ``CLUSTER ADDSLOTSRANGE``, ``CLUSTER MEET`` and
+  ``CLUSTER REPLICATE`` (what ``redis-cli --cluster create`` does), so only the server binary
+  is needed.
 - :func:`make_tls_files`: a self-signed CA and a server certificate for 127.0.0.1, made with
   the ``cryptography`` package.
 - :class:`SentinelProcess`: one ``redis-server --sentinel`` watching a primary.
@@ -25,10 +26,32 @@ from support.waiting import wait_until
 SLOTS = 16384
 
 
-class ClusterNodes:
-    """``masters`` redis-servers in cluster mode forming one Redis Cluster with every slot."""
+def in_sync(master: redis.Redis) -> int:
+    """How many replicas of ``master`` are in sync (``state=online``): a ``WAIT`` counts them."""
+    info = master.info("replication")
+    return sum(
+        1
+        for name, value in info.items()
+        if name.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+    )
 
-    def __init__(self, workdir: Path, masters: int = 3, *, node_timeout_ms: int = 3000) -> None:
+
+class ClusterNodes:
+    """``masters`` redis-servers in cluster mode forming one Redis Cluster with every slot.
+
+    With ``replicas=1`` each master ``i`` has a replica, ``servers[masters + i]``.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        masters: int = 3,
+        *,
+        node_timeout_ms: int = 3000,
+        replicas: int = 0,
+    ) -> None:
+        self.masters = masters
+        self.replicas = replicas
         self.servers = [
             RedisServer(
                 workdir / f"node{i}",
@@ -41,9 +64,11 @@ class ClusterNodes:
                     str(node_timeout_ms),
                     "--cluster-port",  # else port + 10000, past 65535 for a high free port
                     str(free_port()),
+                    "--repl-diskless-sync-delay",  # a replica in sync at once, not in 5 s
+                    "0",
                 ),
             )
-            for i in range(masters)
+            for i in range(masters * (1 + replicas))
         ]
 
     @property
@@ -61,9 +86,10 @@ class ClusterNodes:
             server.start()
         clients = [redis.Redis(host=s.host, port=s.port) for s in self.servers]
         try:
-            share = SLOTS // len(clients)
-            for i, client in enumerate(clients[:served]):
-                last = SLOTS - 1 if i == len(clients) - 1 else (i + 1) * share - 1
+            masters = clients[: self.masters]
+            share = SLOTS // len(masters)
+            for i, client in enumerate(masters[:served]):
+                last = SLOTS - 1 if i == len(masters) - 1 else (i + 1) * share - 1
                 client.cluster("ADDSLOTSRANGE", i * share, last)
             for server in self.servers[1:]:
                 bus = server.extra_args[server.extra_args.index("--cluster-port") + 1]
@@ -74,6 +100,16 @@ class ClusterNodes:
                 "the Redis Cluster to become ok",
                 interval_s=0.05,
             )
+            for i, replica in enumerate(clients[self.masters :]):
+                master = masters[i % self.masters]
+                replica.cluster("REPLICATE", master.cluster("MYID"))
+            for master in masters if self.replicas else ():
+                wait_until(
+                    lambda m=master: in_sync(m) >= self.replicas,  # type: ignore[misc]  # a default binds the loop's master
+                    timeout_s,
+                    "every master to have its replica in sync",
+                    interval_s=0.05,
+                )
         finally:
             for client in clients:
                 client.close()
@@ -84,6 +120,11 @@ class ClusterNodes:
             (info["cluster_state"] == "ok" or not served)
             and int(info["cluster_known_nodes"]) == len(self.servers)
         )
+
+    def role(self, node: int) -> str:
+        """``master`` or ``slave``, as node ``node`` says."""
+        with redis.Redis(port=self.servers[node].port, socket_timeout=1) as client:
+            return str(client.info("replication")["role"])
 
     def state(self, node: int) -> str:
         """``cluster_state`` as node ``node`` sees it (``ok`` or ``fail``)."""

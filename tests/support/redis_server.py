@@ -111,6 +111,11 @@ class RedisServer:
         except OSError:
             return False
 
+    def signal(self, number: int) -> None:
+        """Send the server signal ``number`` (``SIGSTOP`` freezes it, ``SIGCONT`` resumes it)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(number)
+
     def kill(self) -> None:
         """End the server at once with SIGKILL."""
         if self._process is not None and self._process.poll() is None:

@@ -4,7 +4,8 @@ Each event becomes deltas by the compiled rules of :mod:`agentguard.metricmap`, 
 series (the metric's labels, then ``agent``) and 1-minute bucket; a flusher thread sends them
 as one :class:`~agentguard_metrics.batch.DeltaBatch` every ``interval_s``. Bad amounts are
 refused and counted, label values and series are capped, a failed batch is kept and sent
-again with the same sequence, a batch refused for its content is quarantined, waits are
+again with the same sequence (the background flushes back off while the store fails), a batch
+refused for its content is quarantined, waits are
 bounded and a forked child starts afresh: packages/metrics/README.md ("Design") says how.
 
 The trap: nothing raises into the publisher and the publisher never waits for the store;
@@ -16,6 +17,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import random
 import secrets
 import socket
 import threading
@@ -41,6 +43,18 @@ __all__ = ["Aggregator"]
 _logger = logging.getLogger("agentguard_metrics")
 _LIVE: weakref.WeakSet[Aggregator] = weakref.WeakSet()
 _QUARANTINE_KEPT = 8
+_MAX_BACKOFF_INTERVALS = 16
+"""After failures in a row, background flushes wait up to this many intervals apart."""
+
+
+def _pause(interval_s: float, failures: int) -> float:
+    """The wait before the next background flush: doubled per failure in a row, capped.
+
+    Jittered down to half, so the workers of one failed store do not retry in step.
+    """
+    if not failures:
+        return interval_s
+    return interval_s * min(1 << failures, _MAX_BACKOFF_INTERVALS) * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
 
 
 def _default_process_id() -> str:
@@ -343,8 +357,9 @@ class _Flusher:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
-            self._wake.wait(self._interval_s)
+            self._wake.wait(_pause(self._interval_s, failures))  # a flush asked for wakes it
             self._wake.clear()
             if self._stopping.is_set():
                 break
@@ -354,6 +369,7 @@ class _Flusher:
             with self._lock:
                 ticket = self._requested
             result = aggregator._flush(self._interval_s)
+            failures = 0 if result else failures + 1
             del aggregator
             with self._lock:
                 self._completed = max(self._completed, ticket)

@@ -1,10 +1,11 @@
 """What a reading ``RedisStore`` keeps of the buckets it read, and how it knows they changed.
 
-A reader keeps the buckets it parsed, per roll-up and metric, with the store ``version`` it
-read them at; before reading a metric again it asks the change log (``CHANGES``) which buckets
-were written since, forgets those and reads only what it lacks. A new ``epoch`` or a lower
-version (a Redis that lost its data) forgets everything; buckets past retention are forgotten,
-and past ``max_entries`` values a metric is dropped whole and read again.
+A reader keeps the buckets it parsed, per roll-up and metric, with the ``version`` of each
+shard it read them at; before reading a metric again it asks the shards' change logs
+(``CHANGES``) which buckets were written since, forgets those and reads only what it lacks. A
+new ``epoch`` or a lower version of any shard (a Redis that lost its data) forgets everything;
+buckets past retention are forgotten, and past ``max_entries`` values a metric is dropped whole
+and read again.
 
 The trap: ``fresh_s`` above zero trusts a check for that long (a query reads dozens of metrics,
 each check a round trip); the default, zero, checks on every read.
@@ -17,9 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["BucketCache"]
+__all__ = ["BucketCache", "Versions"]
 
 _MISSING: Any = object()
+Versions = tuple[int, ...]
+"""The version of each shard (``()`` before the first look)."""
 
 
 class _Metric:
@@ -29,7 +32,7 @@ class _Metric:
 
     def __init__(self) -> None:
         self.checked_at = -float("inf")
-        self.version = -1
+        self.version: Versions = ()
         self.epoch = b""
         self.values: dict[str, Any] = {}
         self.buckets: dict[int, list[str]] = {}
@@ -39,8 +42,8 @@ class BucketCache:
     """Parsed bucket values of one reader, kept while the change log says they hold.
 
     Args:
-        changes: ``changes(res, metric, since) -> (version, epoch, changed buckets)``, one
-            round trip to Redis.
+        changes: ``changes(res, metric, since) -> (versions, epoch, changed buckets)``, one
+            round trip to Redis (``since`` the versions of a previous answer, or ``()``).
         max_entries: Values held at most over every metric.
         fresh_s: How long a check of a metric's changes is trusted (see the module).
         clock: Monotonic seconds, for ``fresh_s``.
@@ -48,7 +51,7 @@ class BucketCache:
 
     def __init__(
         self,
-        changes: Callable[[int, str, int], tuple[int, bytes, list[int]]],
+        changes: Callable[[int, str, Versions], tuple[Versions, bytes, list[int]]],
         max_entries: int = 500_000,
         fresh_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
@@ -77,7 +80,7 @@ class BucketCache:
         now = self._clock()
         with self._lock:
             held = self._metrics.get((res, metric))
-            since = -1 if held is None else held.version
+            since: Versions = () if held is None else held.version
             fresh = held is not None and now - held.checked_at < self._fresh_s
         if fresh:
             assert held is not None
@@ -87,7 +90,7 @@ class BucketCache:
         with self._lock:
             held = self._metrics.setdefault((res, metric), _Metric())
             if not fresh:
-                if held.epoch != epoch or version < held.version:
+                if held.epoch != epoch or _regressed(version, held.version):
                     self._forget(held, list(held.buckets))
                 else:
                     self._forget(held, [b for b in changed if b in held.buckets])
@@ -124,3 +127,8 @@ class BucketCache:
     def size(self) -> int:
         """Values held."""
         return self._size
+
+
+def _regressed(version: Versions, held: Versions) -> bool:
+    """Whether any shard's version went back (or the shards changed): forget everything."""
+    return len(version) != len(held) or any(v < h for v, h in zip(version, held, strict=True))

@@ -1,7 +1,8 @@
 """Where the Redis store keeps what: key names and how series are written in them.
 
-Every key starts with the hash tag ``{<prefix>}``, so one deployment's keys share one hash slot
-(a Redis Cluster can hold them; each script call still declares every key it touches).
+A deployment (one prefix) has S shards; every key of shard ``i`` starts with its hash tag
+(:func:`shard_tags`: shard 0's is ``{<prefix>}``, the single-slot layout's, so data written
+before sharding is shard 0), and each script call names keys of one shard only.
 ``<res>`` is a roll-up's resolution in seconds, ``<bucket>`` a bucket start in Unix seconds,
 ``<labels>`` a series' label values as a compact JSON array (``[]``: the metric's total).
 The table of keys and the fields of a sketch hash are in docs/architecture.md ("The Redis key
@@ -11,16 +12,25 @@ layout"); change it there with the key functions here.
 from __future__ import annotations
 
 import json
+import zlib
 from functools import lru_cache
 from typing import Final
 
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
 __all__ = [
     "GAUGE_SEP",
+    "MAX_SHARDS",
     "TOTAL_LABELS",
     "Keys",
     "decode_labels",
     "encode_labels",
+    "shard_of",
+    "shard_tags",
 ]
+
+MAX_SHARDS: Final = 256
+"""At most this many shards (each a slot; a read asks each shard)."""
 
 TOTAL_LABELS: Final = "[]"
 """The label JSON of a metric's total over every series."""
@@ -41,18 +51,61 @@ def decode_labels(text: str | bytes) -> tuple[str, ...]:
     return tuple(str(v) for v in values)
 
 
+def check_prefix(prefix: str) -> str:
+    """``prefix``, or a ``ValueError`` when it cannot be a hash tag."""
+    if not prefix or any(c in prefix for c in "{}"):
+        raise ValueError(f"prefix must be non-empty text without braces, got {prefix!r}")
+    return prefix
+
+
+@lru_cache(maxsize=256)
+def shard_tags(prefix: str, shards: int) -> tuple[str, ...]:
+    """The hash tag of each of ``shards`` shards of ``prefix``, spread evenly over the slots.
+
+    Shard 0 is ``{prefix}``; shard ``i`` is ``{prefix:n}`` with the smallest ``n`` whose slot
+    lies just after ``i/shards`` of the way round the slots from shard 0's. Masters that hold
+    equal runs of slots (what ``redis-cli --cluster create`` makes) hold as many shards each.
+    """
+    check_prefix(prefix)
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"shards must be from 1 to {MAX_SHARDS}, got {shards!r}")
+    slots = REDIS_CLUSTER_HASH_SLOTS
+    first = key_slot(prefix.encode())
+    width = max(1, min(32, slots // shards))
+    tags = ["{" + prefix + "}"]
+    n = 0
+    for i in range(1, shards):
+        start = (first + i * slots // shards) % slots
+        while (key_slot(f"{prefix}:{n}".encode()) - start) % slots >= width:
+            n += 1
+        tags.append("{" + f"{prefix}:{n}" + "}")
+        n += 1
+    return tuple(tags)
+
+
+def shard_of(process_id: str, shards: int) -> int:
+    """The shard a writer process writes to (the same for every batch of the process)."""
+    return zlib.crc32(process_id.encode()) % shards
+
+
 class Keys:
-    """The key names of one deployment (one prefix)."""
+    """The key names of one shard of a deployment (the only shard of an unsharded one).
 
-    __slots__ = ("hb", "meta", "seq", "tag")
+    Args:
+        prefix: The deployment's prefix.
+        tag: The shard's hash tag (:func:`shard_tags`); ``{prefix}`` by default.
+    """
 
-    def __init__(self, prefix: str) -> None:
-        if not prefix or any(c in prefix for c in "{}"):
-            raise ValueError(f"prefix must be non-empty text without braces, got {prefix!r}")
-        self.tag = "{" + prefix + "}"
+    __slots__ = ("hb", "layout", "meta", "prefix", "seq", "tag")
+
+    def __init__(self, prefix: str, tag: str | None = None) -> None:
+        self.prefix = check_prefix(prefix)
+        base = "{" + prefix + "}"
+        self.tag = base if tag is None else tag
         self.seq = f"{self.tag}:seq"
         self.hb = f"{self.tag}:hb"
         self.meta = f"{self.tag}:meta"
+        self.layout = f"{base}:layout"
 
     def series(self, metric: str) -> str:
         """The set of every series of ``metric``."""
@@ -88,8 +141,11 @@ class Keys:
         return f"{self.tag}:gd:{metric}"
 
     def known_values(self, metric: str, position: int) -> str:
-        """The label values admitted at ``position`` of ``metric``'s labels (the cap)."""
-        return f"{self.tag}:v:{metric}:{position}"
+        """The label values admitted at ``position`` of ``metric``'s labels (the cap).
+
+        One register per deployment, in shard 0's slot, whatever shard asks.
+        """
+        return "{" + self.prefix + "}" + f":v:{metric}:{position}"
 
     def gauge_sets(self, metric: str) -> str:
         """The latest value set of a gauge per series."""

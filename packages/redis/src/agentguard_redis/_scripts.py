@@ -1,7 +1,9 @@
 """The Lua scripts of the Redis store (why so: docs/architecture.md, "The Redis scripts").
 
 - ``APPLY``: one chunk of a batch, atomically and once (by ``sequence:chunk``), checked whole
-  before its first write; it bumps ``version`` and writes the change log.
+  before its first write; it bumps ``version`` and writes the change log. Every key it names
+  is in one shard; it answers whether it applied and how many replicas its server has.
+- ``LAYOUT``: the deployment's number of shards, registered by the first writer.
 - ``CHANGES``: which buckets were written since a version (the reader's cache).
 - ``ADMIT``: the cardinality cap across processes, run before ``APPLY`` and apart from it.
 - ``PRUNE``: forgets processes silent for longer than the store remembers them.
@@ -17,7 +19,16 @@ from typing import Final
 
 from agentguard.limits import MAX_TOTAL
 
-__all__ = ["ADMIT", "APPLY", "CHANGES", "OPS", "PRUNE", "READ_HASHES", "READ_MEMBERS"]
+__all__ = [
+    "ADMIT",
+    "APPLY",
+    "CHANGES",
+    "LAYOUT",
+    "OPS",
+    "PRUNE",
+    "READ_HASHES",
+    "READ_MEMBERS",
+]
 
 OPS: Final = {
     "inc_float": "f",
@@ -32,24 +43,47 @@ OPS: Final = {
 }
 """Operation codes: what each does, by name (the script's ``if`` chain below)."""
 
+_REPLICAS: Final = """
+local function replicas()
+  -- replicas of this server in sync (a WAIT can count them); -1 where INFO is refused
+  local ok, info = pcall(redis.call, 'INFO', 'replication')
+  if not ok then
+    return -1
+  end
+  local n = 0
+  for _ in string.gmatch(info, 'state=online') do
+    n = n + 1
+  end
+  return n
+end
+"""
+
 APPLY: Final = """#!lua
--- KEYS[1] {p}:seq, KEYS[2] {p}:hb, KEYS[3] {p}:meta, KEYS[4..] the keys the operations name.
--- ARGV: process id, sequence, chunk, heartbeat time, an epoch should the store have none,
--- then the operations.
+-- KEYS[1] {s}:seq, KEYS[2] {s}:hb, KEYS[3] {s}:meta of the writer's shard {s}, KEYS[4..] the
+-- keys the operations name (all in the shard). ARGV: process id, sequence, chunk, heartbeat
+-- time, an epoch should the shard have none, '1' to count the replicas, then the operations.
+-- Returns {1 applied or 0 applied before, replicas (-1: not counted)}.
+REPLICAS
 local pid, seq, chunk = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local count = -1
+if ARGV[6] == '1' then
+  count = replicas()
+end
 local mark = redis.call('HGET', KEYS[1], pid)
 if mark then
   local s, c = string.match(mark, '^(%d+):(%d+)$')
   s, c = tonumber(s), tonumber(c)
   if seq < s or (seq == s and chunk <= c) then
     redis.call('ZADD', KEYS[2], 'GT', ARGV[4], pid)
-    return 0
+    -- a write that replicas receive after the chunk: a WAIT on this connection covers it
+    redis.call('HINCRBY', KEYS[3], 'resent', 1)
+    return {0, count}
   end
 end
 -- Check the whole chunk before its first write, so a chunk is all or nothing: every
 -- operation known, every float amount (the only kind a write can fail on: HINCRBYFLOAT to
 -- infinity) a number within +-MAX_TOTAL. NaN fails both comparisons.
-local j, n = 6, #ARGV
+local j, n = 7, #ARGV
 while j <= n do
   local op = ARGV[j]
   if op == 'f' then
@@ -71,7 +105,7 @@ while j <= n do
 end
 redis.call('HSETNX', KEYS[3], 'epoch', ARGV[5])
 local version = redis.call('HINCRBY', KEYS[3], 'version', 1)
-local i, n = 6, #ARGV
+local i, n = 7, #ARGV
 while i <= n do
   local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if op == 'f' then
@@ -121,8 +155,20 @@ while i <= n do
 end
 redis.call('HSET', KEYS[1], pid, ARGV[2] .. ':' .. ARGV[3])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[4], pid)
-return 1
-""".replace("MAX_TOTAL", repr(MAX_TOTAL))
+return {1, count}
+""".replace("MAX_TOTAL", repr(MAX_TOTAL)).replace("REPLICAS", _REPLICAS)
+
+LAYOUT: Final = """#!lua
+-- KEYS[1] {p}:layout. ARGV[1] the shards to register when none are (0: register nothing).
+-- Returns {the registered shards (0: none), this server's replicas (-1: not counted)}.
+REPLICAS
+local held = redis.call('HGET', KEYS[1], 'shards')
+if (not held) and tonumber(ARGV[1]) > 0 then
+  redis.call('HSET', KEYS[1], 'shards', ARGV[1])
+  held = ARGV[1]
+end
+return {tonumber(held or '0'), replicas()}
+""".replace("REPLICAS", _REPLICAS)
 
 ADMIT: Final = """#!lua
 -- KEYS: registers of known label values (zsets, scored by when each was last written).
@@ -155,7 +201,8 @@ return out
 """
 
 PRUNE: Final = """#!lua
--- KEYS[1] {p}:seq, KEYS[2] {p}:hb, KEYS[3..] gauge-delta hashes; ARGV[1] the cutoff time,
+-- KEYS[1] {s}:seq, KEYS[2] {s}:hb, KEYS[3..] gauge-delta hashes of one shard {s}; ARGV[1] the
+-- cutoff time,
 -- ARGV[2] the separator between labels and process id in a gauge-delta field.
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
 if #dead == 0 then
@@ -180,8 +227,8 @@ return #dead
 """
 
 CHANGES: Final = """#!lua flags=no-writes
--- KEYS[1] {p}:meta, KEYS[2] a change log; ARGV[1] a version.
--- The store's version and epoch now, and the buckets written after ARGV[1].
+-- KEYS[1] {s}:meta, KEYS[2] a change log of one shard {s}; ARGV[1] a version.
+-- The shard's version and epoch now, and the buckets written after ARGV[1].
 local meta = redis.call('HMGET', KEYS[1], 'version', 'epoch')
 local changed = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')
 return {meta[1] or '0', meta[2] or '', changed}

@@ -2,9 +2,9 @@
 
 A :class:`agentguard_metrics.Store` (the same contract suite runs on it and on the memory
 store). A batch is compiled into chunks of operations that one Lua script applies atomically
-and once (:mod:`agentguard_redis._scripts`); the key layout is in :mod:`agentguard_redis._keys`.
-Reads take one pipelined round trip per step of the work and read the metric's total alone
-when no label filter is given.
+and once in the writer's shard (:mod:`agentguard_redis._scripts`, :mod:`._shards`); the key
+layout is in :mod:`agentguard_redis._keys`. Reads ask every shard in one pipelined round trip
+per step of the work and read the metric's total alone when no label filter is given.
 
 The trap: redis-py's retries are off and timeouts short, so a failed ``apply`` raises; the
 aggregator keeps the batch and sends it again with the same sequence.
@@ -46,13 +46,14 @@ from agentguard_metrics.storekit import (
     matches,
     plan_range,
 )
-from agentguard_redis._cache import BucketCache
+from agentguard_redis._cache import BucketCache, Versions
 from agentguard_redis._connect import connect, diagnose
 from agentguard_redis._keys import (
     GAUGE_SEP,
     TOTAL_LABELS,
     Keys,
     decode_labels,
+    shard_of,
 )
 from agentguard_redis._ops import compile_batch
 from agentguard_redis._rows import (
@@ -65,7 +66,8 @@ from agentguard_redis._rows import (
     counter_steps,
     parse_sketch,
 )
-from agentguard_redis._scripts import ADMIT, APPLY, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
+from agentguard_redis._scripts import ADMIT, CHANGES, PRUNE, READ_HASHES, READ_MEMBERS
+from agentguard_redis._shards import Call, Router, split_url
 
 __all__ = ["DEFAULT_PREFIX", "SERVICE_READ_STALENESS_S", "RedisStore", "connect"]
 
@@ -103,9 +105,10 @@ class RedisStore(DerivedReads):
 
     Args:
         client: A redis-py client (``RedisCluster`` too), or a Redis URL of any form
-            :func:`connect` takes (it makes a client with short timeouts and no retries).
-        prefix: The prefix and hash tag of every key: deployments sharing a Redis use
-            different prefixes.
+            :func:`connect` takes (it makes a client with short timeouts and no retries); the
+            URL may carry ``?shards=``, ``?wait_replicas=`` and ``?wait_ms=``.
+        prefix: The prefix of every key (and shard 0's hash tag): deployments sharing a
+            Redis use different prefixes.
         clock: Unix time now, for liveness, retention and pruning.
         liveness_s: A process's ``inc``/``dec`` gauge contributions count while its latest
             heartbeat (or batch) is at most this old.
@@ -123,6 +126,12 @@ class RedisStore(DerivedReads):
         max_label_values: Values kept per label per metric across every process writing to
             this prefix; later ones are stored as ``other``, counted (the register is in
             Redis: see :mod:`agentguard_metrics.caps`). Every writer should use the same.
+        shards: The number of shards (hash tags) of the deployment, registered in Redis by
+            its first writer; ``None`` takes Redis's, else 16 on a Cluster and 1 on one
+            server. A writer told another number than Redis holds is refused (one line).
+        wait_replicas: With replicas, a chunk counts as applied once this many of them
+            (at most as many as the master has) acknowledged it (``WAIT``); 0 never waits.
+        wait_ms: How long ``WAIT`` waits; keep it below the client's socket timeout.
     """
 
     def __init__(
@@ -138,6 +147,9 @@ class RedisStore(DerivedReads):
         max_cached: int = 500_000,
         read_staleness_s: float = 0.0,
         max_label_values: int = DEFAULT_MAX_LABEL_VALUES,
+        shards: int | None = None,
+        wait_replicas: int = 1,
+        wait_ms: int = 500,
     ) -> None:
         if not liveness_s > 0:
             raise ValueError(f"liveness_s must be > 0, got {liveness_s!r}")
@@ -147,7 +159,11 @@ class RedisStore(DerivedReads):
         if max_args < 100:
             raise ValueError(f"max_args must be at least 100, got {max_args!r}")
         if isinstance(client, str):
-            client = connect(client)
+            url, options = split_url(client)
+            shards = options.get("shards", shards)
+            wait_replicas = options.get("wait_replicas", wait_replicas)
+            wait_ms = options.get("wait_ms", wait_ms)
+            client = connect(url)
         elif not isinstance(client, redis.Redis | RedisCluster):
             raise TypeError(
                 f"client must be a redis.Redis, a redis.cluster.RedisCluster or a Redis URL, "
@@ -155,12 +171,12 @@ class RedisStore(DerivedReads):
             )
         self._client = client
         self._keys = Keys(prefix)
+        self._router = Router(client, prefix, shards, wait_replicas, wait_ms)
         self._clock = clock
         self._liveness_s = liveness_s
         self._forget_s = max(forget_processes_s, liveness_s)
         self._max_args = max_args
         self._accuracy = relative_accuracy
-        self._apply = client.register_script(APPLY)
         self._admit = client.register_script(ADMIT)
         self._prune = client.register_script(PRUNE)
         self._read_hashes = client.register_script(READ_HASHES)
@@ -187,11 +203,15 @@ class RedisStore(DerivedReads):
         connect_timeout_s: float = 0.5,
         **options: Any,
     ) -> RedisStore:
-        """A store on ``url`` (any form of :func:`connect`, a Cluster node too); see the class."""
+        """A store on ``url`` (any form of :func:`connect`, a Cluster node too); see the class.
+
+        The URL's ``?shards=``, ``?wait_replicas=`` and ``?wait_ms=`` are the store's options.
+        """
+        url, from_url = split_url(url)
         client = connect(
             url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s
         )
-        return cls(client, **options)
+        return cls(client, **{**options, **from_url})
 
     @property
     def client(self) -> redis.Redis | RedisCluster:
@@ -206,7 +226,12 @@ class RedisStore(DerivedReads):
     @property
     def prefix(self) -> str:
         """The prefix of every key."""
-        return self._keys.tag[1:-1]
+        return self._keys.prefix
+
+    @property
+    def shards(self) -> int:
+        """The deployment's shards, as Redis holds them (1 before any writer wrote)."""
+        return len(self._router.readable())
 
     def check(self) -> None:
         """Raise unless Redis answers this client and lets it read (a ping, a read script).
@@ -214,14 +239,16 @@ class RedisStore(DerivedReads):
         Raises:
             RedisSetupError: the URL does not fit the server, which no retry mends:
                 :class:`RedisCredentialsError` when Redis refused the login or a command
-                (``WRONGPASS``, ``NOAUTH``, ``NOPERM``), else TLS on one side only.
+                (``WRONGPASS``, ``NOAUTH``, ``NOPERM``), TLS on one side only, or
+                ``shards=`` other than the deployment's.
             RedisUnavailableError: an outage, said in one line (unreachable, Cluster down or
                 slots not covered, no Sentinel knows the service); a ``redis.RedisError``.
             redis.RedisError: another failure of Redis.
         """
         try:
             self._client.ping()
-            self._changes(ROLLUPS[0].resolution_s, _CHECKED_METRIC, -1)
+            self._router.check()
+            self._changes(ROLLUPS[0].resolution_s, _CHECKED_METRIC, ())
         except (redis.RedisError, OSError) as exc:
             raise diagnose(exc, self._client) from None
 
@@ -235,19 +262,25 @@ class RedisStore(DerivedReads):
                 written) or by Redis (a chunk the script refused before writing; a key of
                 another type, written by something else, which may leave that chunk half
                 written): sending it again cannot succeed, so the caller sets it aside.
-            redis.RedisError: Redis did not answer or refused (the caller keeps the batch and
-                sends it again; the chunks already applied are skipped then).
+            redis.RedisError: Redis did not answer or refused, or no replica acknowledged a
+                chunk in time (the caller keeps the batch and sends it again; the chunks
+                already applied are skipped then).
+            RedisSetupError: this writer's ``shards`` differ from the deployment's.
         """
         check_batch(batch)
+        shards = self._router.writable()
         now = self._clock()
         batch = fold_batch(batch, self._refused(batch, now))
-        head = [self._keys.seq, self._keys.hb, self._keys.meta]
         pid, sequence, beat = batch.process_id, str(batch.sequence), repr(batch.sent_at_unix_s)
-        for number, chunk in enumerate(compile_batch(batch, self._keys, now, self._max_args)):
+        shard = shard_of(pid, len(shards))
+        keys = shards[shard]
+        head = [keys.seq, keys.hb, keys.meta]
+        for number, chunk in enumerate(compile_batch(batch, keys, now, self._max_args)):
             try:
-                applied = self._apply(
-                    keys=[*head, *chunk.keys],
-                    args=[pid, sequence, number, beat, self._epoch, *chunk.args],
+                applied = self._router.apply(
+                    shard,
+                    [*head, *chunk.keys],
+                    [pid, sequence, number, beat, self._epoch, *chunk.args],
                 )
             except redis.ResponseError as exc:
                 if not str(exc).startswith(_CONTENT_ERRORS):
@@ -299,18 +332,33 @@ class RedisStore(DerivedReads):
 
     def heartbeat(self, process_id: str, at_unix_s: float) -> None:
         """Record that ``process_id`` was alive at ``at_unix_s`` (the latest time wins)."""
-        self._client.zadd(self._keys.hb, {process_id: at_unix_s}, gt=True)
+        shards = self._router.writable()
+        keys = shards[shard_of(process_id, len(shards))]
+        self._client.zadd(keys.hb, {process_id: at_unix_s}, gt=True)
         self._maybe_prune(self._clock())
 
     def _maybe_prune(self, now: float) -> None:
+        """Forget silent processes in every shard (a shard may have lost all its writers).
+
+        The layout is registered again with it: readers find it after Redis lost its data.
+        """
         with self._prune_lock:
             if now - self._pruned_at < _PRUNE_EVERY_S:
                 return
             self._pruned_at = now
-        gauges = [self._keys.gauge_deltas(name) for name in _GAUGES_WITH_DELTAS]
-        self._prune(
-            keys=[self._keys.seq, self._keys.hb, *gauges],
-            args=[repr(now - self._forget_s), GAUGE_SEP],
+        args = [repr(now - self._forget_s), GAUGE_SEP]
+        self._router.run(
+            [
+                self._router.layout_call(),  # in the same round trip
+                *(
+                    (
+                        self._prune,
+                        [k.seq, k.hb, *(k.gauge_deltas(name) for name in _GAUGES_WITH_DELTAS)],
+                        args,
+                    )
+                    for k in self._router.writable()
+                ),
+            ]
         )
 
     # --- reads ----------------------------------------------------------------------------
@@ -348,20 +396,32 @@ class RedisStore(DerivedReads):
         """Gauge ``name`` now, per series."""
         label_names(name)
         live_since = self._clock() - self._liveness_s
-        with self._client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self._keys.gauge_deltas(name))
-            pipe.hgetall(self._keys.gauge_sets(name))
-            pipe.zrangebyscore(self._keys.hb, live_since, "+inf")
-            deltas, sets, live = pipe.execute()
-        alive = {_text(p) for p in live}
+        shards = self._router.readable()
+
+        def build(pipe: Any) -> None:
+            for k in shards:
+                pipe.hgetall(k.gauge_deltas(name))
+                pipe.hgetall(k.gauge_sets(name))
+                pipe.zrangebyscore(k.hb, live_since, "+inf")
+
+        replies = self._router.commands(build)
         found: dict[_Labels, float] = {}
-        for raw, value in cast("dict[bytes, bytes]", deltas).items():
-            labels, _, pid = _text(raw).partition(GAUGE_SEP)
-            values = decode_labels(labels)
-            found[values] = found.get(values, 0.0) + (float(value) if pid in alive else 0.0)
-        for raw, value in cast("dict[bytes, bytes]", sets).items():
-            values = decode_labels(raw)
-            found[values] = found.get(values, 0.0) + float(_text(value).split(" ")[0])
+        latest: dict[_Labels, tuple[float, float]] = {}
+        for i in range(0, len(replies), 3):
+            deltas, sets, live = replies[i : i + 3]
+            alive = {_text(p) for p in live}
+            for raw, value in cast("dict[bytes, bytes]", deltas).items():
+                labels, _, pid = _text(raw).partition(GAUGE_SEP)
+                values = decode_labels(labels)
+                found[values] = found.get(values, 0.0) + (float(value) if pid in alive else 0.0)
+            for raw, value in cast("dict[bytes, bytes]", sets).items():
+                setting, _, at = _text(value).partition(" ")
+                values = decode_labels(raw)
+                held = latest.get(values)
+                if held is None or float(at) >= held[0]:  # the latest setting of any shard
+                    latest[values] = (float(at), float(setting))
+        for values, (_, setting_) in latest.items():
+            found[values] = found.get(values, 0.0) + setting_
         return found
 
     def series(self, name: str) -> list[_Labels]:
@@ -371,8 +431,11 @@ class RedisStore(DerivedReads):
         held = self._series.get(name)
         if held is not None and now - held[0] < self._staleness_s:
             return list(held[1])
-        members = cast("set[bytes]", self._client.smembers(self._keys.series(name)))
-        found = sorted(decode_labels(m) for m in members)
+        shards = self._router.readable()
+        replies = self._router.commands(
+            lambda pipe: [pipe.smembers(k.series(name)) for k in shards]
+        )
+        found = sorted({decode_labels(m) for members in replies for m in members})
         self._series[name] = (now, found)
         return list(found)
 
@@ -424,6 +487,7 @@ class RedisStore(DerivedReads):
             return self._sketch_steps(by_step(found, steps.step).get(None, {}), steps)
         rows = self._counter_rows(res, name, stored)
         amounts = Matcher(wanted).totals(rows) if wanted else [row.total for row in rows]
+        amounts = _per_bucket(amounts, len(rows) // max(1, len(stored)))
         if steps.step == res and len(stored) == len(steps) and stored[:1] == [steps.start]:
             return list(map(Bucket, steps, amounts))  # every step read, in order
         return counter_steps(zip(stored, amounts, strict=True), steps)
@@ -453,7 +517,10 @@ class RedisStore(DerivedReads):
             }
         rows = self._counter_rows(res, name, stored)
         per_value: dict[str, list[tuple[int, float]]] = {}
-        for b, sums in zip(stored, Grouper(wanted, at).sums(rows), strict=True):
+        sharded = len(rows) // max(1, len(stored))
+        for b, sums in zip(
+            stored, _merged_groups(Grouper(wanted, at).sums(rows), sharded), strict=True
+        ):
             for value, amount in sums.items():
                 if values is None or value in values:
                     per_value.setdefault(value, []).append((b, amount))
@@ -478,8 +545,10 @@ class RedisStore(DerivedReads):
         """
         oldest: float | None = None
         if start is None:
-            held = self._client.hget(self._keys.meta, "oldest")
-            oldest = None if held is None else float(cast("bytes", held))
+            shards = self._router.readable()
+            held = self._router.commands(lambda pipe: [pipe.hget(k.meta, "oldest") for k in shards])
+            found = [float(cast("bytes", h)) for h in held if h is not None]
+            oldest = min(found, default=None)
         return [
             (rollup.resolution_s, self._candidates(name, rollup.resolution_s, lo, hi))
             for rollup, lo, hi in plan_range(start, end, self._clock(), oldest)
@@ -504,14 +573,33 @@ class RedisStore(DerivedReads):
             return list(range(first, math.ceil(hi), res))
         low = "-inf" if lo == -math.inf else repr(lo)
         high = "+inf" if hi == math.inf else f"({hi!r}"
-        found = self._client.zrangebyscore(self._keys.index(res, name), low, high)
-        return [int(b) for b in cast("list[bytes]", found)]
+        shards = self._router.readable()
+        found = self._router.commands(
+            lambda pipe: [pipe.zrangebyscore(k.index(res, name), low, high) for k in shards]
+        )
+        return sorted({int(b) for held in found for b in cast("list[bytes]", held)})
 
-    def _many(self, script: Any, keys: Sequence[str], args: Sequence[str] = ()) -> list[Any]:
-        """``script`` over ``keys``, a bounded number of keys a call, the replies in order."""
-        found: list[Any] = []
-        for i in range(0, len(keys), _KEYS_PER_CALL):
-            found += script(keys=keys[i : i + _KEYS_PER_CALL], args=args)
+    def _many(self, script: Any, keys: Sequence[str]) -> list[Any]:
+        """``script`` over ``keys``, the replies in order.
+
+        Pipelined calls: one per shard and bounded number of keys.
+        """
+        by_tag: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            by_tag.setdefault(key[: key.index("}") + 1], []).append(i)
+        calls: list[Call] = []
+        places: list[list[int]] = []
+        for at in by_tag.values():
+            for i in range(0, len(at), _KEYS_PER_CALL):
+                part = at[i : i + _KEYS_PER_CALL]
+                calls.append((script, [keys[j] for j in part], ()))
+                places.append(part)
+        if len(places) == 1 and len(places[0]) == len(keys):
+            return list(self._router.run(calls)[0])  # one shard: already in order
+        found: list[Any] = [None] * len(keys)
+        for part, replies in zip(places, self._router.run(calls), strict=True):
+            for j, reply in zip(part, replies, strict=True):
+                found[j] = reply
         return found
 
     def _hashes(self, keys: Sequence[str]) -> list[Flat]:
@@ -530,16 +618,35 @@ class RedisStore(DerivedReads):
         oldest = -math.inf if retention is None else self._clock() - retention - res
         return self._cache.read(res, name, wanted, fetch, oldest)
 
-    def _changes(self, res: int, name: str, since: int) -> tuple[int, bytes, list[int]]:
-        version, epoch, changed = self._changes_script(
-            keys=[self._keys.meta, self._keys.changes(res, name)], args=[since]
+    def _changes(self, res: int, name: str, since: Versions) -> tuple[Versions, bytes, list[int]]:
+        """Each shard's version, their epochs, and the buckets any wrote since ``since``."""
+        shards = self._router.readable()
+        replies = self._router.run(
+            [
+                (
+                    self._changes_script,
+                    [k.meta, k.changes(res, name)],
+                    [since[i] if len(since) == len(shards) else -1],
+                )
+                for i, k in enumerate(shards)
+            ]
         )
-        return int(version), bytes(epoch), [int(b) for b in changed]
+        versions = tuple(int(version) for version, _, _ in replies)
+        epoch = b"/".join(bytes(epoch) for _, epoch, _ in replies)
+        changed = sorted({int(b) for _, _, found in replies for b in found})
+        return versions, epoch, changed
 
     def _counter_rows(self, res: int, name: str, buckets: Sequence[int]) -> list[Row]:
-        """Each bucket's counter hash, as a :class:`~agentguard_redis._rows.Row`."""
-        keys = self._keys.counters(res, list(buckets), name)
-        return self._cached(res, name, list(zip(buckets, keys, strict=True)), self._fetch_rows)
+        """Each bucket's counter hash in each shard, as rows: bucket by bucket, one per shard."""
+        shards = self._router.readable()
+        per_shard = [k.counters(res, list(buckets), name) for k in shards]
+        if len(shards) == 1:
+            wanted = list(zip(buckets, per_shard[0], strict=True))
+        else:
+            wanted = [
+                (b, key) for b, *keys in zip(buckets, *per_shard, strict=True) for key in keys
+            ]
+        return self._cached(res, name, wanted, self._fetch_rows)
 
     def _fetch_rows(self, keys: list[str]) -> list[Row]:
         rows = []
@@ -571,19 +678,18 @@ class RedisStore(DerivedReads):
         The totals when ``wanted`` is ``()``, else every series matching ``wanted`` (every
         series when it is ``None``). The sketches are the cache's: never change them.
         """
-        keys = self._keys
+        shards = self._router.readable()
         if wanted == ():
-            pairs = [(b, keys.sketch(res, b, name, TOTAL_LABELS)) for b in buckets]
-            for b, sketch in zip(
-                buckets, self._cached(res, name, pairs, self._fetch_sketches), strict=True
-            ):
+            pairs = [(b, k.sketch(res, b, name, TOTAL_LABELS)) for b in buckets for k in shards]
+            sketches = self._cached(res, name, pairs, self._fetch_sketches)
+            for (b, _), sketch in zip(pairs, sketches, strict=True):
                 if sketch is not None:
                     yield (), b, sketch
             return
-        sets = [(b, keys.sketch_series(res, b, name)) for b in buckets]
-        members = self._cached(res, name, sets, self._fetch_members)
+        sets = [(b, k, k.sketch_series(res, b, name)) for b in buckets for k in shards]
+        members = self._cached(res, name, [(b, key) for b, _, key in sets], self._fetch_members)
         chosen: list[tuple[_Labels, int, str]] = []
-        for b, raws in zip(buckets, members, strict=True):
+        for (b, keys, _), raws in zip(sets, members, strict=True):
             for raw in raws:
                 values = decode_labels(raw)
                 if wanted is None or matches(values, wanted):
@@ -596,3 +702,24 @@ class RedisStore(DerivedReads):
 
     def __repr__(self) -> str:
         return f"<RedisStore prefix={self.prefix!r} {self._client!r}>"
+
+
+def _per_bucket(amounts: list[float], shards: int) -> list[float]:
+    """The amounts of rows that are ``shards`` rows a bucket, added up per bucket."""
+    if shards <= 1:
+        return amounts
+    return [sum(amounts[i : i + shards]) for i in range(0, len(amounts), shards)]
+
+
+def _merged_groups(sums: list[dict[str, float]], shards: int) -> list[dict[str, float]]:
+    """:func:`_per_bucket` for sums per label value."""
+    if shards <= 1:
+        return sums
+    merged: list[dict[str, float]] = []
+    for i in range(0, len(sums), shards):
+        bucket: dict[str, float] = {}
+        for part in sums[i : i + shards]:
+            for value, amount in part.items():
+                bucket[value] = bucket.get(value, 0.0) + amount
+        merged.append(bucket)
+    return merged
