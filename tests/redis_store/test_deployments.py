@@ -221,7 +221,10 @@ def test_closing_a_client_closes_its_connections(redis_server: RedisServer) -> N
     watcher = redis.Redis.from_url(redis_server.url)
     client = connect(redis_server.url)
     client.client_setname("closed-with-its-client")
-    names = lambda: [c["name"] for c in watcher.client_list()]  # noqa: E731
+
+    def names() -> list[str]:
+        return [c["name"] for c in watcher.client_list()]
+
     assert "closed-with-its-client" in names()
     client.close()  # the pool the factory made goes with it (redis-py closes only its own)
     wait_until(lambda: "closed-with-its-client" not in names(), 10.0, "the connection to close")
