@@ -46,22 +46,25 @@ class Replica:
         self.client.close()
 
 
-@pytest.fixture
-def replicas(redis_server: RedisServer, feed: Feed, clock: FakeClock) -> Iterator[list[Replica]]:
-    """Two replicas; the lease's term, 30 s, outlasts the test unless it is given back."""
-    made = [Replica(redis_server.url, feed, clock, f"r{i}", ttl_s=30) for i in range(2)]
+def two_replicas(
+    redis_server: RedisServer, feed: Feed, clock: FakeClock, ttl_s: float
+) -> Iterator[list[Replica]]:
+    made = [Replica(redis_server.url, feed, clock, f"r{i}", ttl_s=ttl_s) for i in range(2)]
     yield made
     for replica in made:
         replica.close()
+
+
+@pytest.fixture
+def replicas(redis_server: RedisServer, feed: Feed, clock: FakeClock) -> Iterator[list[Replica]]:
+    """Two replicas; the lease's term, 30 s, outlasts the test unless it is given back."""
+    yield from two_replicas(redis_server, feed, clock, ttl_s=30)
 
 
 @pytest.fixture
 def short_term(redis_server: RedisServer, feed: Feed, clock: FakeClock) -> Iterator[list[Replica]]:
     """Two replicas whose lease's term is 2 s (a takeover after the holder's death)."""
-    made = [Replica(redis_server.url, feed, clock, f"r{i}", ttl_s=2) for i in range(2)]
-    yield made
-    for replica in made:
-        replica.close()
+    yield from two_replicas(redis_server, feed, clock, ttl_s=2)
 
 
 def test_only_the_holder_publishes_and_notifies(replicas: list[Replica], feed: Feed) -> None:
